@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+
+export const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Databases created by this run and not yet dropped: the exit path drops them. */
+const created = new Set<string>();
+
+export interface BenchDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty `sb_bench_<random>` database on the local PostgreSQL; the server migrates it on start. */
+export async function createBenchDatabase(): Promise<BenchDatabase> {
+  const name = `sb_bench_${randomBytes(6).toString('hex')}`;
+  await asAdmin((admin) => admin.unsafe(`create database ${name}`));
+  created.add(name);
+  const url = new URL(POSTGRES_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), name, drop: () => dropBenchDatabase(name) };
+}
+
+async function dropBenchDatabase(name: string): Promise<void> {
+  await asAdmin((admin) => admin.unsafe(`drop database if exists ${name} with (force)`));
+  created.delete(name);
+}
+
+/** Drops whatever this run created and has not dropped yet (used on error and Ctrl-C). */
+export async function dropAllBenchDatabases(): Promise<void> {
+  for (const name of [...created]) await dropBenchDatabase(name);
+}
+
+async function asAdmin(work: (admin: postgres.Sql) => Promise<unknown>): Promise<void> {
+  const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    await work(admin);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}

@@ -1,0 +1,90 @@
+import { parseArgs } from 'node:util';
+
+export const SCENARIOS = ['serial', 'load', 'idle'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  scenarios: ScenarioName[];
+  /** serial: measured messages, and unmeasured warm-up messages before them. */
+  messages: number;
+  warmup: number;
+  /** load: measured seconds, unmeasured warm-up seconds before them, sockets, fake provider latency. */
+  duration: number;
+  warmupSeconds: number;
+  sockets: number;
+  latency: number;
+  /** idle: connected sockets, and how many connect at once. */
+  idle: number;
+  connectBatch: number;
+  /** Characters per streamed delta from the fake provider. */
+  chunkSize: number;
+  /** serial and load: after this many turns a client reconnects as a new visitor (0 = never). */
+  conversationTurns: number;
+  /** Write a V8 CPU profile of the server for each scenario into this directory. */
+  cpuProfileDir: string | undefined;
+}
+
+export const USAGE = `npm run bench -- [options]
+  --scenario=serial|load|idle|all   which scenario(s) to run (default all; a comma list works too)
+  --messages=2000 --warmup=200      serial: measured messages after unmeasured warm-up messages
+  --duration=30 --warmup-seconds=3  load: measured seconds after unmeasured warm-up seconds
+  --sockets=200 --latency=200       load: closed-loop sockets; fake provider latency in ms
+  --idle=10000 --connect-batch=250  idle: sockets to hold open; how many connect at once
+  --chunk-size=16                   characters per streamed delta from the fake provider
+  --conversation-turns=0            serial/load: start a new conversation every N turns (0 = never)
+  --cpu-prof=DIR                    write a V8 CPU profile of the server per scenario into DIR`;
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string', default: 'all' },
+      messages: { type: 'string', default: '2000' },
+      warmup: { type: 'string', default: '200' },
+      duration: { type: 'string', default: '30' },
+      'warmup-seconds': { type: 'string', default: '3' },
+      sockets: { type: 'string', default: '200' },
+      latency: { type: 'string', default: '200' },
+      idle: { type: 'string', default: '10000' },
+      'connect-batch': { type: 'string', default: '250' },
+      'chunk-size': { type: 'string', default: '16' },
+      'conversation-turns': { type: 'string', default: '0' },
+      'cpu-prof': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  return {
+    scenarios: parseScenarios(values.scenario),
+    messages: count('messages', values.messages, 1),
+    warmup: count('warmup', values.warmup, 0),
+    duration: count('duration', values.duration, 1),
+    warmupSeconds: count('warmup-seconds', values['warmup-seconds'], 0),
+    sockets: count('sockets', values.sockets, 1),
+    latency: count('latency', values.latency, 0),
+    idle: count('idle', values.idle, 1),
+    connectBatch: count('connect-batch', values['connect-batch'], 1),
+    chunkSize: count('chunk-size', values['chunk-size'], 1),
+    conversationTurns: count('conversation-turns', values['conversation-turns'], 0),
+    cpuProfileDir: values['cpu-prof'],
+  };
+}
+
+function parseScenarios(value: string): ScenarioName[] {
+  if (value === 'all') return [...SCENARIOS];
+  const names = value.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`--scenario: unknown "${name}" (expected ${SCENARIOS.join(', ')} or all)`);
+  }
+  return names as ScenarioName[];
+}
+
+function count(name: string, value: string, min: number): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min) throw new Error(`--${name}: expected an integer ≥ ${min}, got "${value}"`);
+  return parsed;
+}

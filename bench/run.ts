@@ -1,0 +1,95 @@
+/**
+ * `npm run bench`: the real server as a child process against the local PostgreSQL
+ * and Redis, a fake OpenAI-wire provider in another child process, and socket.io
+ * clients in this one. See BENCHMARKS.md for what each scenario measures and how.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dropAllBenchDatabases } from './bench-database.js';
+import { killAllChildren } from './child-processes.js';
+import { parseOptions, USAGE, type BenchOptions, type ScenarioName } from './options.js';
+import { loadAverage1m } from './proc-stats.js';
+import { formatTable, isMet, type ScenarioResult } from './report.js';
+import { runIdle } from './scenarios/idle.js';
+import { runLoad } from './scenarios/load.js';
+import { runSerial } from './scenarios/serial.js';
+
+const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: string) => Promise<ScenarioResult>> = {
+  serial: runSerial,
+  load: runLoad,
+  idle: runIdle,
+};
+
+let cleaningUp = false;
+
+/** Kills every child and drops every bench database; bounded, so a stuck drop cannot keep the bench alive. */
+async function emergencyCleanup(reason: string, exitCode: number): Promise<never> {
+  if (!cleaningUp) {
+    cleaningUp = true;
+    process.stderr.write(`bench: ${reason}; stopping children and dropping bench databases\n`);
+    killAllChildren();
+    await Promise.race([dropAllBenchDatabases().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  }
+  process.exit(exitCode);
+}
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  process.on('SIGINT', () => void emergencyCleanup('interrupted', 130));
+  process.on('SIGTERM', () => void emergencyCleanup('terminated', 143));
+  process.on('uncaughtException', (error) => void emergencyCleanup(`uncaught ${error.stack ?? error}`, 1));
+  process.on('unhandledRejection', (error) => void emergencyCleanup(`unhandled rejection ${String(error)}`, 1));
+
+  const runId = randomBytes(3).toString('hex');
+  const machine = describeMachine();
+  process.stderr.write(`bench ${runId}: ${options.scenarios.join(', ')} on ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, load average ${loadAverage1m()}\n`);
+
+  const results: ScenarioResult[] = [];
+  for (const name of options.scenarios) {
+    process.stderr.write(`bench: running ${name}...\n`);
+    const started = performance.now();
+    results.push(await SCENARIO_RUNNERS[name](options, runId));
+    process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  }
+  await dropAllBenchDatabases();
+
+  console.log(`\n${formatTable(results)}\n`);
+  const missed = results.flatMap((result) => result.rows.filter((row) => isMet(row) === false).map((row) => `${result.scenario}: ${row.metric}`));
+  console.log(missed.length === 0 ? 'All targets met.' : `Targets missed: ${missed.join('; ')}`);
+  console.log(
+    JSON.stringify({
+      bench: 'switchboard',
+      runId,
+      at: new Date().toISOString(),
+      machine,
+      options,
+      results: results.map((result) => ({
+        scenario: result.scenario,
+        rows: result.rows.map((row) => ({ ...row, met: isMet(row) })),
+        details: result.details,
+      })),
+    }),
+  );
+}
+
+function describeMachine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  return {
+    cpus: availableParallelism(),
+    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
+    node: process.version,
+    loadAverage1m: loadAverage1m(),
+  };
+}
+
+await main().then(
+  () => process.exit(0),
+  (error: unknown) => emergencyCleanup(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 1),
+);

@@ -1,0 +1,108 @@
+import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { forkTypeScript, PROJECT_ROOT, relayOutput, stopChild } from './child-processes.js';
+import { readMemory } from './proc-stats.js';
+
+const ENTRY_POINT = `${PROJECT_ROOT}src/main.ts`;
+const READY_TIMEOUT_MS = 60_000;
+const MEMORY_SAMPLE_MS = 200;
+/** Shutdown drains turns in flight (SHUTDOWN_TIMEOUT_MS, 15 s by default) before it exits. */
+const STOP_GRACE_MS = 20_000;
+
+export interface ServerOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  providerUrl: string;
+  /** Directory for a V8 CPU profile of the server (`node --cpu-prof`), written when it exits. */
+  cpuProfileDir?: string;
+}
+
+/** The real Switchboard server (`node --import tsx src/main.ts`) as a child process, configured only by its environment. */
+export class ServerProcess {
+  #maxRss = 0;
+  readonly #sampler: NodeJS.Timeout;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly url: string,
+    private readonly output: { lines: () => number },
+  ) {
+    this.#sampler = setInterval(() => this.sampleMemory(), MEMORY_SAMPLE_MS);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  static async start(options: ServerOptions): Promise<ServerProcess> {
+    const port = await findFreePort();
+    const child = forkTypeScript(ENTRY_POINT, [], {
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: options.databaseUrl,
+        REDIS_URL: options.redisUrl,
+        LLM_PROVIDERS: 'openai',
+        OPENAI_API_KEY: 'sk-bench',
+        OPENAI_BASE_URL: options.providerUrl,
+      },
+      nodeOptions: options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [],
+    });
+    const output = relayOutput(child, '[server]');
+    const url = `http://127.0.0.1:${port}`;
+    await waitUntilReady(child, url);
+    return new ServerProcess(child, url, output);
+  }
+
+  /** Resident memory now and the largest seen (sampled every 200 ms, and the kernel's own peak, VmHWM). */
+  sampleMemory(): { rss: number; peakRss: number } {
+    const reading = readMemory(this.pid);
+    if (reading) this.#maxRss = Math.max(this.#maxRss, reading.rss);
+    return { rss: reading?.rss ?? 0, peakRss: Math.max(this.#maxRss, reading?.peakRss ?? 0) };
+  }
+
+  /** Lines the server wrote to stdout/stderr (at LOG_LEVEL=warn: warnings and errors). */
+  get logLines(): number {
+    return this.output.lines();
+  }
+
+  /** Graceful stop (SIGTERM); resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    clearInterval(this.#sampler);
+    return stopChild(this.child, STOP_GRACE_MS);
+  }
+}
+
+/** The kernel picks a free port; the server is then told to use it (at LOG_LEVEL=warn it does not log its address). */
+async function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls GET /ready (database and Redis answer) until it says 200; fails if the child exits first. */
+async function waitUntilReady(child: ChildProcess, url: string): Promise<void> {
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready`);
+    }
+    try {
+      const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2_000) });
+      if (response.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`server not ready within ${READY_TIMEOUT_MS} ms`);
+}

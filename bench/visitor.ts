@@ -1,0 +1,54 @@
+import { ChatClient } from './chat-client.js';
+
+export const MESSAGE_TIMEOUT_MS = 10_000;
+export const CONNECT_TIMEOUT_MS = 20_000;
+
+export interface SentMessage {
+  text: string;
+  startedAt: number;
+  rttMs: number;
+}
+
+/**
+ * A web visitor that asks one question after another on its own socket, starting a
+ * new conversation (a fresh socket without a resume token) every `turnsPerConversation`
+ * turns when that is not 0. Every message text is unique: it is how the fake
+ * provider's timing is matched to the client's round trip.
+ */
+export class Visitor {
+  #client: ChatClient | undefined;
+  #turns = 0;
+  #sequence = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly label: string,
+    private readonly turnsPerConversation: number,
+  ) {}
+
+  async connect(): Promise<void> {
+    this.#client?.close();
+    this.#client = await ChatClient.connect(this.url, CONNECT_TIMEOUT_MS);
+    this.#turns = 0;
+  }
+
+  /** Sends the next question; connects first if needed. Throws on a refusal, an error reply, a fallback or a timeout. */
+  async sendNext(): Promise<SentMessage> {
+    if (!this.#client || (this.turnsPerConversation > 0 && this.#turns >= this.turnsPerConversation)) await this.connect();
+    const sequence = ++this.#sequence;
+    this.#turns++;
+    const text = `${this.label} question ${sequence}: when are you open on Saturdays?`;
+    const startedAt = performance.now();
+    const exchange = await this.#client!.send(text, `${this.label}-${sequence}`, MESSAGE_TIMEOUT_MS);
+    return { text, startedAt, rttMs: exchange.rttMs };
+  }
+
+  get connected(): boolean {
+    return this.#client?.connected ?? false;
+  }
+
+  close(): void {
+    this.#client?.close();
+    this.#client = undefined;
+  }
+}

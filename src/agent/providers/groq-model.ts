@@ -1,0 +1,55 @@
+import Groq from 'groq-sdk';
+import type { ChatModel, ChatRequest, ChatStreamEvent } from '../chat-model.js';
+import { readChatCompletionsStream, toChatCompletionsMessages, toChatCompletionsTools } from './openai-model.js';
+import { toProviderError } from './provider-errors.js';
+
+export interface GroqModelOptions {
+  apiKey: string;
+  /** The API origin: the SDK appends `/openai/v1/chat/completions`. */
+  baseURL?: string;
+  model: string;
+  timeoutMs?: number;
+}
+
+/**
+ * Groq's OpenAI-compatible Chat Completions, through groq-sdk. The wire format
+ * is OpenAI's; the difference is that usage arrives in `x_groq.usage`, which the
+ * shared stream reader also reads, so no `stream_options` is sent.
+ */
+export class GroqChatModel implements ChatModel {
+  readonly provider = 'groq' as const;
+  readonly model: string;
+  readonly #client: Groq;
+  readonly #apiKey: string;
+
+  constructor(options: GroqModelOptions) {
+    this.model = options.model;
+    this.#apiKey = options.apiKey;
+    this.#client = new Groq({
+      apiKey: options.apiKey,
+      baseURL: options.baseURL,
+      // Our retry policy owns retries; SDK retries would multiply attempts.
+      maxRetries: 0,
+      ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
+    });
+  }
+
+  async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
+    const context = { provider: this.provider, signal: request.signal, apiKey: this.#apiKey };
+    try {
+      const chunks = await this.#client.chat.completions.create(
+        {
+          model: this.model,
+          messages: toChatCompletionsMessages(request.system, request.messages),
+          ...(request.tools.length > 0 && { tools: toChatCompletionsTools(request.tools) }),
+          max_completion_tokens: request.maxOutputTokens,
+          stream: true,
+        },
+        { signal: request.signal },
+      );
+      yield* readChatCompletionsStream(chunks, context);
+    } catch (error) {
+      throw toProviderError(error, context);
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import Anthropic from '@anthropic-ai/sdk';
+import Groq from 'groq-sdk';
+import OpenAI from 'openai';
+import type { ProviderName } from '../../config/config.js';
+import { ProviderError, type ProviderFailureKind } from '../../errors.js';
+
+/**
+ * All three SDKs are Stainless-generated, so their error classes have the same
+ * shape but are distinct classes: an instanceof test must try each SDK.
+ */
+const SDKS = [OpenAI, Anthropic, Groq] as const;
+type Sdk = (typeof SDKS)[number];
+const isSdkError = (error: unknown, pick: (sdk: Sdk) => abstract new (...args: never[]) => unknown) =>
+  SDKS.some((sdk) => error instanceof pick(sdk));
+
+/** An HTTP or in-stream error as every SDK's `APIError` carries it. */
+interface ApiErrorLike {
+  status: number | undefined;
+  headers: Headers | undefined;
+  message: string;
+  error?: unknown;
+  type?: unknown;
+  code?: unknown;
+  apiMessage?: unknown;
+  requestID?: string | null;
+}
+
+export interface ProviderErrorContext {
+  provider: ProviderName;
+  /** The caller's signal: once it has fired, any failure is reported as an abort. */
+  signal?: AbortSignal | undefined;
+  /** Scrubbed from every message, in case a provider echoes the key back (OpenAI's 401 does). */
+  apiKey?: string | undefined;
+  now?: () => number;
+}
+
+/** Maps anything an SDK call or stream throws into a ProviderError; ProviderErrors pass through. */
+export function toProviderError(error: unknown, context: ProviderErrorContext): ProviderError {
+  if (error instanceof ProviderError) return error;
+  const { provider } = context;
+  const redact = (message: string) => redactSecrets(message, context.apiKey);
+
+  if (context.signal?.aborted || isSdkError(error, (sdk) => sdk.APIUserAbortError)) {
+    return new ProviderError({ provider, kind: 'aborted', message: 'request aborted', cause: error });
+  }
+  if (isSdkError(error, (sdk) => sdk.APIConnectionTimeoutError)) {
+    return new ProviderError({ provider, kind: 'timeout', message: 'request timed out', cause: error });
+  }
+  if (isSdkError(error, (sdk) => sdk.APIConnectionError)) {
+    return new ProviderError({ provider, kind: 'network', message: redact(messageOf(error)), cause: error });
+  }
+  if (isSdkError(error, (sdk) => sdk.APIError)) {
+    return fromApiError(error as ApiErrorLike, context, redact);
+  }
+  if (error instanceof SyntaxError) {
+    return new ProviderError({ provider, kind: 'invalid_response', message: `unparsable stream data: ${redact(error.message)}`, cause: error });
+  }
+  if (isSocketFailure(error)) {
+    return new ProviderError({ provider, kind: 'network', message: `connection lost: ${redact(messageOf(error))}`, cause: error });
+  }
+  // Unknown failures are most likely a response we could not make sense of; never retry those blindly.
+  return new ProviderError({ provider, kind: 'invalid_response', message: redact(messageOf(error)), cause: error });
+}
+
+/**
+ * HTTP errors are built without `cause`: the SDK error holds the raw response body,
+ * which may echo the API key, and a logger serialising the cause would print it.
+ */
+function fromApiError(error: ApiErrorLike, context: ProviderErrorContext, redact: (message: string) => string): ProviderError {
+  const requestId = error.requestID ? ` (request ${error.requestID})` : '';
+  const retryAfterMs = error.headers ? parseRetryAfterMs(error.headers, context.now) : undefined;
+  const kind = error.status === undefined ? inStreamErrorKind(error) : kindForStatus(error.status);
+  const where = error.status === undefined ? 'error event mid-stream: ' : '';
+  return new ProviderError({
+    provider: context.provider,
+    kind,
+    message: `${where}${redact(describeApiError(error))}${requestId}`,
+    ...(error.status !== undefined && { status: error.status }),
+    ...(retryAfterMs !== undefined && { retryAfterMs }),
+  });
+}
+
+export function kindForStatus(status: number): ProviderFailureKind {
+  if (status === 401 || status === 403) return 'auth';
+  // 402 (billing) needs a human just like a revoked key does.
+  if (status === 402) return 'auth';
+  if (status === 404) return 'not_found';
+  if (status === 408) return 'timeout';
+  // 409 is a lock/conflict on the provider side: the same request can succeed moments later.
+  if (status === 409) return 'server';
+  if (status === 429) return 'rate_limited';
+  if (status >= 500) return 'server';
+  return 'bad_request';
+}
+
+/** "HTTP 429 rate_limit_error: slow down", from whichever fields this SDK filled in. */
+function describeApiError(error: ApiErrorLike): string {
+  const body = (error.error ?? {}) as { type?: unknown; message?: unknown; error?: { type?: unknown; message?: unknown } };
+  const firstString = (...values: unknown[]) => values.find((value): value is string => typeof value === 'string' && value !== '');
+  const type = firstString(error.type, body.error?.type, body.type);
+  const detail = firstString(error.apiMessage, body.error?.message, body.message) ?? error.message;
+  return `${error.status === undefined ? '' : `HTTP ${error.status} `}${type ? `${type}: ` : ''}${detail}`;
+}
+
+/** A stream that already answered 200 then sent an error event: overload or rate limit, both transient. */
+function inStreamErrorKind(error: ApiErrorLike): ProviderFailureKind {
+  const nested = (error.error ?? {}) as { type?: unknown; code?: unknown; error?: { type?: unknown } };
+  const labels = [error.type, error.code, nested.type, nested.code, nested.error?.type].filter(
+    (label): label is string => typeof label === 'string',
+  );
+  // OpenAI labels 429s with type "requests"/"tokens" and code "rate_limit_exceeded"; Anthropic with "rate_limit_error".
+  const rateLimited = labels.some((label) => label.includes('rate_limit') || label === 'requests' || label === 'tokens');
+  return rateLimited ? 'rate_limited' : 'server';
+}
+
+/** `retry-after-ms` (OpenAI) wins over `retry-after`, which is seconds or an HTTP date. */
+export function parseRetryAfterMs(headers: Headers, now: () => number = Date.now): number | undefined {
+  const millis = headers.get('retry-after-ms');
+  if (millis !== null) {
+    const value = Number.parseFloat(millis);
+    if (Number.isFinite(value) && value >= 0) return value;
+  }
+  const retryAfter = headers.get('retry-after');
+  if (retryAfter === null || retryAfter.trim() === '') return undefined;
+  const seconds = Number(retryAfter);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(retryAfter);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now());
+}
+
+/** The exact key, plus anything shaped like a provider key (partial echoes included). */
+const KEY_SHAPED = /\b(?:sk-ant-|sk-|gsk_)[A-Za-z0-9_*.-]{4,}/g;
+
+export function redactSecrets(message: string, apiKey: string | undefined): string {
+  const withoutKey = apiKey ? message.split(apiKey).join('[redacted]') : message;
+  return withoutKey.replace(KEY_SHAPED, '[redacted]');
+}
+
+/** A stream that stopped without its terminal event: report why, never end silently. */
+export function streamEndedEarly(context: ProviderErrorContext): ProviderError {
+  if (context.signal?.aborted) {
+    return new ProviderError({ provider: context.provider, kind: 'aborted', message: 'request aborted' });
+  }
+  return new ProviderError({
+    provider: context.provider,
+    kind: 'invalid_response',
+    message: 'stream ended before the response finished',
+  });
+}
+
+/** undici reports a body cut mid-read as `TypeError: terminated` with the socket error as cause. */
+function isSocketFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.message === 'terminated') return true;
+  const code = (error as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^(UND_ERR_|ECONN|EPIPE|ETIMEDOUT|ENOTFOUND|EAI_AGAIN)/.test(code);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import type { Server, Socket } from 'socket.io';
+import type { MessagePipeline } from '../../conversation/message-pipeline.js';
+import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../conversation/reply-transport.js';
+import type { ConversationStore } from '../../db/conversation-store.js';
+import type { Conversation } from '../../db/schema.js';
+import { SwitchboardError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { hashSessionToken, looksLikeSessionToken, newSessionToken } from './session-token.js';
+import {
+  clientMessageSchema,
+  conversationRoom,
+  type ClientToServerEvents,
+  type MessageAck,
+  type ServerToClientEvents,
+  type SocketData,
+} from './web-events.js';
+
+export const WEB_CHANNEL = 'web';
+
+export type WebServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type WebSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/**
+ * The web chat channel over socket.io: resolves the visitor's conversation from
+ * the resume token, turns `message` events into inbound messages, and streams
+ * replies to the conversation's room (every tab of that conversation sees them).
+ */
+export class WebChannel implements ReplyTransport {
+  readonly channel = WEB_CHANNEL;
+  /** One creation per conversation even if two messages race on a fresh socket. */
+  readonly #creating = new Map<string, Promise<Conversation>>();
+  /** The raw token lives only here, between the handshake and the `session` event; it is never stored. */
+  readonly #tokens = new WeakMap<WebSocket, string>();
+
+  constructor(
+    private readonly io: WebServer,
+    private readonly pipeline: MessagePipeline,
+    private readonly store: ConversationStore,
+    private readonly logger: Logger,
+  ) {}
+
+  attach(): void {
+    this.io.use((socket, next) => {
+      this.resolveSession(socket).then(
+        () => next(),
+        (error: unknown) => {
+          this.logger.error({ err: error }, 'web session could not be resolved');
+          const refusal = new Error('session unavailable') as Error & { data?: unknown };
+          refusal.data = { code: 'unavailable' };
+          next(refusal);
+        },
+      );
+    });
+    this.io.on('connection', (socket) => this.onConnection(socket));
+    this.pipeline.registerTransport(this);
+  }
+
+  /** A known token resumes its conversation; a missing, forged or foreign token starts a new one. */
+  private async resolveSession(socket: WebSocket): Promise<void> {
+    const token: unknown = socket.handshake.auth?.token;
+    if (looksLikeSessionToken(token)) {
+      const tokenHash = hashSessionToken(token);
+      const existing = await this.store.findConversationByTokenHash(tokenHash);
+      if (existing && existing.channel === WEB_CHANNEL) {
+        socket.data = { conversationId: existing.id, tokenHash, persisted: true };
+        this.#tokens.set(socket, token);
+        return;
+      }
+    }
+    const fresh = newSessionToken();
+    socket.data = { conversationId: randomUUID(), tokenHash: hashSessionToken(fresh), persisted: false };
+    this.#tokens.set(socket, fresh);
+  }
+
+  private onConnection(socket: WebSocket): void {
+    const token = this.#tokens.get(socket)!;
+    this.#tokens.delete(socket);
+    void socket.join(conversationRoom(socket.data.conversationId));
+    socket.emit('session', { conversationId: socket.data.conversationId, token });
+    socket.on('message', (payload, ack) => {
+      const respond = typeof ack === 'function' ? ack : () => {};
+      this.onMessage(socket, payload).then(respond, (error: unknown) => respond(toAckError(error, this.logger)));
+    });
+  }
+
+  private async onMessage(socket: WebSocket, payload: unknown): Promise<MessageAck> {
+    const parsed = clientMessageSchema.safeParse(payload);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      const message = first?.path.length ? first.message : 'payload must be an object { text, clientMessageId }';
+      return { ok: false, error: { code: 'invalid_payload', message } };
+    }
+    // Validate before any write, so a rejected message leaves no conversation row behind.
+    this.pipeline.validateText(parsed.data.text);
+    const conversation = await this.ensureConversation(socket);
+    const result = await this.pipeline.accept(
+      {
+        channel: WEB_CHANNEL,
+        externalUserId: conversation.externalUserId,
+        conversationId: conversation.id,
+        externalMessageId: parsed.data.clientMessageId,
+        text: parsed.data.text,
+      },
+      conversation,
+    );
+    if (result.duplicate) {
+      void this.replayFinishedReply(socket, result.messageId);
+      return { ok: true, messageId: result.messageId, duplicate: true };
+    }
+    return { ok: true, messageId: result.messageId };
+  }
+
+  private async ensureConversation(socket: WebSocket): Promise<Conversation> {
+    const { conversationId, tokenHash } = socket.data;
+    if (socket.data.persisted) {
+      const existing = await this.store.getConversation(conversationId);
+      if (existing) return existing;
+    }
+    let creating = this.#creating.get(conversationId);
+    if (!creating) {
+      creating = this.store.createConversation({
+        id: conversationId,
+        channel: WEB_CHANNEL,
+        externalUserId: `visitor:${conversationId}`,
+        tokenHash,
+      });
+      this.#creating.set(conversationId, creating);
+      void creating.finally(() => this.#creating.delete(conversationId)).catch(() => {});
+    }
+    const conversation = await creating;
+    socket.data.persisted = true;
+    return conversation;
+  }
+
+  /** A client that resends a message it already sent (e.g. after a reconnect) gets the stored answer. */
+  private async replayFinishedReply(socket: WebSocket, messageId: string): Promise<void> {
+    const reply = await this.store.findReply(messageId).catch(() => undefined);
+    if (!reply) return;
+    socket.emit('reply.done', {
+      messageId,
+      text: reply.text,
+      fallback: reply.fallback,
+      cached: reply.cached,
+      toolCalls: [],
+    });
+  }
+
+  delta(target: ReplyTarget, delta: string): void {
+    this.io.to(conversationRoom(target.conversation.id)).emit('reply.delta', { messageId: target.messageId, delta });
+  }
+
+  discard(target: ReplyTarget): void {
+    this.io.to(conversationRoom(target.conversation.id)).emit('reply.discard', { messageId: target.messageId });
+  }
+
+  async done(target: ReplyTarget, reply: FinishedReply): Promise<void> {
+    this.io.to(conversationRoom(target.conversation.id)).emit('reply.done', reply);
+  }
+
+  async failed(target: ReplyTarget, error: { code: string; message: string }): Promise<void> {
+    this.io
+      .to(conversationRoom(target.conversation.id))
+      .emit('reply.error', { messageId: target.messageId, code: error.code, message: error.message });
+  }
+}
+
+function toAckError(error: unknown, logger: Logger): MessageAck {
+  if (error instanceof SwitchboardError) return { ok: false, error: { code: error.code, message: error.message } };
+  logger.error({ err: error }, 'web message failed');
+  return { ok: false, error: { code: 'internal_error', message: 'the message could not be accepted; please retry' } };
+}

@@ -1,0 +1,781 @@
+/*!
+ * Switchboard chat widget. Embed with one tag:
+ *   <script src="https://HOST/widget.js" data-title="Support" data-open="true" defer></script>
+ * Served as-is (no build step). Talks to the server it was loaded from over socket.io.
+ * Page API: window.Switchboard.open(), .close(), .send(text) -> Promise<ack>, .conversationId.
+ */
+(function () {
+  'use strict';
+
+  if (window.Switchboard) return; // embedded twice: the first instance wins
+
+  var ownScript = document.currentScript || findOwnScript();
+  if (!ownScript || !ownScript.src) {
+    console.error('[switchboard] widget.js could not find its own <script src> to derive the server origin');
+    return;
+  }
+
+  var SERVER_ORIGIN = new URL(ownScript.src, location.href).origin;
+  var OPTIONS = {
+    title: (ownScript.getAttribute('data-title') || '').trim() || 'Chat with us',
+    startOpen: ownScript.getAttribute('data-open') === 'true',
+  };
+  // localStorage is already per page origin; add the server origin only when the widget is embedded elsewhere.
+  var KEY_SUFFIX = SERVER_ORIGIN === location.origin ? '' : ':' + SERVER_ORIGIN;
+  var TOKEN_KEY = 'switchboard.token' + KEY_SUFFIX;
+  var TRANSCRIPT_KEY = 'switchboard.transcript' + KEY_SUFFIX;
+
+  var ACK_TIMEOUT_MS = 10000;
+  var MAX_SEND_ATTEMPTS = 3;
+  var TRANSCRIPT_LIMIT = 60;
+  var RECONNECT_DELAYS_MS = [1000, 2000, 5000, 10000, 30000];
+
+  var ERROR_LABELS = {
+    message_too_long: 'Message too long',
+    empty_message: 'Message is empty',
+    invalid_payload: 'Message could not be sent',
+    rate_limited: 'Too many messages',
+    shutting_down: 'The chat server is restarting',
+    internal_error: 'Something went wrong',
+    not_delivered: 'Message not delivered',
+  };
+  var FALLBACK_HINT = 'Automatic reply: the assistant is unavailable right now.';
+
+  function findOwnScript() {
+    var scripts = document.querySelectorAll('script[src]');
+    for (var i = scripts.length - 1; i >= 0; i--) {
+      if (/\/widget\.js(\?|#|$)/.test(scripts[i].src)) return scripts[i];
+    }
+    return null;
+  }
+
+  /* ---------- small utilities ---------- */
+
+  var storage = {
+    get: function (key) {
+      try {
+        return window.localStorage.getItem(key);
+      } catch (_) {
+        return null; // storage disabled (privacy mode, sandboxed iframe): the widget still works, without resume
+      }
+    },
+    set: function (key, value) {
+      try {
+        if (value === null) window.localStorage.removeItem(key);
+        else window.localStorage.setItem(key, value);
+      } catch (_) {
+        /* quota or disabled storage: resume is best-effort */
+      }
+    },
+  };
+
+  function newClientMessageId() {
+    var cryptoApi = window.crypto;
+    if (cryptoApi && typeof cryptoApi.randomUUID === 'function') return cryptoApi.randomUUID();
+    var bytes = new Uint8Array(16);
+    if (cryptoApi && typeof cryptoApi.getRandomValues === 'function') cryptoApi.getRandomValues(bytes);
+    else for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // RFC 4122 version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) {
+      return (b < 16 ? '0' : '') + b.toString(16);
+    }).join('');
+    return hex.slice(0, 8) + '-' + hex.slice(8, 12) + '-' + hex.slice(12, 16) + '-' + hex.slice(16, 20) + '-' + hex.slice(20);
+  }
+
+  function el(tag, attributes, children) {
+    var node = document.createElement(tag);
+    for (var name in attributes) {
+      if (Object.prototype.hasOwnProperty.call(attributes, name)) node.setAttribute(name, attributes[name]);
+    }
+    (children || []).forEach(function (child) {
+      node.append(child);
+    });
+    return node;
+  }
+
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+  function icon(pathData) {
+    var svg = document.createElementNS(SVG_NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    var path = document.createElementNS(SVG_NS, 'path');
+    path.setAttribute('d', pathData);
+    svg.append(path);
+    return svg;
+  }
+  var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z';
+  var ICON_CLOSE = 'M6 6l12 12M18 6L6 18';
+  var ICON_SEND = 'M3 20l18-8L3 4v6l12 2-12 2z';
+
+  /* ---------- text rendering: text nodes only, links built element by element ---------- */
+
+  var URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+  var TRAILING_PUNCTUATION = /[.,;:!?'"\]}>]$/;
+
+  function trimUrl(candidate) {
+    for (;;) {
+      if (TRAILING_PUNCTUATION.test(candidate)) {
+        candidate = candidate.slice(0, -1);
+      } else if (candidate.endsWith(')') && count(candidate, '(') < count(candidate, ')')) {
+        candidate = candidate.slice(0, -1); // "(see https://x.y/z)" keeps the paren out, "wiki/Foo_(bar)" keeps it in
+      } else {
+        return candidate;
+      }
+    }
+  }
+
+  function count(text, character) {
+    return text.split(character).length - 1;
+  }
+
+  function safeHttpUrl(candidate) {
+    try {
+      var url = new URL(candidate);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  /** Replaces target's content with `text`: plain text nodes, plus <a> for bare http(s) URLs. Never parses HTML. */
+  function renderText(target, text) {
+    target.replaceChildren();
+    var last = 0;
+    URL_PATTERN.lastIndex = 0;
+    var match;
+    while ((match = URL_PATTERN.exec(text)) !== null) {
+      var candidate = trimUrl(match[0]);
+      var href = safeHttpUrl(candidate);
+      if (!href) continue;
+      if (match.index > last) target.append(document.createTextNode(text.slice(last, match.index)));
+      var link = document.createElement('a');
+      link.href = href;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      link.textContent = candidate;
+      target.append(link);
+      last = match.index + candidate.length;
+    }
+    if (last < text.length) target.append(document.createTextNode(text.slice(last)));
+  }
+
+  function describeError(error) {
+    var code = (error && error.code) || 'internal_error';
+    var label = ERROR_LABELS[code] || 'Message could not be sent';
+    var retryAfterMs = error && (error.retryAfterMs != null ? error.retryAfterMs : error.retry_after_ms);
+    if (code === 'rate_limited' && typeof retryAfterMs === 'number') {
+      return label + ': try again in ' + Math.max(1, Math.ceil(retryAfterMs / 1000)) + ' s.';
+    }
+    var detail = error && typeof error.message === 'string' ? error.message.trim() : '';
+    return detail ? label + ': ' + detail + (/[.!?]$/.test(detail) ? '' : '.') : label + '.';
+  }
+
+  /* ---------- styles (isolated in the shadow root) ---------- */
+
+  var STYLES = [
+    ':host { all: initial; }',
+    '*, *::before, *::after { box-sizing: border-box; }',
+    '[hidden] { display: none !important; }',
+    '.root { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1f2330; }',
+    '.launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 58px; height: 58px; border: 0; border-radius: 50%;',
+    '  background: #4f46e5; color: #fff; cursor: pointer; box-shadow: 0 6px 20px rgba(40, 35, 120, .35); display: grid; place-items: center; }',
+    '.launcher:hover { background: #4338ca; }',
+    '.launcher svg { width: 26px; height: 26px; fill: currentColor; }',
+    '.launcher[data-unread="true"]::after { content: ""; position: absolute; top: 6px; right: 6px; width: 12px; height: 12px;',
+    '  border-radius: 50%; background: #f43f5e; border: 2px solid #fff; }',
+    'button:focus-visible, textarea:focus-visible, a:focus-visible, .messages:focus-visible { outline: 3px solid #a5b4fc; outline-offset: 2px; }',
+    '.panel { position: fixed; right: 20px; bottom: 92px; z-index: 2147483001; width: 380px; max-width: calc(100vw - 40px);',
+    '  height: 580px; max-height: calc(100vh - 120px); display: flex; flex-direction: column; background: #fff;',
+    '  border-radius: 16px; overflow: hidden; box-shadow: 0 16px 48px rgba(17, 24, 39, .25), 0 0 0 1px rgba(17, 24, 39, .06); }',
+    '.header { display: flex; align-items: center; gap: 10px; padding: 14px 14px 14px 18px; background: #4f46e5; color: #fff; }',
+    '.heading { flex: 1; min-width: 0; }',
+    '.title { margin: 0; font-size: 16px; font-weight: 600; line-height: 1.3; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }',
+    '.status { display: flex; align-items: center; gap: 6px; font-size: 12.5px; opacity: .9; }',
+    '.status::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: #fbbf24; }',
+    '.panel[data-connection="online"] .status::before { background: #34d399; }',
+    '.panel[data-connection="offline"] .status::before { background: #f87171; }',
+    '.close { width: 36px; height: 36px; border: 0; border-radius: 10px; background: transparent; color: #fff; cursor: pointer; display: grid; place-items: center; }',
+    '.close:hover { background: rgba(255, 255, 255, .15); }',
+    '.close svg { width: 20px; height: 20px; stroke: currentColor; stroke-width: 2.2; stroke-linecap: round; fill: none; }',
+    '.messages { flex: 1; overflow-y: auto; padding: 16px 14px 8px; display: flex; flex-direction: column; gap: 10px; background: #f6f7fb; overscroll-behavior: contain; }',
+    '.empty { margin: auto 8px; text-align: center; color: #6b7280; font-size: 14px; }',
+    '.message { display: flex; flex-direction: column; max-width: 85%; }',
+    '.message[data-role="user"] { align-self: flex-end; align-items: flex-end; }',
+    '.message[data-role="assistant"] { align-self: flex-start; align-items: flex-start; }',
+    '.bubble { padding: 9px 13px; border-radius: 16px; white-space: pre-wrap; overflow-wrap: anywhere; }',
+    '.message[data-role="user"] .bubble { background: #4f46e5; color: #fff; border-bottom-right-radius: 5px; }',
+    '.message[data-role="user"] .bubble a { color: #fff; }',
+    '.message[data-role="user"][data-status="pending"] .bubble { opacity: .7; }',
+    '.message[data-role="user"][data-status="error"] .bubble { background: #e5e7eb; color: #374151; }',
+    '.message[data-role="assistant"] .bubble { background: #fff; color: #1f2330; border-bottom-left-radius: 5px; box-shadow: 0 1px 2px rgba(17, 24, 39, .08); }',
+    '.message[data-role="assistant"] .bubble a { color: #4338ca; }',
+    '.message[data-status="fallback"] .bubble { background: #fffbeb; border: 1px dashed #f59e0b; box-shadow: none; }',
+    '.message[data-role="assistant"][data-status="error"] .bubble { background: #fef2f2; color: #7f1d1d; }',
+    '.note { margin-top: 4px; font-size: 12.5px; color: #6b7280; }',
+    '.message[data-status="error"] .note { color: #b91c1c; }',
+    '.message[data-status="fallback"] .note { color: #92400e; }',
+    '.tools { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 4px; }',
+    '.tool { font-size: 11.5px; padding: 1px 8px; border-radius: 999px; background: #eef2ff; color: #3730a3; }',
+    '.typing { display: inline-flex; gap: 4px; padding: 4px 0; }',
+    '.typing span { width: 7px; height: 7px; border-radius: 50%; background: #9ca3af; animation: sb-blink 1.2s infinite ease-in-out; }',
+    '.typing span:nth-child(2) { animation-delay: .2s; }',
+    '.typing span:nth-child(3) { animation-delay: .4s; }',
+    '@keyframes sb-blink { 0%, 80%, 100% { opacity: .25; } 40% { opacity: 1; } }',
+    '.composer { display: flex; align-items: flex-end; gap: 8px; padding: 10px 12px 12px; border-top: 1px solid #e5e7eb; background: #fff; }',
+    '.input { flex: 1; resize: none; min-height: 42px; max-height: 132px; padding: 10px 12px; border: 1px solid #d1d5db; border-radius: 12px;',
+    '  font: inherit; color: inherit; background: #fff; line-height: 1.4; }',
+    '.input:focus { border-color: #6366f1; outline: none; box-shadow: 0 0 0 3px rgba(99, 102, 241, .2); }',
+    '.send { flex: none; width: 42px; height: 42px; border: 0; border-radius: 12px; background: #4f46e5; color: #fff; cursor: pointer; display: grid; place-items: center; }',
+    '.send svg { width: 20px; height: 20px; fill: currentColor; }',
+    '.send:disabled { background: #c7c9d9; cursor: not-allowed; }',
+    '.sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }',
+    '@media (max-width: 479.98px) {',
+    '  .panel { inset: 0; width: 100%; max-width: none; height: 100%; max-height: none; border-radius: 0; }',
+    '  .panel:not([hidden]) ~ .launcher { display: none; }',
+    '  .message { max-width: 90%; }',
+    '}',
+    '@supports (height: 100dvh) { @media (max-width: 479.98px) { .panel { height: 100dvh; } } }',
+    '@media (prefers-reduced-motion: reduce) { .typing span { animation: none; opacity: .6; } }',
+  ].join('\n');
+
+  /* ---------- the widget ---------- */
+
+  function createWidget() {
+    var host = el('div', { id: 'switchboard-widget' });
+    var shadow = host.attachShadow({ mode: 'open' });
+    var style = document.createElement('style');
+    style.textContent = STYLES;
+
+    var titleText = el('h2', { class: 'title', id: 'sb-title' });
+    titleText.textContent = OPTIONS.title;
+    var statusText = el('div', { class: 'status', 'data-testid': 'switchboard-status' });
+    statusText.textContent = 'Connecting…';
+    var closeButton = el('button', { type: 'button', class: 'close', 'aria-label': 'Close chat', 'data-testid': 'switchboard-close' }, [
+      icon(ICON_CLOSE),
+    ]);
+    var header = el('div', { class: 'header' }, [el('div', { class: 'heading' }, [titleText, statusText]), closeButton]);
+
+    var emptyHint = el('p', { class: 'empty' });
+    emptyHint.textContent = 'Ask a question and the assistant will answer here.';
+    // Streaming text is not announced token by token: the announcer below reads each finished reply once.
+    var messages = el('div', {
+      class: 'messages',
+      role: 'log',
+      'aria-live': 'off',
+      'aria-label': 'Conversation',
+      tabindex: '0',
+      'data-testid': 'switchboard-messages',
+    }, [emptyHint]);
+    var announcer = el('div', { class: 'sr-only', 'aria-live': 'polite', 'aria-atomic': 'true', 'data-testid': 'switchboard-announcer' });
+
+    var input = el('textarea', {
+      class: 'input',
+      rows: '1',
+      placeholder: 'Type a message…',
+      'aria-label': 'Message',
+      enterkeyhint: 'send',
+      'data-testid': 'switchboard-input',
+    });
+    var sendButton = el('button', { type: 'submit', class: 'send', 'aria-label': 'Send message', 'data-testid': 'switchboard-send', disabled: '' }, [
+      icon(ICON_SEND),
+    ]);
+    var composer = el('form', { class: 'composer', 'aria-label': 'Send a message' }, [input, sendButton]);
+
+    var panel = el('section', {
+      class: 'panel',
+      id: 'sb-panel',
+      role: 'dialog',
+      'aria-labelledby': 'sb-title',
+      'aria-modal': 'false',
+      'data-testid': 'switchboard-panel',
+      'data-connection': 'connecting',
+      hidden: '',
+    }, [header, messages, announcer, composer]);
+
+    var launcher = el('button', {
+      type: 'button',
+      class: 'launcher',
+      'aria-label': 'Open chat',
+      'aria-expanded': 'false',
+      'aria-controls': 'sb-panel',
+      'data-testid': 'switchboard-launcher',
+    }, [icon(ICON_CHAT)]);
+
+    shadow.append(style, el('div', { class: 'root' }, [panel, launcher]));
+    document.body.append(host);
+
+    return {
+      shadow: shadow,
+      panel: panel,
+      launcher: launcher,
+      closeButton: closeButton,
+      statusText: statusText,
+      messages: messages,
+      emptyHint: emptyHint,
+      announcer: announcer,
+      composer: composer,
+      input: input,
+      sendButton: sendButton,
+    };
+  }
+
+  function start() {
+    var ui = createWidget();
+    var socket = null;
+    var conversationId = null;
+    var connectionEpoch = 0;
+    var reconnectAttempt = 0;
+    var reconnectTimer = null;
+    /** Messages sent but not yet acknowledged, by clientMessageId; re-sent with the same id after a reconnect. */
+    var outbox = new Map();
+    /** Assistant bubbles by server messageId. */
+    var replies = new Map();
+    /** Reply events that arrived before the ack told us which message they answer. */
+    var earlyEvents = new Map();
+    var transcript = loadTranscript();
+
+    /* --- transcript: what the visitor saw, so a reload shows the conversation the server resumes --- */
+
+    function loadTranscript() {
+      try {
+        var stored = JSON.parse(storage.get(TRANSCRIPT_KEY) || 'null');
+        if (stored && Array.isArray(stored.entries)) return stored;
+      } catch (_) {
+        /* a corrupt transcript is dropped */
+      }
+      return { conversationId: null, entries: [] };
+    }
+
+    function saveTranscript() {
+      transcript.entries = transcript.entries.slice(-TRANSCRIPT_LIMIT);
+      storage.set(TRANSCRIPT_KEY, JSON.stringify(transcript));
+    }
+
+    function record(view) {
+      if (view.recorded) return;
+      view.recorded = true;
+      transcript.entries.push(view.entry);
+      saveTranscript();
+    }
+
+    /* --- message views --- */
+
+    function isNearBottom() {
+      var box = ui.messages;
+      return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    }
+
+    function scrollToBottom(force) {
+      if (force || isNearBottom()) ui.messages.scrollTop = ui.messages.scrollHeight;
+    }
+
+    function addMessage(role, status, after) {
+      var bubble = el('div', { class: 'bubble' });
+      var row = el('div', { class: 'message', 'data-testid': 'switchboard-message', 'data-role': role, 'data-status': status }, [bubble]);
+      ui.emptyHint.hidden = true;
+      if (after && after.parentNode === ui.messages) after.after(row);
+      else ui.messages.append(row);
+      void 0;
+      return {
+        row: row,
+        bubble: bubble,
+        text: '',
+        recorded: false,
+        entry: { role: role, text: '', status: status },
+      };
+    }
+
+    function setNote(view, text, options) {
+      var note = view.row.querySelector('.note');
+      if (!text) {
+        if (note) note.remove();
+        view.entry.note = undefined;
+        return;
+      }
+      if (!note) {
+        note = el('div', { class: 'note', 'data-testid': 'switchboard-message-note' });
+        if (options && options.alert) note.setAttribute('role', 'alert');
+        view.bubble.after(note);
+      }
+      note.textContent = text;
+      view.entry.note = text;
+      void 0;
+    }
+
+    function setStatus(view, status) {
+      view.row.setAttribute('data-status', status);
+      view.entry.status = status;
+    }
+
+    function showTyping(view) {
+      var dots = el('span', { class: 'typing', 'aria-label': 'Assistant is typing' }, [el('span'), el('span'), el('span')]);
+      view.bubble.replaceChildren(dots);
+    }
+
+    function restoreTranscript() {
+      transcript.entries.forEach(function (entry) {
+        var view = addMessage(entry.role, entry.status);
+        view.entry = entry;
+        view.recorded = true;
+        view.text = entry.text;
+        renderText(view.bubble, entry.text);
+        if (entry.note) setNote(view, entry.note);
+      });
+      scrollToBottom(true);
+    }
+
+    function clearSettledMessages() {
+      Array.prototype.forEach.call(ui.messages.querySelectorAll('.message'), function (row) {
+        var status = row.getAttribute('data-status');
+        if (status !== 'pending' && status !== 'streaming') row.remove();
+      });
+      ui.emptyHint.hidden = ui.messages.querySelector('.message') !== null;
+    }
+
+    /* --- assistant replies --- */
+
+    function replyView(messageId, afterRow) {
+      var view = replies.get(messageId);
+      if (!view) {
+        view = addMessage('assistant', 'streaming', afterRow);
+        showTyping(view);
+        replies.set(messageId, view);
+      }
+      return view;
+    }
+
+    /** Routes a reply event to its bubble; holds it while an ack that may claim it is outstanding. */
+    function onReplyEvent(kind, payload) {
+      if (!payload || typeof payload.messageId !== 'string') return;
+      if (!replies.has(payload.messageId) && outbox.size > 0) {
+        var held = earlyEvents.get(payload.messageId) || [];
+        held.push([kind, payload]);
+        earlyEvents.set(payload.messageId, held);
+        return;
+      }
+      applyReplyEvent(replyView(payload.messageId), kind, payload);
+    }
+
+    function replayEarlyEvents(messageId) {
+      var held = earlyEvents.get(messageId);
+      if (!held) return;
+      earlyEvents.delete(messageId);
+      var view = replies.get(messageId);
+      held.forEach(function (event) {
+        applyReplyEvent(view, event[0], event[1]);
+      });
+    }
+
+    /** Once nothing is awaiting an ack, held events belong to replies started elsewhere (another tab). */
+    function flushUnclaimedEvents() {
+      if (outbox.size > 0) return;
+      Array.from(earlyEvents.keys()).forEach(function (messageId) {
+        replyView(messageId);
+        replayEarlyEvents(messageId);
+      });
+    }
+
+    function applyReplyEvent(view, kind, payload) {
+      // A finished bubble is final: a replayed reply.done (another tab re-sent the message) changes nothing.
+      if (view.row.getAttribute('data-status') !== 'streaming') return;
+      var follow = isNearBottom(); // measured before the bubble grows
+      if (kind === 'delta') {
+        if (typeof payload.delta !== 'string') return;
+        if (view.text === '') view.bubble.replaceChildren();
+        view.text += payload.delta;
+        view.bubble.append(document.createTextNode(payload.delta)); // plain text while streaming; links once done
+      } else if (kind === 'discard') {
+        view.text = '';
+        showTyping(view);
+      } else if (kind === 'done') {
+        var text = typeof payload.text === 'string' ? payload.text : view.text;
+        view.text = text;
+        view.entry.text = text;
+        renderText(view.bubble, text);
+        setStatus(view, payload.fallback ? 'fallback' : 'done');
+        setNote(view, payload.fallback ? FALLBACK_HINT : '');
+        renderToolCalls(view, payload.toolCalls);
+        record(view);
+        announce('Assistant: ' + text);
+      } else if (kind === 'error') {
+        var failure = 'Sorry, no reply could be produced. Please try again.';
+        view.text = failure;
+        view.entry.text = failure;
+        renderText(view.bubble, failure);
+        setStatus(view, 'error');
+        setNote(view, describeError(payload), { alert: true });
+        record(view);
+      }
+      void 0;
+    }
+
+    function renderToolCalls(view, toolCalls) {
+      if (!Array.isArray(toolCalls) || toolCalls.length === 0) return;
+      var list = el('div', { class: 'tools', 'aria-label': 'Tools used' });
+      toolCalls.forEach(function (call) {
+        if (!call || typeof call.name !== 'string') return;
+        var chip = el('span', { class: 'tool' });
+        chip.textContent = call.name + (call.status && call.status !== 'ok' ? ' (' + call.status + ')' : '');
+        list.append(chip);
+      });
+      view.row.append(list);
+    }
+
+    function announce(text) {
+      ui.announcer.textContent = '';
+      // A fresh text node in a later task makes screen readers announce even a repeated reply.
+      setTimeout(function () {
+        ui.announcer.textContent = text.length > 600 ? text.slice(0, 600) + '…' : text;
+      }, 50);
+      if (ui.panel.hidden) {
+        ui.launcher.setAttribute('data-unread', 'true');
+        ui.launcher.setAttribute('aria-label', 'Open chat (new reply)');
+      }
+    }
+
+    /* --- sending --- */
+
+    function refreshSendButton() {
+      ui.sendButton.disabled = outbox.size > 0 || ui.input.value.trim() === '';
+    }
+
+    function send(text) {
+      var clientMessageId = newClientMessageId();
+      var view = addMessage('user', 'pending');
+      view.text = text;
+      view.entry.text = text;
+      renderText(view.bubble, text);
+      scrollToBottom(true);
+      return new Promise(function (resolve) {
+        outbox.set(clientMessageId, { text: text, view: view, resolve: resolve, attempt: 0, epoch: -1, tries: 0 });
+        refreshSendButton();
+        if (socket && socket.connected) transmit(clientMessageId);
+      });
+    }
+
+    function transmit(clientMessageId) {
+      var pending = outbox.get(clientMessageId);
+      if (!pending) return;
+      var attempt = ++pending.attempt;
+      pending.epoch = connectionEpoch;
+      pending.tries++;
+      socket.timeout(ACK_TIMEOUT_MS).emit('message', { text: pending.text, clientMessageId: clientMessageId }, function (timeoutError, ack) {
+        if (outbox.get(clientMessageId) !== pending) return; // already settled by an earlier attempt
+        if (timeoutError) {
+          if (attempt !== pending.attempt) return; // superseded by a resend after a reconnect
+          if (!socket.connected) return; // the next `connect` resends it
+          if (pending.tries < MAX_SEND_ATTEMPTS) transmit(clientMessageId);
+          else settle(clientMessageId, { ok: false, error: { code: 'not_delivered', message: 'the server did not answer; please try again' } });
+          return;
+        }
+        settle(clientMessageId, ack && typeof ack === 'object' ? ack : { ok: false, error: { code: 'internal_error' } });
+      });
+    }
+
+    function settle(clientMessageId, ack) {
+      var pending = outbox.get(clientMessageId);
+      outbox.delete(clientMessageId);
+      var view = pending.view;
+      if (ack.ok === true && typeof ack.messageId === 'string') {
+        setStatus(view, 'done');
+        record(view);
+        replyView(ack.messageId, view.row);
+        replayEarlyEvents(ack.messageId);
+      } else {
+        setStatus(view, 'error');
+        setNote(view, describeError(ack.error), { alert: true });
+        if (ui.input.value.trim() === '') {
+          ui.input.value = pending.text; // let the visitor shorten or retry without retyping
+          autosize();
+        }
+      }
+      flushUnclaimedEvents();
+      refreshSendButton();
+      pending.resolve(ack.ok === true ? { ok: true, messageId: ack.messageId } : { ok: false, error: ack.error });
+    }
+
+    function submitFromComposer() {
+      var text = ui.input.value;
+      if (text.trim() === '' || outbox.size > 0) return;
+      ui.input.value = '';
+      autosize();
+      void send(text);
+      ui.input.focus();
+    }
+
+    function autosize() {
+      ui.input.style.height = 'auto';
+      ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 132) + 'px';
+      void 0;
+      refreshSendButton();
+    }
+
+    /* --- connection --- */
+
+    function setConnection(state, label) {
+      ui.panel.setAttribute('data-connection', state);
+      ui.statusText.textContent = label;
+    }
+
+    function scheduleReconnect() {
+      if (reconnectTimer) return;
+      var delay = RECONNECT_DELAYS_MS[Math.min(reconnectAttempt, RECONNECT_DELAYS_MS.length - 1)];
+      reconnectAttempt++;
+      reconnectTimer = setTimeout(function () {
+        reconnectTimer = null;
+        if (socket && !socket.connected) socket.connect();
+      }, delay);
+    }
+
+    function connect(io) {
+      socket = io(SERVER_ORIGIN, {
+        path: '/socket.io',
+        // A function, so every reconnect presents the latest token the server issued.
+        auth: function (callback) {
+          var token = storage.get(TOKEN_KEY);
+          callback(token ? { token: token } : {});
+        },
+      });
+
+      socket.on('connect', function () {
+        connectionEpoch++;
+        reconnectAttempt = 0;
+        setConnection('online', 'Online');
+        outbox.forEach(function (pending, clientMessageId) {
+          if (pending.epoch !== connectionEpoch) {
+            pending.tries = 0;
+            transmit(clientMessageId);
+          }
+        });
+      });
+
+      socket.on('session', function (session) {
+        if (!session || typeof session.token !== 'string') return;
+        storage.set(TOKEN_KEY, session.token);
+        conversationId = session.conversationId;
+        if (transcript.conversationId !== session.conversationId) {
+          // The server started a new conversation: the history shown belonged to another one.
+          if (transcript.entries.length > 0) clearSettledMessages();
+          transcript = { conversationId: session.conversationId, entries: [] };
+          saveTranscript();
+        }
+      });
+
+      socket.on('disconnect', function (reason) {
+        setConnection('offline', 'Reconnecting…');
+        // socket.io retries on its own unless the server closed the socket deliberately.
+        if (reason === 'io server disconnect') scheduleReconnect();
+      });
+
+      socket.on('connect_error', function () {
+        setConnection('offline', 'Offline, retrying…');
+        // A refusal by the server's middleware is not retried by socket.io itself.
+        if (!socket.active) scheduleReconnect();
+      });
+
+      socket.on('reply.delta', function (payload) {
+        onReplyEvent('delta', payload);
+      });
+      socket.on('reply.discard', function (payload) {
+        onReplyEvent('discard', payload);
+      });
+      socket.on('reply.done', function (payload) {
+        onReplyEvent('done', payload);
+      });
+      socket.on('reply.error', function (payload) {
+        onReplyEvent('error', payload);
+      });
+    }
+
+    function loadSocketIo() {
+      if (typeof window.io === 'function') return Promise.resolve(window.io);
+      return new Promise(function (resolve, reject) {
+        var tag = document.createElement('script');
+        tag.src = SERVER_ORIGIN + '/socket.io/socket.io.min.js';
+        tag.async = true;
+        tag.onload = function () {
+          if (typeof window.io === 'function') resolve(window.io);
+          else reject(new Error('socket.io client did not define window.io'));
+        };
+        tag.onerror = function () {
+          reject(new Error('could not load ' + tag.src));
+        };
+        document.head.append(tag);
+      });
+    }
+
+    /* --- open / close --- */
+
+    function open(options) {
+      var wasHidden = ui.panel.hidden;
+      ui.panel.hidden = false;
+      ui.launcher.setAttribute('aria-expanded', 'true');
+      ui.launcher.setAttribute('aria-label', 'Close chat');
+      ui.launcher.removeAttribute('data-unread');
+      if (wasHidden) scrollToBottom(true);
+      if (!options || options.focus !== false) ui.input.focus();
+    }
+
+    function close() {
+      var hadFocus = ui.shadow.activeElement !== null;
+      ui.panel.hidden = true;
+      ui.launcher.setAttribute('aria-expanded', 'false');
+      ui.launcher.setAttribute('aria-label', 'Open chat');
+      if (hadFocus) ui.launcher.focus();
+    }
+
+    ui.launcher.addEventListener('click', function () {
+      if (ui.panel.hidden) open();
+      else close();
+    });
+    ui.closeButton.addEventListener('click', close);
+    ui.panel.addEventListener('keydown', function (event) {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        close();
+      }
+    });
+    ui.composer.addEventListener('submit', function (event) {
+      event.preventDefault();
+      submitFromComposer();
+    });
+    ui.input.addEventListener('keydown', function (event) {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submitFromComposer();
+      }
+    });
+    ui.input.addEventListener('input', autosize);
+
+    restoreTranscript();
+    if (OPTIONS.startOpen) open({ focus: false });
+
+    window.Switchboard = Object.freeze({
+      open: function () {
+        open();
+      },
+      close: close,
+      /** Sends `text` as the visitor; resolves to the server's ack ({ ok, messageId } or { ok: false, error }). */
+      send: function (text) {
+        if (typeof text !== 'string' || text.trim() === '') {
+          return Promise.resolve({ ok: false, error: { code: 'empty_message', message: 'message text is empty' } });
+        }
+        open({ focus: false });
+        return send(text);
+      },
+      get conversationId() {
+        return conversationId;
+      },
+    });
+
+    loadSocketIo().then(connect, function (error) {
+      console.error('[switchboard] chat unavailable:', error.message);
+      setConnection('offline', 'Chat unavailable');
+    });
+  }
+
+  if (document.body) start();
+  else document.addEventListener('DOMContentLoaded', start, { once: true });
+})();

@@ -1,0 +1,21 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+export interface StaticAsset {
+  body: Buffer;
+  contentType: string;
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+
+/** The demo page and widget are small and fixed: read once at start, served from memory. */
+export async function loadStaticAssets(): Promise<Record<string, StaticAsset>> {
+  const [indexHtml, widgetJs] = await Promise.all([
+    readFile(`${PUBLIC_DIR}index.html`),
+    readFile(`${PUBLIC_DIR}widget.js`),
+  ]);
+  return {
+    '/': { body: indexHtml, contentType: 'text/html; charset=utf-8' },
+    '/widget.js': { body: widgetJs, contentType: 'application/javascript; charset=utf-8' },
+  };
+}

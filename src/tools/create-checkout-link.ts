@@ -1,0 +1,237 @@
+import { createHash } from 'node:crypto';
+import Stripe from 'stripe';
+import { z } from 'zod';
+import { ToolExecutionError } from '../errors.js';
+import { floorToMinorUnits, isStripeCurrency, toMinorUnits } from './currencies.js';
+import { defineTool, type Tool, type ToolContext } from './tool.js';
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** Stripe rejects longer Idempotency-Key values. */
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/**
+ * The Stripe client the tools use. Stripe's own retries are off: the project keeps
+ * one retry owner (STYLE.md point 7), and a retried tool call reuses its idempotency
+ * key, so a retry never creates a second session whoever owns it.
+ */
+export function createStripeClient(config: { secretKey: string; apiUrl?: string; timeoutMs?: number }): Stripe {
+  return new Stripe(config.secretKey, {
+    maxNetworkRetries: 0,
+    timeout: config.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    appInfo: { name: 'switchboard' },
+    ...(config.apiUrl !== undefined && apiAddress(config.apiUrl)),
+  });
+}
+
+/** `STRIPE_API_URL` as the SDK's host/port/protocol; the SDK adds `/v1/...` itself, so a path cannot be honoured. */
+function apiAddress(apiUrl: string): { host: string; port: number; protocol: 'http' | 'https' } {
+  const url = new URL(apiUrl);
+  const protocol = url.protocol.slice(0, -1);
+  if (protocol !== 'http' && protocol !== 'https') {
+    throw new Error(`STRIPE_API_URL must be an http(s) URL, got protocol "${url.protocol}"`);
+  }
+  if (url.pathname !== '/' || url.search !== '') {
+    throw new Error('STRIPE_API_URL must be an origin such as https://api.stripe.com, without a path or query');
+  }
+  const port = url.port === '' ? (protocol === 'https' ? 443 : 80) : Number(url.port);
+  // URL keeps the brackets of an IPv6 host; node:http wants the bare address.
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port, protocol };
+}
+
+export interface CheckoutLinkOptions {
+  stripe: Stripe;
+  successUrl: string;
+  cancelUrl: string;
+  /** Cap on the total (amount × quantity) in the currency's major unit. */
+  maxAmount: number;
+}
+
+export interface CheckoutLink {
+  url: string;
+  sessionId: string;
+  /** Unit price in the currency's major unit, as requested. */
+  amount: number;
+  /** ISO 4217, upper-case. */
+  currency: string;
+  quantity: number;
+  /** When the link stops working, ISO 8601. */
+  expiresAt: string;
+}
+
+export function checkoutLinkInput(maxAmount: number) {
+  return z
+    .object(
+      {
+        amount: z
+          .number({ error: 'amount must be a number in the currency’s major unit, e.g. 49.99' })
+          .positive({ error: 'amount must be greater than 0' })
+          .max(maxAmount, { error: `amount must be at most ${maxAmount}` })
+          .describe('Unit price in the currency’s major unit: 49.99 means 49.99 USD, 4900 means 4900 JPY.'),
+        currency: z
+          .string({ error: 'currency must be a 3-letter ISO 4217 code such as USD' })
+          .trim()
+          .regex(/^[A-Za-z]{3}$/, { error: 'currency must be a 3-letter ISO 4217 code such as USD' })
+          .toUpperCase()
+          .refine(isStripeCurrency, {
+            error: (issue) => `currency "${String(issue.input)}" is not an ISO 4217 code that Stripe can charge in`,
+          })
+          .describe('ISO 4217 currency code, e.g. USD, EUR, JPY.'),
+        description: z
+          .string({ error: 'description must be text' })
+          .trim()
+          .min(1, { error: 'description must not be empty' })
+          .max(500, { error: 'description must be at most 500 characters' })
+          .describe('What is being paid for; shown to the customer on the payment page.'),
+        quantity: z
+          .number({ error: 'quantity must be a whole number' })
+          .int({ error: 'quantity must be a whole number' })
+          .min(1, { error: 'quantity must be at least 1' })
+          .max(100, { error: 'quantity must be at most 100' })
+          .default(1)
+          .describe('How many units; defaults to 1.'),
+      },
+      {
+        error: (issue) =>
+          issue.code === 'unrecognized_keys'
+            ? `unknown field ${issue.keys.map((key) => `"${key}"`).join(', ')}; the fields are amount, currency, description and quantity`
+            : undefined,
+      },
+    )
+    .strict()
+    .superRefine((input, ctx) => {
+      // Field checks passed, so amount and currency are valid here.
+      const minor = toMinorUnits(input.amount, input.currency);
+      if (!minor.ok) {
+        ctx.addIssue({ code: 'custom', path: ['amount'], message: minor.reason });
+        return;
+      }
+      if (BigInt(minor.value) * BigInt(input.quantity) > floorToMinorUnits(maxAmount, input.currency)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [],
+          message: `the total (amount × quantity) must be at most ${maxAmount} ${input.currency}`,
+        });
+      }
+    });
+}
+
+export type CheckoutLinkInput = z.output<ReturnType<typeof checkoutLinkInput>>;
+
+export function createCheckoutLinkTool(options: CheckoutLinkOptions): Tool<CheckoutLinkInput, CheckoutLink> {
+  return defineTool({
+    name: 'create_checkout_link',
+    description:
+      'Create a Stripe payment link for a one-off purchase and return its URL to share with the person. ' +
+      'Give the unit price in the currency’s major unit (49.99 for $49.99). Only ever share a link this tool returned.',
+    input: checkoutLinkInput(options.maxAmount),
+    execute: (input, context) => createCheckoutLink(options, input, context),
+  });
+}
+
+async function createCheckoutLink(
+  options: CheckoutLinkOptions,
+  input: CheckoutLinkInput,
+  context: ToolContext,
+): Promise<CheckoutLink> {
+  const minor = toMinorUnits(input.amount, input.currency);
+  // The schema already refused these; this guards a caller that skipped it.
+  if (!minor.ok) throw new ToolExecutionError(`invalid amount: ${minor.reason}`);
+  if (context.signal.aborted) throw cancelled();
+
+  const request = options.stripe.checkout.sessions.create(
+    {
+      mode: 'payment',
+      line_items: [
+        {
+          price_data: {
+            currency: input.currency.toLowerCase(),
+            unit_amount: minor.value,
+            product_data: { name: input.description },
+          },
+          quantity: input.quantity,
+        },
+      ],
+      success_url: options.successUrl,
+      cancel_url: options.cancelUrl,
+    },
+    { idempotencyKey: stripeIdempotencyKey(context.idempotencyKey) },
+  );
+
+  let session: Stripe.Checkout.Session;
+  try {
+    session = await untilAborted(request, context.signal);
+  } catch (error) {
+    throw toToolError(error);
+  }
+  if (!session.url) throw new ToolExecutionError('the payment provider created the session but returned no payment link');
+  return {
+    url: session.url,
+    sessionId: session.id,
+    amount: input.amount,
+    currency: input.currency,
+    quantity: input.quantity,
+    expiresAt: new Date(session.expires_at * 1000).toISOString(),
+  };
+}
+
+/** The key as given, unless it is longer than Stripe accepts; then a digest that is just as stable. */
+function stripeIdempotencyKey(key: string): string {
+  if (key.length <= MAX_IDEMPOTENCY_KEY_LENGTH) return key;
+  return `sha256:${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/**
+ * The SDK takes no AbortSignal, so the call is raced against it: the turn stops
+ * waiting at once, and the request finishes (or times out) on its own. A retry
+ * reuses the idempotency key, so it gets this session rather than a second one.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function cancelled(): ToolExecutionError {
+  return new ToolExecutionError('creating the checkout link was cancelled before the payment provider answered');
+}
+
+/**
+ * Stripe's errors become messages the model can act on. They are built without
+ * `cause`: the SDK error carries raw response data a logger would print.
+ */
+function toToolError(error: unknown): unknown {
+  if (error instanceof ToolExecutionError) return error;
+  const { errors } = Stripe;
+  if (!(error instanceof errors.StripeError)) return error;
+  const request = error.requestId ? ` (Stripe request ${error.requestId})` : '';
+
+  if (error instanceof errors.StripeAuthenticationError || error instanceof errors.StripePermissionError) {
+    return new ToolExecutionError(
+      `the payment provider rejected our credentials (a configuration problem on our side), so checkout links cannot be created right now${request}`,
+    );
+  }
+  if (error instanceof errors.StripeRateLimitError) {
+    return new ToolExecutionError(`the payment provider is rate limiting us; try again in a minute${request}`);
+  }
+  if (error instanceof errors.StripeIdempotencyError) {
+    return new ToolExecutionError(`the payment provider refused this request as a conflicting repeat of an earlier one${request}`);
+  }
+  if (error instanceof errors.StripeInvalidRequestError) {
+    const param = error.param ? ` (parameter ${error.param})` : '';
+    return new ToolExecutionError(`the payment provider rejected the request: ${redactKeys(error.message)}${param}${request}`);
+  }
+  if (error instanceof errors.StripeConnectionError) {
+    return new ToolExecutionError('could not reach the payment provider (network error or timeout); try again shortly');
+  }
+  if (error instanceof errors.StripeAPIError) {
+    return new ToolExecutionError(`the payment provider had an internal error; try again later${request}`);
+  }
+  return new ToolExecutionError(`the payment provider returned an unexpected error${request}`);
+}
+
+/** Stripe masks keys in its messages; this makes sure no key-shaped text gets through regardless. */
+function redactKeys(message: string): string {
+  return message.replace(/\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]+/g, '[redacted key]');
+}

@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import type { ToolSpec } from '../agent/chat-model.js';
+import type { AnyTool } from './tool.js';
+
+/** The tools offered to the model. Lookup is by own key only, so "__proto__" or "constructor" never resolve. */
+export class ToolRegistry {
+  readonly #tools = new Map<string, AnyTool>();
+  readonly #specs: ToolSpec[];
+
+  constructor(tools: AnyTool[]) {
+    for (const tool of tools) {
+      if (this.#tools.has(tool.name)) throw new Error(`duplicate tool name ${tool.name}`);
+      this.#tools.set(tool.name, tool);
+    }
+    // Rendered once: schemas do not change at run time and this is on every turn's path.
+    this.#specs = tools.map((tool) => ({
+      name: tool.name,
+      description: tool.description,
+      inputSchema: toInputSchema(tool.input),
+    }));
+  }
+
+  get(name: string): AnyTool | undefined {
+    return this.#tools.get(name);
+  }
+
+  names(): string[] {
+    return [...this.#tools.keys()];
+  }
+
+  specs(): ToolSpec[] {
+    return this.#specs;
+  }
+}
+
+function toInputSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _ignored, ...jsonSchema } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+  return jsonSchema;
+}

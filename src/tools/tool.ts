@@ -1,0 +1,34 @@
+import type { z } from 'zod';
+
+/** What a tool handler knows about the call it serves. */
+export interface ToolContext {
+  conversationId: string;
+  messageId: string;
+  channel: string;
+  /** Stable for one tool call (conversation + provider call id): pass it to the integration so a retry never duplicates. */
+  idempotencyKey: string;
+  signal: AbortSignal;
+}
+
+/**
+ * One capability the agent can use, defined once. The registry renders it to each
+ * provider's tool format; the executor validates input with `input` before `execute` runs.
+ */
+export interface Tool<Input = unknown, Output = unknown> {
+  readonly name: string;
+  readonly description: string;
+  readonly input: z.ZodType<Input>;
+  execute(input: Input, context: ToolContext): Promise<Output>;
+}
+
+/** Erases the input type so tools of different shapes sit in one registry. */
+export type AnyTool = Tool<any, unknown>;
+
+export function defineTool<Schema extends z.ZodType, Output>(tool: {
+  name: string;
+  description: string;
+  input: Schema;
+  execute(input: z.output<Schema>, context: ToolContext): Promise<Output>;
+}): Tool<z.output<Schema>, Output> {
+  return tool as Tool<z.output<Schema>, Output>;
+}

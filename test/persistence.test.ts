@@ -1,0 +1,149 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConversationStore } from '../src/db/conversation-store.js';
+import { openDatabase, type Database } from '../src/db/database.js';
+import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
+
+/** One behaviour suite, run against real PostgreSQL and embedded PGlite alike. */
+const backends: { name: string; open(): Promise<{ database: Database; cleanup(): Promise<void> }> }[] = [
+  {
+    name: 'postgres',
+    async open() {
+      const testDb: TestDatabase = await createTestDatabase();
+      const database = await openDatabase({ url: testDb.url, dataDir: '/nonexistent' });
+      return { database, cleanup: () => testDb.drop() };
+    },
+  },
+  {
+    name: 'pglite',
+    async open() {
+      const dir = await mkdtemp(join(tmpdir(), 'sb-pglite-'));
+      const database = await openDatabase({ dataDir: dir });
+      return { database, cleanup: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+];
+
+describe.each(backends)('persistence on $name', (backend) => {
+  let database: Database;
+  let cleanup: () => Promise<void>;
+  let store: ConversationStore;
+
+  beforeAll(async () => {
+    ({ database, cleanup } = await backend.open());
+    await database.migrate();
+    // Migrating twice is a no-op: every instance may run it at start.
+    await database.migrate();
+    store = new ConversationStore(database.db);
+  });
+
+  afterAll(async () => {
+    await database.close();
+    await cleanup();
+  });
+
+  it('reports its kind and answers a ping', async () => {
+    expect(database.kind).toBe(backend.name);
+    await expect(database.ping()).resolves.toBeUndefined();
+  });
+
+  it('keeps one conversation per channel identity, even when first messages race', async () => {
+    const identity = { channel: 'sms', externalUserId: '+15550001111' };
+    const [a, b, c] = await Promise.all([
+      store.findOrCreateConversation(identity),
+      store.findOrCreateConversation(identity),
+      store.findOrCreateConversation(identity),
+    ]);
+    expect(a.id).toBe(b.id);
+    expect(b.id).toBe(c.id);
+    const thread = await store.findOrCreateConversation({ ...identity, threadKey: 't1' });
+    expect(thread.id).not.toBe(a.id);
+  });
+
+  it('stores a repeated external message id once and flags the repeat', async () => {
+    const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-dedupe' });
+    const first = await store.acceptMessage({ conversationId: conversation.id, text: 'hi', externalMessageId: 'm-1' });
+    const again = await store.acceptMessage({ conversationId: conversation.id, text: 'hi (again)', externalMessageId: 'm-1' });
+    expect(first.duplicate).toBe(false);
+    expect(again.duplicate).toBe(true);
+    expect(again.message.id).toBe(first.message.id);
+    expect(await store.listMessages(conversation.id)).toHaveLength(1);
+    // Messages without an external id are never treated as repeats of each other.
+    await store.acceptMessage({ conversationId: conversation.id, text: 'a' });
+    await store.acceptMessage({ conversationId: conversation.id, text: 'b' });
+    expect(await store.listMessages(conversation.id)).toHaveLength(3);
+  });
+
+  it('completes a turn atomically and builds history oldest first within a budget', async () => {
+    const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-history' });
+    const turn = async (text: string, reply: string, fallback = false) => {
+      const { message } = await store.acceptMessage({ conversationId: conversation.id, text });
+      await store.setMessageStatus(message.id, 'processing');
+      return store.completeTurn(message, {
+        status: fallback ? 'fallback' : 'answered',
+        text: reply,
+        provider: fallback ? null : 'openai',
+        model: fallback ? null : 'gpt-test',
+        cached: false,
+        fallback,
+        fallbackReason: fallback ? 'all_providers_failed' : null,
+        attempts: [],
+        latencyMs: 12,
+        inputTokens: 10,
+        outputTokens: 5,
+      });
+    };
+    await turn('first question', 'first answer');
+    await turn('second question', 'sorry, later', true);
+    const reply = await turn('third question', 'third answer');
+    expect(reply.replyToId).not.toBeNull();
+    const userMessage = (await store.getMessage(reply.replyToId!))!;
+    expect(userMessage.status).toBe('answered');
+    expect(userMessage.provider).toBe('openai');
+    expect(await store.findReply(userMessage.id)).toMatchObject({ text: 'third answer', role: 'assistant' });
+
+    const { message: next } = await store.acceptMessage({ conversationId: conversation.id, text: 'fourth' });
+    const history = await store.loadHistory(conversation.id, next, 10_000);
+    expect(history.map((entry) => entry.text)).toEqual([
+      'first question',
+      'first answer',
+      'second question',
+      'third question',
+      'third answer',
+    ]);
+    // A small budget keeps the newest entries, and never opens with an assistant turn.
+    const trimmed = await store.loadHistory(conversation.id, next, 'third question'.length + 'third answer'.length);
+    expect(trimmed).toEqual([
+      { role: 'user', text: 'third question' },
+      { role: 'assistant', text: 'third answer' },
+    ]);
+    const tiny = await store.loadHistory(conversation.id, next, 'third answer'.length);
+    expect(tiny).toEqual([]);
+  });
+
+  it('records a tool call once per idempotency key', async () => {
+    const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-tools' });
+    const { message } = await store.acceptMessage({ conversationId: conversation.id, text: 'buy' });
+    const call = {
+      conversationId: conversation.id,
+      messageId: message.id,
+      callId: 'call_1',
+      toolName: 'create_checkout_link',
+      arguments: { amount: 10, currency: 'usd' },
+      status: 'running' as const,
+      provider: 'openai',
+      model: 'gpt-test',
+      step: 0,
+      idempotencyKey: `${conversation.id}:call_1`,
+    };
+    const row = await store.startToolCall(call);
+    expect(row).toBeDefined();
+    expect(await store.startToolCall(call)).toBeUndefined();
+    await store.finishToolCall(row!.id, { status: 'ok', result: { url: 'https://pay.example/x' }, durationMs: 42 });
+    const stored = await store.findToolCallByIdempotencyKey(call.idempotencyKey);
+    expect(stored).toMatchObject({ status: 'ok', result: { url: 'https://pay.example/x' }, durationMs: 42 });
+    expect(stored!.completedAt).toBeInstanceOf(Date);
+  });
+});

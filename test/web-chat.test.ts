@@ -1,0 +1,172 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
+import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+
+describe('web chat over socket.io → agent → PostgreSQL', () => {
+  let provider: FakeProviderServer;
+  let server: RunningApp;
+  const sockets: ClientSocket[] = [];
+
+  const client = async (auth: Record<string, unknown> = {}) => {
+    const connected = await connectClient(server.url, auth);
+    sockets.push(connected.socket);
+    return connected;
+  };
+
+  beforeAll(async () => {
+    provider = await startFakeOpenAIServer();
+    server = await startTestApp({
+      OPENAI_API_KEY: 'sk-test-web-secret',
+      OPENAI_BASE_URL: provider.url,
+      OPENAI_MODEL: 'gpt-fake',
+      LLM_PROVIDERS: 'openai',
+      MAX_MESSAGE_CHARS: '100',
+    });
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.disconnect();
+    provider.reset();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await provider?.close();
+  });
+
+  it('streams a reply and stores both sides of the turn', async () => {
+    const { socket, session } = await client();
+    expect(session.conversationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(session.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    provider.push({ text: 'Hello there, how can I help you today?', chunkSize: 5 });
+
+    const { ack, reply } = await sendAndCollect(socket, '  hi  ', 'client-1');
+    expect(ack).toEqual({ ok: true, messageId: expect.any(String) });
+    expect(reply.deltas.length).toBeGreaterThan(3);
+    expect(reply.deltas.join('')).toBe('Hello there, how can I help you today?');
+    expect(reply.done).toEqual({
+      messageId: ack.messageId,
+      text: 'Hello there, how can I help you today?',
+      fallback: false,
+      cached: false,
+      toolCalls: [],
+    });
+
+    const rows = await server.app.store.listMessages(session.conversationId);
+    expect(rows.map((row) => [row.role, row.text, row.status])).toEqual([
+      ['user', 'hi', 'answered'],
+      ['assistant', 'Hello there, how can I help you today?', 'answered'],
+    ]);
+    expect(rows[1]).toMatchObject({ provider: 'openai', model: 'gpt-fake', fallback: false, replyToId: ack.messageId });
+    expect(rows[1]!.outputTokens).toBeGreaterThan(0);
+    expect(rows[0]!.latencyMs).toBeGreaterThanOrEqual(0);
+
+    const request = provider.requests[0]!;
+    expect(request.headers.authorization).toBe('Bearer sk-test-web-secret');
+    expect(request.body.model).toBe('gpt-fake');
+    expect(request.body.stream).toBe(true);
+    expect(request.body.messages[0].role).toBe('system');
+    expect(request.body.messages.at(-1)).toEqual({ role: 'user', content: 'hi' });
+  });
+
+  it('resumes a conversation with its token and sends the history to the model', async () => {
+    const first = await client();
+    await sendAndCollect(first.socket, 'my name is Ada');
+    first.socket.disconnect();
+
+    const again = await client({ token: first.session.token });
+    expect(again.session).toEqual(first.session);
+    const { reply } = await sendAndCollect(again.socket, 'what is my name?');
+    expect(reply.done.text).toBe('echo: what is my name?');
+    const messages = provider.requests.at(-1)!.body.messages;
+    expect(messages.map((m: { role: string; content: string }) => [m.role, m.content]).slice(1)).toEqual([
+      ['user', 'my name is Ada'],
+      ['assistant', 'echo: my name is Ada'],
+      ['user', 'what is my name?'],
+    ]);
+  });
+
+  it('gives a forged, foreign or junk token a new conversation, never someone else’s', async () => {
+    const owner = await client();
+    await sendAndCollect(owner.socket, 'private details');
+    const forgedTokens: unknown[] = [
+      'A'.repeat(43),
+      owner.session.conversationId,
+      owner.session.token.slice(0, 42) + (owner.session.token.endsWith('A') ? 'B' : 'A'),
+      { $ne: null },
+      12345,
+      null,
+    ];
+    for (const token of forgedTokens) {
+      const intruder = await client({ token });
+      expect(intruder.session.conversationId).not.toBe(owner.session.conversationId);
+      expect(intruder.session.token).not.toBe(owner.session.token);
+      const { reply } = await sendAndCollect(intruder.socket, 'what did I say?');
+      const sentToModel = JSON.stringify(provider.requests.at(-1)!.body.messages);
+      expect(sentToModel).not.toContain('private details');
+      expect(reply.done.text).toBe('echo: what did I say?');
+    }
+  });
+
+  it('rejects bad input with a precise code, stores nothing, and keeps the socket usable', async () => {
+    const { socket, session } = await client();
+    const cases: [unknown, string][] = [
+      [{ text: '', clientMessageId: 'a' }, 'empty_message'],
+      [{ text: '   \n\t ', clientMessageId: 'b' }, 'empty_message'],
+      [{ text: 'x'.repeat(101), clientMessageId: 'c' }, 'message_too_long'],
+      [{ text: 42, clientMessageId: 'd' }, 'invalid_payload'],
+      [{ text: 'hello' }, 'invalid_payload'],
+      [{ text: 'hello', clientMessageId: '' }, 'invalid_payload'],
+      [{ text: 'hello', clientMessageId: 'x'.repeat(129) }, 'invalid_payload'],
+      [{ clientMessageId: 'e' }, 'invalid_payload'],
+      ['just a string', 'invalid_payload'],
+      [12, 'invalid_payload'],
+      [null, 'invalid_payload'],
+      [[1, 2, 3], 'invalid_payload'],
+    ];
+    for (const [payload, code] of cases) {
+      const ack = await socket.timeout(5000).emitWithAck('message', payload);
+      expect(ack.ok, JSON.stringify(payload)).toBe(false);
+      expect(ack.error.code, JSON.stringify(payload)).toBe(code);
+      expect(typeof ack.error.message).toBe('string');
+    }
+    expect(provider.requests).toHaveLength(0);
+    expect(await server.app.store.getConversation(session.conversationId)).toBeUndefined();
+
+    const { ack, reply } = await sendAndCollect(socket, 'x'.repeat(100));
+    expect(ack.ok).toBe(true);
+    expect(reply.done.text).toBe(`echo: ${'x'.repeat(100)}`);
+    expect(await server.app.store.listMessages(session.conversationId)).toHaveLength(2);
+  });
+
+  it('does not answer a repeated clientMessageId twice', async () => {
+    const { socket, session } = await client();
+    const { ack: first } = await sendAndCollect(socket, 'charge me once', 'same-id');
+    const replayed = new Promise<{ messageId: string; text: string }>((resolve) => socket.once('reply.done', resolve));
+    const second = await socket.timeout(5000).emitWithAck('message', { text: 'charge me once', clientMessageId: 'same-id' });
+    expect(second).toEqual({ ok: true, messageId: first.messageId, duplicate: true });
+    // The client that resent (e.g. after a reconnect) still gets the stored answer.
+    expect(await replayed).toMatchObject({ messageId: first.messageId, text: 'echo: charge me once' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(provider.requests).toHaveLength(1);
+    expect(await server.app.store.listMessages(session.conversationId)).toHaveLength(2);
+  });
+
+  it('delivers the reply to every tab of the same conversation', async () => {
+    const tabA = await client();
+    await sendAndCollect(tabA.socket, 'first message creates the conversation');
+    const tabB = await client({ token: tabA.session.token });
+    expect(tabB.session.conversationId).toBe(tabA.session.conversationId);
+    const seenByB = new Promise<{ text: string }>((resolve) => tabB.socket.once('reply.done', resolve));
+    const { reply } = await sendAndCollect(tabA.socket, 'both tabs');
+    expect((await seenByB).text).toBe(reply.done.text);
+  });
+
+  it('answers concurrent messages from many sockets, each to its own conversation', async () => {
+    const clients = await Promise.all(Array.from({ length: 20 }, () => client()));
+    const results = await Promise.all(clients.map(({ socket }, i) => sendAndCollect(socket, `question ${i}`)));
+    results.forEach(({ reply }, i) => expect(reply.done.text).toBe(`echo: question ${i}`));
+    const ids = new Set(clients.map(({ session }) => session.conversationId));
+    expect(ids.size).toBe(20);
+  });
+});
