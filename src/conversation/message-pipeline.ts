@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { ToolExecutor } from '../tools/tool-executor.js';
 import type { ToolRegistry } from '../tools/tool-registry.js';
 import { inboundMessageSchema, type InboundMessage } from './inbound-message.js';
+import type { PipelineEvents } from './pipeline-events.js';
 import type { ReplyTarget, ReplyTransport } from './reply-transport.js';
 
 const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -46,6 +47,7 @@ export class MessagePipeline {
       executor: ToolExecutor;
       settings: PipelineSettings;
       logger: Logger;
+      events: PipelineEvents;
     },
   ) {}
 
@@ -88,6 +90,7 @@ export class MessagePipeline {
       ...(inbound.externalMessageId !== undefined && { externalMessageId: inbound.externalMessageId }),
     });
     if (!accepted.duplicate) {
+      this.deps.events.emit('message.accepted', { message: accepted.message, conversation: target });
       // Start on the next macrotask, so the channel's acknowledgement always reaches the
       // client before the first reply event (an embedded database can answer synchronously fast).
       this.track(nextMacrotask().then(() => this.runTurn(accepted.message, target)));
@@ -123,6 +126,7 @@ export class MessagePipeline {
       await store.setMessageStatus(message.id, 'processing');
       const outcome = await this.produceReply(message, conversation, target, transport, started, log);
       const reply = await store.completeTurn(message, outcome.record);
+      this.deps.events.emit('turn.finished', { message, conversation, outcome: outcome.record });
       log.info({ status: outcome.record.status, provider: outcome.record.provider, latencyMs: outcome.record.latencyMs }, 'turn finished');
       await transport?.done(target, {
         messageId: message.id,

@@ -7,6 +7,7 @@ import type { ChatModel } from '../agent/chat-model.js';
 import { WebChannel, type WebServer } from '../channels/web/web-channel.js';
 import { configuredProviders, type Config } from '../config/config.js';
 import { MessagePipeline } from '../conversation/message-pipeline.js';
+import { PipelineEvents } from '../conversation/pipeline-events.js';
 import { ConversationStore } from '../db/conversation-store.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -32,6 +33,7 @@ export interface App {
   readonly database: Database;
   readonly store: ConversationStore;
   readonly pipeline: MessagePipeline;
+  readonly events: PipelineEvents;
   readonly logger: Logger;
   /** Starts listening; resolves to the bound address, e.g. http://127.0.0.1:3000. */
   listen(port?: number, host?: string): Promise<string>;
@@ -58,12 +60,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
 
   const store = new ConversationStore(database.db);
+  const events = new PipelineEvents(logger);
   const registry = new ToolRegistry([...buildTools(config, logger), ...(options.extraTools ?? [])]);
   const pipeline = new MessagePipeline({
     store,
     chain: new ModelChain(models, logger),
     tools: registry,
-    executor: new ToolExecutor(registry, store, logger, config.TOOL_TIMEOUT_MS),
+    executor: new ToolExecutor(registry, store, logger, config.TOOL_TIMEOUT_MS, events),
     settings: {
       systemPrompt: config.SYSTEM_PROMPT,
       maxToolSteps: config.MAX_TOOL_STEPS,
@@ -73,6 +76,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       fallbackReply: config.FALLBACK_REPLY,
     },
     logger,
+    events,
   });
 
   const http = Fastify({
@@ -106,6 +110,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     database,
     store,
     pipeline,
+    events,
     logger,
     async listen(port = config.PORT, host = config.HOST) {
       return http.listen({ port, host });

@@ -3,6 +3,7 @@ import type { ToolCallRequest } from '../agent/chat-model.js';
 import type { ConversationStore } from '../db/conversation-store.js';
 import type { ToolCallStatus } from '../db/schema.js';
 import { SwitchboardError } from '../errors.js';
+import type { PipelineEvents } from '../conversation/pipeline-events.js';
 import type { Logger } from '../logger.js';
 import type { ToolRegistry } from './tool-registry.js';
 
@@ -38,6 +39,7 @@ export class ToolExecutor {
     private readonly store: ConversationStore,
     private readonly logger: Logger,
     private readonly timeoutMs: number,
+    private readonly events?: PipelineEvents,
   ) {}
 
   async execute(call: ToolCallRequest, scope: ToolCallScope): Promise<ToolCallOutcome> {
@@ -58,14 +60,14 @@ export class ToolExecutor {
 
     if (!tool) {
       const message = `unknown tool "${call.name}". Available tools: ${this.registry.names().join(', ') || 'none'}.`;
-      return this.reject(base, 'invalid', message);
+      return this.reject(base, scope, 'invalid', message);
     }
     if (!parsedArguments.ok) {
-      return this.reject(base, 'invalid', `arguments for ${call.name} are not valid JSON: ${parsedArguments.error}`);
+      return this.reject(base, scope, 'invalid', `arguments for ${call.name} are not valid JSON: ${parsedArguments.error}`);
     }
     const input = tool.input.safeParse(parsedArguments.value);
     if (!input.success) {
-      return this.reject(base, 'invalid', `invalid arguments for ${call.name}: ${z.prettifyError(input.error)}`);
+      return this.reject(base, scope, 'invalid', `invalid arguments for ${call.name}: ${z.prettifyError(input.error)}`);
     }
 
     const row = await this.claim(base);
@@ -83,12 +85,14 @@ export class ToolExecutor {
       });
       const durationMs = Math.round(performance.now() - started);
       await this.store.finishToolCall(row.id, { status: 'ok', result: result ?? null, durationMs });
+      this.announce(row.id, base, scope, 'ok', durationMs);
       return { name: call.name, status: 'ok', content: JSON.stringify(result ?? null), isError: false };
     } catch (error) {
       const durationMs = Math.round(performance.now() - started);
       const message = describeToolFailure(error, signal, this.timeoutMs);
       this.logger.warn({ err: error, tool: call.name, messageId: scope.messageId }, 'tool call failed');
       await this.store.finishToolCall(row.id, { status: 'error', error: message, durationMs });
+      this.announce(row.id, base, scope, 'error', durationMs);
       return { name: call.name, status: 'error', content: JSON.stringify({ error: message }), isError: true };
     }
   }
@@ -109,13 +113,30 @@ export class ToolExecutor {
     return { id: existing.id, alreadyDone: { name: existing.toolName, status: existing.status, content, isError } };
   }
 
+  private announce(id: string, base: ToolCallRecord, scope: ToolCallScope, status: ToolCallStatus, durationMs: number): void {
+    this.events?.emit('tool-call.finished', {
+      id,
+      conversationId: base.conversationId,
+      messageId: base.messageId,
+      channel: scope.channel,
+      toolName: base.toolName,
+      status,
+      durationMs,
+      provider: base.provider,
+    });
+  }
+
   private async reject(
     base: ToolCallRecord,
+    scope: ToolCallScope,
     status: ToolCallStatus,
     message: string,
   ): Promise<ToolCallOutcome> {
     const row = await this.store.startToolCall({ ...base, status });
-    if (row) await this.store.finishToolCall(row.id, { status, error: message, durationMs: 0 });
+    if (row) {
+      await this.store.finishToolCall(row.id, { status, error: message, durationMs: 0 });
+      this.announce(row.id, base, scope, status, 0);
+    }
     this.logger.info({ tool: base.toolName, status, messageId: base.messageId }, 'tool call rejected');
     return { name: base.toolName, status, content: JSON.stringify({ error: message }), isError: true };
   }

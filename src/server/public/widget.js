@@ -374,10 +374,11 @@
     function addMessage(role, status, after) {
       var bubble = el('div', { class: 'bubble' });
       var row = el('div', { class: 'message', 'data-testid': 'switchboard-message', 'data-role': role, 'data-status': status }, [bubble]);
+      var follow = isNearBottom();
       ui.emptyHint.hidden = true;
       if (after && after.parentNode === ui.messages) after.after(row);
       else ui.messages.append(row);
-      void 0;
+      if (follow) scrollToBottom(true);
       return {
         row: row,
         bubble: bubble,
@@ -388,6 +389,7 @@
     }
 
     function setNote(view, text, options) {
+      var follow = isNearBottom();
       var note = view.row.querySelector('.note');
       if (!text) {
         if (note) note.remove();
@@ -401,7 +403,7 @@
       }
       note.textContent = text;
       view.entry.note = text;
-      void 0;
+      if (follow) scrollToBottom(true);
     }
 
     function setStatus(view, status) {
@@ -508,7 +510,7 @@
         setNote(view, describeError(payload), { alert: true });
         record(view);
       }
-      void 0;
+      if (follow) scrollToBottom(true);
     }
 
     function renderToolCalls(view, toolCalls) {
@@ -606,9 +608,10 @@
     }
 
     function autosize() {
+      var follow = isNearBottom(); // a growing input shrinks the log: keep its newest line in view
       ui.input.style.height = 'auto';
       ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 132) + 'px';
-      void 0;
+      if (follow) scrollToBottom(true);
       refreshSendButton();
     }
 
