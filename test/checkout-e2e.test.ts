@@ -74,7 +74,7 @@ describe('checkout links through the web channel', () => {
     socket.disconnect();
     expect(reply.done.toolCalls.map((call) => call.status)).toEqual(['ok', 'invalid', 'invalid']);
     expect(stripe.sessions).toHaveLength(1);
-    expect(stripe.requests[0]!.body.line_items[0].price_data.unit_amount).toBe('490');
+    expect(stripe.requests[0]!.body).toMatchObject({ line_items: [{ price_data: { unit_amount: '490' } }] });
     const rows = await server.app.store.listToolCalls(session.conversationId);
     expect(rows.find((row) => row.callId === 'big')!.error).toMatch(/1000/);
     openai.reset();
