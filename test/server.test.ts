@@ -148,7 +148,7 @@ describe('the run command on a fresh machine', () => {
     child.stderr.on('data', (chunk) => (output += chunk));
     try {
       const address = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no listening line in: ${output}`)), 20_000);
+        const timer = setTimeout(() => reject(new Error(`no listening line in: ${output}`)), 60_000);
         child.stdout.on('data', (chunk: Buffer) => {
           output += chunk;
           const match = /"address":"(http:\/\/[^"]+)"/.exec(output);
@@ -172,7 +172,7 @@ describe('the run command on a fresh machine', () => {
       child.kill('SIGKILL');
       await rm(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 90_000);
 
   it('refuses to start on a bad setting with one line naming it', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
@@ -184,5 +184,5 @@ describe('the run command on a fresh machine', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^Invalid configuration: PORT: /)]);
-  });
+  }, 60_000);
 });
