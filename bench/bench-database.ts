@@ -27,9 +27,11 @@ async function dropBenchDatabase(name: string): Promise<void> {
   created.delete(name);
 }
 
-/** Drops whatever this run created and has not dropped yet (used on error and Ctrl-C). */
-export async function dropAllBenchDatabases(): Promise<void> {
-  for (const name of [...created]) await dropBenchDatabase(name);
+/** Drops whatever this run created and has not dropped yet (used on error and Ctrl-C); returns their names. */
+export async function dropAllBenchDatabases(): Promise<string[]> {
+  const names = [...created];
+  for (const name of names) await dropBenchDatabase(name);
+  return names;
 }
 
 async function asAdmin(work: (admin: postgres.Sql) => Promise<unknown>): Promise<void> {

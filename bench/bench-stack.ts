@@ -1,8 +1,9 @@
 import { createBenchDatabase, type BenchDatabase } from './bench-database.js';
+import { dropRedisPrefix, REDIS_URL } from './bench-redis.js';
 import { FakeProvider } from './fake-provider.js';
+import type { BenchOptions } from './options.js';
 import { ServerProcess } from './server-process.js';
 
-export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** What one scenario runs against: a fresh database, a fake provider process and a server process. */
 export interface BenchStack {
@@ -13,7 +14,16 @@ export interface BenchStack {
   stop(): Promise<number | null>;
 }
 
-export async function startStack(options: { latencyMs: number; chunkSize: number; cpuProfileDir?: string }): Promise<BenchStack> {
+export interface StackOptions {
+  latencyMs: number;
+  chunkSize: number;
+  cpuProfileDir: string | undefined;
+  serverRoot: string | undefined;
+  serverEntry: string | undefined;
+  serverEnv: Record<string, string>;
+}
+
+export async function startStack(options: StackOptions): Promise<BenchStack> {
   const database = await createBenchDatabase();
   let provider: FakeProvider | undefined;
   try {
@@ -21,10 +31,17 @@ export async function startStack(options: { latencyMs: number; chunkSize: number
     const server = await ServerProcess.start({
       databaseUrl: database.url,
       redisUrl: REDIS_URL,
+      // The database's random name doubles as the Redis key prefix, so runs never share queue, cache or budgets.
+      redisPrefix: database.name,
+      extraEnv: options.serverEnv,
       providerUrl: provider.url,
       ...(options.cpuProfileDir !== undefined && { cpuProfileDir: options.cpuProfileDir }),
+      ...(options.serverRoot !== undefined && { root: options.serverRoot }),
+      ...(options.serverEntry !== undefined && { entry: options.serverEntry }),
     });
     const started = provider;
+    // For attaching a profiler or strace by hand while a scenario runs.
+    process.stderr.write(`bench: server pid ${server.pid} at ${server.url}, fake provider pid ${started.pid}\n`);
     return {
       database,
       provider: started,
@@ -35,6 +52,7 @@ export async function startStack(options: { latencyMs: number; chunkSize: number
         } finally {
           await started.stop();
           await database.drop();
+          await dropRedisPrefix(database.name);
         }
       },
     };
@@ -43,4 +61,15 @@ export async function startStack(options: { latencyMs: number; chunkSize: number
     await database.drop();
     throw error;
   }
+}
+
+export function stackOptions(options: BenchOptions, latencyMs: number): StackOptions {
+  return {
+    latencyMs,
+    chunkSize: options.chunkSize,
+    cpuProfileDir: options.cpuProfileDir,
+    serverRoot: options.serverRoot,
+    serverEntry: options.serverEntry,
+    serverEnv: options.serverEnv,
+  };
 }

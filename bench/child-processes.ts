@@ -9,12 +9,20 @@ const running = new Set<ChildProcess>();
 
 export const PROJECT_ROOT = new URL('..', import.meta.url).pathname;
 
-/** Runs a TypeScript module under `node --import tsx`, with stdout piped and an IPC channel. */
-export function forkTypeScript(modulePath: string, args: string[], options: { env: NodeJS.ProcessEnv; nodeOptions?: string[] }): ChildProcess {
+/**
+ * Runs a module under node, with stdout and stderr piped and an IPC channel; a `.ts`
+ * module runs under `node --import tsx` (resolved from `cwd`, this repository by default).
+ */
+export function forkModule(
+  modulePath: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; nodeOptions?: string[]; cwd?: string },
+): ChildProcess {
+  const typescript = modulePath.endsWith('.ts');
   const forkOptions: ForkOptions = {
-    cwd: PROJECT_ROOT,
+    cwd: options.cwd ?? PROJECT_ROOT,
     env: options.env,
-    execArgv: [...(options.nodeOptions ?? []), '--import', 'tsx'],
+    execArgv: [...(options.nodeOptions ?? []), ...(typescript ? ['--import', 'tsx'] : [])],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   };
   const child = fork(modulePath, args, forkOptions);

@@ -1,15 +1,26 @@
 import { readCpuMs, readCpuMsByName, readMachineCpuMs } from './proc-stats.js';
 
-/** CPU used during a measured window, in percent of one core (200 % = both cores of a 2-core machine). */
-export interface CpuShares {
+/** CPU used during a measured window by each party, in milliseconds (summed over cores). */
+export interface CpuTimes {
   server: number;
   fakeProvider: number;
   /** This process: the socket.io clients that generate the load. */
   clients: number;
-  /** Every `postgres` process (backends, WAL writer, ...). Other users of the server count too. */
+  /** The PostgreSQL backends serving the bench database (not the WAL writer or checkpointer, which serve everyone). */
   postgres: number;
+  /** The Redis server (queue, cache, budgets). It serves everyone on the machine, so this is an upper bound. */
+  redis: number;
+  /** The whole machine minus the five above: other people's work on a shared machine. */
+  others: number;
   /** The whole machine, whatever runs on it. */
   machine: number;
+}
+
+export interface CpuUsage {
+  wallMs: number;
+  ms: CpuTimes;
+  /** In percent of one core (200 % = both cores of a 2-core machine). */
+  percentOfOneCore: CpuTimes;
 }
 
 interface Snapshot {
@@ -18,6 +29,7 @@ interface Snapshot {
   fakeProvider: number;
   clients: number;
   postgres: Map<number, number>;
+  redis: Map<number, number>;
   machineBusy: number;
 }
 
@@ -25,27 +37,28 @@ interface Snapshot {
 export class CpuMeter {
   readonly #start: Snapshot;
 
-  constructor(private readonly pids: { server: number; fakeProvider: number }) {
+  constructor(private readonly pids: { server: number; fakeProvider: number; database: string }) {
     this.#start = this.#snapshot();
   }
 
-  stop(): CpuShares {
+  stop(): CpuUsage {
     const end = this.#snapshot();
     const start = this.#start;
     const wallMs = end.at - start.at;
-    const share = (ms: number) => Math.round((ms / wallMs) * 1000) / 10;
-    let postgres = 0;
-    // Only processes alive at both ends: a backend that came or went has no honest difference.
-    for (const [pid, cpu] of end.postgres) {
-      const before = start.postgres.get(pid);
-      if (before !== undefined) postgres += cpu - before;
-    }
+    const ours = {
+      server: end.server - start.server,
+      fakeProvider: end.fakeProvider - start.fakeProvider,
+      clients: end.clients - start.clients,
+      postgres: difference(start.postgres, end.postgres),
+      redis: difference(start.redis, end.redis),
+    };
+    const machine = end.machineBusy - start.machineBusy;
+    const ms: CpuTimes = { ...ours, others: Math.max(0, machine - Object.values(ours).reduce((a, b) => a + b, 0)), machine };
+    const percent = (value: number) => Math.round((value / wallMs) * 1000) / 10;
     return {
-      server: share(end.server - start.server),
-      fakeProvider: share(end.fakeProvider - start.fakeProvider),
-      clients: share(end.clients - start.clients),
-      postgres: share(postgres),
-      machine: share(end.machineBusy - start.machineBusy),
+      wallMs,
+      ms: mapValues(ms, Math.round),
+      percentOfOneCore: mapValues(ms, percent),
     };
   }
 
@@ -56,8 +69,39 @@ export class CpuMeter {
       server: readCpuMs(this.pids.server) ?? 0,
       fakeProvider: readCpuMs(this.pids.fakeProvider) ?? 0,
       clients: (usage.user + usage.system) / 1000,
-      postgres: readCpuMsByName('postgres'),
+      postgres: readCpuMsByName('postgres', ` ${this.pids.database} `),
+      redis: readCpuMsByName('redis-server'),
       machineBusy: readMachineCpuMs().busy,
     };
   }
+}
+
+/** CPU used between two readings by the processes alive at both: one that came or went has no honest difference. */
+function difference(start: Map<number, number>, end: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, cpu] of end) {
+    const before = start.get(pid);
+    if (before !== undefined) sum += cpu - before;
+  }
+  return sum;
+}
+
+function mapValues(times: CpuTimes, map: (value: number) => number): CpuTimes {
+  return Object.fromEntries(Object.entries(times).map(([key, value]) => [key, map(value)])) as unknown as CpuTimes;
+}
+
+/** CPU milliseconds each party spent per message. */
+export function cpuPerMessage(
+  usage: CpuUsage | undefined,
+  messages: number,
+): Record<'server' | 'postgres' | 'redis' | 'fakeProvider' | 'clients', number> | undefined {
+  if (!usage || messages === 0) return undefined;
+  const per = (ms: number) => Math.round((ms / messages) * 100) / 100;
+  return {
+    server: per(usage.ms.server),
+    postgres: per(usage.ms.postgres),
+    redis: per(usage.ms.redis),
+    fakeProvider: per(usage.ms.fakeProvider),
+    clients: per(usage.ms.clients),
+  };
 }

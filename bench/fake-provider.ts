@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { forkTypeScript, stopChild } from './child-processes.js';
+import { forkModule, stopChild } from './child-processes.js';
 import type { FakeProviderMessage, ProviderTiming } from './fake-provider-protocol.js';
 
 const PROGRAM = new URL('./fake-provider-process.ts', import.meta.url).pathname;
@@ -19,7 +19,7 @@ export class FakeProvider {
   }
 
   static async start(options: { latencyMs: number; chunkSize: number }): Promise<FakeProvider> {
-    const child = forkTypeScript(PROGRAM, [`--latency=${options.latencyMs}`, `--chunk-size=${options.chunkSize}`], {
+    const child = forkModule(PROGRAM, [`--latency=${options.latencyMs}`, `--chunk-size=${options.chunkSize}`], {
       env: { PATH: process.env.PATH, NODE_ENV: 'production' },
     });
     child.stderr?.pipe(process.stderr);

@@ -22,6 +22,11 @@ export interface BenchOptions {
   conversationTurns: number;
   /** Write a V8 CPU profile of the server for each scenario into this directory. */
   cpuProfileDir: string | undefined;
+  /** Another checkout to benchmark with this harness, and its entry point (a `.js` entry runs without tsx). */
+  serverRoot: string | undefined;
+  serverEntry: string | undefined;
+  /** Extra server settings, e.g. QUEUE_CONCURRENCY=256. */
+  serverEnv: Record<string, string>;
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -32,7 +37,10 @@ export const USAGE = `npm run bench -- [options]
   --idle=10000 --connect-batch=250  idle: sockets to hold open; how many connect at once
   --chunk-size=16                   characters per streamed delta from the fake provider
   --conversation-turns=0            serial/load: start a new conversation every N turns (0 = never)
-  --cpu-prof=DIR                    write a V8 CPU profile of the server per scenario into DIR`;
+  --cpu-prof=DIR                    write a V8 CPU profile of the server per scenario into DIR
+  --server-root=DIR                 benchmark another checkout (default: this repository)
+  --server-entry=src/main.ts        its entry point; a .js entry (a compiled build) runs without tsx
+  --server-env=NAME=VALUE           an extra server setting (repeatable), e.g. --server-env=QUEUE_CONCURRENCY=256`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -50,6 +58,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       'chunk-size': { type: 'string', default: '16' },
       'conversation-turns': { type: 'string', default: '0' },
       'cpu-prof': { type: 'string' },
+      'server-root': { type: 'string' },
+      'server-entry': { type: 'string' },
+      'server-env': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -71,6 +82,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     chunkSize: count('chunk-size', values['chunk-size'], 1),
     conversationTurns: count('conversation-turns', values['conversation-turns'], 0),
     cpuProfileDir: values['cpu-prof'],
+    serverRoot: values['server-root'],
+    serverEntry: values['server-entry'],
+    serverEnv: parseEnv(values['server-env']),
   };
 }
 
@@ -87,4 +101,14 @@ function count(name: string, value: string, min: number): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < min) throw new Error(`--${name}: expected an integer ≥ ${min}, got "${value}"`);
   return parsed;
+}
+
+function parseEnv(assignments: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const assignment of assignments) {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(assignment);
+    if (!match) throw new Error(`--server-env: expected NAME=VALUE, got "${assignment}"`);
+    env[match[1]!] = match[2]!;
+  }
+  return env;
 }

@@ -47,14 +47,18 @@ export function readCpuMs(pid: number): number | undefined {
   return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
-/** Every process whose command name is `name` (e.g. all PostgreSQL backends), with its CPU time. */
-export function readCpuMsByName(name: string): Map<number, number> {
+/**
+ * Every process whose command name is `name` and whose command line contains
+ * `cmdlineIncludes` (PostgreSQL backends show their database there), with its CPU time.
+ */
+export function readCpuMsByName(name: string, cmdlineIncludes = ''): Map<number, number> {
   const found = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
       if (comm !== name) continue;
+      if (cmdlineIncludes && !readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(cmdlineIncludes)) continue;
       const cpu = readCpuMs(Number(entry));
       if (cpu !== undefined) found.set(Number(entry), cpu);
     } catch {

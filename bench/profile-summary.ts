@@ -3,9 +3,10 @@
  * self time by package / source area and by function, and total (inclusive) time of
  * the functions that matter most.
  *
- *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [--top=25] [--skip-seconds=5]
+ *   npx tsx bench/profile-summary.ts DIR/CPU.*.cpuprofile [--top=25] [--skip-seconds=5] [--only=src/]
  *
- * `--skip-seconds` leaves out the first seconds of the profile (start-up: module loading, migrations).
+ * `--skip-seconds` leaves out the first seconds of the profile (start-up: module loading, migrations);
+ * `--only` keeps the inclusive list to functions whose label contains the text (e.g. our own code).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -25,10 +26,11 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, 'skip-seconds': { type: 'string', default: '0' } },
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, 'skip-seconds': { type: 'string', default: '0' }, only: { type: 'string', default: '' } },
 });
 const top = Number(values.top);
 const skipUs = Number(values['skip-seconds']) * 1e6;
+const only = values.only;
 
 for (const file of positionals) summarize(file, JSON.parse(readFileSync(file, 'utf8')) as Profile);
 
@@ -77,7 +79,8 @@ function summarize(file: string, profile: Profile): void {
   console.log(`${file}\n  wall ${wallS.toFixed(1)} s (after skipping ${skipUs / 1e6} s), busy ${(busyUs / 1e6).toFixed(1)} s (percentages are of busy time)`);
   print('self time by area', selfByArea);
   print('self time by function', selfByFunction);
-  print('inclusive time by function', inclusiveByFunction);
+  const inclusive = only ? new Map([...inclusiveByFunction].filter(([name]) => name.includes(only))) : inclusiveByFunction;
+  print(`inclusive time by function${only ? ` (only "${only}")` : ''}`, inclusive);
 }
 
 /** node_modules package, `src/<dir>`, `node:` internals or a V8 pseudo-frame such as (garbage collector). */

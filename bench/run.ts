@@ -3,11 +3,14 @@
  * and Redis, a fake OpenAI-wire provider in another child process, and socket.io
  * clients in this one. See BENCHMARKS.md for what each scenario measures and how.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { dropAllBenchDatabases } from './bench-database.js';
-import { killAllChildren } from './child-processes.js';
+import { dropRedisPrefix } from './bench-redis.js';
+import { killAllChildren, PROJECT_ROOT } from './child-processes.js';
+import type { CpuUsage } from './cpu-meter.js';
 import { parseOptions, USAGE, type BenchOptions, type ScenarioName } from './options.js';
 import { loadAverage1m } from './proc-stats.js';
 import { formatTable, isMet, type ScenarioResult } from './report.js';
@@ -21,6 +24,9 @@ const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: stri
   idle: runIdle,
 };
 
+/** Work by others on the machine above this share of a core makes latency figures unreliable. */
+const NOISY_MACHINE_PERCENT = 25;
+
 let cleaningUp = false;
 
 /** Kills every child and drops every bench database; bounded, so a stuck drop cannot keep the bench alive. */
@@ -29,7 +35,11 @@ async function emergencyCleanup(reason: string, exitCode: number): Promise<never
     cleaningUp = true;
     process.stderr.write(`bench: ${reason}; stopping children and dropping bench databases\n`);
     killAllChildren();
-    await Promise.race([dropAllBenchDatabases().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    const cleanup = async () => {
+      // Each database name is also its scenario's Redis key prefix.
+      for (const name of await dropAllBenchDatabases()) await dropRedisPrefix(name);
+    };
+    await Promise.race([cleanup().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 10_000))]);
   }
   process.exit(exitCode);
 }
@@ -48,6 +58,7 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (error) => void emergencyCleanup(`unhandled rejection ${String(error)}`, 1));
 
   const runId = randomBytes(3).toString('hex');
+  const serverRoot = resolve(options.serverRoot ?? PROJECT_ROOT);
   const machine = describeMachine();
   process.stderr.write(`bench ${runId}: ${options.scenarios.join(', ')} on ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, load average ${loadAverage1m()}\n`);
 
@@ -63,12 +74,19 @@ async function main(): Promise<void> {
   console.log(`\n${formatTable(results)}\n`);
   const missed = results.flatMap((result) => result.rows.filter((row) => isMet(row) === false).map((row) => `${result.scenario}: ${row.metric}`));
   console.log(missed.length === 0 ? 'All targets met.' : `Targets missed: ${missed.join('; ')}`);
+  for (const result of results) {
+    const others = (result.details.cpu as CpuUsage | undefined)?.percentOfOneCore.others;
+    if (others !== undefined && others > NOISY_MACHINE_PERCENT) {
+      console.log(`Warning: other processes used ${others} % of a core during ${result.scenario}: its latency and throughput figures are contended.`);
+    }
+  }
   console.log(
     JSON.stringify({
       bench: 'switchboard',
       runId,
       at: new Date().toISOString(),
       machine,
+      server: { root: serverRoot, entry: options.serverEntry ?? 'src/main.ts', sourceHash: sourceHash(serverRoot) },
       options,
       results: results.map((result) => ({
         scenario: result.scenario,
@@ -87,6 +105,17 @@ function describeMachine() {
     node: process.version,
     loadAverage1m: loadAverage1m(),
   };
+}
+
+/** The repository may have no commit to name: a hash of src/ says which code was measured. */
+function sourceHash(root: string): string {
+  const hash = createHash('sha256');
+  const files = readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath ?? entry.path, entry.name))
+    .sort();
+  for (const file of files) hash.update(relative(root, file)).update(readFileSync(file));
+  return hash.digest('hex').slice(0, 12);
 }
 
 await main().then(

@@ -1,10 +1,21 @@
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { forkTypeScript, PROJECT_ROOT, relayOutput, stopChild } from './child-processes.js';
+import { resolve } from 'node:path';
+import { forkModule, PROJECT_ROOT, relayOutput, stopChild } from './child-processes.js';
 import { readMemory } from './proc-stats.js';
 
-const ENTRY_POINT = `${PROJECT_ROOT}src/main.ts`;
 const READY_TIMEOUT_MS = 60_000;
+
+/**
+ * Message budgets are policy, not capacity: every bench visitor shares one IP and
+ * sends far faster than a person, so the per-IP, per-user and global limits would
+ * measure the limits themselves. 0 turns each off; `--server-env` can set them back.
+ */
+const BENCH_POLICY_ENV = {
+  RATE_LIMIT_USER_PER_MINUTE: '0',
+  RATE_LIMIT_IP_PER_MINUTE: '0',
+  RATE_LIMIT_GLOBAL_PER_SECOND: '0',
+};
 const MEMORY_SAMPLE_MS = 200;
 /** Shutdown drains turns in flight (SHUTDOWN_TIMEOUT_MS, 15 s by default) before it exits. */
 const STOP_GRACE_MS = 20_000;
@@ -13,6 +24,12 @@ export interface ServerOptions {
   databaseUrl: string;
   redisUrl: string;
   providerUrl: string;
+  redisPrefix: string;
+  /** Settings on top of the bench's own (they win). */
+  extraEnv?: Record<string, string>;
+  /** The checkout to run (default: this repository) and its entry point relative to it (default src/main.ts). */
+  root?: string;
+  entry?: string;
   /** Directory for a V8 CPU profile of the server (`node --cpu-prof`), written when it exits. */
   cpuProfileDir?: string;
 }
@@ -36,7 +53,9 @@ export class ServerProcess {
 
   static async start(options: ServerOptions): Promise<ServerProcess> {
     const port = await findFreePort();
-    const child = forkTypeScript(ENTRY_POINT, [], {
+    const root = resolve(options.root ?? PROJECT_ROOT);
+    const child = forkModule(resolve(root, options.entry ?? 'src/main.ts'), [], {
+      cwd: root,
       env: {
         PATH: process.env.PATH,
         NODE_ENV: 'production',
@@ -48,6 +67,9 @@ export class ServerProcess {
         LLM_PROVIDERS: 'openai',
         OPENAI_API_KEY: 'sk-bench',
         OPENAI_BASE_URL: options.providerUrl,
+        REDIS_PREFIX: options.redisPrefix,
+        ...BENCH_POLICY_ENV,
+        ...options.extraEnv,
       },
       nodeOptions: options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [],
     });

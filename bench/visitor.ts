@@ -1,6 +1,13 @@
 import { ChatClient } from './chat-client.js';
 
-export const MESSAGE_TIMEOUT_MS = 10_000;
+/** A reply slower than this counts as an error (a person would have given up), but the visitor still waits for it. */
+export const LATE_REPLY_MS = 10_000;
+/**
+ * The visitor gives up on a reply after this long. Until then it keeps waiting, so a
+ * closed loop never has more than one message in flight per visitor, even when the
+ * server is overloaded (resending on a short timeout would pile up work instead).
+ */
+export const MESSAGE_TIMEOUT_MS = 60_000;
 export const CONNECT_TIMEOUT_MS = 20_000;
 
 export interface SentMessage {

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'message_too_long'
   | 'not_found'
   | 'unauthorized'
+  | 'csrf_invalid'
   | 'rate_limited'
   | 'payload_too_large'
   | 'provider_error'
@@ -22,6 +23,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   message_too_long: 413,
   not_found: 404,
   unauthorized: 401,
+  csrf_invalid: 403,
   rate_limited: 429,
   payload_too_large: 413,
   provider_error: 502,
@@ -35,15 +37,18 @@ export class SwitchboardError extends Error {
   override readonly name: string = 'SwitchboardError';
   readonly code: ErrorCode;
   readonly httpStatus: number;
+  /** For `rate_limited` (and any code a client may retry): when trying again can succeed. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.httpStatus = STATUS_BY_CODE[code];
+    this.retryAfterMs = options?.retryAfterMs;
   }
 
-  toJSON(): { code: ErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  toJSON(): { code: ErrorCode; message: string; retryAfterMs?: number } {
+    return { code: this.code, message: this.message, ...(this.retryAfterMs !== undefined && { retryAfterMs: this.retryAfterMs }) };
   }
 }
 

@@ -1,4 +1,5 @@
-import { pino, type Logger as PinoLogger } from 'pino';
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { redactLogObject } from './admin/redaction.js';
 
 export type Logger = PinoLogger;
 
@@ -16,6 +17,10 @@ export const REDACTED_PATHS = [
   '*.password',
   '*.secret',
   '*.authorization',
+  '*.cookie',
+  '*.passwordHash',
+  '*.sessionToken',
+  '*.csrfToken',
   '*.email',
   '*.phone',
   '*.text',
@@ -25,10 +30,13 @@ export const REDACTED_PATHS = [
   'token',
 ];
 
-export function createLogger(options: { level: string; name?: string }): Logger {
+/** `destination` defaults to stdout; tests pass a stream to read the lines back. */
+export function createLogger(options: { level: string; name?: string; destination?: DestinationStream }): Logger {
   return pino({
     name: options.name ?? 'switchboard',
     level: options.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-  });
+    // Values that slip past the paths (an email inside an error detail, a card number in tool arguments) are masked by the admin console's one redaction policy.
+    formatters: { log: redactLogObject },
+  }, options.destination);
 }

@@ -53,6 +53,8 @@ describe('the agent tool loop and provider chain, end to end through the web cha
         MAX_TOOL_STEPS: '3',
         TOOL_TIMEOUT_MS: '300',
         FALLBACK_REPLY: 'We are busy; a human will reply soon.',
+        // These cases pin the chain's move to the next provider; retries on one provider are tested in resilience-chain.
+        LLM_RETRIES: '0',
       },
       { extraTools: [orderStatusTool, slowTool] },
     );

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { startStack } from '../bench-stack.js';
+import { stackOptions, startStack } from '../bench-stack.js';
 import type { BenchOptions } from '../options.js';
 import { loadAverage1m } from '../proc-stats.js';
 import { toMB, type ScenarioResult } from '../report.js';
@@ -17,7 +17,7 @@ export async function runIdle(options: BenchOptions, runId: string): Promise<Sce
   if (ownLimit !== undefined && ownLimit < options.idle + SPARE_DESCRIPTORS) {
     throw new Error(`idle: ${options.idle} sockets need about ${options.idle + SPARE_DESCRIPTORS} file descriptors; ulimit -n is ${ownLimit} (raise it, e.g. ulimit -n 65536)`);
   }
-  const stack = await startStack({ latencyMs: 0, chunkSize: options.chunkSize, cpuProfileDir: options.cpuProfileDir });
+  const stack = await startStack(stackOptions(options, 0));
   const visitors = Array.from({ length: options.idle }, (_, index) => new Visitor(stack.server.url, `idle-${runId}-v${index}`, 0));
   const loadAverage = loadAverage1m();
   const serverLimit = openFileLimit(stack.server.pid);

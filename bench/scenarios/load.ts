@@ -1,11 +1,11 @@
-import { startStack } from '../bench-stack.js';
-import { CpuMeter, type CpuShares } from '../cpu-meter.js';
+import { stackOptions, startStack } from '../bench-stack.js';
+import { CpuMeter, cpuPerMessage, type CpuUsage } from '../cpu-meter.js';
 import type { BenchOptions } from '../options.js';
 import { distribution } from '../percentiles.js';
 import { loadAverage1m } from '../proc-stats.js';
 import { toMB, type ScenarioResult } from '../report.js';
 import { serverAddedLatencies } from '../server-added-latency.js';
-import { Visitor, type SentMessage } from '../visitor.js';
+import { LATE_REPLY_MS, Visitor, type SentMessage } from '../visitor.js';
 import { connectInBatches } from './connect-in-batches.js';
 
 /** After a failed message a visitor pauses, so a broken server is not hammered in a tight loop. */
@@ -16,12 +16,12 @@ const PAUSE_AFTER_ERROR_MS = 100;
  * `reply.done` arrives. Warm-up seconds first (not measured), then the measured window.
  */
 export async function runLoad(options: BenchOptions, runId: string): Promise<ScenarioResult> {
-  const stack = await startStack({ latencyMs: options.latency, chunkSize: options.chunkSize, cpuProfileDir: options.cpuProfileDir });
+  const stack = await startStack(stackOptions(options, options.latency));
   const visitors = Array.from({ length: options.sockets }, (_, index) => new Visitor(stack.server.url, `load-${runId}-v${index}`, options.conversationTurns));
   const errors: { at: number; message: string }[] = [];
   const sent: SentMessage[] = [];
   const loadAverage = loadAverage1m();
-  let cpu: CpuShares | undefined;
+  let cpu: CpuUsage | undefined;
   let peakRss = 0;
   let measureStart = 0;
   let measureEnd = 0;
@@ -34,7 +34,7 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
     measureEnd = measureStart + options.duration * 1000;
     let meter: CpuMeter | undefined;
     const meterTimer = setTimeout(() => {
-      meter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid });
+      meter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid, database: stack.database.name });
     }, measureStart - runStart);
     const loops = visitors.map(async (visitor) => {
       // Bounded by time: no new message starts after the window closes.
@@ -68,17 +68,23 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
   const startedInWindow = sent.filter((message) => message.startedAt >= measureStart && message.startedAt <= measureEnd);
   const added = serverAddedLatencies(startedInWindow, timings);
   const serverAdded = distribution(added.samples);
-  const errorCount = errors.length + added.unmatched;
+  const lateReplies = startedInWindow.filter((message) => message.rttMs > LATE_REPLY_MS).length;
+  const errorCount = errors.length + lateReplies + added.unmatched;
   const throughput = Math.round((completedInWindow.length / windowSeconds) * 10) / 10;
+  const perMessage = cpuPerMessage(cpu, completedInWindow.length);
   return {
     scenario: 'load',
     rows: [
       { metric: 'throughput', value: throughput, unit: 'msg/s', target: { op: '>=', value: 500 } },
-      { metric: 'errors', value: errorCount, unit: '', target: { op: '<=', value: 0 } },
+      { metric: 'errors (failed, or reply > 10 s)', value: errorCount, unit: '', target: { op: '<=', value: 0 } },
       { metric: 'server-added p50', value: serverAdded.p50, unit: 'ms' },
       { metric: 'server-added p99', value: serverAdded.p99, unit: 'ms', target: { op: '<=', value: 20 } },
       { metric: 'peak server RSS', value: toMB(peakRss), unit: 'MB' },
-      { metric: 'server CPU', value: cpu?.server ?? NaN, unit: '% of a core' },
+      { metric: 'server CPU', value: cpu?.percentOfOneCore.server ?? NaN, unit: '% of a core' },
+      { metric: 'server CPU per message', value: perMessage?.server ?? NaN, unit: 'ms' },
+      { metric: 'PostgreSQL CPU per message', value: perMessage?.postgres ?? NaN, unit: 'ms' },
+      { metric: 'Redis CPU per message', value: perMessage?.redis ?? NaN, unit: 'ms' },
+      { metric: 'other processes on the machine', value: cpu?.percentOfOneCore.others ?? NaN, unit: '% of a core' },
     ],
     details: {
       parameters: {
@@ -94,9 +100,12 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
       serverAddedMs: serverAdded,
       clientRoundTripMs: distribution(startedInWindow.map((message) => message.rttMs)),
       providerOwnMs: distribution(added.providerMs),
-      cpuPercentOfOneCore: cpu,
+      cpu,
+      cpuMsPerMessage: perMessage,
       serverPeakRssBytes: peakRss,
       errors: errorCount,
+      failures: errors.length,
+      lateReplies,
       errorsInWarmup: errors.filter((error) => error.at < measureStart).length,
       errorSamples: [...new Set(errors.map((error) => error.message))].slice(0, 5),
       unmatchedExchanges: added.unmatched,

@@ -1,5 +1,12 @@
 import { z } from 'zod';
 import { Secret } from './secret.js';
+import {
+  nameListSetting,
+  timeZoneSetting,
+  toolPolicySetting,
+  workingDaysSetting,
+  workingHoursSetting,
+} from '../tools/tool-settings.js';
 
 export const PROVIDER_NAMES = ['anthropic', 'openai', 'groq'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
@@ -29,6 +36,34 @@ const providerList = z.preprocess(
         }
       }
       return [...new Set(names)] as ProviderName[];
+    }),
+);
+
+const booleanFlag = (fallback: boolean) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'])
+      .optional()
+      .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value))),
+  );
+
+/** A JSON object of channel → text, e.g. `{"sms":"..."}`. */
+const channelTexts = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return {};
+      try {
+        const parsed = z.record(z.string().min(1).max(32), z.string().min(1)).safeParse(JSON.parse(value));
+        if (parsed.success) return parsed.data;
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'expected a JSON object of channel name to text' });
+      return z.NEVER;
     }),
 );
 
@@ -70,8 +105,78 @@ export const configSchema = z.object({
   CHECKOUT_SUCCESS_URL: optionalUrl,
   CHECKOUT_CANCEL_URL: optionalUrl,
   CHECKOUT_MAX_AMOUNT: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(10_000)),
+  // Tools (src/tools): integrations, per-channel policy and confirmation of sensitive calls.
+  CHECKOUT_CONFIRM_ABOVE: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).default(500)),
+  GOOGLE_SERVICE_ACCOUNT_JSON: optionalSecret,
+  GOOGLE_DELEGATED_USER: z.preprocess(emptyAsUndefined, z.email().optional()),
+  GOOGLE_CLIENT_ID: optionalString,
+  GOOGLE_CLIENT_SECRET: optionalSecret,
+  GOOGLE_REFRESH_TOKEN: optionalSecret,
+  GOOGLE_TOKEN_URL: optionalUrl,
+  GOOGLE_API_URL: optionalUrl,
+  GOOGLE_CALENDAR_ID: z.preprocess(emptyAsUndefined, z.string().default('primary')),
+  WORKING_HOURS: workingHoursSetting,
+  WORKING_DAYS: workingDaysSetting,
+  WORKING_TIME_ZONE: timeZoneSetting('UTC'),
+  DRIVE_ALLOWED_DOMAINS: nameListSetting(''),
+  DRIVE_OUTSIDE_SHARING: z.preprocess(emptyAsUndefined, z.enum(['read', 'off']).default('read')),
+  HUBSPOT_ACCESS_TOKEN: optionalSecret,
+  HUBSPOT_API_URL: optionalUrl,
+  TOOL_CHANNEL_POLICY: toolPolicySetting,
+  SENSITIVE_TOOLS: nameListSetting('book_meeting,share_drive_file,create_checkout_link'),
+  CONFIRMATION_TTL_S: integer(900, 10, 7 * 86_400),
+  INTEGRATION_TIMEOUT_MS: integer(10_000, 100, 600_000),
+  INTEGRATION_RETRIES: integer(2, 0, 10),
+  INTEGRATION_RETRY_BASE_MS: integer(250, 1, 60_000),
   ADMIN_TOKEN: optionalSecret,
+  ADMIN_SESSION_TTL_HOURS: integer(12, 1, 24 * 30),
+  ADMIN_LOGIN_MAX_ATTEMPTS: integer(5, 1, 1000),
   SHUTDOWN_TIMEOUT_MS: integer(15_000, 0, 600_000),
+  // Channels (src/channels): each is mounted only when its credentials are set.
+  SLACK_SIGNING_SECRET: optionalSecret,
+  SLACK_BOT_TOKEN: optionalSecret,
+  SLACK_API_URL: optionalUrl,
+  SLACK_SLASH_COMMAND: z.string().regex(/^\/[a-z0-9_-]{1,31}$/, 'a slash command such as /ask').default('/ask'),
+  TWILIO_ACCOUNT_SID: optionalString,
+  TWILIO_AUTH_TOKEN: optionalSecret,
+  TWILIO_SMS_FROM: optionalString,
+  TWILIO_WHATSAPP_FROM: optionalString,
+  TWILIO_API_URL: optionalUrl,
+  SMS_HELP_TEXT: z.preprocess(
+    emptyAsUndefined,
+    z.string().default('Switchboard assistant: text your question and we reply here. Reply STOP to unsubscribe, START to resubscribe.'),
+  ),
+  WHATSAPP_WEB_ENABLED: booleanFlag(false),
+  CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
+  WHATSAPP_WEB_RECONNECT_DELAY_MS: integer(5_000, 10, 600_000),
+  CHANNEL_DELIVERY_ATTEMPTS: integer(4, 1, 20),
+  CHANNEL_DELIVERY_BASE_DELAY_MS: integer(500, 1, 60_000),
+  CHANNEL_DELIVERY_MAX_DELAY_MS: integer(30_000, 1, 600_000),
+  // Resilience (src/resilience, src/queue): retries, breakers, fallback bound, cache, rate limits, durable queue.
+  FALLBACK_REPLY_BY_CHANNEL: channelTexts,
+  FALLBACK_AFTER_MS: integer(5000, 100, 600_000),
+  LLM_RETRIES: integer(1, 0, 10),
+  LLM_MAX_ATTEMPTS: integer(6, 1, 100),
+  LLM_RETRY_BASE_MS: integer(200, 1, 60_000),
+  LLM_RETRY_MAX_DELAY_MS: integer(2000, 1, 120_000),
+  LLM_FIRST_TOKEN_TIMEOUT_MS: integer(2500, 50, 600_000),
+  LLM_ATTEMPT_TIMEOUT_MS: integer(60_000, 100, 3_600_000),
+  LLM_TURN_TIMEOUT_MS: integer(120_000, 100, 3_600_000),
+  BREAKER_FAILURE_RATIO: z.preprocess(emptyAsUndefined, z.coerce.number().gt(0).lt(1).default(0.5)),
+  BREAKER_WINDOW_MS: integer(30_000, 1000, 3_600_000),
+  BREAKER_MIN_REQUESTS: integer(5, 1, 100_000),
+  BREAKER_HALF_OPEN_AFTER_MS: integer(15_000, 10, 3_600_000),
+  FOLLOW_UP_ENABLED: booleanFlag(true),
+  FOLLOW_UP_INTERVAL_MS: integer(30_000, 50, 86_400_000),
+  CACHE_TTL_S: integer(3600, 0, 30 * 86_400),
+  RATE_LIMIT_USER_PER_MINUTE: integer(20, 0, 1_000_000),
+  RATE_LIMIT_IP_PER_MINUTE: integer(60, 0, 1_000_000),
+  RATE_LIMIT_GLOBAL_PER_SECOND: integer(200, 0, 1_000_000),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only').default('switchboard'),
+  QUEUE_ATTEMPTS: integer(3, 1, 50),
+  QUEUE_CONCURRENCY: integer(200, 1, 10_000),
+  QUEUE_LOCK_MS: integer(30_000, 500, 3_600_000),
+  LEDGER_RECOVERY_AFTER_MS: integer(120_000, 0, 86_400_000),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -89,6 +194,13 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  // Twilio signs webhooks over the public URL, so the channel cannot verify anything without it.
+  if (parsed.data.TWILIO_ACCOUNT_SID && parsed.data.TWILIO_AUTH_TOKEN) {
+    if (!parsed.data.PUBLIC_URL) throw new ConfigError('Invalid configuration: PUBLIC_URL: required when TWILIO_ACCOUNT_SID is set');
+    if (!parsed.data.TWILIO_SMS_FROM && !parsed.data.TWILIO_WHATSAPP_FROM) {
+      throw new ConfigError('Invalid configuration: TWILIO_SMS_FROM: TWILIO_SMS_FROM or TWILIO_WHATSAPP_FROM is required when TWILIO_ACCOUNT_SID is set');
+    }
   }
   return parsed.data;
 }

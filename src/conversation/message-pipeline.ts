@@ -1,17 +1,21 @@
+import { setMaxListeners } from 'node:events';
 import { runAgentTurn, type AgentTurnResult } from '../agent/agent.js';
 import type { ChatMessage } from '../agent/chat-model.js';
 import { AllProvidersFailedError, type ModelChain } from '../agent/model-chain.js';
-import type { ConversationStore, TurnOutcome } from '../db/conversation-store.js';
+import { TurnAlreadyCompletedError, type ConversationStore, type HistoryEntry, type TurnOutcome } from '../db/conversation-store.js';
 import type { Conversation, Message } from '../db/schema.js';
 import { SwitchboardError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { InProcessTurnQueue } from '../queue/in-process-turn-queue.js';
+import type { LedgerStore } from '../queue/ledger-store.js';
+import type { TurnHandlers, TurnQueue } from '../queue/turn-queue.js';
+import type { RateLimiter } from '../resilience/rate-limiter.js';
+import { responseCacheKey, type CachedReply, type ResponseCache } from '../resilience/response-cache.js';
 import type { ToolExecutor } from '../tools/tool-executor.js';
 import type { ToolRegistry } from '../tools/tool-registry.js';
 import { inboundMessageSchema, type InboundMessage } from './inbound-message.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { ReplyTarget, ReplyTransport } from './reply-transport.js';
-
-const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface PipelineSettings {
   systemPrompt: string;
@@ -20,7 +24,22 @@ export interface PipelineSettings {
   historyCharBudget: number;
   maxOutputTokens: number;
   fallbackReply: string;
+  /** Per-channel fallback text; channels not listed get `fallbackReply`. */
+  fallbackReplyByChannel?: Record<string, string>;
+  /** Answer fallback-answered messages properly once a provider recovers (FOLLOW_UP_ENABLED). */
+  followUp?: boolean;
 }
+
+/** What a turn produced: the ledger record, the tool calls to report, and what to cache once stored. */
+interface TurnResult {
+  record: TurnOutcome;
+  toolCalls: AgentTurnResult['toolCalls'];
+  cacheEntry?: { key: string; reply: CachedReply };
+}
+
+const FINISHED_STATUSES = new Set(['answered', 'fallback', 'failed']);
+/** How long an enqueue may take before the turn runs in-process instead (Redis is likely down). */
+const ENQUEUE_TIMEOUT_MS = 2000;
 
 export interface AcceptResult {
   messageId: string;
@@ -37,6 +56,13 @@ export class MessagePipeline {
   readonly #transports = new Map<string, ReplyTransport>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #abort = new AbortController();
+  readonly #queue: TurnQueue;
+  /** Runs turns here when the durable queue cannot take them (Redis down): accepted is never lost. */
+  readonly #local: InProcessTurnQueue;
+  readonly #handlers: TurnHandlers = {
+    run: (messageId) => this.processMessage(messageId),
+    exhausted: (messageId, error) => this.failMessage(messageId, error),
+  };
   #accepting = true;
 
   constructor(
@@ -48,11 +74,54 @@ export class MessagePipeline {
       settings: PipelineSettings;
       logger: Logger;
       events: PipelineEvents;
+      /** Durable queue (BullMQ); default: in-process. */
+      queue?: TurnQueue;
+      cache?: ResponseCache;
+      limiter?: RateLimiter;
+      ledger?: LedgerStore;
     },
-  ) {}
+  ) {
+    this.#local = deps.queue instanceof InProcessTurnQueue ? deps.queue : new InProcessTurnQueue({ attempts: 3, backoffMs: 1000 }, deps.logger);
+    void this.#local.start(this.#handlers);
+    this.#queue = deps.queue ?? this.#local;
+    // Every turn in flight listens on the one shutdown signal (and removes its listener when done).
+    setMaxListeners(10_000, this.#abort.signal);
+  }
+
+  /** Starts consuming the turn queue. Call once, before accepting messages. */
+  async start(): Promise<void> {
+    if (this.#queue !== this.#local) await this.#queue.start(this.#handlers);
+  }
+
+  get queueKind(): TurnQueue['kind'] {
+    return this.#queue.kind;
+  }
+
+  /**
+   * Re-queues user messages stuck in received/processing since before `olderThanMs`
+   * ago (their process died, or their job was lost). Returns how many.
+   */
+  async recoverStuckMessages(olderThanMs: number): Promise<number> {
+    const ledger = this.deps.ledger;
+    if (!ledger) return 0;
+    const stuck = await ledger.listStuck(new Date(Date.now() - olderThanMs));
+    for (const message of stuck) {
+      await this.#queue.requeue(message.id).catch((error: unknown) => {
+        this.deps.logger.warn({ err: error, messageId: message.id }, 'queue unavailable; recovering in-process');
+        return this.#local.requeue(message.id);
+      });
+    }
+    if (stuck.length > 0) this.deps.logger.warn({ count: stuck.length }, 'recovered unfinished messages from the ledger');
+    return stuck.length;
+  }
 
   registerTransport(transport: ReplyTransport): void {
     this.#transports.set(transport.channel, transport);
+  }
+
+  /** The transport of a channel, for deliveries outside a turn (e.g. the outcome of a confirmed tool call). */
+  transportFor(channel: string): ReplyTransport | undefined {
+    return this.#transports.get(channel);
   }
 
   /** Checks the text against the limits; throws a SwitchboardError with a precise code. */
@@ -83,6 +152,10 @@ export class MessagePipeline {
         ? await this.deps.store.getConversation(inbound.conversationId)
         : await this.deps.store.findOrCreateConversation(inbound));
     if (!target) throw new SwitchboardError('not_found', 'conversation not found');
+    await this.deps.limiter?.consume([
+      { scope: 'user', key: `${target.channel}:${target.externalUserId}` },
+      { scope: 'global', key: 'all' },
+    ]);
 
     const accepted = await this.deps.store.acceptMessage({
       conversationId: target.id,
@@ -91,9 +164,7 @@ export class MessagePipeline {
     });
     if (!accepted.duplicate) {
       this.deps.events.emit('message.accepted', { message: accepted.message, conversation: target });
-      // Start on the next macrotask, so the channel's acknowledgement always reaches the
-      // client before the first reply event (an embedded database can answer synchronously fast).
-      this.track(nextMacrotask().then(() => this.runTurn(accepted.message, target)));
+      await this.dispatch(accepted.message.id);
     }
     return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate };
   }
@@ -101,46 +172,222 @@ export class MessagePipeline {
   /** Stops accepting new messages and waits for turns in flight; after `timeoutMs` they are aborted. */
   async drain(timeoutMs: number): Promise<void> {
     this.#accepting = false;
-    const all = Promise.allSettled([...this.#inFlight]);
     const timer = setTimeout(() => this.#abort.abort(new SwitchboardError('shutting_down', 'shutdown timeout')), timeoutMs);
-    await all;
+    // The worker stops taking jobs; jobs not started stay queued for the next instance.
+    await this.#queue.drain(timeoutMs);
+    await this.#local.drain(timeoutMs);
+    await Promise.allSettled([...this.#inFlight]);
     clearTimeout(timer);
+    await this.#queue.close();
   }
 
   get inFlightCount(): number {
     return this.#inFlight.size;
   }
 
-  private track(turn: Promise<void>): void {
-    this.#inFlight.add(turn);
-    void turn.finally(() => this.#inFlight.delete(turn));
+  private track<T>(work: Promise<T>): Promise<T> {
+    const settled = work.then(
+      () => {},
+      () => {},
+    );
+    this.#inFlight.add(settled);
+    void settled.finally(() => this.#inFlight.delete(settled));
+    return work;
   }
 
-  private async runTurn(message: Message, conversation: Conversation): Promise<void> {
+  private async dispatch(messageId: string): Promise<void> {
+    if (this.#queue === this.#local) return this.#local.enqueue(messageId);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#queue.enqueue(messageId),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`enqueue took over ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (error) {
+      // The message is stored; run it here rather than make the person wait for Redis.
+      this.deps.logger.warn({ err: error, messageId }, 'turn queue unavailable; running the turn in-process');
+      await this.#local.enqueue(messageId);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * One turn of a stored user message, as the queue runs it. A message whose ledger
+   * entry is already closed is skipped, and closing it is conditional, so a job that
+   * runs twice (a redelivery after a crash) answers once. Throws only on failures
+   * worth a retry (the database); provider failures end in the fallback reply.
+   */
+  processMessage(messageId: string): Promise<void> {
+    return this.track(this.runTurn(messageId));
+  }
+
+  private async runTurn(messageId: string): Promise<void> {
     const { store, logger } = this.deps;
+    const message = await store.getMessage(messageId);
+    if (!message || message.role !== 'user' || FINISHED_STATUSES.has(message.status)) return;
+    const conversation = await store.getConversation(message.conversationId);
+    if (!conversation) return;
     const log = logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
     const transport = this.#transports.get(conversation.channel);
     const target: ReplyTarget = { conversation, messageId: message.id };
     const started = performance.now();
+    await store.setMessageStatus(message.id, 'processing');
+    const outcome = await this.produceReply(message, conversation, target, transport, started, log);
+    await this.finish(message, conversation, outcome, log);
+  }
+
+  /** The queue gave up on a message: it still ends with the fallback reply, marked failed. */
+  private async failMessage(messageId: string, error: unknown): Promise<void> {
+    const { store, logger } = this.deps;
+    const log = logger.child({ messageId });
+    log.error({ err: error }, 'turn failed after every retry; answering with the fallback reply');
+    const message = await store.getMessage(messageId);
+    if (!message || FINISHED_STATUSES.has(message.status)) return;
+    const conversation = await store.getConversation(message.conversationId);
+    if (!conversation) return;
+    const target: ReplyTarget = { conversation, messageId };
     try {
-      await store.setMessageStatus(message.id, 'processing');
-      const outcome = await this.produceReply(message, conversation, target, transport, started, log);
-      const reply = await store.completeTurn(message, outcome.record);
-      this.deps.events.emit('turn.finished', { message, conversation, outcome: outcome.record });
-      log.info({ status: outcome.record.status, provider: outcome.record.provider, latencyMs: outcome.record.latencyMs }, 'turn finished');
-      await transport?.done(target, {
+      await this.finish(
+        message,
+        conversation,
+        { record: { ...this.fallbackRecord(conversation, 'turn_failed', [], 0), status: 'failed' }, toolCalls: [] },
+        log,
+      );
+    } catch (finalError) {
+      await this.#transports
+        .get(conversation.channel)
+        ?.failed?.(target, { code: 'internal_error', message: 'the reply could not be produced; please try again' })
+        .catch((deliveryError: unknown) => log.error({ err: deliveryError }, 'failure notice not delivered'));
+      throw finalError;
+    }
+  }
+
+  /** Stores the outcome (once) and delivers it; delivery problems are logged, never retried into a second answer. */
+  private async finish(
+    message: Message,
+    conversation: Conversation,
+    outcome: TurnResult,
+    log: Logger,
+  ): Promise<void> {
+    let reply: Message;
+    try {
+      reply = await this.deps.store.completeTurn(message, outcome.record);
+    } catch (error) {
+      if (error instanceof TurnAlreadyCompletedError) {
+        log.info('turn already completed elsewhere; not answering twice');
+        return;
+      }
+      throw error;
+    }
+    // Cached only once stored: an answer that never reached the ledger is never replayed.
+    if (outcome.cacheEntry) await this.deps.cache?.set(outcome.cacheEntry.key, outcome.cacheEntry.reply);
+    this.deps.events.emit('turn.finished', { message, conversation, outcome: outcome.record });
+    log.info({ status: outcome.record.status, provider: outcome.record.provider, latencyMs: outcome.record.latencyMs }, 'turn finished');
+    const target: ReplyTarget = { conversation, messageId: message.id };
+    await this.#transports
+      .get(conversation.channel)
+      ?.done(target, {
         messageId: message.id,
         text: reply.text,
         fallback: outcome.record.fallback,
         cached: outcome.record.cached,
         toolCalls: outcome.toolCalls,
-      });
-    } catch (error) {
-      log.error({ err: error }, 'turn could not be completed');
-      await transport
-        ?.failed?.(target, { code: 'internal_error', message: 'the reply could not be produced; please try again' })
-        .catch((deliveryError: unknown) => log.error({ err: deliveryError }, 'failure notice not delivered'));
+      })
+      .catch((error: unknown) => log.error({ err: error }, 'reply stored but not delivered'));
+  }
+
+  /**
+   * Answers a fallback-answered message properly and delivers it to the same
+   * conversation (as a second `done` for the same message id). Returns `unavailable`
+   * while every provider still fails, so the caller stops for now.
+   */
+  async answerFollowUp(message: Message): Promise<'answered' | 'unavailable' | 'skipped'> {
+    const { store, ledger, logger } = this.deps;
+    if (!ledger) return 'skipped';
+    const conversation = await store.getConversation(message.conversationId);
+    if (!conversation || !this.deps.settings.followUp) {
+      await ledger.skipFollowUp(message.id);
+      return 'skipped';
     }
+    const log = logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
+    const started = performance.now();
+    let result: AgentTurnResult;
+    try {
+      result = await this.runAgent(message, conversation, undefined);
+    } catch (error) {
+      if (error instanceof AllProvidersFailedError) return 'unavailable';
+      throw error;
+    }
+    const reply = await ledger.completeFollowUp(message, {
+      text: result.text,
+      provider: result.provider,
+      model: result.model,
+      attempts: result.attempts,
+      latencyMs: Math.round(performance.now() - started),
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+    });
+    if (!reply) return 'skipped';
+    log.info({ provider: result.provider }, 'follow-up answered');
+    const target: ReplyTarget = { conversation, messageId: message.id };
+    await this.#transports
+      .get(conversation.channel)
+      ?.done(target, { messageId: message.id, text: reply.text, fallback: false, cached: false, toolCalls: result.toolCalls })
+      .catch((error: unknown) => log.error({ err: error }, 'follow-up stored but not delivered'));
+    return 'answered';
+  }
+
+  private fallbackRecord(conversation: Conversation, reason: string, attempts: unknown, latencyMs: number): TurnOutcome {
+    const { settings } = this.deps;
+    return {
+      status: 'fallback',
+      text: settings.fallbackReplyByChannel?.[conversation.channel] ?? settings.fallbackReply,
+      provider: null,
+      model: null,
+      cached: false,
+      fallback: true,
+      fallbackReason: reason,
+      attempts,
+      latencyMs,
+      inputTokens: null,
+      outputTokens: null,
+    };
+  }
+
+  private async runAgent(
+    message: Message,
+    conversation: Conversation,
+    stream: { target: ReplyTarget; transport: ReplyTransport | undefined } | undefined,
+    loadedHistory?: HistoryEntry[],
+  ): Promise<AgentTurnResult> {
+    const { store, chain, tools, executor, settings } = this.deps;
+    const history = loadedHistory ?? (await store.loadHistory(conversation.id, message, settings.historyCharBudget));
+    return runAgentTurn(chain, {
+      system: settings.systemPrompt,
+      history: [...history.map((entry): ChatMessage => ({ role: entry.role, content: entry.text })), { role: 'user', content: message.text }],
+      // Only the tools this channel's policy allows (the executor refuses the others too).
+      tools: tools.specsFor(conversation.channel),
+      maxSteps: settings.maxToolSteps,
+      maxOutputTokens: settings.maxOutputTokens,
+      signal: this.#abort.signal,
+      executeTool: (call, context) =>
+        executor.execute(call, {
+          conversationId: conversation.id,
+          messageId: message.id,
+          channel: conversation.channel,
+          provider: context.provider,
+          model: context.model,
+          step: context.step,
+          signal: this.#abort.signal,
+        }),
+      stream: {
+        onTextDelta: (delta) => stream?.transport?.delta?.(stream.target, delta),
+        onDiscard: () => stream?.transport?.discard?.(stream.target),
+      },
+    });
   }
 
   private async produceReply(
@@ -150,60 +397,56 @@ export class MessagePipeline {
     transport: ReplyTransport | undefined,
     started: number,
     log: Logger,
-  ): Promise<{ record: TurnOutcome; toolCalls: AgentTurnResult['toolCalls'] }> {
-    const { store, chain, tools, executor, settings } = this.deps;
+  ): Promise<TurnResult> {
+    const { store, chain, tools, settings, cache } = this.deps;
     const elapsed = () => Math.round(performance.now() - started);
-    const fallback = (reason: string, attempts: unknown) => {
+    const fallback = (reason: string, attempts: unknown, followUp = false) => {
       transport?.discard?.(target);
-      return {
-        record: {
-          status: 'fallback' as const,
-          text: settings.fallbackReply,
-          provider: null,
-          model: null,
-          cached: false,
-          fallback: true,
-          fallbackReason: reason,
-          attempts,
-          latencyMs: elapsed(),
-          inputTokens: null,
-          outputTokens: null,
-        },
-        toolCalls: [],
-      };
+      const record = this.fallbackRecord(conversation, reason, attempts, elapsed());
+      return { record: { ...record, followUp: followUp && settings.followUp ? ('pending' as const) : null }, toolCalls: [] };
     };
 
     if (chain.isEmpty) return fallback('no_provider_configured', []);
 
     const history = await store.loadHistory(conversation.id, message, settings.historyCharBudget);
-    const chatHistory: ChatMessage[] = [
-      ...history.map((entry) => ({ role: entry.role, content: entry.text })),
-      { role: 'user', content: message.text },
-    ];
+    // Only a first message is cacheable: with history, the same words can mean anything.
+    const cacheKey =
+      cache !== undefined && history.length === 0
+      ? responseCacheKey({
+          text: message.text,
+          systemPrompt: settings.systemPrompt,
+          tools: tools.specs(),
+          chain: chain.models.map((model) => `${model.provider}:${model.model}`),
+        })
+      : undefined;
+    if (cacheKey) {
+      const hit = await cache!.get(cacheKey);
+      if (hit) {
+        return {
+          record: {
+            status: 'answered',
+            text: hit.text,
+            provider: hit.provider,
+            model: hit.model,
+            cached: true,
+            fallback: false,
+            fallbackReason: null,
+            attempts: [],
+            latencyMs: elapsed(),
+            inputTokens: null,
+            outputTokens: null,
+          },
+          toolCalls: [],
+        };
+      }
+    }
+
     try {
-      const result = await runAgentTurn(chain, {
-        system: settings.systemPrompt,
-        history: chatHistory,
-        tools: tools.specs(),
-        maxSteps: settings.maxToolSteps,
-        maxOutputTokens: settings.maxOutputTokens,
-        signal: this.#abort.signal,
-        executeTool: (call, context) =>
-          executor.execute(call, {
-            conversationId: conversation.id,
-            messageId: message.id,
-            channel: conversation.channel,
-            provider: context.provider,
-            model: context.model,
-            step: context.step,
-            signal: this.#abort.signal,
-          }),
-        stream: {
-          onTextDelta: (delta) => transport?.delta?.(target, delta),
-          onDiscard: () => transport?.discard?.(target),
-        },
-      });
+      const result = await this.runAgent(message, conversation, { target, transport }, history);
+      // An answer that used a tool depends on what the tool saw at the time: never replayed.
+      const cacheable = cacheKey !== undefined && result.toolCalls.length === 0 && result.stoppedBy === 'answer' && result.text.length > 0;
       return {
+        ...(cacheable && { cacheEntry: { key: cacheKey, reply: { text: result.text, provider: result.provider, model: result.model } } }),
         record: {
           status: 'answered',
           text: result.text,
@@ -220,7 +463,7 @@ export class MessagePipeline {
         toolCalls: result.toolCalls,
       };
     } catch (error) {
-      if (error instanceof AllProvidersFailedError) return fallback('all_providers_failed', error.attempts);
+      if (error instanceof AllProvidersFailedError) return fallback(error.reason, error.attempts, true);
       // Anything else is our bug or the database; the person still gets an answer.
       log.error({ err: error }, 'agent turn failed unexpectedly');
       return fallback('internal_error', []);

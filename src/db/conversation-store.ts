@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
 import {
@@ -6,6 +6,7 @@ import {
   messages,
   toolCalls,
   type Conversation,
+  type FollowUpStatus,
   type Message,
   type MessageStatus,
   type ToolCall,
@@ -36,6 +37,16 @@ export interface TurnOutcome {
   latencyMs: number;
   inputTokens: number | null;
   outputTokens: number | null;
+  /** `pending` marks a fallback-answered message for a proper answer once a provider recovers. */
+  followUp?: FollowUpStatus | null;
+}
+
+/** The user message's turn already ended (another worker finished it): nothing was written. */
+export class TurnAlreadyCompletedError extends Error {
+  override readonly name = 'TurnAlreadyCompletedError';
+  constructor(readonly messageId: string) {
+    super(`message ${messageId} already has its reply`);
+  }
 }
 
 export interface HistoryEntry {
@@ -171,10 +182,20 @@ export class ConversationStore {
     return kept;
   }
 
-  /** Writes the reply and closes the ledger entry of the user message in one transaction. */
+  /**
+   * Writes the reply and closes the ledger entry of the user message in one transaction.
+   * Only an open entry (received / processing) can be closed, so a turn that ran twice
+   * (a redelivered queue job) stores one reply: the second gets TurnAlreadyCompletedError.
+   */
   async completeTurn(userMessage: Message, outcome: TurnOutcome): Promise<Message> {
     return this.db.transaction(async (tx) => {
       const now = new Date();
+      const [open] = await tx
+        .update(messages)
+        .set({ status: outcome.status, updatedAt: now })
+        .where(and(eq(messages.id, userMessage.id), inArray(messages.status, ['received', 'processing'])))
+        .returning({ id: messages.id });
+      if (!open) throw new TurnAlreadyCompletedError(userMessage.id);
       const [reply] = await tx
         .insert(messages)
         .values({
@@ -208,6 +229,7 @@ export class ConversationStore {
           fallbackReason: outcome.fallbackReason,
           attempts: outcome.attempts,
           latencyMs: outcome.latencyMs,
+          followUp: outcome.followUp ?? null,
           updatedAt: now,
         })
         .where(eq(messages.id, userMessage.id));

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -53,7 +54,8 @@ function openPostgres(url: string, maxConnections: number): Database {
 
 async function openPglite(dataDir: string): Promise<Database> {
   await mkdir(dataDir, { recursive: true });
-  const client = new PGlite(`${dataDir.replace(/\/$/, '')}/pglite`);
+  // pg_trgm backs the admin console's free-text search index (migration 0005_pg_trgm).
+  const client = new PGlite(`${dataDir.replace(/\/$/, '')}/pglite`, { extensions: { pg_trgm } });
   await client.waitReady;
   const pglite = drizzlePglite({ client, schema });
   const db = pglite as unknown as Db;

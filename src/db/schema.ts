@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * The single source of truth for Switchboard's tables. Migrations in ../../drizzle
@@ -8,6 +8,9 @@ import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, 
 
 export const MESSAGE_STATUSES = ['received', 'processing', 'answered', 'fallback', 'failed'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export const FOLLOW_UP_STATUSES = ['pending', 'answered', 'skipped'] as const;
+export type FollowUpStatus = (typeof FOLLOW_UP_STATUSES)[number];
 
 export const TOOL_CALL_STATUSES = ['running', 'ok', 'error', 'invalid', 'refused', 'pending', 'declined', 'expired'] as const;
 export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number];
@@ -33,6 +36,8 @@ export const conversations = pgTable(
     uniqueIndex('conversations_identity_uq').on(table.channel, table.externalUserId, table.threadKey),
     uniqueIndex('conversations_token_hash_uq').on(table.tokenHash),
     index('conversations_updated_at_idx').on(table.updatedAt),
+    index('conversations_external_user_idx').on(table.externalUserId),
+    index('conversations_channel_updated_idx').on(table.channel, table.updatedAt),
   ],
 );
 
@@ -61,9 +66,12 @@ export const messages = pgTable(
     latencyMs: integer('latency_ms'),
     inputTokens: integer('input_tokens'),
     outputTokens: integer('output_tokens'),
+    /** On user messages answered with the fallback reply: `pending` until a recovered provider answers it properly. */
+    followUp: text('follow_up', { enum: FOLLOW_UP_STATUSES }),
     ...timestamps,
   },
   (table) => [
+    index('messages_follow_up_idx').on(table.createdAt).where(sql`${table.followUp} = 'pending'`),
     index('messages_conversation_created_idx').on(table.conversationId, table.createdAt),
     uniqueIndex('messages_external_id_uq')
       .on(table.conversationId, table.externalMessageId)
@@ -96,6 +104,12 @@ export const toolCalls = pgTable(
     step: integer('step').notNull().default(0),
     /** conversation + call id: the same call never runs its side effect twice. */
     idempotencyKey: text('idempotency_key').notNull(),
+    /** Sensitive calls: what the person is asked to confirm, in plain language. */
+    confirmationSummary: text('confirmation_summary'),
+    /** A pending call not answered by then is refused as expired. */
+    confirmationExpiresAt: timestamp('confirmation_expires_at', { withTimezone: true, mode: 'date' }),
+    confirmationDecision: text('confirmation_decision', { enum: ['confirmed', 'declined', 'expired'] }),
+    confirmationDecidedAt: timestamp('confirmation_decided_at', { withTimezone: true, mode: 'date' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     completedAt: timestamp('completed_at', { withTimezone: true, mode: 'date' }),
   },
@@ -104,9 +118,124 @@ export const toolCalls = pgTable(
     index('tool_calls_created_at_idx').on(table.createdAt),
     index('tool_calls_tool_created_idx').on(table.toolName, table.createdAt),
     index('tool_calls_message_idx').on(table.messageId),
+    // Admin console filters: each equality filter walks its own index newest first.
+    index('tool_calls_status_created_idx').on(table.status, table.createdAt),
+    // "Which calls of this tool failed?" — the most common pair, answered without a bitmap AND.
+    index('tool_calls_tool_status_created_idx').on(table.toolName, table.status, table.createdAt),
+    index('tool_calls_provider_created_idx').on(table.provider, table.createdAt),
+    index('tool_calls_conversation_created_idx').on(table.conversationId, table.createdAt),
+    // Free text over arguments (ILIKE '%…%'); needs pg_trgm (migration 0005_pg_trgm).
+    index('tool_calls_arguments_trgm_idx').using('gin', sql`(${table.arguments}::text) gin_trgm_ops`),
   ],
+);
+
+/** Admin console accounts (created by `npm run admin:create`); passwords are argon2id hashes. */
+export const adminUsers = pgTable('admin_users', {
+  id: uuid('id').primaryKey(),
+  email: text('email').notNull().unique(),
+  passwordHash: text('password_hash').notNull(),
+  ...timestamps,
+});
+
+/** Admin login sessions: only the sha256 of the cookie value is stored. */
+export const adminSessions = pgTable(
+  'admin_sessions',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    adminUserId: uuid('admin_user_id')
+      .notNull()
+      .references(() => adminUsers.id, { onDelete: 'cascade' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (table) => [index('admin_sessions_user_idx').on(table.adminUserId)],
+);
+
+/** Who read what in the admin console: every admin API read and login is recorded here. */
+export const adminAudit = pgTable(
+  'admin_audit',
+  {
+    id: uuid('id').primaryKey(),
+    /** admin email, or 'token' for the ADMIN_TOKEN bearer, or the attempted email for a failed login. */
+    actor: text('actor').notNull(),
+    action: text('action').notNull(),
+    /** The resource read (an id) or the filters used, already redacted. */
+    detail: jsonb('detail'),
+    ip: text('ip'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (table) => [index('admin_audit_created_idx').on(table.createdAt)],
+);
+
+export const DELIVERY_STATUSES = ['sent', 'failed', 'suppressed'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/**
+ * Outbound deliveries of non-streaming channels (Slack, SMS, WhatsApp): one row per
+ * reply or notice, with attempts and the last error, so a permanently failed
+ * delivery is visible to admins. Addresses are not stored here; the conversation has them.
+ */
+export const channelDeliveries = pgTable(
+  'channel_deliveries',
+  {
+    id: uuid('id').primaryKey(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    /** The user message this delivery answers (null for notices not tied to a stored message). */
+    messageId: uuid('message_id').references(() => messages.id, { onDelete: 'cascade' }),
+    channel: text('channel').notNull(),
+    /** 'reply', 'failure_notice', 'limit_notice'. */
+    kind: text('kind').notNull(),
+    status: text('status', { enum: DELIVERY_STATUSES }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    /** Parts the text was split into (SMS segments, Slack messages). */
+    parts: integer('parts').notNull().default(1),
+    error: text('error'),
+    /** Provider ids of what was sent (Slack ts, Twilio MessageSid). */
+    providerIds: jsonb('provider_ids'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (table) => [
+    index('channel_deliveries_status_created_idx').on(table.status, table.createdAt),
+    index('channel_deliveries_message_idx').on(table.messageId),
+  ],
+);
+
+/**
+ * Per-address channel state that must survive restarts and be shared by every
+ * process: SMS/WhatsApp opt-out (STOP/START) and the one rate-limit notice per window.
+ */
+export const channelContacts = pgTable(
+  'channel_contacts',
+  {
+    channel: text('channel').notNull(),
+    address: text('address').notNull(),
+    optedOutAt: timestamp('opted_out_at', { withTimezone: true, mode: 'date' }),
+    /** While now < this, the person has already been told they are rate limited. */
+    limitNoticeUntil: timestamp('limit_notice_until', { withTimezone: true, mode: 'date' }),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.channel, table.address] })],
+);
+
+/**
+ * Where to deliver a reply when the identity alone is not enough (a Slack slash
+ * command's response_url), keyed by the channel's message id, so any process can read it.
+ */
+export const channelReplyRoutes = pgTable(
+  'channel_reply_routes',
+  {
+    channel: text('channel').notNull(),
+    externalMessageId: text('external_message_id').notNull(),
+    route: jsonb('route').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.channel, table.externalMessageId] }), index('channel_reply_routes_expires_idx').on(table.expiresAt)],
 );
 
 export type Conversation = typeof conversations.$inferSelect;
 export type Message = typeof messages.$inferSelect;
 export type ToolCall = typeof toolCalls.$inferSelect;
+export type AdminUser = typeof adminUsers.$inferSelect;
+export type ChannelDelivery = typeof channelDeliveries.$inferSelect;

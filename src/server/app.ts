@@ -1,20 +1,31 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
+import { attachAdminConsole } from '../admin/admin-console.js';
 import { ModelChain } from '../agent/model-chain.js';
 import { createChatModels } from '../agent/providers/create-chat-models.js';
 import type { ChatModel } from '../agent/chat-model.js';
 import { WebChannel, type WebServer } from '../channels/web/web-channel.js';
+import { mountChannels, type Channels } from '../channels/mount-channels.js';
+import type { WhatsAppWebClient } from '../channels/whatsapp-web/whatsapp-web-channel.js';
 import { configuredProviders, type Config } from '../config/config.js';
 import { MessagePipeline } from '../conversation/message-pipeline.js';
 import { PipelineEvents } from '../conversation/pipeline-events.js';
 import { ConversationStore } from '../db/conversation-store.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { createLogger, type Logger } from '../logger.js';
+import { Metrics } from '../metrics/metrics.js';
+import { registerMetricsRoute } from '../metrics/metrics-route.js';
+import { FollowUpRunner } from '../queue/follow-up-runner.js';
+import { buildResilience } from '../resilience/build-resilience.js';
 import { buildTools } from '../tools/build-tools.js';
 import type { AnyTool } from '../tools/tool.js';
 import { ToolExecutor } from '../tools/tool-executor.js';
 import { ToolRegistry } from '../tools/tool-registry.js';
+import { ToolPolicy } from '../tools/tool-policy.js';
+import { ConfirmationService } from '../confirmations/confirmation-service.js';
+import { ConfirmationStore } from '../confirmations/confirmation-store.js';
+import type { ReplyTransport } from '../conversation/reply-transport.js';
 import { handleHttpError } from './error-handler.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { loadStaticAssets } from './static-assets.js';
@@ -25,6 +36,8 @@ export interface AppOptions {
   models?: ChatModel[];
   /** Tools offered in addition to the configured integrations. */
   extraTools?: AnyTool[];
+  /** Replaces the whatsapp-web.js client when WHATSAPP_WEB_ENABLED (tests drive the adapter without a browser). */
+  whatsAppWebClient?: () => WhatsAppWebClient;
 }
 
 export interface App {
@@ -34,6 +47,12 @@ export interface App {
   readonly store: ConversationStore;
   readonly pipeline: MessagePipeline;
   readonly events: PipelineEvents;
+  /** Confirm / decline of sensitive tool calls, for every channel: `confirmations.answer(conversationId, id | 'latest', decision)`. */
+  readonly confirmations: ConfirmationService;
+  /** Slack, SMS, WhatsApp: the mounted ones, delivery records, the whatsapp-web pairing state. */
+  readonly channels: Channels;
+  /** Prometheus registry; other parts register breakers and queues here (see src/metrics/metrics.ts). */
+  readonly metrics: Metrics;
   readonly logger: Logger;
   /** Starts listening; resolves to the bound address, e.g. http://127.0.0.1:3000. */
   listen(port?: number, host?: string): Promise<string>;
@@ -61,12 +80,30 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const store = new ConversationStore(database.db);
   const events = new PipelineEvents(logger);
-  const registry = new ToolRegistry([...buildTools(config, logger), ...(options.extraTools ?? [])]);
+  const resilience = buildResilience(config, {
+    db: database.db,
+    redis,
+    logger,
+    onRateLimited: (scope) => metrics.rateLimited.inc({ scope }),
+  });
+  const chain = new ModelChain(models, logger, resilience.chainPolicy);
+  const registry = new ToolRegistry([...buildTools(config, logger), ...(options.extraTools ?? [])], new ToolPolicy(config.TOOL_CHANNEL_POLICY));
+  const confirmations: ConfirmationService = new ConfirmationService({
+    store: new ConfirmationStore(database.db),
+    conversations: store,
+    registry,
+    logger,
+    events,
+    sensitiveTools: new Set(config.SENSITIVE_TOOLS),
+    ttlMs: config.CONFIRMATION_TTL_S * 1000,
+    toolTimeoutMs: config.TOOL_TIMEOUT_MS,
+    transportFor: (channel): ReplyTransport | undefined => pipeline.transportFor(channel),
+  });
   const pipeline = new MessagePipeline({
     store,
-    chain: new ModelChain(models, logger),
+    chain,
     tools: registry,
-    executor: new ToolExecutor(registry, store, logger, config.TOOL_TIMEOUT_MS, events),
+    executor: new ToolExecutor(registry, store, logger, config.TOOL_TIMEOUT_MS, events, { confirmations }),
     settings: {
       systemPrompt: config.SYSTEM_PROMPT,
       maxToolSteps: config.MAX_TOOL_STEPS,
@@ -74,10 +111,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       historyCharBudget: config.HISTORY_CHAR_BUDGET,
       maxOutputTokens: config.MAX_OUTPUT_TOKENS,
       fallbackReply: config.FALLBACK_REPLY,
+      fallbackReplyByChannel: config.FALLBACK_REPLY_BY_CHANNEL,
+      followUp: config.FOLLOW_UP_ENABLED,
     },
     logger,
     events,
+    queue: resilience.queue,
+    cache: resilience.cache,
+    limiter: resilience.limiter,
+    ledger: resilience.ledger,
   });
+  await pipeline.start();
+  const followUps = new FollowUpRunner({ pipeline, ledger: resilience.ledger, chain, logger, intervalMs: config.FOLLOW_UP_INTERVAL_MS });
 
   const http = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -102,7 +147,25 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     maxHttpBufferSize: Math.max(100_000, config.MAX_MESSAGE_CHARS * 4 + 4096),
     cors: { origin: true, credentials: false },
   });
-  new WebChannel(io, pipeline, store, logger).attach();
+  new WebChannel(io, pipeline, store, logger, resilience.limiter, confirmations).attach();
+  const channels = await mountChannels(config, {
+    http,
+    pipeline,
+    db: database.db,
+    logger,
+    confirmations,
+    ...(options.whatsAppWebClient && { whatsAppWebClient: options.whatsAppWebClient }),
+  });
+
+  const metrics = new Metrics();
+  metrics.observe(events, logger);
+  registerMetricsRoute(http, metrics);
+  for (const entry of chain.health()) {
+    const name = `${entry.provider}:${entry.model}`;
+    metrics.registerBreaker({ name, state: () => chain.health().find((h) => `${h.provider}:${h.model}` === name)?.breaker ?? 'closed' });
+  }
+  metrics.registerQueue({ name: 'turns', depth: () => resilience.queue.depth() });
+  await attachAdminConsole({ http, io: io as unknown as Server, db: database.db, config, metrics, events, logger, redis });
 
   return {
     http,
@@ -111,13 +174,26 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     store,
     pipeline,
     events,
+    confirmations,
+    channels,
+    metrics,
     logger,
     async listen(port = config.PORT, host = config.HOST) {
-      return http.listen({ port, host });
+      const address = await http.listen({ port, host });
+      // Every channel is attached by now, so recovered and followed-up turns can be delivered.
+      await pipeline
+        .recoverStuckMessages(config.LEDGER_RECOVERY_AFTER_MS)
+        .catch((error: unknown) => logger.error({ err: error }, 'ledger recovery failed'));
+      if (config.FOLLOW_UP_ENABLED) followUps.start();
+      confirmations.startSweeper(Math.min(60_000, config.CONFIRMATION_TTL_S * 1000));
+      return address;
     },
     async close() {
       shuttingDown = true;
+      confirmations.stopSweeper();
+      await followUps.stop();
       await pipeline.drain(config.SHUTDOWN_TIMEOUT_MS);
+      await channels.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await http.close();
       redis?.disconnect();

@@ -8,6 +8,8 @@ import { SwitchboardError } from '../errors.js';
  */
 export function handleHttpError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof SwitchboardError) {
+    // Retry-After is whole seconds (RFC 9110); round up so a client never retries too early.
+    if (error.retryAfterMs !== undefined) void reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
     void reply.status(error.httpStatus).send({ error: error.toJSON() });
     return;
   }

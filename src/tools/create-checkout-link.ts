@@ -44,6 +44,8 @@ export interface CheckoutLinkOptions {
   cancelUrl: string;
   /** Cap on the total (amount × quantity) in the currency's major unit. */
   maxAmount: number;
+  /** When the tool is sensitive: totals above this (major units) need the person's confirmation. Default 0: all. */
+  confirmAbove?: number;
 }
 
 export interface CheckoutLink {
@@ -124,6 +126,13 @@ export function createCheckoutLinkTool(options: CheckoutLinkOptions): Tool<Check
       'Create a Stripe payment link for a one-off purchase and return its URL to share with the person. ' +
       'Give the unit price in the currency’s major unit (49.99 for $49.99). Only ever share a link this tool returned.',
     input: checkoutLinkInput(options.maxAmount),
+    confirmation: {
+      required: (input) => input.amount * input.quantity > (options.confirmAbove ?? 0),
+      summary: (input) =>
+        `Create a payment link for ${input.quantity > 1 ? `${input.quantity} × ` : ''}“${input.description}” at ${input.amount} ${input.currency}` +
+        `${input.quantity > 1 ? ` each (${+(input.amount * input.quantity).toFixed(3)} ${input.currency} in total)` : ''}.`,
+    },
+    describeResult: (link) => `Here is the payment link (${link.amount} ${link.currency}${link.quantity > 1 ? ` × ${link.quantity}` : ''}): ${link.url}`,
     execute: (input, context) => createCheckoutLink(options, input, context),
   });
 }

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import type { ToolCallRequest } from '../agent/chat-model.js';
+import type { ConfirmationService } from '../confirmations/confirmation-service.js';
 import type { ConversationStore } from '../db/conversation-store.js';
-import type { ToolCallStatus } from '../db/schema.js';
-import { SwitchboardError } from '../errors.js';
+import type { ToolCall, ToolCallStatus } from '../db/schema.js';
 import type { PipelineEvents } from '../conversation/pipeline-events.js';
 import type { Logger } from '../logger.js';
+import { runTool } from './run-tool.js';
 import type { ToolRegistry } from './tool-registry.js';
 
 export interface ToolCallScope {
@@ -28,10 +29,16 @@ export interface ToolCallOutcome {
   isError: boolean;
 }
 
+export interface ToolExecutorOptions {
+  /** Holds sensitive calls until the person confirms them; without it every call runs at once. */
+  confirmations?: ConfirmationService;
+}
+
 /**
- * Runs one model-requested tool call: look up, parse, validate, record, execute,
- * record again. Model output is untrusted, so every failure becomes a readable
- * error for the model instead of an exception that ends the turn.
+ * Runs one model-requested tool call: look up, check the channel's policy, parse,
+ * validate, hold for confirmation if sensitive, record, execute, record again.
+ * Model output is untrusted, so every failure becomes a readable error for the
+ * model instead of an exception that ends the turn.
  */
 export class ToolExecutor {
   constructor(
@@ -40,6 +47,7 @@ export class ToolExecutor {
     private readonly logger: Logger,
     private readonly timeoutMs: number,
     private readonly events?: PipelineEvents,
+    private readonly options: ToolExecutorOptions = {},
   ) {}
 
   async execute(call: ToolCallRequest, scope: ToolCallScope): Promise<ToolCallOutcome> {
@@ -59,8 +67,13 @@ export class ToolExecutor {
     };
 
     if (!tool) {
-      const message = `unknown tool "${call.name}". Available tools: ${this.registry.names().join(', ') || 'none'}.`;
+      const offered = this.registry.specsFor(scope.channel).map((spec) => spec.name);
+      const message = `unknown tool "${call.name}". Available tools: ${offered.join(', ') || 'none'}.`;
       return this.reject(base, scope, 'invalid', message);
+    }
+    if (!this.registry.policy.allows(scope.channel, tool.name)) {
+      this.logger.warn({ tool: tool.name, channel: scope.channel, messageId: scope.messageId }, 'tool refused by channel policy');
+      return this.reject(base, scope, 'refused', `${tool.name} is not available on the ${scope.channel} channel; do not offer it here`);
     }
     if (!parsedArguments.ok) {
       return this.reject(base, scope, 'invalid', `arguments for ${call.name} are not valid JSON: ${parsedArguments.error}`);
@@ -70,31 +83,34 @@ export class ToolExecutor {
       return this.reject(base, scope, 'invalid', `invalid arguments for ${call.name}: ${z.prettifyError(input.error)}`);
     }
 
+    const confirmations = this.options.confirmations;
+    if (confirmations?.requires(tool, input.data)) {
+      const held = await confirmations.hold(base, tool, input.data, scope.channel);
+      if (held) {
+        this.announce(held.id, base, scope, 'pending', 0);
+        return awaitingConfirmation(held);
+      }
+      // Already recorded under this key (a repeated call): answered from the record below.
+    }
+
     const row = await this.claim(base);
     if (row.alreadyDone) return row.alreadyDone;
 
-    const started = performance.now();
-    const signal = AbortSignal.any([scope.signal, AbortSignal.timeout(this.timeoutMs)]);
-    try {
-      const result = await tool.execute(input.data, {
-        conversationId: scope.conversationId,
-        messageId: scope.messageId,
-        channel: scope.channel,
-        idempotencyKey,
-        signal,
-      });
-      const durationMs = Math.round(performance.now() - started);
-      await this.store.finishToolCall(row.id, { status: 'ok', result: result ?? null, durationMs });
-      this.announce(row.id, base, scope, 'ok', durationMs);
-      return { name: call.name, status: 'ok', content: JSON.stringify(result ?? null), isError: false };
-    } catch (error) {
-      const durationMs = Math.round(performance.now() - started);
-      const message = describeToolFailure(error, signal, this.timeoutMs);
-      this.logger.warn({ err: error, tool: call.name, messageId: scope.messageId }, 'tool call failed');
-      await this.store.finishToolCall(row.id, { status: 'error', error: message, durationMs });
-      this.announce(row.id, base, scope, 'error', durationMs);
-      return { name: call.name, status: 'error', content: JSON.stringify({ error: message }), isError: true };
+    const outcome = await runTool(
+      tool,
+      input.data,
+      { conversationId: scope.conversationId, messageId: scope.messageId, channel: scope.channel, idempotencyKey, signal: scope.signal },
+      this.timeoutMs,
+    );
+    if (outcome.status === 'ok') {
+      await this.store.finishToolCall(row.id, { status: 'ok', result: outcome.result, durationMs: outcome.durationMs });
+      this.announce(row.id, base, scope, 'ok', outcome.durationMs);
+      return { name: call.name, status: 'ok', content: JSON.stringify(outcome.result), isError: false };
     }
+    this.logger.warn({ err: outcome.cause, tool: call.name, messageId: scope.messageId }, 'tool call failed');
+    await this.store.finishToolCall(row.id, { status: 'error', error: outcome.error, durationMs: outcome.durationMs });
+    this.announce(row.id, base, scope, 'error', outcome.durationMs);
+    return { name: call.name, status: 'error', content: JSON.stringify({ error: outcome.error }), isError: true };
   }
 
   /**
@@ -107,7 +123,13 @@ export class ToolExecutor {
     const inserted = await this.store.startToolCall({ ...base, status: 'running' });
     if (inserted) return { id: inserted.id };
     const existing = (await this.store.findToolCallByIdempotencyKey(base.idempotencyKey))!;
-    if (existing.status === 'running') return { id: existing.id };
+    if (existing.status === 'running' && existing.confirmationDecision === null) return { id: existing.id };
+    if (existing.status === 'pending') return { id: existing.id, alreadyDone: awaitingConfirmation(existing) };
+    if (existing.status === 'running') {
+      // Confirmed and running right now on behalf of the person: never a second run.
+      const content = JSON.stringify({ status: 'confirmed_and_running', summary: existing.confirmationSummary });
+      return { id: existing.id, alreadyDone: { name: existing.toolName, status: 'running', content, isError: false } };
+    }
     const isError = existing.status !== 'ok';
     const content = isError ? JSON.stringify({ error: existing.error }) : JSON.stringify(existing.result);
     return { id: existing.id, alreadyDone: { name: existing.toolName, status: existing.status, content, isError } };
@@ -142,6 +164,18 @@ export class ToolExecutor {
   }
 }
 
+/** What the model reads for a held call: nothing happened yet, and what to tell the person. */
+function awaitingConfirmation(row: ToolCall): ToolCallOutcome {
+  const content = JSON.stringify({
+    status: 'awaiting_confirmation',
+    confirmationId: row.id,
+    summary: row.confirmationSummary,
+    expiresAt: row.confirmationExpiresAt?.toISOString() ?? null,
+    note: 'Nothing has been done yet. Tell the person what will happen and ask them to confirm or decline (a button in the chat, or a YES / NO reply). The result is sent to them once they confirm.',
+  });
+  return { name: row.toolName, status: 'pending', content, isError: false };
+}
+
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
   if (text.trim() === '') return { ok: true, value: {} };
   try {
@@ -149,13 +183,4 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
   } catch (error) {
     return { ok: false, error: (error as Error).message };
   }
-}
-
-/** A message the model may read: our own errors verbatim, anything else generic (it may hold internals). */
-function describeToolFailure(error: unknown, signal: AbortSignal, timeoutMs: number): string {
-  if (signal.aborted && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError') {
-    return `the tool did not finish within ${timeoutMs} ms`;
-  }
-  if (error instanceof SwitchboardError) return error.message;
-  return 'the tool failed unexpectedly; try again later or continue without it';
 }

@@ -1,13 +1,17 @@
 import { z } from 'zod';
 import type { ToolSpec } from '../agent/chat-model.js';
 import type { AnyTool } from './tool.js';
+import { ToolPolicy } from './tool-policy.js';
 
 /** The tools offered to the model. Lookup is by own key only, so "__proto__" or "constructor" never resolve. */
 export class ToolRegistry {
   readonly #tools = new Map<string, AnyTool>();
   readonly #specs: ToolSpec[];
+  readonly #specsByChannel = new Map<string, ToolSpec[]>();
+  readonly policy: ToolPolicy;
 
-  constructor(tools: AnyTool[]) {
+  constructor(tools: AnyTool[], policy: ToolPolicy = new ToolPolicy()) {
+    this.policy = policy;
     for (const tool of tools) {
       if (this.#tools.has(tool.name)) throw new Error(`duplicate tool name ${tool.name}`);
       this.#tools.set(tool.name, tool);
@@ -30,6 +34,16 @@ export class ToolRegistry {
 
   specs(): ToolSpec[] {
     return this.#specs;
+  }
+
+  /** The tools offered on one channel: those its policy allows. */
+  specsFor(channel: string): ToolSpec[] {
+    let specs = this.#specsByChannel.get(channel);
+    if (!specs) {
+      specs = this.#specs.filter((spec) => this.policy.allows(channel, spec.name));
+      this.#specsByChannel.set(channel, specs);
+    }
+    return specs;
   }
 }
 

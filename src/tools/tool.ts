@@ -19,6 +19,18 @@ export interface Tool<Input = unknown, Output = unknown> {
   readonly description: string;
   readonly input: z.ZodType<Input>;
   execute(input: Input, context: ToolContext): Promise<Output>;
+  /**
+   * For a tool listed in SENSITIVE_TOOLS: whether this call needs the person's
+   * confirmation (default: every call) and the plain-language question to ask.
+   */
+  readonly confirmation?: ToolConfirmation<Input>;
+  /** The result in a sentence for the person, used when a confirmed call's outcome is delivered. */
+  describeResult?(output: Output): string;
+}
+
+export interface ToolConfirmation<Input> {
+  required?(input: Input): boolean;
+  summary(input: Input): string;
 }
 
 /** Erases the input type so tools of different shapes sit in one registry. */
@@ -29,6 +41,8 @@ export function defineTool<Schema extends z.ZodType, Output>(tool: {
   description: string;
   input: Schema;
   execute(input: z.output<Schema>, context: ToolContext): Promise<Output>;
+  confirmation?: ToolConfirmation<z.output<Schema>>;
+  describeResult?(output: Output): string;
 }): Tool<z.output<Schema>, Output> {
   return tool as Tool<z.output<Schema>, Output>;
 }

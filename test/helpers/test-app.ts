@@ -30,6 +30,8 @@ export async function startTestApp(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATA_DIR: dataDir,
     ...(database && { DATABASE_URL: database.url }),
+    // Apps that share the test Redis must not share queues, caches or rate-limit budgets by accident.
+    REDIS_PREFIX: `test-${Math.random().toString(36).slice(2, 10)}`,
     ...env,
   });
   const app = await createApp(config, { logger: createLogger({ level: config.LOG_LEVEL }), ...options });

@@ -6,9 +6,13 @@ import type { ConversationStore } from '../../db/conversation-store.js';
 import type { Conversation } from '../../db/schema.js';
 import { SwitchboardError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import type { RateLimiter } from '../../resilience/rate-limiter.js';
 import { hashSessionToken, looksLikeSessionToken, newSessionToken } from './session-token.js';
+import type { ConfirmationRequest, ConfirmationResolution, ConfirmationService } from '../../confirmations/confirmation-service.js';
 import {
   clientMessageSchema,
+  confirmationAnswerSchema,
+  type ConfirmationAck,
   conversationRoom,
   type ClientToServerEvents,
   type MessageAck,
@@ -38,6 +42,10 @@ export class WebChannel implements ReplyTransport {
     private readonly pipeline: MessagePipeline,
     private readonly store: ConversationStore,
     private readonly logger: Logger,
+    /** Per-IP message budget (RATE_LIMIT_IP_PER_MINUTE); the pipeline applies the per-user and global ones. */
+    private readonly limiter?: RateLimiter,
+    /** Answers `confirmation.answer` events; without it they are refused. */
+    private readonly confirmations?: Pick<ConfirmationService, 'answer'>,
   ) {}
 
   attach(): void {
@@ -78,10 +86,37 @@ export class WebChannel implements ReplyTransport {
     this.#tokens.delete(socket);
     void socket.join(conversationRoom(socket.data.conversationId));
     socket.emit('session', { conversationId: socket.data.conversationId, token });
+    socket.on('confirmation.answer', (payload, ack) => {
+      const respond = typeof ack === 'function' ? ack : () => {};
+      this.onConfirmationAnswer(socket, payload).then(respond, (error: unknown) => respond(toAckError(error, this.logger) as ConfirmationAck));
+    });
     socket.on('message', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};
       this.onMessage(socket, payload).then(respond, (error: unknown) => respond(toAckError(error, this.logger)));
     });
+  }
+
+  /** Only the socket's own conversation can be answered for: the id is looked up within it. */
+  private async onConfirmationAnswer(socket: WebSocket, payload: unknown): Promise<ConfirmationAck> {
+    const parsed = confirmationAnswerSchema.safeParse(payload);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      const message = first?.path.length ? first.message : "payload must be an object { confirmationId, decision: 'confirm' | 'decline' }";
+      return { ok: false, error: { code: 'invalid_payload', message } };
+    }
+    if (!this.confirmations || !socket.data.persisted) {
+      return { ok: false, error: { code: 'not_found', message: 'no such confirmation in this conversation' } };
+    }
+    const outcome = await this.confirmations.answer(socket.data.conversationId, parsed.data.confirmationId, parsed.data.decision);
+    return { ok: true, status: outcome.status, alreadyAnswered: outcome.alreadyAnswered };
+  }
+
+  async requestConfirmation(target: ReplyTarget, request: ConfirmationRequest): Promise<void> {
+    this.io.to(conversationRoom(target.conversation.id)).emit('confirmation.request', request);
+  }
+
+  async confirmationResolved(target: ReplyTarget, resolution: ConfirmationResolution): Promise<void> {
+    this.io.to(conversationRoom(target.conversation.id)).emit('confirmation.resolved', resolution);
   }
 
   private async onMessage(socket: WebSocket, payload: unknown): Promise<MessageAck> {
@@ -93,6 +128,7 @@ export class WebChannel implements ReplyTransport {
     }
     // Validate before any write, so a rejected message leaves no conversation row behind.
     this.pipeline.validateText(parsed.data.text);
+    await this.limiter?.consume([{ scope: 'ip', key: clientAddress(socket) }]);
     const conversation = await this.ensureConversation(socket);
     const result = await this.pipeline.accept(
       {
@@ -166,7 +202,12 @@ export class WebChannel implements ReplyTransport {
 }
 
 function toAckError(error: unknown, logger: Logger): MessageAck {
-  if (error instanceof SwitchboardError) return { ok: false, error: { code: error.code, message: error.message } };
+  if (error instanceof SwitchboardError) return { ok: false, error: error.toJSON() };
   logger.error({ err: error }, 'web message failed');
   return { ok: false, error: { code: 'internal_error', message: 'the message could not be accepted; please retry' } };
+}
+
+/** The peer address of the handshake. Behind a proxy every visitor shares the proxy's address: set the limit accordingly. */
+function clientAddress(socket: WebSocket): string {
+  return socket.handshake.address || 'unknown';
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { FinishedReply } from '../../conversation/reply-transport.js';
+import type { ConfirmationRequest, ConfirmationResolution } from '../../confirmations/confirmation-service.js';
 
 /** The socket.io contract of the web channel (documented in the README). */
 
@@ -11,9 +12,18 @@ export const clientMessageSchema = z.object({
     .max(128, 'clientMessageId must be at most 128 characters'),
 });
 
+export const confirmationAnswerSchema = z.object({
+  confirmationId: z.uuid({ error: 'confirmationId must be the id from confirmation.request' }),
+  decision: z.enum(['confirm', 'decline'], { error: "decision must be 'confirm' or 'decline'" }),
+});
+
+export type ConfirmationAck =
+  | { ok: true; status: string; alreadyAnswered: boolean }
+  | { ok: false; error: { code: string; message: string } };
+
 export type MessageAck =
   | { ok: true; messageId: string; duplicate?: true }
-  | { ok: false; error: { code: string; message: string } };
+  | { ok: false; error: { code: string; message: string; retryAfterMs?: number } };
 
 export interface ServerToClientEvents {
   session: (payload: { conversationId: string; token: string }) => void;
@@ -21,10 +31,15 @@ export interface ServerToClientEvents {
   'reply.discard': (payload: { messageId: string }) => void;
   'reply.done': (payload: FinishedReply) => void;
   'reply.error': (payload: { messageId: string; code: string; message: string }) => void;
+  /** A sensitive tool call waits for the person: show `summary` with confirm / decline. */
+  'confirmation.request': (payload: ConfirmationRequest) => void;
+  /** A confirmation was answered (here or in another tab) or expired: retire its buttons. */
+  'confirmation.resolved': (payload: ConfirmationResolution) => void;
 }
 
 export interface ClientToServerEvents {
   message: (payload: unknown, ack?: (response: MessageAck) => void) => void;
+  'confirmation.answer': (payload: unknown, ack?: (response: ConfirmationAck) => void) => void;
 }
 
 export interface SocketData {

@@ -218,6 +218,12 @@
     '.message[data-status="fallback"] .note { color: #92400e; }',
     '.tools { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 4px; }',
     '.tool { font-size: 11.5px; padding: 1px 8px; border-radius: 999px; background: #eef2ff; color: #3730a3; }',
+    '.confirm .bubble { border: 1px solid #c7d2fe; }',
+    '.confirm-actions { display: flex; gap: 8px; margin-top: 6px; }',
+    '.confirm-actions button { font: inherit; font-size: 13.5px; padding: 6px 14px; border-radius: 10px; cursor: pointer; border: 1px solid #4f46e5; }',
+    '.confirm-actions .confirm-yes { background: #4f46e5; color: #fff; }',
+    '.confirm-actions .confirm-no { background: #fff; color: #4338ca; }',
+    '.confirm-actions button:disabled { opacity: .5; cursor: not-allowed; }',
     '.typing { display: inline-flex; gap: 4px; padding: 4px 0; }',
     '.typing span { width: 7px; height: 7px; border-radius: 50%; background: #9ca3af; animation: sb-blink 1.2s infinite ease-in-out; }',
     '.typing span:nth-child(2) { animation-delay: .2s; }',
@@ -434,6 +440,59 @@
         if (status !== 'pending' && status !== 'streaming') row.remove();
       });
       ui.emptyHint.hidden = ui.messages.querySelector('.message') !== null;
+    }
+
+    /* --- confirmations of sensitive actions (server: confirmation.request / confirmation.resolved) --- */
+
+    /** Confirmation cards by confirmationId. */
+    var confirmations = new Map();
+    var CONFIRMATION_NOTES = { ok: 'Confirmed', error: 'Confirmed, but it failed', running: 'Confirmed', declined: 'Declined', expired: 'Expired' };
+
+    function settleConfirmation(card, status) {
+      card.yes.disabled = true;
+      card.no.disabled = true;
+      card.settled = true;
+      clearTimeout(card.timer);
+      setStatus(card.view, 'settled');
+      setNote(card.view, CONFIRMATION_NOTES[status] || status);
+    }
+
+    function showConfirmation(payload) {
+      if (!payload || typeof payload.confirmationId !== 'string' || typeof payload.summary !== 'string') return;
+      if (confirmations.has(payload.confirmationId)) return;
+      var view = addMessage('assistant', 'confirm');
+      view.row.classList.add('confirm');
+      view.row.setAttribute('data-testid', 'switchboard-confirmation');
+      // The summary is text, never markup: it repeats what the model asked for.
+      view.bubble.textContent = payload.summary;
+      var yes = el('button', { type: 'button', class: 'confirm-yes', 'data-testid': 'switchboard-confirm' });
+      yes.textContent = 'Confirm';
+      var no = el('button', { type: 'button', class: 'confirm-no', 'data-testid': 'switchboard-decline' });
+      no.textContent = 'Decline';
+      view.bubble.after(el('div', { class: 'confirm-actions' }, [yes, no]));
+      var card = { view: view, yes: yes, no: no, settled: false, timer: null };
+      confirmations.set(payload.confirmationId, card);
+      var expiresIn = Date.parse(payload.expiresAt) - Date.now();
+      if (expiresIn > 0) card.timer = setTimeout(function () { if (!card.settled) settleConfirmation(card, 'expired'); }, Math.min(expiresIn, 2147483000));
+      function answer(decision) {
+        if (card.settled || !socket) return;
+        yes.disabled = true;
+        no.disabled = true;
+        socket.timeout(ACK_TIMEOUT_MS).emit('confirmation.answer', { confirmationId: payload.confirmationId, decision: decision }, function (timeoutError, ack) {
+          if (!timeoutError && ack && ack.ok) return settleConfirmation(card, ack.status);
+          yes.disabled = false;
+          no.disabled = false;
+          setNote(view, timeoutError ? 'No answer from the server; try again.' : describeError(ack && ack.error), { alert: true });
+        });
+      }
+      yes.addEventListener('click', function () { answer('confirm'); });
+      no.addEventListener('click', function () { answer('decline'); });
+      announce(payload.summary);
+    }
+
+    function onConfirmationResolved(payload) {
+      var card = payload && confirmations.get(payload.confirmationId);
+      if (card && !card.settled) settleConfirmation(card, payload.status);
     }
 
     /* --- assistant replies --- */
@@ -690,6 +749,8 @@
       socket.on('reply.error', function (payload) {
         onReplyEvent('error', payload);
       });
+      socket.on('confirmation.request', showConfirmation);
+      socket.on('confirmation.resolved', onConfirmationResolved);
     }
 
     function loadSocketIo() {

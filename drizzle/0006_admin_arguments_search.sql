@@ -1,0 +1,1 @@
+CREATE INDEX "tool_calls_arguments_trgm_idx" ON "tool_calls" USING gin (("arguments"::text) gin_trgm_ops);

@@ -1,0 +1,1 @@
+CREATE INDEX "tool_calls_tool_status_created_idx" ON "tool_calls" USING btree ("tool_name","status","created_at");

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Server } from 'socket.io';
+import type { Config } from '../config/config.js';
+import type { PipelineEvents } from '../conversation/pipeline-events.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { actorName, AdminAuth } from './admin-auth.js';
+import { registerAdminRoutes } from './admin-routes.js';
+import { AdminStore } from './admin-store.js';
+import { AdminLiveFeed } from './live-feed.js';
+import { LoginLimiter } from './login-limiter.js';
+import { registerAdminUi } from './ui-routes.js';
+
+/** Wires the admin console (API, UI, live feed) onto the app's HTTP and socket.io servers. */
+export async function attachAdminConsole(deps: {
+  http: FastifyInstance;
+  io: Server;
+  db: Db;
+  config: Config;
+  metrics: Metrics;
+  events: PipelineEvents;
+  logger: Logger;
+  redis?: Redis;
+}): Promise<{ store: AdminStore; feed: AdminLiveFeed }> {
+  const store = new AdminStore(deps.db);
+  const auth = new AdminAuth(store, deps.config.ADMIN_TOKEN);
+  const feed = new AdminLiveFeed(deps.io, auth, deps.db, deps.logger, (actor, ip) =>
+    store.audit({ actor: actorName(actor), action: 'live-feed.subscribe', ip }),
+  );
+  feed.attach(deps.events);
+  registerAdminRoutes(deps.http, {
+    db: deps.db,
+    config: deps.config,
+    metrics: deps.metrics,
+    store,
+    auth,
+    limiter: new LoginLimiter(deps.config.ADMIN_LOGIN_MAX_ATTEMPTS, deps.redis),
+    logger: deps.logger,
+    onLogout: (token) => feed.disconnectSession(token),
+  });
+  await registerAdminUi(deps.http);
+  return { store, feed };
+}

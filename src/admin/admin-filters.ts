@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { TOOL_CALL_STATUSES, type ToolCallStatus } from '../db/schema.js';
+import { SwitchboardError } from '../errors.js';
+
+/** Query strings are parsed here, once, into typed filters; a bad value is a 400 naming the field. */
+
+const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const optionalText = (max: number) => z.preprocess(emptyAsUndefined, z.string().trim().max(max).optional());
+const optionalTime = z.preprocess(
+  emptyAsUndefined,
+  z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
+);
+const optionalBool = z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).transform((value) => value === 'true').optional());
+const statusList = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .transform((value, ctx) => {
+      const statuses = value.split(',').map((status) => status.trim()).filter(Boolean);
+      for (const status of statuses) {
+        if (!(TOOL_CALL_STATUSES as readonly string[]).includes(status)) {
+          ctx.addIssue({ code: 'custom', message: `unknown status "${status}" (expected ${TOOL_CALL_STATUSES.join(', ')})` });
+          return z.NEVER;
+        }
+      }
+      return statuses as ToolCallStatus[];
+    })
+    .optional(),
+);
+
+const page = {
+  limit: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(200).default(50)),
+  cursor: optionalText(500),
+};
+
+const timeRange = { from: optionalTime, to: optionalTime };
+
+export const toolCallFiltersSchema = z.object({
+  tool: optionalText(200),
+  status: statusList,
+  channel: optionalText(50),
+  conversation: z.preprocess(emptyAsUndefined, z.uuid().optional()),
+  user: optionalText(300),
+  provider: optionalText(50),
+  q: optionalText(200),
+  ...timeRange,
+  ...page,
+}).strict();
+export type ToolCallFilters = z.infer<typeof toolCallFiltersSchema>;
+
+export const conversationFiltersSchema = z.object({
+  channel: optionalText(50),
+  user: optionalText(300),
+  hasFallback: optionalBool,
+  hasError: optionalBool,
+  ...timeRange,
+  ...page,
+}).strict();
+export type ConversationFilters = z.infer<typeof conversationFiltersSchema>;
+
+export const statsQuerySchema = z.object({ ...timeRange }).strict();
+
+export const exportQuerySchema = toolCallFiltersSchema.omit({ limit: true, cursor: true }).extend({
+  format: z.enum(['csv', 'json']).default('csv'),
+});
+
+export const idParamSchema = z.object({ id: z.uuid() });
+
+/** Parses with a schema; failures become a 400 `invalid_payload` naming each bad field. */
+export function parseQuery<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'query'}: ${issue.message}`);
+    throw new SwitchboardError('invalid_payload', problems.join('; '));
+  }
+  return parsed.data;
+}

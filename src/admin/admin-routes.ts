@@ -1,0 +1,221 @@
+import fastifyCookie from '@fastify/cookie';
+import fastifyCsrf from '@fastify/csrf-protection';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Config } from '../config/config.js';
+import type { Db } from '../db/database.js';
+import { SwitchboardError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { handleHttpError } from '../server/error-handler.js';
+import { actorName, SESSION_COOKIE, type AdminActor, type AdminAuth } from './admin-auth.js';
+import {
+  conversationFiltersSchema,
+  exportQuerySchema,
+  idParamSchema,
+  parseQuery,
+  statsQuerySchema,
+  toolCallFiltersSchema,
+} from './admin-filters.js';
+import type { AdminStore } from './admin-store.js';
+import { getConversationDetail, listConversations } from './conversation-query.js';
+import { loadHealth } from './health-view.js';
+import { LoginRateLimitedError, type LoginLimiter } from './login-limiter.js';
+import { decoyPasswordHash, verifyPassword } from './passwords.js';
+import { redactValue } from './redaction.js';
+import { loadStats } from './stats-query.js';
+import { collectExport, toCsv } from './tool-call-export.js';
+import { getToolCallDetail, listToolCalls } from './tool-call-query.js';
+
+export interface AdminRouteDeps {
+  db: Db;
+  config: Config;
+  metrics: Metrics;
+  store: AdminStore;
+  auth: AdminAuth;
+  limiter: LoginLimiter;
+  logger: Logger;
+  /** Called on logout so live-feed sockets of that session close too. */
+  onLogout?: (sessionToken: string) => void;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    adminActor?: AdminActor;
+  }
+}
+
+const loginBody = z.object({ email: z.string().trim().min(3).max(320), password: z.string().min(1).max(1024) }).strict();
+
+const UNAUTHORIZED = new SwitchboardError('unauthorized', 'authentication required');
+/** Routes reachable without credentials: the CSRF token and the login itself (rate-limited). */
+const PUBLIC_ROUTES = new Set(['/api/admin/csrf', '/api/admin/login']);
+
+/**
+ * The admin JSON API under /api/admin, in its own encapsulated scope: cookies and
+ * CSRF live here only. Every route but `csrf` and `login` needs a session cookie or
+ * the ADMIN_TOKEN bearer and answers 401 with nothing else otherwise; every read is
+ * written to admin_audit; state-changing routes need the CSRF token when the
+ * caller authenticates by cookie (a bearer token is not sent by browsers on their own).
+ */
+export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps): void {
+  void http.register(
+    async (scope) => {
+      const secure = deps.config.PUBLIC_URL?.startsWith('https:') ? true : 'auto';
+      await scope.register(fastifyCookie);
+      await scope.register(fastifyCsrf, {
+        sessionPlugin: '@fastify/cookie',
+        cookieKey: 'sb_admin_csrf',
+        cookieOpts: { path: '/api/admin', sameSite: 'strict', httpOnly: true, secure },
+        getToken: (request) => request.headers['x-csrf-token'] as string | undefined,
+      });
+      scope.setErrorHandler((error: FastifyError, request, reply) => {
+        if (error.code === 'FST_CSRF_MISSING_SECRET' || error.code === 'FST_CSRF_INVALID_TOKEN') {
+          void reply.status(403).send({ error: { code: 'csrf_invalid', message: 'missing or invalid CSRF token (send x-csrf-token from GET /api/admin/csrf)' } });
+          return;
+        }
+        if (error instanceof LoginRateLimitedError) void reply.header('retry-after', String(error.retryAfterSeconds));
+        handleHttpError(error, request, reply);
+      });
+      scope.setNotFoundHandler(async (request, reply) => {
+        await authenticate(request);
+        return reply.status(404).send({ error: { code: 'not_found', message: 'no such admin route' } });
+      });
+
+      const authenticate = async (request: FastifyRequest) => {
+        const actor = await deps.auth.authenticate({ authorization: request.headers.authorization, cookie: request.headers.cookie });
+        if (!actor) throw UNAUTHORIZED;
+        request.adminActor = actor;
+        return actor;
+      };
+      /** Route-level hook for state-changing routes. A bearer-token caller carries no ambient credentials, so CSRF cannot apply to it. */
+      const csrf = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
+        if (request.adminActor?.kind === 'token') return done();
+        scope.csrfProtection(request, reply, done);
+      };
+
+      scope.addHook('onRequest', async (request) => {
+        const path = request.url.split('?')[0]!;
+        if (PUBLIC_ROUTES.has(path)) return;
+        await authenticate(request);
+      });
+      scope.addHook('onSend', async (_request, reply, payload) => {
+        void reply.header('cache-control', 'no-store');
+        return payload;
+      });
+
+      const audit = async (request: FastifyRequest, action: string, detail?: unknown) => {
+        await deps.store.audit({
+          actor: actorName(request.adminActor!),
+          action,
+          detail: redactValue(detail ?? null, 'list'),
+          ip: request.ip,
+        });
+      };
+
+      scope.get('/csrf', async (_request, reply) => ({ csrfToken: reply.generateCsrf() }));
+
+      scope.post('/login', { preHandler: csrf }, async (request, reply) => {
+        const body = parseQuery(loginBody, request.body);
+        try {
+          await deps.limiter.consume(request.ip, body.email);
+        } catch (error) {
+          if (error instanceof LoginRateLimitedError) deps.metrics.rateLimited.inc({ scope: 'admin_login' });
+          throw error;
+        }
+        const user = await deps.store.findUserByEmail(body.email);
+        const valid = await verifyPassword(user?.passwordHash ?? (await decoyPasswordHash()), body.password);
+        if (!user || !valid) {
+          await deps.store.audit({ actor: body.email.toLowerCase(), action: 'login.failed', ip: request.ip });
+          throw new SwitchboardError('unauthorized', 'wrong email or password');
+        }
+        await deps.limiter.succeeded(request.ip, body.email);
+        const session = await deps.store.createSession(user.id, deps.config.ADMIN_SESSION_TTL_HOURS * 3600_000);
+        await deps.store.audit({ actor: user.email, action: 'login', ip: request.ip });
+        void reply.setCookie(SESSION_COOKIE, session.token, {
+          path: '/',
+          httpOnly: true,
+          sameSite: 'strict',
+          secure,
+          expires: session.expiresAt,
+        });
+        return { email: user.email, expiresAt: session.expiresAt.toISOString() };
+      });
+
+      scope.post('/logout', { preHandler: csrf }, async (request, reply) => {
+        const actor = request.adminActor!;
+        if (actor.kind === 'session') {
+          await deps.store.deleteSession(actor.sessionToken);
+          deps.onLogout?.(actor.sessionToken);
+        }
+        await audit(request, 'logout');
+        void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+        return { ok: true };
+      });
+
+      scope.get('/me', async (request) => {
+        const actor = request.adminActor!;
+        return { actor: actor.kind, email: actor.email };
+      });
+
+      scope.get('/tool-calls', async (request) => {
+        const filters = parseQuery(toolCallFiltersSchema, request.query);
+        const page = await listToolCalls(deps.db, filters);
+        await audit(request, 'tool-calls.list', request.query);
+        return page;
+      });
+
+      scope.get('/tool-calls/export', async (request, reply) => {
+        const { format, ...filters } = parseQuery(exportQuerySchema, request.query);
+        const { items, truncated } = await collectExport(deps.db, filters);
+        await audit(request, 'tool-calls.export', { ...(request.query as object), rows: items.length });
+        const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+        void reply
+          .header('content-disposition', `attachment; filename="tool-calls-${stamp}.${format}"`)
+          .header('x-export-truncated', String(truncated));
+        if (format === 'json') return reply.type('application/json; charset=utf-8').send({ items, truncated });
+        return reply.type('text/csv; charset=utf-8').send(toCsv(items));
+      });
+
+      scope.get('/tool-calls/:id', async (request) => {
+        const { id } = parseQuery(idParamSchema, request.params);
+        const detail = await getToolCallDetail(deps.db, id);
+        if (!detail) throw new SwitchboardError('not_found', 'no tool call with this id');
+        await audit(request, 'tool-calls.read', { id });
+        return detail;
+      });
+
+      scope.get('/conversations', async (request) => {
+        const filters = parseQuery(conversationFiltersSchema, request.query);
+        const page = await listConversations(deps.db, filters);
+        await audit(request, 'conversations.list', request.query);
+        return page;
+      });
+
+      scope.get('/conversations/:id', async (request) => {
+        const { id } = parseQuery(idParamSchema, request.params);
+        const detail = await getConversationDetail(deps.db, id);
+        if (!detail) throw new SwitchboardError('not_found', 'no conversation with this id');
+        await audit(request, 'conversations.read', { id });
+        return detail;
+      });
+
+      scope.get('/stats', async (request) => {
+        const window = parseQuery(statsQuerySchema, request.query);
+        if (window.from && window.to && window.from >= window.to) {
+          throw new SwitchboardError('invalid_payload', 'from must be before to');
+        }
+        const stats = await loadStats(deps.db, window);
+        await audit(request, 'stats.read', request.query);
+        return stats;
+      });
+
+      scope.get('/health', async (request) => {
+        const health = await loadHealth(deps.db, deps.config, deps.metrics);
+        await audit(request, 'health.read');
+        return health;
+      });
+    },
+    { prefix: '/api/admin' },
+  );
+}

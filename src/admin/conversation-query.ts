@@ -1,0 +1,118 @@
+import { and, asc, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db/database.js';
+import { conversations, messages, toolCalls } from '../db/schema.js';
+import type { ConversationFilters } from './admin-filters.js';
+import { CURSOR_TIME_FORMAT, decodeCursor, encodeCursor } from './cursor.js';
+import { redactText, redactValue } from './redaction.js';
+import { messageView, type Page } from './tool-call-query.js';
+
+/** Tool statuses that count as "something went wrong" for the has-error filter. */
+export const ERROR_TOOL_STATUSES = ['error', 'invalid'] as const;
+
+export interface ConversationListItem {
+  id: string;
+  channel: string;
+  user: string;
+  createdAt: string;
+  updatedAt: string;
+  messageCount: number;
+  toolCallCount: number;
+  hasFallback: boolean;
+  hasError: boolean;
+}
+
+/** Qualified by hand: drizzle renders a column unqualified in a single-table select, which a subquery would capture. */
+const CONVERSATION_ID = sql.raw('"conversations"."id"');
+
+const hasFallback = sql<boolean>`exists (select 1 from ${messages} m where m.conversation_id = ${CONVERSATION_ID} and m.fallback)`;
+const hasError = sql<boolean>`(exists (select 1 from ${toolCalls} t where t.conversation_id = ${CONVERSATION_ID} and t.status in ('error', 'invalid'))
+  or exists (select 1 from ${messages} m where m.conversation_id = ${CONVERSATION_ID} and m.status = 'failed'))`;
+
+/** Most recently active first (updated_at moves with every finished turn), keyset-paginated. */
+export async function listConversations(db: Db, filters: ConversationFilters): Promise<Page<ConversationListItem>> {
+  const conditions: SQL[] = [];
+  if (filters.channel) conditions.push(eq(conversations.channel, filters.channel));
+  if (filters.user) conditions.push(eq(conversations.externalUserId, filters.user));
+  if (filters.from) conditions.push(gte(conversations.updatedAt, filters.from));
+  if (filters.to) conditions.push(lt(conversations.updatedAt, filters.to));
+  if (filters.hasFallback !== undefined) conditions.push(filters.hasFallback ? hasFallback : sql`not ${hasFallback}`);
+  if (filters.hasError !== undefined) conditions.push(filters.hasError ? hasError : sql`not ${hasError}`);
+  if (filters.cursor) {
+    const cursor = decodeCursor(filters.cursor);
+    const at = sql`${cursor.at}::timestamptz`;
+    conditions.push(or(lt(conversations.updatedAt, at), and(eq(conversations.updatedAt, at), lt(conversations.id, cursor.id)))!);
+  }
+  const rows = await db
+    .select({
+      id: conversations.id,
+      channel: conversations.channel,
+      externalUserId: conversations.externalUserId,
+      createdAt: conversations.createdAt,
+      updatedAt: conversations.updatedAt,
+      messageCount: sql<number>`(select count(*)::int from ${messages} m where m.conversation_id = ${CONVERSATION_ID})`,
+      toolCallCount: sql<number>`(select count(*)::int from ${toolCalls} t where t.conversation_id = ${CONVERSATION_ID})`,
+      hasFallback,
+      hasError,
+      cursorAt: sql<string>`to_char(${conversations.updatedAt} at time zone 'UTC', ${CURSOR_TIME_FORMAT})`,
+    })
+    .from(conversations)
+    .where(and(...conditions))
+    .orderBy(desc(conversations.updatedAt), desc(conversations.id))
+    .limit(filters.limit + 1);
+  const more = rows.length > filters.limit;
+  const pageRows = more ? rows.slice(0, filters.limit) : rows;
+  const last = pageRows.at(-1);
+  return {
+    items: pageRows.map((row) => ({
+      id: row.id,
+      channel: row.channel,
+      user: redactText(row.externalUserId, 'list'),
+      createdAt: row.createdAt.toISOString(),
+      updatedAt: row.updatedAt.toISOString(),
+      messageCount: Number(row.messageCount),
+      toolCallCount: Number(row.toolCallCount),
+      hasFallback: toBool(row.hasFallback),
+      hasError: toBool(row.hasError),
+    })),
+    nextCursor: more && last ? encodeCursor({ at: last.cursorAt, id: last.id }) : null,
+  };
+}
+
+/** The transcript, oldest first, with each turn's tool calls inline under the user message that caused them. */
+export async function getConversationDetail(db: Db, id: string) {
+  const [conversation] = await db.select().from(conversations).where(eq(conversations.id, id));
+  if (!conversation) return undefined;
+  const [rows, calls] = await Promise.all([
+    db.select().from(messages).where(eq(messages.conversationId, id)).orderBy(asc(messages.createdAt)).limit(1000),
+    db.select().from(toolCalls).where(eq(toolCalls.conversationId, id)).orderBy(asc(toolCalls.createdAt)).limit(5000),
+  ]);
+  return {
+    id: conversation.id,
+    channel: conversation.channel,
+    user: redactText(conversation.externalUserId, 'detail'),
+    threadKey: conversation.threadKey,
+    createdAt: conversation.createdAt.toISOString(),
+    updatedAt: conversation.updatedAt.toISOString(),
+    hasFallback: rows.some((row) => row.fallback),
+    hasError: calls.some((call) => (ERROR_TOOL_STATUSES as readonly string[]).includes(call.status)) || rows.some((row) => row.status === 'failed'),
+    messages: rows.map((row) => ({
+      ...messageView(row),
+      replyToId: row.replyToId,
+      toolCalls: calls
+        .filter((call) => row.role === 'user' && call.messageId === row.id)
+        .map((call) => ({
+          id: call.id,
+          toolName: call.toolName,
+          status: call.status,
+          arguments: redactValue(call.arguments, 'detail'),
+          result: redactValue(call.result, 'detail'),
+          error: call.error === null ? null : redactText(call.error, 'detail'),
+          durationMs: call.durationMs,
+          provider: call.provider,
+          createdAt: call.createdAt.toISOString(),
+        })),
+    })),
+  };
+}
+
+const toBool = (value: unknown) => value === true || value === 't' || value === 'true';

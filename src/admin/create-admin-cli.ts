@@ -1,0 +1,90 @@
+/**
+ * Creates an admin console account (or resets its password with --reset):
+ *
+ *   npm run admin:create -- --email ops@example.com            # prompts for the password (not echoed)
+ *   printf '%s' "$PASSWORD" | npm run admin:create -- --email ops@example.com --password-stdin
+ *
+ * The password is never taken from argv: it would sit in shell history and in the
+ * process list. Uses the same DATABASE_URL / DATA_DIR as the server.
+ */
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { loadConfig } from '../config/config.js';
+import { openDatabase } from '../db/database.js';
+import { AdminStore } from './admin-store.js';
+import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
+
+class UsageError extends Error {}
+
+async function readPasswordFromStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  // One trailing newline is the terminator of `echo`, not part of the password.
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function promptPassword(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
+  const output = rl as unknown as { _writeToOutput: (text: string) => void };
+  process.stdout.write(question);
+  output._writeToOutput = () => {}; // no echo
+  try {
+    return await new Promise<string>((resolve) => rl.question('', resolve));
+  } finally {
+    rl.close();
+    process.stdout.write('\n');
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      email: { type: 'string' },
+      'password-stdin': { type: 'boolean', default: false },
+      reset: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const email = z.email().safeParse(values.email?.trim());
+  if (!email.success) throw new UsageError('--email must be an email address');
+
+  let password: string;
+  if (values['password-stdin'] || !process.stdin.isTTY) {
+    password = await readPasswordFromStdin();
+  } else {
+    password = await promptPassword('Password: ');
+    const again = await promptPassword('Repeat password: ');
+    if (again !== password) throw new UsageError('the passwords differ');
+  }
+  if (password.length < MIN_PASSWORD_LENGTH) throw new UsageError(`the password must have at least ${MIN_PASSWORD_LENGTH} characters`);
+
+  const config = loadConfig();
+  const database = await openDatabase({ url: config.DATABASE_URL?.reveal(), dataDir: config.DATA_DIR, maxConnections: 1 });
+  try {
+    await database.migrate();
+    const store = new AdminStore(database.db);
+    const passwordHash = await hashPassword(password);
+    if (values.reset) {
+      if (!(await store.setPassword(email.data, passwordHash))) throw new UsageError(`no admin account for ${email.data}`);
+      console.log(`password reset for ${email.data}; its sessions were ended`);
+    } else {
+      const created = await store.createUser(email.data, passwordHash);
+      if (!created) throw new UsageError(`an admin account for ${email.data} already exists (use --reset to change its password)`);
+      console.log(`admin account created: ${created.email}`);
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    const known = error instanceof UsageError || (error instanceof Error && error.name === 'ConfigError') || (error as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS');
+    console.error(`admin:create: ${known ? (error as Error).message : 'failed'}`);
+    if (!known) console.error(error);
+    process.exit(known ? 2 : 1);
+  },
+);

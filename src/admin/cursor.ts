@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { SwitchboardError } from '../errors.js';
+
+/**
+ * Keyset cursor over (timestamp, id), newest first. The timestamp travels as the
+ * database's own microsecond text, so rows that a JavaScript Date (milliseconds)
+ * would tie are never skipped or repeated.
+ */
+export interface Cursor {
+  at: string;
+  id: string;
+}
+
+const cursorShape = z.object({
+  at: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
+  id: z.uuid(),
+});
+
+export function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+export function decodeCursor(text: string): Cursor {
+  try {
+    return cursorShape.parse(JSON.parse(Buffer.from(text, 'base64url').toString('utf8')));
+  } catch {
+    throw new SwitchboardError('invalid_payload', 'cursor is not valid: pass back the nextCursor of an earlier page');
+  }
+}
+
+/** SQL for a timestamptz column rendered as the cursor's `at` text. */
+export const CURSOR_TIME_FORMAT = `YYYY-MM-DD"T"HH24:MI:SS.US"Z"`;

@@ -1,0 +1,99 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db/database.js';
+
+const DEFAULT_WINDOW_MS = 24 * 3600_000;
+const MAX_WINDOW_MS = 366 * 24 * 3600_000;
+
+/** postgres.js returns the rows themselves, PGlite an object holding them. */
+async function rows<T>(db: Db, query: SQL): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown;
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+const num = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+
+/**
+ * Volume, outcome and latency figures over one window (default: the last 24 hours),
+ * plus a time series for charts in hour buckets (day buckets past two days).
+ */
+export async function loadStats(db: Db, window: { from?: Date; to?: Date }) {
+  const to = window.to ?? new Date();
+  const from = window.from ?? new Date(to.getTime() - DEFAULT_WINDOW_MS);
+  const span = Math.min(Math.max(to.getTime() - from.getTime(), 0), MAX_WINDOW_MS);
+  const bucket = span > 2 * 24 * 3600_000 ? 'day' : 'hour';
+  const inWindow = (column: SQL) => sql`${column} >= ${from.toISOString()}::timestamptz and ${column} < ${to.toISOString()}::timestamptz`;
+
+  const [byChannel, byTool, turns, latency, series] = await Promise.all([
+    rows<{ channel: string; count: string }>(
+      db,
+      sql`select c.channel, count(*) as count from messages m join conversations c on c.id = m.conversation_id
+          where m.role = 'user' and ${inWindow(sql`m.created_at`)} group by c.channel order by count desc`,
+    ),
+    rows<{ tool: string; status: string; count: string }>(
+      db,
+      sql`select tool_name as tool, status, count(*) as count from tool_calls
+          where ${inWindow(sql`created_at`)} group by tool_name, status order by tool_name, status`,
+    ),
+    rows<{ finished: string; fallback: string; cached: string; failover: string }>(
+      db,
+      sql`select count(*) as finished,
+                 count(*) filter (where fallback) as fallback,
+                 count(*) filter (where cached) as cached,
+                 count(*) filter (where jsonb_typeof(attempts) = 'array' and exists (
+                   select 1 from jsonb_array_elements(attempts) a where a->>'outcome' = 'error')) as failover
+          from messages where role = 'user' and status in ('answered', 'fallback', 'failed') and ${inWindow(sql`created_at`)}`,
+    ),
+    rows<{ provider: string; count: string; p50: number; p95: number }>(
+      db,
+      sql`select coalesce(provider, 'none') as provider, count(*) as count,
+                 percentile_cont(0.5) within group (order by latency_ms) as p50,
+                 percentile_cont(0.95) within group (order by latency_ms) as p95
+          from messages where role = 'user' and latency_ms is not null and ${inWindow(sql`created_at`)}
+          group by coalesce(provider, 'none') order by provider`,
+    ),
+    rows<{ bucket: Date | string; messages: string; tool_calls: string; tool_errors: string; p95: number | null }>(
+      db,
+      sql`with m as (
+            select date_trunc(${bucket}, created_at) as bucket, count(*) as messages,
+                   percentile_cont(0.95) within group (order by latency_ms) as p95
+            from messages where role = 'user' and ${inWindow(sql`created_at`)} group by 1),
+          t as (
+            select date_trunc(${bucket}, created_at) as bucket, count(*) as tool_calls,
+                   count(*) filter (where status in ('error', 'invalid')) as tool_errors
+            from tool_calls where ${inWindow(sql`created_at`)} group by 1)
+          select coalesce(m.bucket, t.bucket) as bucket, coalesce(m.messages, 0) as messages,
+                 coalesce(t.tool_calls, 0) as tool_calls, coalesce(t.tool_errors, 0) as tool_errors, m.p95
+          from m full outer join t on m.bucket = t.bucket order by 1`,
+    ),
+  ]);
+
+  const totals = turns[0] ?? { finished: '0', fallback: '0', cached: '0', failover: '0' };
+  const finished = Number(totals.finished);
+  const rate = (count: string) => (finished === 0 ? 0 : Number(count) / finished);
+  return {
+    window: { from: from.toISOString(), to: to.toISOString(), bucket },
+    messagesByChannel: byChannel.map((row) => ({ channel: row.channel, count: Number(row.count) })),
+    toolCalls: byTool.map((row) => ({ tool: row.tool, status: row.status, count: Number(row.count) })),
+    turns: {
+      finished,
+      fallbackRate: rate(totals.fallback),
+      cacheHitRate: rate(totals.cached),
+      providerFailoverRate: rate(totals.failover),
+    },
+    latencyByProvider: latency.map((row) => ({
+      provider: row.provider,
+      count: Number(row.count),
+      p50Ms: num(row.p50),
+      p95Ms: num(row.p95),
+    })),
+    series: series.map((row) => ({
+      at: new Date(row.bucket).toISOString(),
+      messages: Number(row.messages),
+      toolCalls: Number(row.tool_calls),
+      toolErrors: Number(row.tool_errors),
+      p95LatencyMs: num(row.p95),
+    })),
+  };
+}
+
+export { rows as queryRows };

@@ -1,0 +1,182 @@
+import { and, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db/database.js';
+import { conversations, messages, toolCalls } from '../db/schema.js';
+import type { ToolCallFilters } from './admin-filters.js';
+import { CURSOR_TIME_FORMAT, decodeCursor, encodeCursor } from './cursor.js';
+import { redactText, redactValue } from './redaction.js';
+
+/** One row of the tool-call table (list mode: emails and phone numbers masked). */
+export interface ToolCallListItem {
+  id: string;
+  createdAt: string;
+  completedAt: string | null;
+  toolName: string;
+  status: string;
+  durationMs: number | null;
+  provider: string | null;
+  model: string | null;
+  channel: string;
+  user: string;
+  conversationId: string;
+  messageId: string;
+  arguments: unknown;
+  error: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: string | null;
+}
+
+const listColumns = {
+  id: toolCalls.id,
+  createdAt: toolCalls.createdAt,
+  completedAt: toolCalls.completedAt,
+  toolName: toolCalls.toolName,
+  status: toolCalls.status,
+  durationMs: toolCalls.durationMs,
+  provider: toolCalls.provider,
+  model: toolCalls.model,
+  channel: conversations.channel,
+  externalUserId: conversations.externalUserId,
+  conversationId: toolCalls.conversationId,
+  messageId: toolCalls.messageId,
+  arguments: toolCalls.arguments,
+  error: toolCalls.error,
+  cursorAt: sql<string>`to_char(${toolCalls.createdAt} at time zone 'UTC', ${CURSOR_TIME_FORMAT})`,
+};
+
+type ListRow = { [K in keyof typeof listColumns]: unknown } & {
+  id: string;
+  createdAt: Date;
+  completedAt: Date | null;
+  externalUserId: string;
+  cursorAt: string;
+};
+
+/** Escapes LIKE wildcards so free text matches literally. */
+const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+
+export function toolCallConditions(filters: Omit<ToolCallFilters, 'limit' | 'cursor'>): SQL[] {
+  const conditions: SQL[] = [];
+  if (filters.tool) conditions.push(eq(toolCalls.toolName, filters.tool));
+  if (filters.status?.length) conditions.push(inArray(toolCalls.status, filters.status));
+  if (filters.provider) conditions.push(eq(toolCalls.provider, filters.provider));
+  if (filters.conversation) conditions.push(eq(toolCalls.conversationId, filters.conversation));
+  if (filters.channel) conditions.push(eq(conversations.channel, filters.channel));
+  if (filters.user) conditions.push(eq(conversations.externalUserId, filters.user));
+  if (filters.from) conditions.push(gte(toolCalls.createdAt, filters.from));
+  if (filters.to) conditions.push(lt(toolCalls.createdAt, filters.to));
+  if (filters.q) conditions.push(sql`${toolCalls.arguments}::text ilike ${likePattern(filters.q)}`);
+  return conditions;
+}
+
+/** Newest first, keyset-paginated; every filter is an index-backed equality or range except `q`. */
+export async function listToolCalls(db: Db, filters: ToolCallFilters): Promise<Page<ToolCallListItem>> {
+  const conditions = toolCallConditions(filters);
+  if (filters.cursor) {
+    const cursor = decodeCursor(filters.cursor);
+    const at = sql`${cursor.at}::timestamptz`;
+    conditions.push(or(lt(toolCalls.createdAt, at), and(eq(toolCalls.createdAt, at), lt(toolCalls.id, cursor.id)))!);
+  }
+  const rows = (await db
+    .select(listColumns)
+    .from(toolCalls)
+    .innerJoin(conversations, eq(conversations.id, toolCalls.conversationId))
+    .where(and(...conditions))
+    .orderBy(desc(toolCalls.createdAt), desc(toolCalls.id))
+    .limit(filters.limit + 1)) as ListRow[];
+  const more = rows.length > filters.limit;
+  const pageRows = more ? rows.slice(0, filters.limit) : rows;
+  const last = pageRows.at(-1);
+  return {
+    items: pageRows.map(toListItem),
+    nextCursor: more && last ? encodeCursor({ at: last.cursorAt, id: last.id }) : null,
+  };
+}
+
+export function toListItem(row: ListRow): ToolCallListItem {
+  return {
+    id: row.id,
+    createdAt: row.createdAt.toISOString(),
+    completedAt: row.completedAt ? row.completedAt.toISOString() : null,
+    toolName: row.toolName as string,
+    status: row.status as string,
+    durationMs: row.durationMs as number | null,
+    provider: row.provider as string | null,
+    model: row.model as string | null,
+    channel: row.channel as string,
+    user: redactText(row.externalUserId, 'list'),
+    conversationId: row.conversationId as string,
+    messageId: row.messageId as string,
+    arguments: redactValue(row.arguments, 'list'),
+    error: row.error === null ? null : redactText(row.error as string, 'list'),
+  };
+}
+
+/** One tool call in full (detail mode): with the user message that caused it and the reply that followed. */
+export async function getToolCallDetail(db: Db, id: string) {
+  const [row] = await db
+    .select({ call: toolCalls, channel: conversations.channel, externalUserId: conversations.externalUserId, threadKey: conversations.threadKey })
+    .from(toolCalls)
+    .innerJoin(conversations, eq(conversations.id, toolCalls.conversationId))
+    .where(eq(toolCalls.id, id));
+  if (!row) return undefined;
+  const [message] = await db.select().from(messages).where(eq(messages.id, row.call.messageId));
+  const [reply] = await db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.replyToId, row.call.messageId), eq(messages.role, 'assistant')))
+    .orderBy(desc(messages.createdAt))
+    .limit(1);
+  const call = row.call;
+  return {
+    id: call.id,
+    toolName: call.toolName,
+    status: call.status,
+    arguments: redactValue(call.arguments, 'detail'),
+    result: redactValue(call.result, 'detail'),
+    error: call.error === null ? null : redactText(call.error, 'detail'),
+    durationMs: call.durationMs,
+    idempotencyKey: call.idempotencyKey,
+    callId: call.callId,
+    step: call.step,
+    provider: call.provider,
+    model: call.model,
+    createdAt: call.createdAt.toISOString(),
+    completedAt: call.completedAt?.toISOString() ?? null,
+    conversation: { id: call.conversationId, channel: row.channel, user: redactText(row.externalUserId, 'detail'), threadKey: row.threadKey },
+    message: message ? messageView(message) : null,
+    reply: reply ? messageView(reply) : null,
+  };
+}
+
+export function messageView(message: typeof messages.$inferSelect) {
+  return {
+    id: message.id,
+    role: message.role,
+    text: redactText(message.text, 'detail'),
+    status: message.status,
+    provider: message.provider,
+    model: message.model,
+    cached: message.cached,
+    fallback: message.fallback,
+    fallbackReason: message.fallbackReason,
+    attempts: redactValue(message.attempts, 'detail'),
+    latencyMs: message.latencyMs,
+    inputTokens: message.inputTokens,
+    outputTokens: message.outputTokens,
+    createdAt: message.createdAt.toISOString(),
+  };
+}
+
+/** The list-row shape for one id: what the live feed sends for a call that just finished. */
+export async function getToolCallListItem(db: Db, id: string): Promise<ToolCallListItem | undefined> {
+  const [row] = (await db
+    .select(listColumns)
+    .from(toolCalls)
+    .innerJoin(conversations, eq(conversations.id, toolCalls.conversationId))
+    .where(eq(toolCalls.id, id))) as ListRow[];
+  return row ? toListItem(row) : undefined;
+}

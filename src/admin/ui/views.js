@@ -1,0 +1,214 @@
+// DOM building for the admin console. Every piece of data (model text, user text,
+// tool arguments, errors) goes in through textContent: never innerHTML.
+
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'dataset') Object.assign(node.dataset, value);
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export const clear = (node) => node.replaceChildren();
+
+export const formatTime = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' }) : '—');
+
+export const json = (value) => (value === undefined ? '' : JSON.stringify(value, null, 2));
+
+const oneLine = (value, max = 80) => {
+  const text = value === null || value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+};
+
+export const statusBadge = (status) => el('span', { class: `badge status-${String(status).replace(/[^a-z-]/g, '')}` }, status);
+
+export function toolCallRow(item, onOpen) {
+  return el(
+    'tr',
+    { dataset: { id: item.id }, tabindex: '0', onclick: () => onOpen(item.id), onkeydown: (event) => event.key === 'Enter' && onOpen(item.id) },
+    el('td', { class: 'nowrap' }, formatTime(item.createdAt)),
+    el('td', { class: 'tool' }, item.toolName),
+    el('td', {}, statusBadge(item.status)),
+    el('td', { class: 'num' }, item.durationMs ?? '—'),
+    el('td', {}, item.provider ?? '—'),
+    el('td', {}, item.channel),
+    el('td', { class: 'user' }, item.user),
+    el('td', { class: 'args' }, oneLine(item.arguments)),
+  );
+}
+
+export function conversationRow(item, onOpen) {
+  return el(
+    'tr',
+    { dataset: { id: item.id }, tabindex: '0', onclick: () => onOpen(item.id), onkeydown: (event) => event.key === 'Enter' && onOpen(item.id) },
+    el('td', { class: 'nowrap' }, formatTime(item.updatedAt)),
+    el('td', {}, item.channel),
+    el('td', { class: 'user' }, item.user),
+    el('td', { class: 'num' }, item.messageCount),
+    el('td', { class: 'num' }, item.toolCallCount),
+    el('td', {}, item.hasFallback ? statusBadge('fallback') : '', ' ', item.hasError ? statusBadge('error') : ''),
+  );
+}
+
+const field = (label, value) => [el('dt', {}, label), el('dd', {}, value ?? '—')];
+const pre = (value, className = '') => el('pre', { class: className }, typeof value === 'string' ? value : json(value));
+
+export function toolCallDetail(detail, onOpenConversation) {
+  return el(
+    'div',
+    { class: 'detail' },
+    el('h2', {}, detail.toolName, ' ', statusBadge(detail.status)),
+    el(
+      'dl',
+      {},
+      field('id', detail.id),
+      field('created', formatTime(detail.createdAt)),
+      field('completed', formatTime(detail.completedAt)),
+      field('duration', detail.durationMs === null ? null : `${detail.durationMs} ms`),
+      field('provider', detail.provider ? `${detail.provider} (${detail.model ?? '?'})` : null),
+      field('idempotency key', detail.idempotencyKey),
+      field('step', detail.step),
+      field('channel', detail.conversation.channel),
+      field('user', detail.conversation.user),
+      field('conversation', el('a', { href: `#/conversations/${detail.conversation.id}`, onclick: onOpenConversation }, detail.conversation.id)),
+    ),
+    el('h3', {}, 'Arguments'),
+    pre(detail.arguments, 'arguments'),
+    el('h3', {}, 'Result'),
+    pre(detail.result, 'result'),
+    detail.error ? [el('h3', {}, 'Error'), pre(detail.error, 'error-text')] : null,
+    detail.message ? [el('h3', {}, 'User message'), el('p', { class: 'message-text user-text' }, detail.message.text)] : null,
+    detail.reply
+      ? [
+          el('h3', {}, 'Reply'),
+          el('p', { class: 'message-text reply-text' }, detail.reply.text),
+          el('p', { class: 'muted' }, `${detail.reply.provider ?? 'no provider'} · ${detail.reply.latencyMs ?? '?'} ms${detail.reply.fallback ? ' · fallback' : ''}${detail.reply.cached ? ' · cached' : ''}`),
+        ]
+      : null,
+  );
+}
+
+export function transcript(detail, onOpenToolCall) {
+  return el(
+    'div',
+    { class: 'transcript' },
+    el('h2', {}, `${detail.channel} · `, detail.user),
+    el('p', { class: 'muted' }, `${detail.id} · started ${formatTime(detail.createdAt)}`, detail.hasFallback ? ' · has fallback' : '', detail.hasError ? ' · has errors' : ''),
+    detail.messages.map((message) =>
+      el(
+        'article',
+        { class: `bubble ${message.role}` },
+        el(
+          'header',
+          { class: 'muted' },
+          `${message.role} · ${formatTime(message.createdAt)} · ${message.status}`,
+          message.provider ? ` · ${message.provider}` : '',
+          message.latencyMs !== null && message.role === 'assistant' ? ` · ${message.latencyMs} ms` : '',
+          message.cached ? ' · cached' : '',
+          message.fallback ? ` · fallback (${message.fallbackReason ?? '?'})` : '',
+        ),
+        el('p', { class: 'message-text' }, message.text),
+        message.toolCalls.map((call) =>
+          el(
+            'div',
+            { class: 'inline-call', tabindex: '0', onclick: () => onOpenToolCall(call.id), dataset: { id: call.id } },
+            el('span', { class: 'tool' }, call.toolName),
+            ' ',
+            statusBadge(call.status),
+            ` ${call.durationMs ?? '?'} ms `,
+            el('code', {}, oneLine(call.arguments, 120)),
+            call.error ? el('div', { class: 'error-text' }, call.error) : null,
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+const percent = (value) => `${(value * 100).toFixed(1)}%`;
+
+export function statsSummary(stats) {
+  return el(
+    'div',
+    { class: 'cards' },
+    el('div', { class: 'card' }, el('h3', {}, 'Turns'), el('p', { class: 'big' }, stats.turns.finished)),
+    el('div', { class: 'card' }, el('h3', {}, 'Fallback rate'), el('p', { class: 'big' }, percent(stats.turns.fallbackRate))),
+    el('div', { class: 'card' }, el('h3', {}, 'Cache hits'), el('p', { class: 'big' }, percent(stats.turns.cacheHitRate))),
+    el('div', { class: 'card' }, el('h3', {}, 'Provider failover'), el('p', { class: 'big' }, percent(stats.turns.providerFailoverRate))),
+    el(
+      'div',
+      { class: 'card wide' },
+      el('h3', {}, 'Messages per channel'),
+      simpleTable(['channel', 'messages'], stats.messagesByChannel.map((row) => [row.channel, row.count])),
+    ),
+    el(
+      'div',
+      { class: 'card wide' },
+      el('h3', {}, 'Latency per provider'),
+      simpleTable(['provider', 'turns', 'p50 ms', 'p95 ms'], stats.latencyByProvider.map((row) => [row.provider, row.count, Math.round(row.p50Ms ?? 0), Math.round(row.p95Ms ?? 0)])),
+    ),
+    el(
+      'div',
+      { class: 'card wide' },
+      el('h3', {}, 'Tool calls'),
+      simpleTable(['tool', 'status', 'calls'], stats.toolCalls.map((row) => [row.tool, row.status, row.count])),
+    ),
+  );
+}
+
+export function simpleTable(headers, rows) {
+  return el(
+    'table',
+    { class: 'small' },
+    el('thead', {}, el('tr', {}, headers.map((header) => el('th', {}, header)))),
+    el('tbody', {}, rows.length === 0 ? el('tr', {}, el('td', { colspan: headers.length, class: 'muted' }, 'nothing in this window')) : rows.map((row) => el('tr', {}, row.map((cell) => el('td', {}, cell))))),
+  );
+}
+
+export function healthView(health) {
+  const configured = (value) => el('span', { class: `badge ${value ? 'status-ok' : 'status-off'}` }, value ? 'configured' : 'not configured');
+  const breaker = (state) => (state ? el('span', { class: `badge breaker-${state}` }, `breaker ${state}`) : el('span', { class: 'muted' }, 'no breaker'));
+  return el(
+    'div',
+    { class: 'cards' },
+    el(
+      'div',
+      { class: 'card wide' },
+      el('h3', {}, 'LLM providers'),
+      simpleTable(
+        ['provider', 'status', 'order', 'model', 'breaker', 'errors (24 h)'],
+        health.providers.map((provider) => [
+          provider.name,
+          configured(provider.configured),
+          provider.position ?? '—',
+          provider.model,
+          breaker(provider.breaker),
+          provider.recentErrors.length === 0 ? 'none' : provider.recentErrors.map((error) => `${error.kind} ×${error.count} (last ${formatTime(error.lastAt)})`).join('; '),
+        ]),
+      ),
+    ),
+    el(
+      'div',
+      { class: 'card wide' },
+      el('h3', {}, 'Integrations'),
+      simpleTable(['integration', 'status', 'breaker'], health.integrations.map((integration) => [integration.name, configured(integration.configured), breaker(integration.breaker)])),
+    ),
+    el(
+      'div',
+      { class: 'card wide' },
+      el('h3', {}, 'Tool errors (24 h)'),
+      simpleTable(['tool', 'errors', 'last', 'last error'], health.toolErrors.map((row) => [row.tool, row.count, formatTime(row.lastAt), row.lastError ?? ''])),
+    ),
+    health.queues.length > 0
+      ? el('div', { class: 'card wide' }, el('h3', {}, 'Queues'), simpleTable(['queue', 'depth'], health.queues.map((queue) => [queue.name, queue.depth ?? '?'])))
+      : null,
+  );
+}

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import type { Db } from '../db/database.js';
+import {
+  channelContacts,
+  channelDeliveries,
+  channelReplyRoutes,
+  conversations,
+  messages,
+  type ChannelDelivery,
+  type Conversation,
+  type DeliveryStatus,
+} from '../db/schema.js';
+
+export interface DeliveryRecord {
+  conversationId: string;
+  messageId: string | null;
+  channel: string;
+  kind: 'reply' | 'failure_notice' | 'limit_notice';
+  status: DeliveryStatus;
+  attempts: number;
+  parts: number;
+  error?: string | null;
+  providerIds?: string[];
+}
+
+/**
+ * The channels' own rows: delivery outcomes, opt-outs, the one-notice-per-limit
+ * gate and reply routes. Kept in the database (not memory) because a turn may
+ * finish in another process than the one that received the message.
+ */
+export class ChannelRecords {
+  constructor(private readonly db: Db) {}
+
+  async recordDelivery(record: DeliveryRecord): Promise<void> {
+    await this.db.insert(channelDeliveries).values({
+      id: randomUUID(),
+      conversationId: record.conversationId,
+      messageId: record.messageId,
+      channel: record.channel,
+      kind: record.kind,
+      status: record.status,
+      attempts: record.attempts,
+      parts: record.parts,
+      error: record.error ?? null,
+      providerIds: record.providerIds ?? null,
+    });
+  }
+
+  /** Newest first; `status: 'failed'` is what the admin view shows as permanently failed deliveries. */
+  async listDeliveries(filter: { status?: DeliveryStatus; conversationId?: string; limit?: number } = {}): Promise<ChannelDelivery[]> {
+    const conditions = [
+      filter.status ? eq(channelDeliveries.status, filter.status) : undefined,
+      filter.conversationId ? eq(channelDeliveries.conversationId, filter.conversationId) : undefined,
+    ].filter((condition) => condition !== undefined);
+    return this.db
+      .select()
+      .from(channelDeliveries)
+      .where(conditions.length ? and(...conditions) : undefined)
+      .orderBy(desc(channelDeliveries.createdAt))
+      .limit(filter.limit ?? 100);
+  }
+
+  async findConversationById(id: string): Promise<Conversation | undefined> {
+    const [row] = await this.db.select().from(conversations).where(eq(conversations.id, id));
+    return row;
+  }
+
+  /** The conversation of a channel identity, without creating one. */
+  async findConversation(channel: string, externalUserId: string, threadKey = ''): Promise<Conversation | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(conversations)
+      .where(and(eq(conversations.channel, channel), eq(conversations.externalUserId, externalUserId), eq(conversations.threadKey, threadKey)));
+    return row;
+  }
+
+  async setOptedOut(channel: string, address: string, optedOut: boolean): Promise<void> {
+    const now = new Date();
+    const optedOutAt = optedOut ? now : null;
+    await this.db
+      .insert(channelContacts)
+      .values({ channel, address, optedOutAt })
+      .onConflictDoUpdate({ target: [channelContacts.channel, channelContacts.address], set: { optedOutAt, updatedAt: now } });
+  }
+
+  async isOptedOut(channel: string, address: string): Promise<boolean> {
+    const [row] = await this.db
+      .select({ optedOutAt: channelContacts.optedOutAt })
+      .from(channelContacts)
+      .where(and(eq(channelContacts.channel, channel), eq(channelContacts.address, address)));
+    return row?.optedOutAt != null;
+  }
+
+  /**
+   * True for exactly one caller per limit window: the first rate-limited message
+   * gets a notice, the ones after it (from any process) stay silent until `until`.
+   */
+  async claimLimitNotice(channel: string, address: string, until: Date, now = new Date()): Promise<boolean> {
+    const claimed = await this.db
+      .insert(channelContacts)
+      .values({ channel, address, limitNoticeUntil: until })
+      .onConflictDoUpdate({
+        target: [channelContacts.channel, channelContacts.address],
+        set: { limitNoticeUntil: until, updatedAt: now },
+        setWhere: or(isNull(channelContacts.limitNoticeUntil), lt(channelContacts.limitNoticeUntil, now)),
+      })
+      .returning({ channel: channelContacts.channel });
+    return claimed.length > 0;
+  }
+
+  async saveReplyRoute(channel: string, externalMessageId: string, route: unknown, expiresAt: Date): Promise<void> {
+    // Expired routes are useless (Slack's response_url lives 30 minutes); sweep them on the way in.
+    await this.db.delete(channelReplyRoutes).where(lt(channelReplyRoutes.expiresAt, new Date()));
+    await this.db
+      .insert(channelReplyRoutes)
+      .values({ channel, externalMessageId, route, expiresAt })
+      .onConflictDoNothing();
+  }
+
+  /** The route saved for the user message `messageId` (through its external id), if still valid. */
+  async findReplyRoute(channel: string, messageId: string): Promise<unknown> {
+    const [row] = await this.db
+      .select({ route: channelReplyRoutes.route })
+      .from(messages)
+      .innerJoin(
+        channelReplyRoutes,
+        and(eq(channelReplyRoutes.channel, channel), eq(channelReplyRoutes.externalMessageId, messages.externalMessageId)),
+      )
+      .where(and(eq(messages.id, messageId), gt(channelReplyRoutes.expiresAt, sql`now()`)));
+    return row?.route;
+  }
+}

@@ -1,0 +1,366 @@
+import { App, LogLevel, webApi, type Logger as BoltLogger } from '@slack/bolt';
+import type { ConfirmationDecision, ConfirmationPrompter, ConfirmationRequest } from '../../confirmations/confirmation-service.js';
+import type { MessagePipeline } from '../../conversation/message-pipeline.js';
+import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../conversation/reply-transport.js';
+import { SwitchboardError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { ChannelRecords } from '../channel-records.js';
+import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
+import type { ConfirmationAnswerer } from '../confirmation-answerer.js';
+import type { OutboundDelivery } from '../outbound-delivery.js';
+import { FastifySlackReceiver } from './fastify-receiver.js';
+import { slackCommandSchema, slackDestination, slackIdentity, slackMessageEventSchema, type SlackMessageEvent } from './slack-payloads.js';
+import { splitForSlack, toSlackMrkdwn } from './slack-format.js';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+
+export const SLACK_CHANNEL = 'slack';
+/** Slack keeps a slash command's response_url valid for 30 minutes. */
+const RESPONSE_URL_TTL_MS = 30 * 60 * 1000;
+const RESPONSE_URL_TIMEOUT_MS = 10_000;
+
+export interface SlackChannelOptions {
+  signingSecret: string;
+  botToken: string;
+  /** Base URL of the Web API (ends with /api/); points the SDK at a local endpoint in tests. */
+  apiUrl?: string;
+  /** e.g. `/ask`. */
+  slashCommand: string;
+  pipeline: MessagePipeline;
+  records: ChannelRecords;
+  delivery: OutboundDelivery;
+  logger: Logger;
+  now?: () => number;
+  /** Sensitive-tool confirmations: buttons are shown and answered only when this is given. */
+  confirmations?: ConfirmationAnswerer;
+}
+
+
+const CONFIRM_ACTION = 'switchboard_confirm';
+const DECLINE_ACTION = 'switchboard_decline';
+
+/** The interactivity payload of a button click (block_actions), as far as we read it. */
+const buttonClickSchema = z.object({
+  type: z.literal('block_actions'),
+  user: z.object({ id: z.string().min(1), team_id: z.string().optional() }),
+  team: z.object({ id: z.string().min(1) }).nullable().optional(),
+  actions: z.array(z.object({ action_id: z.string(), value: z.string().max(200).optional() })).min(1),
+});
+
+interface ResponseUrlRoute {
+  kind: 'response_url';
+  url: string;
+}
+
+/**
+ * Slack through Bolt: `app_mention` in channels (answered in the thread), direct
+ * messages, and the slash command (acknowledged at once, answered through its
+ * response_url, or chat.postMessage when that is gone). Transport only: everything
+ * after `pipeline.accept` is shared with the other channels.
+ */
+export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
+  readonly channel = SLACK_CHANNEL;
+  readonly app: App;
+  readonly receiver: FastifySlackReceiver;
+  readonly #options: SlackChannelOptions;
+  #identity: Promise<{ botUserId?: string; botId?: string }> | undefined;
+
+  constructor(options: SlackChannelOptions) {
+    this.#options = options;
+    this.receiver = new FastifySlackReceiver({
+      signingSecret: options.signingSecret,
+      path: '/slack/events',
+      logger: options.logger,
+      ...(options.now && { now: options.now }),
+    });
+    this.app = new App({
+      receiver: this.receiver,
+      // auth.test once, cached; a failure is retried on the next event instead of poisoning the cache.
+      authorize: async () => ({ botToken: options.botToken, ...(await this.botIdentity()) }),
+      logger: boltLogger(options.logger),
+      clientOptions: {
+        ...(options.apiUrl && { slackApiUrl: options.apiUrl }),
+        // Our delivery policy owns retries (see delivery-retry.ts), so the SDK's are off.
+        retryConfig: { retries: 0 },
+        rejectRateLimitedCalls: true,
+      },
+    });
+    // Listener failures must reach the receiver (→ 500 → Slack retries), not be swallowed.
+    this.app.error(async (error) => {
+      throw error;
+    });
+    this.app.event('app_mention', async ({ event, body }) => this.onMessageEvent(event, body));
+    this.app.event('message', async ({ event, body }) => this.onMessageEvent(event, body));
+    this.app.command(options.slashCommand, async ({ command, ack }) => {
+      await ack(await this.onSlashCommand(command));
+    });
+    this.app.action(new RegExp(`^(${CONFIRM_ACTION}|${DECLINE_ACTION})$`), async ({ ack, body, respond }) => {
+      await ack();
+      // Running a confirmed tool can take longer than Slack's 3 s, so it continues after the ack.
+      void this.onButtonClick(body, respond).catch((error: unknown) =>
+        options.logger.error({ err: error, channel: SLACK_CHANNEL }, 'confirmation click not handled'),
+      );
+    });
+  }
+
+  async mount(http: FastifyInstance): Promise<void> {
+    await this.receiver.mount(http);
+    this.#options.pipeline.registerTransport(this);
+  }
+
+  private get client(): webApi.WebClient {
+    return this.app.client;
+  }
+
+  private botIdentity(): Promise<{ botUserId?: string; botId?: string }> {
+    this.#identity ??= this.client.auth
+      .test({ token: this.#options.botToken })
+      .then((result) => ({
+        ...(typeof result.user_id === 'string' && { botUserId: result.user_id }),
+        ...(typeof result.bot_id === 'string' && { botId: result.bot_id }),
+      }))
+      .catch((error: unknown) => {
+        this.#identity = undefined;
+        throw error;
+      });
+    return this.#identity;
+  }
+
+  private async onMessageEvent(rawEvent: unknown, body: { team_id?: string; event_id?: string }): Promise<void> {
+    const parsed = slackMessageEventSchema.safeParse(rawEvent);
+    if (!parsed.success) return;
+    const event = parsed.data;
+    // Only plain user messages: edits, joins and every bot (ourselves included) are ignored.
+    if (event.bot_id || event.subtype || !event.user) return;
+    if (event.type === 'message' && event.channel_type !== 'im') return;
+    const { botUserId } = await this.botIdentity();
+    if (event.user === botUserId) return;
+    const teamId = body.team_id ?? 'T';
+    const threadTs = event.type === 'app_mention' ? (event.thread_ts ?? event.ts) : event.thread_ts;
+    const identity = slackIdentity(teamId, event.user, event.channel, threadTs);
+    const text = stripMention(event.text, botUserId);
+    if (!text) {
+      await this.sendNotice(event, threadTs, `Ask me something after the mention, e.g. <@${botUserId ?? 'me'}> what can you do?`);
+      return;
+    }
+    try {
+      await this.#options.pipeline.accept({
+        channel: SLACK_CHANNEL,
+        ...identity,
+        // The message's own ts: a retried event, or the same message arriving as two event types, is one message.
+        externalMessageId: `msg:${event.channel}:${event.ts}`,
+        text,
+      });
+    } catch (error) {
+      if (!(error instanceof SwitchboardError) || error.code === 'shutting_down' || error.code === 'internal_error') throw error;
+      // A message we refuse for a reason retrying will not fix: tell the person (once per limit window).
+      if (error.code === 'rate_limited') {
+        const until = new Date(Date.now() + (error.retryAfterMs ?? 60_000));
+        if (!(await this.#options.records.claimLimitNotice(SLACK_CHANNEL, identity.externalUserId, until))) return;
+      }
+      await this.sendNotice(event, threadTs, refusalText(error));
+    }
+  }
+
+  private async onSlashCommand(raw: unknown): Promise<Record<string, unknown>> {
+    const parsed = slackCommandSchema.safeParse(raw);
+    if (!parsed.success) return ephemeral('This command payload could not be read.');
+    const command = parsed.data;
+    const text = command.text.trim();
+    if (!text) return ephemeral(`Usage: \`${command.command} <your question>\`, e.g. \`${command.command} what are your opening hours?\``);
+    const externalMessageId = `cmd:${command.trigger_id}`;
+    // Saved before the message exists, so a turn finishing in any process finds it.
+    const route: ResponseUrlRoute = { kind: 'response_url', url: command.response_url };
+    await this.#options.records.saveReplyRoute(SLACK_CHANNEL, externalMessageId, route, new Date(Date.now() + RESPONSE_URL_TTL_MS));
+    try {
+      await this.#options.pipeline.accept({
+        channel: SLACK_CHANNEL,
+        ...slackIdentity(command.team_id, command.user_id, command.channel_id),
+        externalMessageId,
+        text,
+      });
+    } catch (error) {
+      if (error instanceof SwitchboardError && error.code !== 'internal_error') return ephemeral(refusalText(error));
+      throw error;
+    }
+    return ephemeral(`:hourglass_flowing_sand: Working on: ${escapeForQuote(text)}`);
+  }
+
+  async done(target: ReplyTarget, reply: FinishedReply): Promise<void> {
+    await this.deliver(target, 'reply', reply.text);
+  }
+
+  /** Shows a sensitive tool call as a message with Confirm / Cancel buttons. */
+  async requestConfirmation(target: ReplyTarget, request: ConfirmationRequest): Promise<void> {
+    if (!this.#options.confirmations) return;
+    const value = `${target.conversation.id}|${request.confirmationId}`;
+    const text = `Please confirm: ${toSlackMrkdwn(request.summary)}`;
+    const blocks = [
+      { type: 'section', text: { type: 'mrkdwn', text } },
+      {
+        type: 'actions',
+        elements: [
+          { type: 'button', action_id: CONFIRM_ACTION, style: 'primary', text: { type: 'plain_text', text: 'Confirm' }, value },
+          { type: 'button', action_id: DECLINE_ACTION, style: 'danger', text: { type: 'plain_text', text: 'Cancel' }, value },
+        ],
+      },
+    ];
+    const route = (await this.#options.records.findReplyRoute(SLACK_CHANNEL, target.messageId)) as ResponseUrlRoute | undefined;
+    const { channel, threadTs } = slackDestination(target.conversation.threadKey);
+    await this.#options.delivery.deliver({
+      conversationId: target.conversation.id,
+      messageId: target.messageId,
+      channel: SLACK_CHANNEL,
+      kind: 'reply',
+      parts: [text],
+      send: (part) =>
+        route?.kind === 'response_url' ? this.postToResponseUrl(route.url, part, blocks) : this.postMessage(channel, threadTs, part, blocks),
+    });
+  }
+
+  private async onButtonClick(rawBody: unknown, respond: ((message: Record<string, unknown>) => Promise<unknown>) | undefined): Promise<void> {
+    const confirmations = this.#options.confirmations;
+    const parsed = buttonClickSchema.safeParse(rawBody);
+    if (!confirmations || !parsed.success) return;
+    const click = parsed.data;
+    const action = click.actions[0]!;
+    const [conversationId, confirmationId] = (action.value ?? '').split('|');
+    if (!conversationId || !confirmationId) return;
+    const teamId = click.team?.id ?? click.user.team_id ?? '';
+    const conversation = await this.#options.records.findConversationById(conversationId);
+    // Only the person the question was asked of may answer it.
+    if (!conversation || conversation.channel !== SLACK_CHANNEL || conversation.externalUserId !== `${teamId}:${click.user.id}`) {
+      await respond?.({ response_type: 'ephemeral', replace_original: false, text: 'Only the person who asked can answer this.' }).catch(() => undefined);
+      return;
+    }
+    const decision: ConfirmationDecision = action.action_id === CONFIRM_ACTION ? 'confirm' : 'decline';
+    const outcome = await confirmations.answer(conversationId, confirmationId, decision);
+    // The buttons are replaced by what was decided; the outcome itself arrives as a reply (done()).
+    const label = outcome.alreadyAnswered ? `Already answered (${outcome.status}).` : decision === 'confirm' ? 'Confirmed.' : 'Cancelled.';
+    await respond?.({ replace_original: true, text: label }).catch(() => undefined);
+  }
+
+  async failed(target: ReplyTarget, error: { code: string; message: string }): Promise<void> {
+    await this.deliver(target, 'failure_notice', `Sorry, ${error.message}.`);
+  }
+
+  private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<void> {
+    const { conversation, messageId } = target;
+    const parts = splitForSlack(toSlackMrkdwn(text));
+    const route = (await this.#options.records.findReplyRoute(SLACK_CHANNEL, messageId)) as ResponseUrlRoute | undefined;
+    const { channel, threadTs } = slackDestination(conversation.threadKey);
+    await this.#options.delivery.deliver({
+      conversationId: conversation.id,
+      messageId,
+      channel: SLACK_CHANNEL,
+      kind,
+      parts,
+      send: (part) => (route?.kind === 'response_url' ? this.postToResponseUrl(route.url, part) : this.postMessage(channel, threadTs, part)),
+    });
+  }
+
+  private async postMessage(channel: string, threadTs: string | undefined, text: string, blocks?: unknown[]): Promise<string | undefined> {
+    try {
+      const result = await this.client.chat.postMessage({
+        token: this.#options.botToken,
+        channel,
+        text,
+        mrkdwn: true,
+        ...(threadTs && { thread_ts: threadTs }),
+        ...(blocks && { blocks: blocks as never }),
+      });
+      return typeof result.ts === 'string' ? result.ts : undefined;
+    } catch (error) {
+      throw toDeliveryError(error);
+    }
+  }
+
+  private async postToResponseUrl(url: string, text: string, blocks?: unknown[]): Promise<undefined> {
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text, ...(blocks && { blocks }) }),
+        signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new DeliveryError({ message: 'response_url not reachable', retryable: true, cause: error });
+    }
+    await response.arrayBuffer().catch(() => undefined);
+    if (!response.ok) {
+      const retryAfter = Number(response.headers.get('retry-after'));
+      throw new DeliveryError({
+        message: `response_url answered ${response.status}`,
+        status: response.status,
+        retryable: isRetryableStatus(response.status),
+        ...(Number.isFinite(retryAfter) && retryAfter >= 0 && { retryAfterMs: retryAfter * 1000 }),
+      });
+    }
+    return undefined;
+  }
+
+  private async sendNotice(event: SlackMessageEvent, threadTs: string | undefined, text: string): Promise<void> {
+    await this.postMessage(event.channel, threadTs, text).catch((error: unknown) =>
+      this.#options.logger.warn({ err: error, channel: SLACK_CHANNEL }, 'slack notice not delivered'),
+    );
+  }
+}
+
+function stripMention(text: string, botUserId: string | undefined): string {
+  const mention = botUserId ? new RegExp(`<@${botUserId}(\\|[^>]*)?>`, 'g') : /^\s*<@[A-Z0-9]+(\|[^>]*)?>/;
+  return text.replace(mention, '').trim();
+}
+
+function ephemeral(text: string): Record<string, unknown> {
+  return { response_type: 'ephemeral', text };
+}
+
+const escapeForQuote = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').slice(0, 200);
+
+function refusalText(error: SwitchboardError): string {
+  if (error.code === 'rate_limited') {
+    const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 60_000) / 1000));
+    return `You're sending messages faster than I can answer. Please try again in ${seconds} s.`;
+  }
+  return `I couldn't take that message: ${error.message}.`;
+}
+
+/** Slack Web API errors mapped for the retry policy: 429 and 5xx and network failures retry, `ok: false` errors do not. */
+function toDeliveryError(error: unknown): DeliveryError {
+  const coded = error as { code?: string; retryAfter?: number; statusCode?: number; data?: { error?: string }; message?: string };
+  switch (coded.code) {
+    case webApi.ErrorCode.RateLimitedError:
+      return new DeliveryError({ message: 'Slack rate limited the call', status: 429, retryable: true, retryAfterMs: (coded.retryAfter ?? 1) * 1000, cause: error });
+    case webApi.ErrorCode.HTTPError:
+      return new DeliveryError({
+        message: `Slack answered HTTP ${coded.statusCode}`,
+        ...(coded.statusCode !== undefined && { status: coded.statusCode }),
+        retryable: isRetryableStatus(coded.statusCode),
+        cause: error,
+      });
+    case webApi.ErrorCode.PlatformError:
+      return new DeliveryError({ message: `Slack refused the call: ${coded.data?.error ?? 'unknown error'}`, retryable: false, cause: error });
+    case webApi.ErrorCode.RequestError:
+      return new DeliveryError({ message: 'Slack not reachable', retryable: true, cause: error });
+    default:
+      return new DeliveryError({ message: coded.message ?? 'Slack call failed', retryable: false, cause: error });
+  }
+}
+
+function boltLogger(logger: Logger): BoltLogger {
+  const child = logger.child({ component: 'slack-bolt' });
+  let level = LogLevel.INFO;
+  const log = (method: 'debug' | 'info' | 'warn' | 'error') => (...msg: unknown[]) => child[method](msg.map(String).join(' '));
+  return {
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    setLevel: (next) => {
+      level = next;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}

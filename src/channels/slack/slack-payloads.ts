@@ -1,0 +1,45 @@
+import { z } from 'zod';
+
+/**
+ * The parts of Slack's payloads the channel reads, validated at the boundary
+ * (Events API `event_callback` inner events and the slash-command form body).
+ */
+
+/** `app_mention` (channels) and `message` with channel_type `im` (direct messages). */
+export const slackMessageEventSchema = z.object({
+  type: z.enum(['app_mention', 'message']),
+  user: z.string().min(1).optional(),
+  bot_id: z.string().optional(),
+  subtype: z.string().optional(),
+  text: z.string().default(''),
+  channel: z.string().min(1),
+  channel_type: z.string().optional(),
+  ts: z.string().min(1),
+  thread_ts: z.string().optional(),
+});
+export type SlackMessageEvent = z.infer<typeof slackMessageEventSchema>;
+
+export const slackCommandSchema = z.object({
+  command: z.string().min(1),
+  text: z.string().default(''),
+  team_id: z.string().min(1),
+  user_id: z.string().min(1),
+  channel_id: z.string().min(1),
+  response_url: z.url(),
+  trigger_id: z.string().min(1),
+});
+export type SlackCommand = z.infer<typeof slackCommandSchema>;
+
+/**
+ * Who is talking and where, encoded into the conversation identity so any process
+ * can deliver the reply from the conversation row alone:
+ * externalUserId `TEAM:USER`, threadKey `CHANNEL` or `CHANNEL:THREAD_TS`.
+ */
+export function slackIdentity(teamId: string, userId: string, channel: string, threadTs?: string) {
+  return { externalUserId: `${teamId}:${userId}`, threadKey: threadTs ? `${channel}:${threadTs}` : channel };
+}
+
+export function slackDestination(threadKey: string): { channel: string; threadTs: string | undefined } {
+  const [channel, threadTs] = threadKey.split(':', 2);
+  return { channel: channel ?? '', threadTs: threadTs || undefined };
+}

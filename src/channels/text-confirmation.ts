@@ -1,0 +1,36 @@
+import type { ConfirmationDecision } from '../confirmations/confirmation-service.js';
+import { SwitchboardError } from '../errors.js';
+import type { ChannelRecords } from './channel-records.js';
+import type { ConfirmationAnswerer } from './confirmation-answerer.js';
+
+/** A whole-message YES or NO (any case, trailing punctuation ignored). */
+export function textDecision(body: string): ConfirmationDecision | undefined {
+  const word = body.trim().replace(/[.!]+$/, '').toUpperCase();
+  if (word === 'YES') return 'confirm';
+  if (word === 'NO') return 'decline';
+  return undefined;
+}
+
+/**
+ * For text-only channels (SMS, WhatsApp): a YES or NO answers the conversation's
+ * newest pending confirmation. Returns false when there is none, so the text goes
+ * to the agent as an ordinary message. The outcome reaches the person as a reply.
+ */
+export async function answerConfirmationByText(
+  confirmations: ConfirmationAnswerer | undefined,
+  records: ChannelRecords,
+  identity: { channel: string; externalUserId: string },
+  body: string,
+): Promise<boolean> {
+  const decision = textDecision(body);
+  if (!confirmations || !decision) return false;
+  const conversation = await records.findConversation(identity.channel, identity.externalUserId);
+  if (!conversation) return false;
+  try {
+    await confirmations.answer(conversation.id, 'latest', decision);
+    return true;
+  } catch (error) {
+    if (error instanceof SwitchboardError && error.code === 'not_found') return false;
+    throw error;
+  }
+}

@@ -1,0 +1,179 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import twilio from 'twilio';
+import { z } from 'zod';
+import type { MessagePipeline } from '../../conversation/message-pipeline.js';
+import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../conversation/reply-transport.js';
+import { SwitchboardError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { ChannelRecords } from '../channel-records.js';
+import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
+import type { OutboundDelivery } from '../outbound-delivery.js';
+import type { ConfirmationAnswerer } from '../confirmation-answerer.js';
+import { answerConfirmationByText, textDecision } from '../text-confirmation.js';
+import { keepRawBodies, parseForm } from '../raw-body.js';
+import { smsKeyword } from './sms-keywords.js';
+import { splitSms, splitWhatsApp } from './sms-segments.js';
+
+export type TwilioChannelName = 'sms' | 'whatsapp';
+
+export interface TwilioChannelOptions {
+  channel: TwilioChannelName;
+  /** Our sender: `+15550001111` for SMS, `whatsapp:+15550001111` for WhatsApp. */
+  from: string;
+  authToken: string;
+  /** Origin (and optional path prefix) Twilio calls, e.g. https://switchboard.example.com — never the request's Host. */
+  publicUrl: string;
+  client: twilio.Twilio;
+  pipeline: MessagePipeline;
+  records: ChannelRecords;
+  delivery: OutboundDelivery;
+  helpText: string;
+  logger: Logger;
+  /** When given, a YES / NO answers the conversation's pending sensitive-tool confirmation. */
+  confirmations?: ConfirmationAnswerer;
+}
+
+/** The fields of Twilio's inbound-message webhook the channel reads (form-encoded). */
+const inboundSmsSchema = z.object({
+  MessageSid: z.string().regex(/^(SM|MM)[0-9a-fA-F]{32}$/, 'MessageSid must be a Twilio message SID'),
+  From: z.string().min(3).max(64),
+  To: z.string().min(3).max(64),
+  Body: z.string().default(''),
+});
+
+const EMPTY_TWIML = new twilio.twiml.MessagingResponse().toString();
+
+/**
+ * SMS and WhatsApp through Twilio (one instance per channel): the webhook checks
+ * `X-Twilio-Signature` against the configured public URL, answers with empty TwiML
+ * at once, and the reply is sent later through the REST API, split into parts that
+ * each fit one SMS (or one WhatsApp message). STOP/START/HELP are handled here and
+ * the opt-out is kept in `channel_contacts`, so a stopped number gets nothing more.
+ */
+export class TwilioChannel implements ReplyTransport {
+  readonly channel: TwilioChannelName;
+  readonly path: string;
+
+  constructor(private readonly options: TwilioChannelOptions) {
+    this.channel = options.channel;
+    this.path = `/twilio/${options.channel}`;
+  }
+
+  async mount(http: FastifyInstance): Promise<void> {
+    await http.register(async (instance) => {
+      keepRawBodies(instance);
+      instance.post(this.path, async (request, reply) => {
+        const signature = request.headers['x-twilio-signature'];
+        if (typeof signature !== 'string' || signature === '') {
+          throw new SwitchboardError('invalid_payload', 'X-Twilio-Signature is required');
+        }
+        const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const params = parseForm(rawBody);
+        const url = `${this.options.publicUrl.replace(/\/$/, '')}${request.url}`;
+        if (!twilio.validateRequest(this.options.authToken, signature, url, params)) {
+          return reply.status(403).send({ error: { code: 'forbidden', message: 'X-Twilio-Signature does not match' } });
+        }
+        const parsed = inboundSmsSchema.safeParse(params);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0];
+          throw new SwitchboardError('invalid_payload', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+        }
+        if (this.channel === 'whatsapp' && !parsed.data.From.startsWith('whatsapp:')) {
+          throw new SwitchboardError('invalid_payload', 'From must be a whatsapp: address on this route');
+        }
+        return this.onInbound(parsed.data, reply);
+      });
+    });
+    this.options.pipeline.registerTransport(this);
+  }
+
+  private async onInbound(inbound: z.infer<typeof inboundSmsSchema>, reply: FastifyReply): Promise<FastifyReply> {
+    const { records, pipeline } = this.options;
+    const address = inbound.From;
+    const keyword = smsKeyword(inbound.Body);
+    if (keyword === 'stop') {
+      await records.setOptedOut(this.channel, address, true);
+      // The carrier/Twilio confirms the opt-out itself; we only stop sending.
+      return twiml(reply);
+    }
+    if (keyword === 'help') return twiml(reply, this.options.helpText || undefined);
+    const optedOut = await records.isOptedOut(this.channel, address);
+    // YES is also a carrier opt-in word: it resubscribes a stopped number, and otherwise answers a confirmation.
+    if (keyword === 'start' && (optedOut || textDecision(inbound.Body) === undefined)) {
+      if (optedOut) await records.setOptedOut(this.channel, address, false);
+      return twiml(reply);
+    }
+    // A stopped number has said it wants nothing from us: nothing is stored or answered until START.
+    if (optedOut) return twiml(reply);
+    const identity = { channel: this.channel, externalUserId: address };
+    if (await answerConfirmationByText(this.options.confirmations, records, identity, inbound.Body)) return twiml(reply);
+
+    try {
+      await pipeline.accept({ channel: this.channel, externalUserId: address, externalMessageId: inbound.MessageSid, text: inbound.Body });
+      return twiml(reply);
+    } catch (error) {
+      if (!(error instanceof SwitchboardError)) throw error;
+      if (error.code === 'rate_limited') {
+        const retryAfterMs = error.retryAfterMs ?? 60_000;
+        // One notice per limit window, shared by every process: later messages in the window get silence.
+        const first = await records.claimLimitNotice(this.channel, address, new Date(Date.now() + retryAfterMs));
+        const minutes = Math.max(1, Math.ceil(retryAfterMs / 60_000));
+        return twiml(reply, first ? `Too many messages. Please wait ${minutes} min before writing again.` : undefined);
+      }
+      if (error.code === 'empty_message') return twiml(reply, 'Please send your question as text.');
+      if (error.code === 'message_too_long') return twiml(reply, 'That message is too long. Please send a shorter one.');
+      throw error;
+    }
+  }
+
+  async done(target: ReplyTarget, reply: FinishedReply): Promise<void> {
+    await this.deliver(target, 'reply', reply.text);
+  }
+
+  async failed(target: ReplyTarget, error: { code: string; message: string }): Promise<void> {
+    await this.deliver(target, 'failure_notice', `Sorry, ${error.message}.`);
+  }
+
+  private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<void> {
+    const { conversation, messageId } = target;
+    const to = conversation.externalUserId;
+    const identity = { conversationId: conversation.id, messageId, channel: this.channel, kind } as const;
+    if (await this.options.records.isOptedOut(this.channel, to)) {
+      await this.options.delivery.suppressed(identity, 'recipient opted out (STOP)');
+      return;
+    }
+    const parts = this.channel === 'sms' ? splitSms(text) : splitWhatsApp(text);
+    await this.options.delivery.deliver({ ...identity, parts, send: (body) => this.send(to, body) });
+  }
+
+  private async send(to: string, body: string): Promise<string> {
+    try {
+      const message = await this.options.client.messages.create({ to, from: this.options.from, body });
+      return message.sid;
+    } catch (error) {
+      const status = (error as { status?: unknown }).status;
+      if (typeof status === 'number') {
+        const code = (error as { code?: unknown }).code;
+        return Promise.reject(
+          new DeliveryError({
+            message: `Twilio answered ${status}${typeof code === 'number' ? ` (error ${code})` : ''}`,
+            status,
+            retryable: isRetryableStatus(status),
+            cause: error,
+          }),
+        );
+      }
+      throw new DeliveryError({ message: 'Twilio not reachable', retryable: true, cause: error });
+    }
+  }
+}
+
+function twiml(reply: FastifyReply, message?: string): FastifyReply {
+  let body = EMPTY_TWIML;
+  if (message) {
+    const response = new twilio.twiml.MessagingResponse();
+    response.message(message);
+    body = response.toString();
+  }
+  return reply.status(200).type('text/xml').send(body);
+}

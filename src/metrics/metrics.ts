@@ -1,0 +1,175 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PipelineEvents } from '../conversation/pipeline-events.js';
+import type { Logger } from '../logger.js';
+
+/** Circuit-breaker states as cockatiel names them; `isolated` counts as open. */
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
+
+const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2, isolated: 2 };
+
+/** A breaker some other part owns (a provider, an integration); read when scraped or shown. */
+export interface BreakerSource {
+  name: string;
+  state(): BreakerState;
+}
+
+/** A queue some other part owns; `depth` counts jobs waiting or running. */
+export interface QueueSource {
+  name: string;
+  depth(): number | Promise<number>;
+}
+
+/**
+ * The Prometheus registry and the one place other parts feed health into: breaker
+ * states and queue depths are registered as read callbacks (nothing polls them
+ * until /metrics or the admin health view asks), rate-limit hits are counted.
+ * Pipeline counters come from PipelineEvents; observers never break a turn.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #breakers = new Map<string, BreakerSource>();
+  readonly #queues = new Map<string, QueueSource>();
+
+  readonly messages = new Counter({
+    name: 'switchboard_messages_total',
+    help: 'User messages by channel and outcome (accepted, answered, fallback, failed).',
+    labelNames: ['channel', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly turnLatency = new Histogram({
+    name: 'switchboard_turn_duration_seconds',
+    help: 'Time from accepting a message to its finished reply, by the provider that answered (none for fallback).',
+    labelNames: ['provider'] as const,
+    buckets: [0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+    registers: [this.registry],
+  });
+  readonly toolCalls = new Counter({
+    name: 'switchboard_tool_calls_total',
+    help: 'Tool calls by tool and final status.',
+    labelNames: ['tool', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly toolDuration = new Histogram({
+    name: 'switchboard_tool_call_duration_seconds',
+    help: 'Tool call duration by tool.',
+    labelNames: ['tool'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15],
+    registers: [this.registry],
+  });
+  readonly cacheHits = new Counter({
+    name: 'switchboard_cache_hits_total',
+    help: 'Turns answered from the reply cache.',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly fallbacks = new Counter({
+    name: 'switchboard_fallbacks_total',
+    help: 'Turns answered with FALLBACK_REPLY, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'switchboard_rate_limited_total',
+    help: 'Requests refused by a rate limit, by scope.',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_process_' });
+    const breakers = this.#breakers;
+    const queues = this.#queues;
+    new Gauge({
+      name: 'switchboard_breaker_state',
+      help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['breaker'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const source of breakers.values()) this.set({ breaker: source.name }, BREAKER_STATE_VALUE[safeState(source)] ?? 2);
+      },
+    });
+    new Gauge({
+      name: 'switchboard_queue_depth',
+      help: 'Jobs waiting or running, by queue.',
+      labelNames: ['queue'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const source of queues.values()) {
+          const depth = await Promise.resolve()
+            .then(() => source.depth())
+            .catch(() => undefined);
+          if (typeof depth === 'number') this.set({ queue: source.name }, depth);
+        }
+      },
+    });
+  }
+
+  registerBreaker(source: BreakerSource): void {
+    this.#breakers.set(source.name, source);
+  }
+
+  registerQueue(source: QueueSource): void {
+    this.#queues.set(source.name, source);
+  }
+
+  breakerStates(): { name: string; state: BreakerState }[] {
+    return [...this.#breakers.values()].map((source) => ({ name: source.name, state: safeState(source) }));
+  }
+
+  async queueDepths(): Promise<{ name: string; depth: number | null }[]> {
+    return Promise.all(
+      [...this.#queues.values()].map(async (source) => ({
+        name: source.name,
+        depth: await Promise.resolve()
+          .then(() => source.depth())
+          .catch(() => null),
+      })),
+    );
+  }
+
+  /** Subscribes to the pipeline; returns the unsubscribe function. */
+  observe(events: PipelineEvents, logger: Logger): () => void {
+    const guard =
+      <A extends unknown[]>(listener: (...args: A) => void) =>
+      (...args: A) => {
+        try {
+          listener(...args);
+        } catch (error) {
+          logger.warn({ err: error }, 'metrics observer failed');
+        }
+      };
+    const offs = [
+      events.on(
+        'message.accepted',
+        guard(({ conversation }) => this.messages.inc({ channel: conversation.channel, outcome: 'accepted' })),
+      ),
+      events.on(
+        'turn.finished',
+        guard(({ conversation, outcome }) => {
+          this.messages.inc({ channel: conversation.channel, outcome: outcome.status });
+          this.turnLatency.observe({ provider: outcome.provider ?? 'none' }, outcome.latencyMs / 1000);
+          if (outcome.cached) this.cacheHits.inc({ channel: conversation.channel });
+          if (outcome.fallback) this.fallbacks.inc({ reason: outcome.fallbackReason ?? 'unknown' });
+        }),
+      ),
+      events.on(
+        'tool-call.finished',
+        guard((call) => {
+          this.toolCalls.inc({ tool: call.toolName, status: call.status });
+          this.toolDuration.observe({ tool: call.toolName }, call.durationMs / 1000);
+        }),
+      ),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+}
+
+function safeState(source: BreakerSource): BreakerState {
+  try {
+    return source.state();
+  } catch {
+    return 'open';
+  }
+}

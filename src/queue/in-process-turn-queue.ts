@@ -1,0 +1,61 @@
+import type { Logger } from '../logger.js';
+import { sleep, type TurnHandlers, type TurnQueue, type TurnQueueSettings } from './turn-queue.js';
+
+/**
+ * Turns run in this process, with the same retries as the durable queue. Nothing
+ * survives a crash here: the PostgreSQL ledger does (recovered at start-up).
+ */
+export class InProcessTurnQueue implements TurnQueue {
+  readonly kind = 'in-process' as const;
+  readonly #running = new Map<string, Promise<void>>();
+  #handlers: TurnHandlers | undefined;
+
+  constructor(
+    private readonly settings: TurnQueueSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(handlers: TurnHandlers): Promise<void> {
+    this.#handlers = handlers;
+  }
+
+  async enqueue(messageId: string): Promise<void> {
+    if (this.#running.has(messageId)) return;
+    const handlers = this.#handlers;
+    if (!handlers) throw new Error('turn queue not started');
+    // The next macrotask, so a channel's acknowledgement reaches the client before any reply event.
+    const job = sleep(0).then(() => this.runWithRetries(messageId, handlers));
+    this.#running.set(messageId, job);
+    void job.finally(() => this.#running.delete(messageId));
+  }
+
+  requeue(messageId: string): Promise<void> {
+    return this.enqueue(messageId);
+  }
+
+  async depth(): Promise<number> {
+    return this.#running.size;
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    await Promise.race([Promise.allSettled([...this.#running.values()]), sleep(timeoutMs)]);
+  }
+
+  async close(): Promise<void> {}
+
+  private async runWithRetries(messageId: string, handlers: TurnHandlers): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handlers.run(messageId);
+        return;
+      } catch (error) {
+        if (attempt >= this.settings.attempts) {
+          await handlers.exhausted(messageId, error).catch((final: unknown) => this.logger.error({ err: final, messageId }, 'failed turn could not be closed'));
+          return;
+        }
+        this.logger.warn({ err: error, messageId, attempt }, 'turn failed; retrying');
+        await sleep(this.settings.backoffMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+}

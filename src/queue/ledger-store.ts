@@ -1,0 +1,74 @@
+import { and, asc, eq, inArray, lt } from 'drizzle-orm';
+import type { Db } from '../db/database.js';
+import { messages, type Message } from '../db/schema.js';
+
+/**
+ * The ledger queries behind "nothing accepted is lost" and "fallback answers are
+ * followed up": which user messages never finished, and which still wait for a
+ * proper answer.
+ */
+export class LedgerStore {
+  constructor(private readonly db: Db) {}
+
+  /** User messages still `received` / `processing` and untouched since `before`: their turn was lost. */
+  async listStuck(before: Date, limit = 500): Promise<Message[]> {
+    return this.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.role, 'user'), inArray(messages.status, ['received', 'processing']), lt(messages.updatedAt, before)))
+      .orderBy(asc(messages.createdAt))
+      .limit(limit);
+  }
+
+  async listPendingFollowUps(limit: number): Promise<Message[]> {
+    return this.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.followUp, 'pending'), eq(messages.role, 'user')))
+      .orderBy(asc(messages.createdAt))
+      .limit(limit);
+  }
+
+  /**
+   * Stores the proper answer to a fallback-answered message and closes its follow-up,
+   * in one transaction. Returns undefined when another instance answered it first.
+   */
+  async completeFollowUp(
+    userMessage: Message,
+    answer: { text: string; provider: string; model: string; attempts: unknown; latencyMs: number; inputTokens: number; outputTokens: number },
+  ): Promise<Message | undefined> {
+    return this.db.transaction(async (tx) => {
+      const now = new Date();
+      const [claimed] = await tx
+        .update(messages)
+        .set({ followUp: 'answered', status: 'answered', provider: answer.provider, model: answer.model, updatedAt: now })
+        .where(and(eq(messages.id, userMessage.id), eq(messages.followUp, 'pending')))
+        .returning({ id: messages.id });
+      if (!claimed) return undefined;
+      const [reply] = await tx
+        .insert(messages)
+        .values({
+          id: crypto.randomUUID(),
+          conversationId: userMessage.conversationId,
+          role: 'assistant',
+          text: answer.text,
+          status: 'answered',
+          replyToId: userMessage.id,
+          provider: answer.provider,
+          model: answer.model,
+          attempts: answer.attempts,
+          latencyMs: answer.latencyMs,
+          inputTokens: answer.inputTokens,
+          outputTokens: answer.outputTokens,
+          createdAt: now,
+        })
+        .returning();
+      return reply;
+    });
+  }
+
+  /** Gives up on a follow-up (the setting is off, or the conversation is gone). */
+  async skipFollowUp(messageId: string): Promise<void> {
+    await this.db.update(messages).set({ followUp: 'skipped', updatedAt: new Date() }).where(eq(messages.id, messageId));
+  }
+}

@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineTool } from '../src/tools/tool.js';
+import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
+import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
+import { REDIS_TEST_URL } from './helpers/test-database.js';
+
+const weatherTool = defineTool({
+  name: 'get_weather',
+  description: 'Current weather for a city.',
+  input: z.object({ city: z.string() }).strict(),
+  execute: async ({ city }) => ({ city, sky: 'clear' }),
+});
+
+describe('the reply cache for first messages', () => {
+  let openai: FakeProviderServer;
+  let server: RunningApp;
+  let redis: Redis;
+  const prefix = `test-cache-${randomBytes(5).toString('hex')}`;
+
+  beforeAll(async () => {
+    openai = await startFakeOpenAIServer();
+    redis = new Redis(REDIS_TEST_URL);
+    server = await startTestApp(
+      { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', REDIS_URL: REDIS_TEST_URL, REDIS_PREFIX: prefix, CACHE_TTL_S: '60' },
+      { extraTools: [weatherTool] },
+    );
+  });
+  afterEach(() => openai.reset());
+  afterAll(async () => {
+    await server?.stop();
+    await openai?.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  const firstMessage = async (text: string) => {
+    const { socket, session } = await connectClient(server.url);
+    try {
+      const result = await sendAndCollect(socket, text);
+      return { ...result, conversationId: session.conversationId, socket };
+    } finally {
+      socket.disconnect();
+    }
+  };
+
+  it('answers a repeated first message from the cache (normalised text), flags it cached, stores it and counts it', async () => {
+    openai.push({ text: 'We open at nine.' });
+    const miss = await firstMessage('When do you open?');
+    expect(miss.reply.done).toMatchObject({ text: 'We open at nine.', cached: false });
+    expect(openai.requests).toHaveLength(1);
+
+    const hit = await firstMessage('  when do   you OPEN? ');
+    expect(hit.reply.done).toMatchObject({ text: 'We open at nine.', cached: true, fallback: false });
+    expect(openai.requests).toHaveLength(1);
+    const [question, answer] = await server.app.store.listMessages(hit.conversationId);
+    expect(question).toMatchObject({ status: 'answered', cached: true });
+    expect(answer).toMatchObject({ role: 'assistant', text: 'We open at nine.', cached: true, provider: 'openai' });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/switchboard_cache_hits_total\{channel="web"\} 1/);
+  });
+
+  it('never uses the cache for a message with history', async () => {
+    const { socket } = await connectClient(server.url);
+    try {
+      openai.push({ text: 'First answer.' });
+      await sendAndCollect(socket, 'tell me a fact');
+      openai.push({ text: 'A different fact.' });
+      const { reply } = await sendAndCollect(socket, 'tell me a fact');
+      expect(reply.done).toMatchObject({ text: 'A different fact.', cached: false });
+      expect(openai.requests).toHaveLength(2);
+    } finally {
+      socket.disconnect();
+    }
+  });
+
+  it('never caches an answer that involved a tool call', async () => {
+    openai.push({ toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] }, { text: 'Clear skies in Oslo.' });
+    const first = await firstMessage('weather in oslo?');
+    expect(first.reply.done).toMatchObject({ text: 'Clear skies in Oslo.', cached: false });
+    openai.push({ toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] }, { text: 'Still clear in Oslo.' });
+    const second = await firstMessage('weather in oslo?');
+    expect(second.reply.done).toMatchObject({ text: 'Still clear in Oslo.', cached: false });
+    expect(openai.requests).toHaveLength(4);
+  });
+
+  it('treats an unreadable cache entry as a miss', async () => {
+    // Corrupt every cache entry this app has written, whatever its key.
+    for (const entry of await redis.keys(`${prefix}:cache:*`)) await redis.set(entry, '{not json');
+    openai.push({ text: 'Fresh answer.' });
+    const { reply } = await firstMessage('When do you open?');
+    expect(reply.done).toMatchObject({ text: 'Fresh answer.', cached: false });
+    expect(openai.requests).toHaveLength(1);
+    // The fresh answer replaced the broken entry.
+    const again = await firstMessage('when do you open?');
+    expect(again.reply.done).toMatchObject({ text: 'Fresh answer.', cached: true });
+  });
+});

@@ -1,0 +1,112 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
+import { FakeWhatsAppWebClient } from './fakes/fake-whatsapp-web-client.js';
+import { startTestApp, type RunningApp } from './helpers/test-app.js';
+
+describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage', () => {
+  let provider: FakeProviderServer;
+  let server: RunningApp;
+  const clients: FakeWhatsAppWebClient[] = [];
+  const current = () => clients.at(-1)!;
+
+  const waitFor = async <T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  beforeAll(async () => {
+    provider = await startFakeOpenAIServer();
+    server = await startTestApp(
+      {
+        OPENAI_API_KEY: 'sk-test-wweb',
+        OPENAI_BASE_URL: provider.url,
+        OPENAI_MODEL: 'gpt-fake',
+        LLM_PROVIDERS: 'openai',
+        WHATSAPP_WEB_ENABLED: 'true',
+        WHATSAPP_WEB_RECONNECT_DELAY_MS: '50',
+        CHANNEL_DELIVERY_ATTEMPTS: '4',
+        CHANNEL_DELIVERY_BASE_DELAY_MS: '20',
+        CHANNEL_DELIVERY_MAX_DELAY_MS: '100',
+        LLM_RETRIES: '0',
+      },
+      {
+        whatsAppWebClient: () => {
+          const client = new FakeWhatsAppWebClient();
+          clients.push(client);
+          return client;
+        },
+      },
+    );
+  });
+
+  afterEach(() => provider.reset());
+
+  afterAll(async () => {
+    await server?.stop();
+    await provider?.close();
+  });
+
+  it('shows the QR code for pairing until the phone links, then is ready', async () => {
+    const channel = server.app.channels.whatsappWeb!;
+    const pairing = await waitFor(() => (channel.pairing.state === 'qr' ? channel.pairing : undefined));
+    expect(pairing.qr).toMatch(/^2@/);
+    expect(current().initialized).toBe(true);
+    current().pair();
+    expect(channel.pairing).toMatchObject({ state: 'ready', qr: undefined });
+  });
+
+  it('answers a chat message in the same chat, once, even if the event repeats', async () => {
+    provider.push({ text: 'Hi from the bot.', delayMs: 100 });
+    const message = current().receive({ from: '15551230001@c.us', body: 'hello?' });
+    current().emit('message', message);
+    await waitFor(() => current().sent.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(current().sent).toEqual([{ chatId: '15551230001@c.us', content: 'Hi from the bot.', id: expect.any(String) }]);
+    expect(provider.requests).toHaveLength(1);
+    const conversation = await server.app.store.findOrCreateConversation({ channel: 'whatsapp-web', externalUserId: '15551230001@c.us' });
+    const rows = await server.app.store.listMessages(conversation.id);
+    expect(rows.map((row) => [row.role, row.text])).toEqual([
+      ['user', 'hello?'],
+      ['assistant', 'Hi from the bot.'],
+    ]);
+    expect(rows[0]!.externalMessageId).toBe(message.id._serialized);
+  });
+
+  it('ignores our own messages, groups, status updates and media', async () => {
+    const client = current();
+    const before = client.sent.length;
+    client.receive({ from: '15551230002@c.us', body: 'sent by us', fromMe: true });
+    client.receive({ from: '120363000000000000@g.us', body: 'group chatter', author: '15551230003@c.us' });
+    client.receive({ from: 'status@broadcast', body: 'my status', isStatus: true });
+    client.receive({ from: '15551230004@c.us', body: '', type: 'image' as never, hasMedia: true } as never);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(provider.requests).toHaveLength(0);
+    expect(client.sent.length).toBe(before);
+  });
+
+  it('reconnects with a fresh client after a disconnect and keeps delivering, retrying sends meanwhile', async () => {
+    const channel = server.app.channels.whatsappWeb!;
+    const first = current();
+    first.emit('disconnected', 'NAVIGATION');
+    expect(channel.pairing.state).toBe('disconnected');
+    const second = await waitFor(() => (clients.length >= 2 && current() !== first ? current() : undefined));
+    expect(first.destroyed).toBe(true);
+    await waitFor(() => channel.pairing.state === 'qr');
+    second.pair();
+
+    second.failSends = 1;
+    provider.push({ text: 'Back online.' });
+    second.receive({ from: '15551230005@c.us', body: 'still there?' });
+    await waitFor(() => second.sent.length === 1);
+    expect(second.sent[0]).toMatchObject({ chatId: '15551230005@c.us', content: 'Back online.' });
+    const delivery = await waitFor(async () =>
+      (await server.app.channels.records.listDeliveries({ status: 'sent' })).find((d) => d.channel === 'whatsapp-web' && d.attempts === 2),
+    );
+    expect(delivery.parts).toBe(1);
+  });
+});
