@@ -11,6 +11,7 @@
  * The server is the production entry point in its own process (bench-stack.ts) with
  * PostgreSQL, Redis and the fake OpenAI provider; the Slack Web API is the test fake.
  * Acknowledgement time is measured at the client: request written → response read.
+ * BENCH_CPU_PROF=DIR writes a V8 CPU profile of the server (summarise with bench/profile-summary.ts).
  */
 import { createHmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
   const stack = await startStack({
     latencyMs,
     chunkSize: 16,
-    cpuProfileDir: undefined,
+    cpuProfileDir: process.env.BENCH_CPU_PROF || undefined,
     serverRoot: undefined,
     serverEntry: undefined,
     serverEnv: {

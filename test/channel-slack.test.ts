@@ -113,6 +113,7 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
       FALLBACK_AFTER_MS: '20000',
       LLM_RETRIES: '0',
       SENSITIVE_TOOLS: 'issue_refund',
+      RATE_LIMIT_USER_PER_MINUTE: '12',
     }, { extraTools: [refundTool] });
   });
 
@@ -405,6 +406,19 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     await slack.waitForDeliveries(4);
     expect(slack.hooks.find((h) => h.path === '/hooks/again')!.body.text).toMatch(/^Already answered/);
     expect(refunds).toEqual([20]);
+  });
+
+  it('tells a rate-limited person once per window, in the thread, and answers nothing else', async () => {
+    const results = [];
+    for (let i = 0; i < 15; i++) {
+      results.push(await postEvent(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> burst ${i}`, user: 'U0LIMIT', channel: 'C0LIMIT' })));
+    }
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    await slack.waitForDeliveries(13);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const notices = slack.posts.filter((p) => p.text.startsWith("You're sending messages faster"));
+    expect(notices).toHaveLength(1);
+    expect(slack.posts.filter((p) => /burst \d+$/.test(p.text))).toHaveLength(12);
   });
 });
 

@@ -2,14 +2,12 @@ import type { App, Receiver } from '@slack/bolt';
 import { ReceiverMultipleAckError } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
 import { SwitchboardError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
 import { keepRawBodies, parseForm } from '../raw-body.js';
 import { checkSlackSignature } from './slack-signature.js';
 
 export interface SlackReceiverOptions {
   signingSecret: string;
   path: string;
-  logger: Logger;
   /** Milliseconds since the epoch; injectable so the 5-minute window can be tested. */
   now?: () => number;
 }

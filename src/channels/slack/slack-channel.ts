@@ -1,18 +1,18 @@
 import { App, LogLevel, webApi, type Logger as BoltLogger } from '@slack/bolt';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import type { ConfirmationDecision, ConfirmationPrompter, ConfirmationRequest } from '../../confirmations/confirmation-service.js';
 import type { MessagePipeline } from '../../conversation/message-pipeline.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../conversation/reply-transport.js';
 import { SwitchboardError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ChannelRecords } from '../channel-records.js';
-import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
 import type { ConfirmationAnswerer } from '../confirmation-answerer.js';
+import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
 import type { OutboundDelivery } from '../outbound-delivery.js';
 import { FastifySlackReceiver } from './fastify-receiver.js';
 import { slackCommandSchema, slackDestination, slackIdentity, slackMessageEventSchema, type SlackMessageEvent } from './slack-payloads.js';
 import { splitForSlack, toSlackMrkdwn } from './slack-format.js';
-import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 
 export const SLACK_CHANNEL = 'slack';
 /** Slack keeps a slash command's response_url valid for 30 minutes. */
@@ -70,7 +70,6 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
     this.receiver = new FastifySlackReceiver({
       signingSecret: options.signingSecret,
       path: '/slack/events',
-      logger: options.logger,
       ...(options.now && { now: options.now }),
     });
     this.app = new App({
