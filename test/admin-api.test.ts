@@ -461,6 +461,13 @@ describe('GET /api/admin/health', () => {
       ['groq', false],
     ]);
     expect(body.integrations.find((integration: any) => integration.name === 'stripe')).toEqual({ name: 'stripe', configured: false, breaker: null });
+    // Each tool says why it is not offered to the model.
+    expect(body.tools.find((tool: any) => tool.tool === 'create_checkout_link')).toEqual({
+      tool: 'create_checkout_link',
+      available: false,
+      reason: 'STRIPE_SECRET_KEY is not set',
+    });
+    expect(body.tools.find((tool: any) => tool.tool === 'book_meeting').reason).toMatch(/GOOGLE/);
   });
 });
 

@@ -97,6 +97,7 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
       TWILIO_SMS_FROM: SMS_FROM,
       TWILIO_WHATSAPP_FROM: WHATSAPP_FROM,
       TWILIO_API_URL: twilioApi.url,
+      ADMIN_TOKEN: 'admin-token-for-deliveries',
       CHANNEL_DELIVERY_ATTEMPTS: '3',
       CHANNEL_DELIVERY_BASE_DELAY_MS: '10',
       CHANNEL_DELIVERY_MAX_DELAY_MS: '50',
@@ -254,6 +255,16 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     );
     expect(failed).toMatchObject({ attempts: 3, error: 'Twilio answered 500 (error 20500)' });
     expect(failed.error).not.toContain(second);
+
+    // Admins see the permanently failed delivery in the console's delivery log.
+    const listed = await fetch(`${server.url}/api/admin/deliveries?status=failed`, {
+      headers: { authorization: 'Bearer admin-token-for-deliveries' },
+    });
+    expect(listed.status).toBe(200);
+    const { items } = (await listed.json()) as { items: { id: string; status: string; attempts: number }[] };
+    expect(items.find((item) => item.id === failed.id)).toMatchObject({ status: 'failed', attempts: 3 });
+    const unauthenticated = await fetch(`${server.url}/api/admin/deliveries?status=failed`);
+    expect(unauthenticated.status).toBe(401);
   });
 
   it('answers WhatsApp through the Twilio sender with whatsapp: addresses', async () => {

@@ -28,6 +28,7 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
         OPENAI_MODEL: 'gpt-fake',
         LLM_PROVIDERS: 'openai',
         WHATSAPP_WEB_ENABLED: 'true',
+        ADMIN_TOKEN: 'admin-token-for-pairing',
         WHATSAPP_WEB_RECONNECT_DELAY_MS: '50',
         CHANNEL_DELIVERY_ATTEMPTS: '4',
         CHANNEL_DELIVERY_BASE_DELAY_MS: '20',
@@ -55,6 +56,11 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
     const channel = server.app.channels.whatsappWeb!;
     const pairing = await waitFor(() => (channel.pairing.state === 'qr' ? channel.pairing : undefined));
     expect(pairing.qr).toMatch(/^2@/);
+    // The admin console's health view shows the same QR code to pair with.
+    const health = await fetch(`${server.url}/api/admin/health`, { headers: { authorization: 'Bearer admin-token-for-pairing' } });
+    const shown = ((await health.json()) as { whatsappWeb: { state: string; qr: string; qrImage: string } }).whatsappWeb;
+    expect(shown).toMatchObject({ state: 'qr', qr: pairing.qr });
+    expect(shown.qrImage).toMatch(/^data:image\/png;base64,/);
     expect(current().initialized).toBe(true);
     current().pair();
     expect(channel.pairing).toMatchObject({ state: 'ready', qr: undefined });

@@ -7,7 +7,7 @@ import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { actorName, AdminAuth } from './admin-auth.js';
-import { registerAdminRoutes } from './admin-routes.js';
+import { registerAdminRoutes, type ChannelAdminView } from './admin-routes.js';
 import { AdminStore } from './admin-store.js';
 import { AdminLiveFeed } from './live-feed.js';
 import { LoginLimiter } from './login-limiter.js';
@@ -23,6 +23,7 @@ export async function attachAdminConsole(deps: {
   events: PipelineEvents;
   logger: Logger;
   redis?: Redis;
+  channels?: ChannelAdminView;
 }): Promise<{ store: AdminStore; feed: AdminLiveFeed }> {
   const store = new AdminStore(deps.db);
   const auth = new AdminAuth(store, deps.config.ADMIN_TOKEN);
@@ -39,6 +40,7 @@ export async function attachAdminConsole(deps: {
     limiter: new LoginLimiter(deps.config.ADMIN_LOGIN_MAX_ATTEMPTS, deps.redis),
     logger: deps.logger,
     onLogout: (token) => feed.disconnectSession(token),
+    ...(deps.channels && { channels: deps.channels }),
   });
   await registerAdminUi(deps.http);
   return { store, feed };

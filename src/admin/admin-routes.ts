@@ -1,9 +1,11 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import QRCode from 'qrcode';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
+import { DELIVERY_STATUSES, type DeliveryStatus } from '../db/schema.js';
 import { SwitchboardError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -27,6 +29,16 @@ import { loadStats } from './stats-query.js';
 import { collectExport, toCsv } from './tool-call-export.js';
 import { getToolCallDetail, listToolCalls } from './tool-call-query.js';
 
+/** What the console shows of the messaging channels: failed deliveries and WhatsApp Web pairing. */
+export interface ChannelAdminView {
+  listDeliveries(filter: { status?: DeliveryStatus; limit?: number }): Promise<Record<string, unknown>[]>;
+  whatsappWebPairing(): { state: string; qr: string | undefined; updatedAt: Date } | undefined;
+}
+
+const deliveriesQuery = z
+  .object({ status: z.enum(DELIVERY_STATUSES).optional(), limit: z.coerce.number().int().min(1).max(500).default(100) })
+  .strict();
+
 export interface AdminRouteDeps {
   db: Db;
   config: Config;
@@ -37,6 +49,7 @@ export interface AdminRouteDeps {
   logger: Logger;
   /** Called on logout so live-feed sockets of that session close too. */
   onLogout?: (sessionToken: string) => void;
+  channels?: ChannelAdminView;
 }
 
 declare module 'fastify' {
@@ -213,7 +226,19 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
       scope.get('/health', async (request) => {
         const health = await loadHealth(deps.db, deps.config, deps.metrics);
         await audit(request, 'health.read');
-        return health;
+        // The QR code is a pairing secret for the team's WhatsApp account: shown to admins only, never logged.
+        const pairing = deps.channels?.whatsappWebPairing();
+        const whatsappWeb = pairing
+          ? { ...pairing, qrImage: pairing.qr ? await QRCode.toDataURL(pairing.qr, { margin: 1, width: 256 }) : null }
+          : null;
+        return { ...health, whatsappWeb };
+      });
+
+      scope.get('/deliveries', async (request) => {
+        const query = parseQuery(deliveriesQuery, request.query);
+        const rows = (await deps.channels?.listDeliveries(query)) ?? [];
+        await audit(request, 'deliveries.list', query);
+        return { items: rows.map((row) => redactValue(row, 'list')) };
       });
     },
     { prefix: '/api/admin' },

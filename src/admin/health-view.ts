@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { PROVIDER_NAMES, configuredProviders, providerKey, type Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { toolAvailability } from '../tools/build-tools.js';
 import { redactText } from './redaction.js';
 import { queryRows } from './stats-query.js';
 
@@ -14,10 +15,10 @@ const RECENT_MS = 24 * 3600_000;
 const INTEGRATIONS: { name: string; settings: string[] }[] = [
   { name: 'stripe', settings: ['STRIPE_SECRET_KEY'] },
   { name: 'hubspot', settings: ['HUBSPOT_ACCESS_TOKEN'] },
-  { name: 'google', settings: ['GOOGLE_SERVICE_ACCOUNT_JSON', 'GOOGLE_CLIENT_EMAIL', 'GOOGLE_CREDENTIALS'] },
+  { name: 'google', settings: ['GOOGLE_SERVICE_ACCOUNT_JSON', 'GOOGLE_REFRESH_TOKEN'] },
   { name: 'slack', settings: ['SLACK_BOT_TOKEN'] },
   { name: 'twilio', settings: ['TWILIO_AUTH_TOKEN'] },
-  { name: 'whatsapp', settings: ['WHATSAPP_ENABLED', 'WHATSAPP_ACCESS_TOKEN'] },
+  { name: 'whatsapp-web', settings: ['WHATSAPP_WEB_ENABLED'] },
   { name: 'redis', settings: ['REDIS_URL'] },
 ];
 
@@ -69,6 +70,8 @@ export async function loadHealth(db: Db, config: Config, metrics: Metrics) {
       configured: integration.settings.some((key) => isSet(config, key)),
       breaker: breakerFor(integration.name),
     })),
+    /** Each tool, and why it is not offered to the model when it is not. */
+    tools: toolAvailability(config),
     toolErrors: toolErrors.map((row) => ({
       tool: row.tool,
       count: Number(row.count),

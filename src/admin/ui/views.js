@@ -204,9 +204,26 @@ export function healthView(health) {
     el(
       'div',
       { class: 'card wide' },
+      el('h3', {}, 'Tools offered to the model'),
+      simpleTable(['tool', 'status', 'why not'], (health.tools ?? []).map((tool) => [tool.tool, configured(tool.available), tool.reason ?? ''])),
+    ),
+    el(
+      'div',
+      { class: 'card wide' },
       el('h3', {}, 'Tool errors (24 h)'),
       simpleTable(['tool', 'errors', 'last', 'last error'], health.toolErrors.map((row) => [row.tool, row.count, formatTime(row.lastAt), row.lastError ?? ''])),
     ),
+    health.whatsappWeb
+      ? el(
+          'div',
+          { class: 'card wide', 'data-testid': 'whatsapp-pairing' },
+          el('h3', {}, 'WhatsApp Web pairing'),
+          el('p', {}, `State: ${health.whatsappWeb.state}`),
+          health.whatsappWeb.qrImage
+            ? el('img', { src: health.whatsappWeb.qrImage, alt: 'QR code: scan it in WhatsApp → Linked devices', width: '256', height: '256' })
+            : null,
+        )
+      : null,
     health.queues.length > 0
       ? el('div', { class: 'card wide' }, el('h3', {}, 'Queues'), simpleTable(['queue', 'depth'], health.queues.map((queue) => [queue.name, queue.depth ?? '?'])))
       : null,
