@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const { createApp } = await import('./server/app.js');
   const app = await createApp(config);
   const address = await app.listen();
-  app.logger.info({ address, database: app.database.kind }, 'Switchboard listening');
+  app.logger.info({ address, database: app.database.kind, role: config.SWITCHBOARD_ROLE }, 'Switchboard listening');
 
   let closing = false;
   const shutdown = (signal: string) => {

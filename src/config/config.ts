@@ -177,6 +177,16 @@ export const configSchema = z.object({
   QUEUE_CONCURRENCY: integer(200, 1, 10_000),
   QUEUE_LOCK_MS: integer(30_000, 500, 3_600_000),
   LEDGER_RECOVERY_AFTER_MS: integer(120_000, 0, 86_400_000),
+  // Scale-out (README "Scale-out"): which parts this process runs, and whether it migrates at start.
+  SWITCHBOARD_ROLE: z.preprocess(emptyAsUndefined, z.enum(['all', 'web', 'worker']).default('all')),
+  /** Unset: migrate when the role is `all` (the one-process default); split roles leave it to `npm run migrate`. */
+  MIGRATE_ON_START: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'])
+      .optional()
+      .transform((value) => (value === undefined ? undefined : ['true', '1', 'yes'].includes(value))),
+  ),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -195,6 +205,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
+  // A split role only makes sense over shared engines: the queue and socket.io adapter need Redis, every process one database.
+  if (parsed.data.SWITCHBOARD_ROLE !== 'all' && (!parsed.data.REDIS_URL || !parsed.data.DATABASE_URL)) {
+    throw new ConfigError(
+      `Invalid configuration: SWITCHBOARD_ROLE: the ${parsed.data.SWITCHBOARD_ROLE} role needs REDIS_URL and DATABASE_URL (use SWITCHBOARD_ROLE=all for one process)`,
+    );
+  }
   // Twilio signs webhooks over the public URL, so the channel cannot verify anything without it.
   if (parsed.data.TWILIO_ACCOUNT_SID && parsed.data.TWILIO_AUTH_TOKEN) {
     if (!parsed.data.PUBLIC_URL) throw new ConfigError('Invalid configuration: PUBLIC_URL: required when TWILIO_ACCOUNT_SID is set');
@@ -206,6 +222,11 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
 }
 
 /** The providers to try, in order: LLM_PROVIDERS if set, else every configured one in the default order. */
+/** Whether this process applies migrations at start: MIGRATE_ON_START, else only the all-in-one role does. */
+export function migratesOnStart(config: Config): boolean {
+  return config.MIGRATE_ON_START ?? config.SWITCHBOARD_ROLE === 'all';
+}
+
 export function configuredProviders(config: Config): ProviderName[] {
   const hasKey = (name: ProviderName) => providerKey(config, name) !== undefined;
   return (config.LLM_PROVIDERS ?? [...PROVIDER_NAMES]).filter(hasKey);

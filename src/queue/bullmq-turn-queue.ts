@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -62,6 +63,8 @@ export class BullTurnQueue implements TurnQueue {
         connection: this.#workerConnection,
         prefix: this.bullPrefix,
         concurrency: this.options.concurrency,
+        // Stored on every job it runs (`job.processedBy`): which process of a scaled-out deployment ran a turn.
+        name: `${hostname()}:${process.pid}`,
         lockDuration: this.options.lockMs,
         stalledInterval: Math.max(250, Math.floor(this.options.lockMs / 2)),
         maxStalledCount: 2,

@@ -8,7 +8,7 @@ import type { ChatModel } from '../agent/chat-model.js';
 import { WebChannel, type WebServer } from '../channels/web/web-channel.js';
 import { mountChannels, type Channels } from '../channels/mount-channels.js';
 import type { WhatsAppWebClient } from '../channels/whatsapp-web/whatsapp-web-channel.js';
-import { configuredProviders, type Config } from '../config/config.js';
+import { configuredProviders, migratesOnStart, type Config } from '../config/config.js';
 import { MessagePipeline } from '../conversation/message-pipeline.js';
 import { PipelineEvents } from '../conversation/pipeline-events.js';
 import { ConversationStore } from '../db/conversation-store.js';
@@ -29,6 +29,7 @@ import type { ReplyTransport } from '../conversation/reply-transport.js';
 import { handleHttpError } from './error-handler.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { loadStaticAssets } from './static-assets.js';
+import { createSocketAdapter } from './socket-adapter.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -64,7 +65,11 @@ export interface App {
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger({ level: config.LOG_LEVEL });
   const database = await openDatabase({ url: config.DATABASE_URL?.reveal(), dataDir: config.DATA_DIR });
-  await database.migrate();
+  // Split roles leave migrations to `npm run migrate`, once per deploy, instead of racing from every instance.
+  if (migratesOnStart(config)) await database.migrate();
+  const role = config.SWITCHBOARD_ROLE;
+  /** Web instances only enqueue when there is a shared queue; the in-process default always runs its own turns. */
+  const consumesTurns = role !== 'web' || !config.REDIS_URL;
   const redis = config.REDIS_URL
     ? new Redis(config.REDIS_URL.reveal(), { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined;
@@ -121,7 +126,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     limiter: resilience.limiter,
     ledger: resilience.ledger,
   });
-  await pipeline.start();
+  if (consumesTurns) await pipeline.start();
   const followUps = new FollowUpRunner({ pipeline, ledger: resilience.ledger, chain, logger, intervalMs: config.FOLLOW_UP_INTERVAL_MS });
 
   const http = Fastify({
@@ -141,12 +146,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     http.get(path, (_request, reply) => reply.type(asset.contentType).header('cache-control', 'no-cache').send(asset.body));
   }
 
-  const io: WebServer = new Server(http.server, {
+  const ioOptions = {
     // Room for MAX_MESSAGE_CHARS of 4-byte characters, so an over-long message is
     // answered with message_too_long instead of socket.io dropping the connection.
     maxHttpBufferSize: Math.max(100_000, config.MAX_MESSAGE_CHARS * 4 + 4096),
     cors: { origin: true, credentials: false },
-  });
+    // A client that drops for a moment gets the reply events it missed (`socket.recovered`).
+    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000 },
+  };
+  // A worker serves no sockets: its server only broadcasts replies, through the adapter, to the web instances.
+  const io: WebServer = role === 'worker' ? new Server(ioOptions) : new Server(http.server, ioOptions);
+  const socketAdapter = config.REDIS_URL
+    ? createSocketAdapter({ redisUrl: config.REDIS_URL.reveal(), prefix: config.REDIS_PREFIX }, logger)
+    : undefined;
+  socketAdapter?.install(io as unknown as Server);
   new WebChannel(io, pipeline, store, logger, resilience.limiter, confirmations).attach();
   const channels = await mountChannels(config, {
     http,
@@ -165,7 +178,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics.registerBreaker({ name, state: () => chain.health().find((h) => `${h.provider}:${h.model}` === name)?.breaker ?? 'closed' });
   }
   metrics.registerQueue({ name: 'turns', depth: () => resilience.queue.depth() });
-  await attachAdminConsole({ http, io: io as unknown as Server, db: database.db, config, metrics, events, logger, redis });
+  await attachAdminConsole({
+    http,
+    io: io as unknown as Server,
+    db: database.db,
+    config,
+    metrics,
+    events,
+    logger,
+    redis,
+    channels: {
+      listDeliveries: (filter) => channels.records.listDeliveries(filter),
+      whatsappWebPairing: () => channels.whatsappWeb?.pairing,
+    },
+  });
 
   return {
     http,
@@ -180,6 +206,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     async listen(port = config.PORT, host = config.HOST) {
       const address = await http.listen({ port, host });
+      if (!consumesTurns) return address;
       // Every channel is attached by now, so recovered and followed-up turns can be delivered.
       await pipeline
         .recoverStuckMessages(config.LEDGER_RECOVERY_AFTER_MS)
@@ -194,7 +221,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await followUps.stop();
       await pipeline.drain(config.SHUTDOWN_TIMEOUT_MS);
       await channels.close();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      // A detached server (worker) has no engine to close.
+      if (role !== 'worker') await new Promise<void>((resolve) => io.close(() => resolve()));
+      socketAdapter?.close();
       await http.close();
       redis?.disconnect();
       await database.close();

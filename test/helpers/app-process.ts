@@ -22,7 +22,11 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
   const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output.slice(-2000)}`)), 60_000);
+    const timer = setTimeout(() => {
+      // A server that never came up must not outlive the test: nobody holds its handle yet.
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start:\n${output.slice(-2000)}`));
+    }, 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /"address":"(http:\/\/[^"]+)"/.exec(output);

@@ -82,10 +82,14 @@ export class WebChannel implements ReplyTransport {
   }
 
   private onConnection(socket: WebSocket): void {
-    const token = this.#tokens.get(socket)!;
-    this.#tokens.delete(socket);
-    void socket.join(conversationRoom(socket.data.conversationId));
-    socket.emit('session', { conversationId: socket.data.conversationId, token });
+    // A recovered socket (connection state recovery, on any instance) got back its data and room
+    // and skipped the session middleware; the client already holds its token, so no `session` is sent.
+    if (!socket.recovered) {
+      const token = this.#tokens.get(socket)!;
+      this.#tokens.delete(socket);
+      void socket.join(conversationRoom(socket.data.conversationId));
+      socket.emit('session', { conversationId: socket.data.conversationId, token });
+    }
     socket.on('confirmation.answer', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};
       this.onConfirmationAnswer(socket, payload).then(respond, (error: unknown) => respond(toAckError(error, this.logger) as ConfirmationAck));

@@ -1,0 +1,28 @@
+import { ConfigError, loadConfig } from './config/config.js';
+import { openDatabase } from './db/database.js';
+
+/**
+ * `npm run migrate`: applies the committed migrations once per deploy, before web and
+ * worker instances start (they run with migrations off, so they never race on them).
+ */
+async function migrate(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const database = await openDatabase({ url: config.DATABASE_URL?.reveal(), dataDir: config.DATA_DIR });
+  try {
+    await database.migrate();
+    console.log(JSON.stringify({ level: 'info', database: database.kind, msg: 'migrations applied' }));
+  } finally {
+    await database.close();
+  }
+}
+
+await migrate();

@@ -1,0 +1,72 @@
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { Redis } from 'ioredis';
+import type { Server } from 'socket.io';
+import type { Logger } from '../logger.js';
+
+/** socket.io's Redis Streams adapter plus the Redis clients it opened, so shutdown can close them all. */
+export interface SocketAdapter {
+  /** Sets the adapter on the server (before any client connects). */
+  install(io: Server): void;
+  close(): void;
+}
+
+export interface SocketAdapterOptions {
+  redisUrl: string;
+  /** Same REDIS_PREFIX → same stream: every web instance and worker of one deployment. */
+  prefix: string;
+}
+
+/**
+ * Every broadcast (`io.to(room).emit`) is XADDed to one Redis stream that every
+ * instance reads, so a reply produced by a worker reaches the visitor's socket on
+ * whichever web instance holds it, and a client that drops for a moment gets the
+ * events it missed (connection state recovery) on any instance.
+ *
+ * Two connection policies, because the adapter (0.3.1) uses its client two ways:
+ * - publishing (XADD, session SET) fails fast while Redis is down: the adapter catches
+ *   the failed XADD and still delivers to this instance's own sockets, so an all-in-one
+ *   process keeps answering through a Redis outage;
+ * - reading (blocking XREAD on `duplicate()`s of that client) must wait for Redis instead:
+ *   the adapter re-polls at once after an error, so a fail-fast read client spins on
+ *   rejected promises for as long as Redis is unavailable (tried: with the publisher's
+ *   options the reader starves the event loop before the server even starts listening).
+ */
+export function createSocketAdapter(options: SocketAdapterOptions, logger: Logger): SocketAdapter {
+  const opened: Redis[] = [];
+  const publisher = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  publisher.on('error', (error) => logger.debug({ err: error }, 'socket.io adapter redis error'));
+  opened.push(publisher);
+  // The adapter opens its stream reader and pub/sub client by duplicating the publisher.
+  publisher.duplicate = () => {
+    const reader = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    opened.push(reader);
+    return reader;
+  };
+  const adapter = createAdapter(publisher, {
+    streamName: `${options.prefix}:socket.io`,
+    channelPrefix: `${options.prefix}:socket.io`,
+    sessionKeyPrefix: `${options.prefix}:sio:session:`,
+    // Replies stream as many small deltas: keep enough entries to replay a recovery window of them.
+    maxLen: 100_000,
+    blockTimeInMs: 5000,
+  });
+  return {
+    install(io) {
+      // A dropped socket's session is written with a SET the adapter does not await: while Redis is
+      // away that write would reject unhandled, so it is skipped (the client then reconnects fresh).
+      // A `function`, not an arrow: socket.io calls the adapter factory with `new`.
+      const guarded = function (nsp: Parameters<typeof adapter>[0]) {
+        const instance = adapter(nsp);
+        const persist = instance.persistSession.bind(instance);
+        instance.persistSession = (session) => {
+          if (publisher.status === 'ready') persist(session);
+        };
+        return instance;
+      } as typeof adapter;
+      io.adapter(guarded);
+    },
+    close() {
+      for (const client of opened) client.disconnect();
+    },
+  };
+}
