@@ -206,7 +206,7 @@ describe('circuit breaker per provider+model', () => {
 
   it('opens on 429s, sends the provider nothing while open, half-opens after the cooldown, and closes on success', async () => {
     const openaiBreaker = 'openai:gpt-4o-mini';
-    const anthropicBreaker = 'anthropic:claude-sonnet-4-5';
+    const anthropicBreaker = 'anthropic:claude-sonnet-5-5';
     expect(await breakerStates(server.url)).toEqual({ [openaiBreaker]: 0, [anthropicBreaker]: 0 });
 
     openai.setResponder(() => ({ error: { status: 429, headers: { 'retry-after': '0' } } }));
