@@ -40,6 +40,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 function openPostgres(url: string, maxConnections: number): Database {
   // onnotice: silence "relation already exists, skipping" notices from the migrator.
   const client = postgres(url, { max: maxConnections, onnotice: () => {}, connect_timeout: 10 });
+  preparePerConnection(client);
   const db = drizzlePostgres({ client, schema }) as unknown as Db;
   return {
     db,
@@ -50,6 +51,19 @@ function openPostgres(url: string, maxConnections: number): Database {
     },
     close: () => client.end({ timeout: 5 }),
   };
+}
+
+/**
+ * drizzle hands postgres.js every unnamed query with `prepare: false`, which postgres.js
+ * sends describe-first: two round trips, and a fresh parse and plan on the server, per
+ * statement. Our statements are parameterised and few, so let postgres.js name and cache
+ * them per connection (one round trip, plans reused). Queries without parameters
+ * (migrations, BEGIN) still go over the simple protocol.
+ */
+function preparePerConnection(client: postgres.Sql): void {
+  const unsafe = client.unsafe.bind(client);
+  client.unsafe = ((query: string, parameters?: postgres.ParameterOrJSON<never>[], options?: postgres.UnsafeQueryOptions) =>
+    unsafe(query, parameters ?? [], { ...options, prepare: true })) as typeof client.unsafe;
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
