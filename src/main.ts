@@ -1,17 +1,8 @@
-import { ConfigError, loadConfig } from './config/config.js';
+import { loadConfigOrExit } from './config/config.js';
 
 /** Entry point: `npm start`. Reads the environment, starts the server, shuts down gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit();
   // Loaded after the config is known good, so a bad setting fails fast without loading every SDK.
   const { createApp } = await import('./server/app.js');
   const app = await createApp(config);

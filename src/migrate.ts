@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config/config.js';
+import { loadConfigOrExit } from './config/config.js';
 import { openDatabase } from './db/database.js';
 
 /**
@@ -6,16 +6,7 @@ import { openDatabase } from './db/database.js';
  * worker instances start (they run with migrations off, so they never race on them).
  */
 async function migrate(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit();
   const database = await openDatabase({ url: config.DATABASE_URL?.reveal(), dataDir: config.DATA_DIR });
   try {
     await database.migrate();

@@ -1,11 +1,12 @@
 import { mkdir } from 'node:fs/promises';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTool } from '../src/tools/tool.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { createAdmin, seedConversation, seedToolCall, seedTurn } from './helpers/admin-seed.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+import { launchChromium } from './helpers/browser.js';
 
 /**
  * The admin console in Debian's headless Chromium against the real server:
@@ -15,16 +16,6 @@ import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type Ru
  */
 
 const ARTIFACTS = 'test-artifacts';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const EMAIL = 'ops@example.com';
 const PASSWORD = 'correct horse battery staple';
 const XSS_USER_TEXT = 'hi <img src=x onerror="window.__xss=1"> <script>window.__xss=2</script>';
@@ -83,7 +74,7 @@ beforeAll(async () => {
     error: 'Stripe said <script>window.__xss=4</script>',
   });
 
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   page.on('pageerror', (error) => console.error('[browser]', error.message));
   page.on('dialog', (dialog) => void dialog.dismiss());

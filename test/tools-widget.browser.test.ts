@@ -1,12 +1,12 @@
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_HUBSPOT_TOKEN, startFakeHubSpotServer, type FakeHubSpotServer } from './fakes/fake-hubspot-server.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
+import { launchChromium } from './helpers/browser.js';
 
 /** The widget's confirm / decline buttons in headless Chromium against the real server. */
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'];
 const HOSTILE_NAME = '<img src=x onerror="window.__xss=1">Eve';
 
 describe('confirmations in the chat widget', () => {
@@ -25,7 +25,7 @@ describe('confirmations in the chat widget', () => {
       HUBSPOT_API_URL: hubspot.url,
       SENSITIVE_TOOLS: 'create_crm_lead',
     });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     page = await (await browser.newContext()).newPage();
     page.on('pageerror', (error) => console.error('[browser]', error.message));
   });

@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastUserText, startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
+import { launchChromium } from './helpers/browser.js';
 
 /**
  * The embeddable widget in Debian's headless Chromium against the real server
@@ -14,16 +15,6 @@ import { startTestApp, type RunningApp } from './helpers/test-app.js';
  */
 
 const ARTIFACTS = 'test-artifacts';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const MAX_MESSAGE_CHARS = 50;
 const STREAMED_REPLY = 'Hello from the fake model, streamed to you in small pieces.';
 const XSS_REPLY = 'Try <img src=x onerror="window.__xss=1"> and <script>window.__xss=2</script> or read https://example.com/docs?a=1&b=2. Never javascript:alert(1)';
@@ -66,7 +57,7 @@ describe('chat widget in a real browser', () => {
         }
       });
     });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
     page.on('pageerror', (error) => console.error('[browser]', error.message));

@@ -242,3 +242,16 @@ export function providerKey(config: Config, name: ProviderName): Secret | undefi
       return config.GROQ_API_KEY;
   }
 }
+
+/** For entry points: the config, or one line naming the bad variable on stderr and exit code 1. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
