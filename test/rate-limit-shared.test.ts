@@ -98,9 +98,12 @@ describe('per-user and global budgets', () => {
     const flooder = await connectClient(server.url);
     const other = await connectClient(server.url);
     try {
-      await sendAndCollect(flooder.socket, 'a');
+      const { ack: first } = await sendAndCollect(flooder.socket, 'a', 'flood-a');
       await sendAndCollect(flooder.socket, 'b');
       expect(await send(flooder.socket, 'c')).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+      // A resend of a message already accepted (a reconnect, a channel retry) is a duplicate, not over the limit.
+      const resent = await flooder.socket.timeout(5000).emitWithAck('message', { text: 'a', clientMessageId: 'flood-a' });
+      expect(resent).toEqual({ ok: true, messageId: first.messageId, duplicate: true });
       expect((await sendAndCollect(other.socket, 'still here')).reply.done.text).toBe('echo: still here');
     } finally {
       flooder.socket.disconnect();

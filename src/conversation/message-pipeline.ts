@@ -152,10 +152,21 @@ export class MessagePipeline {
         ? await this.deps.store.getConversation(inbound.conversationId)
         : await this.deps.store.findOrCreateConversation(inbound));
     if (!target) throw new SwitchboardError('not_found', 'conversation not found');
-    await this.deps.limiter?.consume([
-      { scope: 'user', key: `${target.channel}:${target.externalUserId}` },
-      { scope: 'global', key: 'all' },
-    ]);
+    try {
+      await this.deps.limiter?.consume([
+        { scope: 'user', key: `${target.channel}:${target.externalUserId}` },
+        { scope: 'global', key: 'all' },
+      ]);
+    } catch (error) {
+      // A channel's retry of a message already accepted is a duplicate, not a new message
+      // over the limit: it must not earn the person a rate-limit notice. Looked up only on
+      // this path, so the common case pays nothing.
+      const repeat = inbound.externalMessageId
+        ? await this.deps.store.findByExternalId(target.id, inbound.externalMessageId)
+        : undefined;
+      if (!repeat) throw error;
+      return { messageId: repeat.id, conversationId: target.id, duplicate: true };
+    }
 
     const accepted = await this.deps.store.acceptMessage({
       conversationId: target.id,

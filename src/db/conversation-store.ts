@@ -136,6 +136,15 @@ export class ConversationStore {
     return { message: existing!, duplicate: true };
   }
 
+  /** The message a channel already delivered under this id, if any. */
+  async findByExternalId(conversationId: string, externalMessageId: string): Promise<Message | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.conversationId, conversationId), eq(messages.externalMessageId, externalMessageId)));
+    return row;
+  }
+
   async getMessage(id: string): Promise<Message | undefined> {
     const [row] = await this.db.select().from(messages).where(eq(messages.id, id));
     return row;
