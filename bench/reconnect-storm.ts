@@ -7,10 +7,9 @@
  * BENCH_STORM_DELAY_MAX_MS sets the clients' reconnectionDelayMax (default 5000, socket.io's and the widget's).
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { io as connect, type Socket } from 'socket.io-client';
 import { startAppProcess, type AppProcess } from '../test/helpers/app-process.js';
-import { startPrivateRedis } from '../test/helpers/private-redis.js';
+import { freePort, startPrivateRedis } from '../test/helpers/private-redis.js';
 import { createTestDatabase } from '../test/helpers/test-database.js';
 
 const CLIENTS = Number(process.env.BENCH_STORM_CLIENTS ?? 5000);
@@ -19,17 +18,6 @@ const BATCH = 250;
 const DELAY_MAX_MS = Number(process.env.BENCH_STORM_DELAY_MAX_MS ?? 5000);
 const ROOT = new URL('..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function migrate(databaseUrl: string): Promise<void> {
   return new Promise((resolve, reject) => {

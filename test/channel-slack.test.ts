@@ -5,22 +5,9 @@ import { splitForSlack, toSlackMrkdwn } from '../src/channels/slack/slack-format
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_SLACK_BOT_TOKEN, FAKE_SLACK_BOT_USER_ID, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
-import { z } from 'zod';
-import { defineTool } from '../src/tools/tool.js';
+import { createRefundTool } from './helpers/refund-tool.js';
 
-/** A sensitive tool (listed in SENSITIVE_TOOLS) that records when it really runs. */
-const refunds: number[] = [];
-const refundTool = defineTool({
-  name: 'issue_refund',
-  description: 'Refund an amount to the customer.',
-  input: z.object({ amount: z.number().positive() }),
-  confirmation: { summary: (input) => `Refund ${input.amount} USD to the customer.` },
-  execute: async (input) => {
-    refunds.push(input.amount);
-    return { refunded: input.amount };
-  },
-  describeResult: (output) => `Refunded ${output.refunded} USD.`,
-});
+const { tool: refundTool, refunds } = createRefundTool();
 
 const SIGNING_SECRET = 'slack-test-signing-secret-0001';
 

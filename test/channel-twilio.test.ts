@@ -5,21 +5,9 @@ import { isGsm7, smsLength, splitSms } from '../src/channels/twilio/sms-segments
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_AUTH_TOKEN, startFakeTwilioApi, type FakeTwilioApi } from './fakes/fake-twilio-api.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
-import { z } from 'zod';
-import { defineTool } from '../src/tools/tool.js';
+import { createRefundTool } from './helpers/refund-tool.js';
 
-const refunds: number[] = [];
-const refundTool = defineTool({
-  name: 'issue_refund',
-  description: 'Refund an amount to the customer.',
-  input: z.object({ amount: z.number().positive() }),
-  confirmation: { summary: (input) => `Refund ${input.amount} USD.` },
-  execute: async (input) => {
-    refunds.push(input.amount);
-    return { refunded: input.amount };
-  },
-  describeResult: (output) => `Refunded ${output.refunded} USD.`,
-});
+const { tool: refundTool, refunds } = createRefundTool();
 
 /** The public origin Twilio calls; deliberately not the test server's own host. */
 const PUBLIC_URL = 'https://switchboard.example.com';

@@ -3,8 +3,8 @@ import type { Db } from '../db/database.js';
 import { conversations, messages, toolCalls } from '../db/schema.js';
 import type { ConversationFilters } from './admin-filters.js';
 import { CURSOR_TIME_FORMAT, decodeCursor, encodeCursor } from './cursor.js';
-import { redactText, redactValue } from './redaction.js';
-import { messageView, type Page } from './tool-call-query.js';
+import { redactText } from './redaction.js';
+import { messageView, toolCallDetailView, type Page } from './tool-call-query.js';
 
 /** Tool statuses that count as "something went wrong" for the has-error filter. */
 export const ERROR_TOOL_STATUSES = ['error', 'invalid'] as const;
@@ -100,17 +100,7 @@ export async function getConversationDetail(db: Db, id: string) {
       replyToId: row.replyToId,
       toolCalls: calls
         .filter((call) => row.role === 'user' && call.messageId === row.id)
-        .map((call) => ({
-          id: call.id,
-          toolName: call.toolName,
-          status: call.status,
-          arguments: redactValue(call.arguments, 'detail'),
-          result: redactValue(call.result, 'detail'),
-          error: call.error === null ? null : redactText(call.error, 'detail'),
-          durationMs: call.durationMs,
-          provider: call.provider,
-          createdAt: call.createdAt.toISOString(),
-        })),
+        .map(toolCallDetailView),
     })),
   };
 }

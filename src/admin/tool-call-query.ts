@@ -132,6 +132,21 @@ export async function getToolCallDetail(db: Db, id: string) {
     .limit(1);
   const call = row.call;
   return {
+    ...toolCallDetailView(call),
+    idempotencyKey: call.idempotencyKey,
+    callId: call.callId,
+    step: call.step,
+    model: call.model,
+    completedAt: call.completedAt?.toISOString() ?? null,
+    conversation: { id: call.conversationId, channel: row.channel, user: redactText(row.externalUserId, 'detail'), threadKey: row.threadKey },
+    message: message ? messageView(message) : null,
+    reply: reply ? messageView(reply) : null,
+  };
+}
+
+/** A tool call's own fields in detail mode, shared by the detail route and the transcript. */
+export function toolCallDetailView(call: typeof toolCalls.$inferSelect) {
+  return {
     id: call.id,
     toolName: call.toolName,
     status: call.status,
@@ -139,16 +154,8 @@ export async function getToolCallDetail(db: Db, id: string) {
     result: redactValue(call.result, 'detail'),
     error: call.error === null ? null : redactText(call.error, 'detail'),
     durationMs: call.durationMs,
-    idempotencyKey: call.idempotencyKey,
-    callId: call.callId,
-    step: call.step,
     provider: call.provider,
-    model: call.model,
     createdAt: call.createdAt.toISOString(),
-    completedAt: call.completedAt?.toISOString() ?? null,
-    conversation: { id: call.conversationId, channel: row.channel, user: redactText(row.externalUserId, 'detail'), threadKey: row.threadKey },
-    message: message ? messageView(message) : null,
-    reply: reply ? messageView(reply) : null,
   };
 }
 

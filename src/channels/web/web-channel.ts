@@ -36,6 +36,8 @@ export class WebChannel implements ReplyTransport {
   readonly #creating = new Map<string, Promise<Conversation>>();
   /** The raw token lives only here, between the handshake and the `session` event; it is never stored. */
   readonly #tokens = new WeakMap<WebSocket, string>();
+  /** The socket's conversation row once known, so a message does not re-read it (its identity never changes). */
+  readonly #conversations = new WeakMap<WebSocket, Conversation>();
 
   constructor(
     private readonly io: WebServer,
@@ -73,6 +75,7 @@ export class WebChannel implements ReplyTransport {
       if (existing && existing.channel === WEB_CHANNEL) {
         socket.data = { conversationId: existing.id, tokenHash, persisted: true };
         this.#tokens.set(socket, token);
+        this.#conversations.set(socket, existing);
         return;
       }
     }
@@ -152,10 +155,16 @@ export class WebChannel implements ReplyTransport {
   }
 
   private async ensureConversation(socket: WebSocket): Promise<Conversation> {
+    const known = this.#conversations.get(socket);
+    if (known) return known;
     const { conversationId, tokenHash } = socket.data;
+    // A socket recovered on another instance has its data but not this cache: read once.
     if (socket.data.persisted) {
       const existing = await this.store.getConversation(conversationId);
-      if (existing) return existing;
+      if (existing) {
+        this.#conversations.set(socket, existing);
+        return existing;
+      }
     }
     let creating = this.#creating.get(conversationId);
     if (!creating) {
@@ -170,6 +179,7 @@ export class WebChannel implements ReplyTransport {
     }
     const conversation = await creating;
     socket.data.persisted = true;
+    this.#conversations.set(socket, conversation);
     return conversation;
   }
 
