@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConversationStore } from '../src/db/conversation-store.js';
+import { ConversationStore, TurnAlreadyCompletedError } from '../src/db/conversation-store.js';
 import { openDatabase, type Database } from '../src/db/database.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 
@@ -97,9 +97,12 @@ describe.each(backends)('persistence on $name', (backend) => {
     };
     await turn('first question', 'first answer');
     await turn('second question', 'sorry, later', true);
-    const reply = await turn('third question', 'third answer');
+    const { replyId } = await turn('third question', 'third answer');
+    const reply = (await store.getMessage(replyId))!;
+    expect(reply).toMatchObject({ role: 'assistant', status: 'answered', provider: 'openai', latencyMs: 12, inputTokens: 10 });
     expect(reply.replyToId).not.toBeNull();
     const userMessage = (await store.getMessage(reply.replyToId!))!;
+    expect(reply.createdAt.getTime()).toBeGreaterThan(userMessage.createdAt.getTime());
     expect(userMessage.status).toBe('answered');
     expect(userMessage.provider).toBe('openai');
     expect(await store.findReply(userMessage.id)).toMatchObject({ text: 'third answer', role: 'assistant' });
@@ -121,6 +124,48 @@ describe.each(backends)('persistence on $name', (backend) => {
     ]);
     const tiny = await store.loadHistory(conversation.id, next, 'third answer'.length);
     expect(tiny).toEqual([]);
+  });
+
+  it('closes a turn once: a second completion writes nothing, and a finished turn cannot be reopened', async () => {
+    const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-ledger' });
+    const first = await store.acceptMessage({ conversationId: conversation.id, text: 'first' });
+    expect(first.firstInConversation).toBe(true);
+    const opened = (await store.startTurn(first.message.id))!;
+    expect(opened.status).toBe('processing');
+    const outcome = {
+      status: 'fallback' as const,
+      text: 'later, sorry',
+      provider: null,
+      model: null,
+      cached: false,
+      fallback: true,
+      fallbackReason: 'all_providers_failed',
+      attempts: [{ provider: 'openai', model: 'gpt-test', outcome: 'http_500', ms: 3 }],
+      latencyMs: 40,
+      inputTokens: null,
+      outputTokens: null,
+      followUp: 'pending' as const,
+    };
+    await store.completeTurn(opened, outcome);
+    await expect(store.completeTurn(opened, { ...outcome, text: 'a second answer' })).rejects.toBeInstanceOf(TurnAlreadyCompletedError);
+    expect(await store.startTurn(first.message.id)).toBeUndefined();
+    const rows = await store.listMessages(conversation.id);
+    expect(rows.map((row) => [row.role, row.text])).toEqual([
+      ['user', 'first'],
+      ['assistant', 'later, sorry'],
+    ]);
+    expect(rows[0]).toMatchObject({
+      status: 'fallback',
+      fallback: true,
+      followUp: 'pending',
+      fallbackReason: 'all_providers_failed',
+      attempts: outcome.attempts,
+    });
+    expect(rows[1]).toMatchObject({ status: 'fallback', replyToId: first.message.id, attempts: outcome.attempts });
+    const second = await store.acceptMessage({ conversationId: conversation.id, text: 'second' });
+    expect(second.firstInConversation).toBe(false);
+    // Only user messages have a turn.
+    expect(await store.startTurn(rows[1]!.id)).toBeUndefined();
   });
 
   it('records a tool call once per idempotency key', async () => {

@@ -1,14 +1,10 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/database.js';
+import { rows } from '../db/rows.js';
 
 const DEFAULT_WINDOW_MS = 24 * 3600_000;
 const MAX_WINDOW_MS = 366 * 24 * 3600_000;
 
-/** postgres.js returns the rows themselves, PGlite an object holding them. */
-async function rows<T>(db: Db, query: SQL): Promise<T[]> {
-  const result = (await db.execute(query)) as unknown;
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
-}
 
 const num = (value: unknown) => (value === null || value === undefined ? null : Number(value));
 

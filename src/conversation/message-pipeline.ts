@@ -10,7 +10,7 @@ import { InProcessTurnQueue } from '../queue/in-process-turn-queue.js';
 import type { LedgerStore } from '../queue/ledger-store.js';
 import type { TurnHandlers, TurnQueue } from '../queue/turn-queue.js';
 import type { RateLimiter } from '../resilience/rate-limiter.js';
-import { responseCacheKey, type CachedReply, type ResponseCache } from '../resilience/response-cache.js';
+import { responseCacheKeyer, type CachedReply, type ResponseCache } from '../resilience/response-cache.js';
 import type { ToolExecutor } from '../tools/tool-executor.js';
 import type { ToolRegistry } from '../tools/tool-registry.js';
 import { inboundMessageSchema, type InboundMessage } from './inbound-message.js';
@@ -64,6 +64,8 @@ export class MessagePipeline {
     exhausted: (messageId, error) => this.failMessage(messageId, error),
   };
   #accepting = true;
+  /** The reply-cache key of a first message's text (the rest of the key is fixed per process). */
+  #cacheKey: ((text: string) => string) | undefined;
 
   constructor(
     private readonly deps: {
@@ -84,6 +86,14 @@ export class MessagePipeline {
     this.#local = deps.queue instanceof InProcessTurnQueue ? deps.queue : new InProcessTurnQueue({ attempts: 3, backoffMs: 1000 }, deps.logger);
     void this.#local.start(this.#handlers);
     this.#queue = deps.queue ?? this.#local;
+    this.#cacheKey =
+      deps.cache && !deps.chain.isEmpty
+        ? responseCacheKeyer({
+            systemPrompt: deps.settings.systemPrompt,
+            tools: deps.tools.specs(),
+            chain: deps.chain.models.map((model) => `${model.provider}:${model.model}`),
+          })
+        : undefined;
     // Every turn in flight listens on the one shutdown signal (and removes its listener when done).
     setMaxListeners(10_000, this.#abort.signal);
   }
@@ -168,6 +178,10 @@ export class MessagePipeline {
       return { messageId: repeat.id, conversationId: target.id, duplicate: true };
     }
 
+    // A conversation that never finished a turn (updated_at still equals created_at) most
+    // likely gets its first message now: look the answer up while the message is stored.
+    const lookup =
+      this.#cacheKey && target.updatedAt.getTime() === target.createdAt.getTime() ? this.lookUpCache(text) : undefined;
     const accepted = await this.deps.store.acceptMessage({
       conversationId: target.id,
       text,
@@ -175,9 +189,58 @@ export class MessagePipeline {
     });
     if (!accepted.duplicate) {
       this.deps.events.emit('message.accepted', { message: accepted.message, conversation: target });
-      await this.dispatch(accepted.message.id);
+      const answered =
+        accepted.firstInConversation && (await this.answerFromCache(accepted.message, target, lookup ?? this.lookUpCache(text)));
+      if (!answered) await this.dispatch(accepted.message.id);
     }
     return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate };
+  }
+
+  /** The cached answer to a first message with this text; a miss when the cache is off or unreadable. */
+  private async lookUpCache(text: string): Promise<CachedReply | undefined> {
+    return this.#cacheKey ? this.deps.cache!.get(this.#cacheKey(text)) : undefined;
+  }
+
+  /**
+   * A first message whose answer is in the reply cache is answered here, without a
+   * queue hop or a model call: the reply is stored before `accept` resolves (so it is
+   * as durable as a queued job), and delivered right after the channel's acknowledgement.
+   * Returns false on a miss, or when storing failed (the queue then runs the turn).
+   */
+  private async answerFromCache(
+    message: Message,
+    conversation: Conversation,
+    lookup: Promise<CachedReply | undefined>,
+  ): Promise<boolean> {
+    const started = performance.now();
+    const hit = await lookup;
+    if (!hit) return false;
+    const log = this.deps.logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
+    const outcome: TurnResult = {
+      record: {
+        status: 'answered',
+        text: hit.text,
+        provider: hit.provider,
+        model: hit.model,
+        cached: true,
+        fallback: false,
+        fallbackReason: null,
+        attempts: [],
+        latencyMs: Math.round(performance.now() - started),
+        inputTokens: null,
+        outputTokens: null,
+      },
+      toolCalls: [],
+    };
+    try {
+      if (!(await this.record(message, conversation, outcome, log))) return true;
+    } catch (error) {
+      log.warn({ err: error }, 'cached reply could not be stored; queueing the turn');
+      return false;
+    }
+    // After the acknowledgement, which the channel sends once `accept` resolves.
+    void this.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.deliver(message, conversation, outcome, log)));
+    return true;
   }
 
   /** Stops accepting new messages and waits for turns in flight; after `timeoutMs` they are aborted. */
@@ -237,15 +300,15 @@ export class MessagePipeline {
 
   private async runTurn(messageId: string): Promise<void> {
     const { store, logger } = this.deps;
-    const message = await store.getMessage(messageId);
-    if (!message || message.role !== 'user' || FINISHED_STATUSES.has(message.status)) return;
+    const started = performance.now();
+    // Opening the turn and reading the message are one statement; a finished message is skipped.
+    const message = await store.startTurn(messageId);
+    if (!message) return;
     const conversation = await store.getConversation(message.conversationId);
     if (!conversation) return;
     const log = logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
     const transport = this.#transports.get(conversation.channel);
     const target: ReplyTarget = { conversation, messageId: message.id };
-    const started = performance.now();
-    await store.setMessageStatus(message.id, 'processing');
     const outcome = await this.produceReply(message, conversation, target, transport, started, log);
     await this.finish(message, conversation, outcome, log);
   }
@@ -277,37 +340,41 @@ export class MessagePipeline {
   }
 
   /** Stores the outcome (once) and delivers it; delivery problems are logged, never retried into a second answer. */
-  private async finish(
-    message: Message,
-    conversation: Conversation,
-    outcome: TurnResult,
-    log: Logger,
-  ): Promise<void> {
-    let reply: Message;
+  private async finish(message: Message, conversation: Conversation, outcome: TurnResult, log: Logger): Promise<void> {
+    if (await this.record(message, conversation, outcome, log)) await this.deliver(message, conversation, outcome, log);
+  }
+
+  /** Stores the outcome; false when another run of the same turn already stored one. */
+  private async record(message: Message, conversation: Conversation, outcome: TurnResult, log: Logger): Promise<boolean> {
     try {
-      reply = await this.deps.store.completeTurn(message, outcome.record);
+      await this.deps.store.completeTurn(message, outcome.record);
     } catch (error) {
       if (error instanceof TurnAlreadyCompletedError) {
         log.info('turn already completed elsewhere; not answering twice');
-        return;
+        return false;
       }
       throw error;
     }
-    // Cached only once stored: an answer that never reached the ledger is never replayed.
-    if (outcome.cacheEntry) await this.deps.cache?.set(outcome.cacheEntry.key, outcome.cacheEntry.reply);
     this.deps.events.emit('turn.finished', { message, conversation, outcome: outcome.record });
     log.info({ status: outcome.record.status, provider: outcome.record.provider, latencyMs: outcome.record.latencyMs }, 'turn finished');
+    return true;
+  }
+
+  private async deliver(message: Message, conversation: Conversation, outcome: TurnResult, log: Logger): Promise<void> {
     const target: ReplyTarget = { conversation, messageId: message.id };
     await this.#transports
       .get(conversation.channel)
       ?.done(target, {
         messageId: message.id,
-        text: reply.text,
+        text: outcome.record.text,
         fallback: outcome.record.fallback,
         cached: outcome.record.cached,
         toolCalls: outcome.toolCalls,
       })
       .catch((error: unknown) => log.error({ err: error }, 'reply stored but not delivered'));
+    // Cached only once stored (an answer that never reached the ledger is never replayed),
+    // and after delivery, so the person does not wait for it.
+    if (outcome.cacheEntry) await this.deps.cache?.set(outcome.cacheEntry.key, outcome.cacheEntry.reply);
   }
 
   /**
@@ -409,7 +476,7 @@ export class MessagePipeline {
     started: number,
     log: Logger,
   ): Promise<TurnResult> {
-    const { store, chain, tools, settings, cache } = this.deps;
+    const { store, chain, settings } = this.deps;
     const elapsed = () => Math.round(performance.now() - started);
     const fallback = (reason: string, attempts: unknown, followUp = false) => {
       transport?.discard?.(target);
@@ -421,36 +488,8 @@ export class MessagePipeline {
 
     const history = await store.loadHistory(conversation.id, message, settings.historyCharBudget);
     // Only a first message is cacheable: with history, the same words can mean anything.
-    const cacheKey =
-      cache !== undefined && history.length === 0
-      ? responseCacheKey({
-          text: message.text,
-          systemPrompt: settings.systemPrompt,
-          tools: tools.specs(),
-          chain: chain.models.map((model) => `${model.provider}:${model.model}`),
-        })
-      : undefined;
-    if (cacheKey) {
-      const hit = await cache!.get(cacheKey);
-      if (hit) {
-        return {
-          record: {
-            status: 'answered',
-            text: hit.text,
-            provider: hit.provider,
-            model: hit.model,
-            cached: true,
-            fallback: false,
-            fallbackReason: null,
-            attempts: [],
-            latencyMs: elapsed(),
-            inputTokens: null,
-            outputTokens: null,
-          },
-          toolCalls: [],
-        };
-      }
-    }
+    // (Cache hits are answered at accept; a turn only stores what it produced.)
+    const cacheKey = history.length === 0 ? this.#cacheKey?.(message.text) : undefined;
 
     try {
       const result = await this.runAgent(message, conversation, { target, transport }, history);

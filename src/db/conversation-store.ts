@@ -1,6 +1,7 @@
-import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, inArray, lt, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
+import { rows } from './rows.js';
 import {
   conversations,
   messages,
@@ -23,6 +24,13 @@ export interface AcceptedMessage {
   message: Message;
   /** True when this external message id was already accepted: do not answer it again. */
   duplicate: boolean;
+  /** True when nothing came before it in its conversation (the reply cache answers only such messages). */
+  firstInConversation: boolean;
+}
+
+/** The reply a completed turn stored. */
+export interface CompletedTurn {
+  replyId: string;
 }
 
 export interface TurnOutcome {
@@ -54,6 +62,29 @@ export interface HistoryEntry {
   text: string;
 }
 
+/** A conversations row as raw SQL returns it (timestamps as text from postgres.js, Date from PGlite). */
+interface RawConversation {
+  id: string;
+  channel: string;
+  external_user_id: string;
+  thread_key: string;
+  token_hash: string | null;
+  created_at: string | Date;
+  updated_at: string | Date;
+}
+
+function toConversation(row: RawConversation): Conversation {
+  return {
+    id: row.id,
+    channel: row.channel,
+    externalUserId: row.external_user_id,
+    threadKey: row.thread_key,
+    tokenHash: row.token_hash,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
 /** Every read and write the message pipeline makes, in one place, over drizzle. */
 export class ConversationStore {
   constructor(private readonly db: Db) {}
@@ -72,15 +103,29 @@ export class ConversationStore {
     return row!;
   }
 
-  /** One conversation per channel identity, created on first contact; safe under concurrent first messages. */
+  /**
+   * One conversation per channel identity, created on first contact; safe under concurrent
+   * first messages. One statement either way: the insert, or (on conflict) the existing row.
+   */
   async findOrCreateConversation(identity: ConversationIdentity): Promise<Conversation> {
     const threadKey = identity.threadKey ?? '';
-    const [inserted] = await this.db
-      .insert(conversations)
-      .values({ id: randomUUID(), channel: identity.channel, externalUserId: identity.externalUserId, threadKey })
-      .onConflictDoNothing({ target: [conversations.channel, conversations.externalUserId, conversations.threadKey] })
-      .returning();
-    if (inserted) return inserted;
+    const [row] = await rows<RawConversation>(
+      this.db,
+      sql`with created as (
+            insert into conversations (id, channel, external_user_id, thread_key)
+            values (${randomUUID()}::uuid, ${identity.channel}, ${identity.externalUserId}, ${threadKey})
+            on conflict (channel, external_user_id, thread_key) do nothing
+            returning *
+          )
+          select * from created
+          union all
+          select * from conversations
+          where channel = ${identity.channel} and external_user_id = ${identity.externalUserId} and thread_key = ${threadKey}
+            and not exists (select 1 from created)`,
+    );
+    if (row) return toConversation(row);
+    // Another transaction inserted the same identity and had not committed when this
+    // statement's snapshot was taken: it is visible now.
     const [existing] = await this.db
       .select()
       .from(conversations)
@@ -125,15 +170,23 @@ export class ConversationStore {
         target: [messages.conversationId, messages.externalMessageId],
         where: sql`${messages.externalMessageId} is not null`,
       })
-      .returning();
-    if (inserted) return { message: inserted, duplicate: false };
+      // RETURNING sees the table as it was before this statement, so this asks, in the
+      // same round trip, whether anything came before the new row.
+      .returning({
+        ...getTableColumns(messages),
+        hasEarlier: sql<boolean>`exists (select 1 from messages as earlier where earlier.conversation_id = ${input.conversationId})`,
+      });
+    if (inserted) {
+      const { hasEarlier, ...message } = inserted;
+      return { message, duplicate: false, firstInConversation: !hasEarlier };
+    }
     const [existing] = await this.db
       .select()
       .from(messages)
       .where(
         and(eq(messages.conversationId, input.conversationId), eq(messages.externalMessageId, input.externalMessageId!)),
       );
-    return { message: existing!, duplicate: true };
+    return { message: existing!, duplicate: true, firstInConversation: false };
   }
 
   /** The message a channel already delivered under this id, if any. */
@@ -147,6 +200,19 @@ export class ConversationStore {
 
   async getMessage(id: string): Promise<Message | undefined> {
     const [row] = await this.db.select().from(messages).where(eq(messages.id, id));
+    return row;
+  }
+
+  /**
+   * Opens the turn of a stored user message (`processing`) and returns it; undefined when
+   * it is not an open user message (its turn already ended, e.g. a redelivered job).
+   */
+  async startTurn(messageId: string): Promise<Message | undefined> {
+    const [row] = await this.db
+      .update(messages)
+      .set({ status: 'processing', updatedAt: new Date() })
+      .where(and(eq(messages.id, messageId), eq(messages.role, 'user'), inArray(messages.status, ['received', 'processing'])))
+      .returning();
     return row;
   }
 
@@ -192,59 +258,41 @@ export class ConversationStore {
   }
 
   /**
-   * Writes the reply and closes the ledger entry of the user message in one transaction.
+   * Writes the reply and closes the ledger entry of the user message, atomically: one
+   * statement (data-modifying CTEs), so one round trip instead of a transaction's six.
    * Only an open entry (received / processing) can be closed, so a turn that ran twice
    * (a redelivered queue job) stores one reply: the second gets TurnAlreadyCompletedError.
    */
-  async completeTurn(userMessage: Message, outcome: TurnOutcome): Promise<Message> {
-    return this.db.transaction(async (tx) => {
-      const now = new Date();
-      const [open] = await tx
-        .update(messages)
-        .set({ status: outcome.status, updatedAt: now })
-        .where(and(eq(messages.id, userMessage.id), inArray(messages.status, ['received', 'processing'])))
-        .returning({ id: messages.id });
-      if (!open) throw new TurnAlreadyCompletedError(userMessage.id);
-      const [reply] = await tx
-        .insert(messages)
-        .values({
-          id: randomUUID(),
-          conversationId: userMessage.conversationId,
-          role: 'assistant',
-          text: outcome.text,
-          status: outcome.status,
-          replyToId: userMessage.id,
-          provider: outcome.provider,
-          model: outcome.model,
-          cached: outcome.cached,
-          fallback: outcome.fallback,
-          fallbackReason: outcome.fallbackReason,
-          attempts: outcome.attempts,
-          latencyMs: outcome.latencyMs,
-          inputTokens: outcome.inputTokens,
-          outputTokens: outcome.outputTokens,
-          // Strictly after the user message even when clocks tie, so history order is stable.
-          createdAt: now > userMessage.createdAt ? now : new Date(userMessage.createdAt.getTime() + 1),
-        })
-        .returning();
-      await tx
-        .update(messages)
-        .set({
-          status: outcome.status,
-          provider: outcome.provider,
-          model: outcome.model,
-          cached: outcome.cached,
-          fallback: outcome.fallback,
-          fallbackReason: outcome.fallbackReason,
-          attempts: outcome.attempts,
-          latencyMs: outcome.latencyMs,
-          followUp: outcome.followUp ?? null,
-          updatedAt: now,
-        })
-        .where(eq(messages.id, userMessage.id));
-      await tx.update(conversations).set({ updatedAt: now }).where(eq(conversations.id, userMessage.conversationId));
-      return reply!;
-    });
+  async completeTurn(userMessage: Message, outcome: TurnOutcome): Promise<CompletedTurn> {
+    const now = new Date().toISOString();
+    const attempts = outcome.attempts === undefined || outcome.attempts === null ? null : JSON.stringify(outcome.attempts);
+    const [reply] = await rows<{ id: string }>(
+      this.db,
+      sql`with closed as (
+            update messages set
+              status = ${outcome.status}, provider = ${outcome.provider}, model = ${outcome.model},
+              cached = ${outcome.cached}, fallback = ${outcome.fallback}, fallback_reason = ${outcome.fallbackReason},
+              attempts = ${attempts}::jsonb, latency_ms = ${outcome.latencyMs}, follow_up = ${outcome.followUp ?? null},
+              updated_at = ${now}::timestamptz
+            where id = ${userMessage.id} and status in ('received', 'processing')
+            returning id, conversation_id, created_at
+          ), reply as (
+            insert into messages (id, conversation_id, role, text, status, reply_to_id, provider, model, cached, fallback,
+                                  fallback_reason, attempts, latency_ms, input_tokens, output_tokens, created_at, updated_at)
+            select ${randomUUID()}::uuid, conversation_id, 'assistant', ${outcome.text}, ${outcome.status}, id,
+                   ${outcome.provider}, ${outcome.model}, ${outcome.cached}, ${outcome.fallback}, ${outcome.fallbackReason},
+                   ${attempts}::jsonb, ${outcome.latencyMs}, ${outcome.inputTokens}::integer, ${outcome.outputTokens}::integer,
+                   -- strictly after the user message even when clocks tie, so history order is stable
+                   greatest(${now}::timestamptz, created_at + interval '1 millisecond'), ${now}::timestamptz
+            from closed
+            returning id
+          ), touched as (
+            update conversations set updated_at = ${now}::timestamptz where id in (select conversation_id from closed)
+          )
+          select id from reply`,
+    );
+    if (!reply) throw new TurnAlreadyCompletedError(userMessage.id);
+    return { replyId: reply.id };
   }
 
   async findToolCallByIdempotencyKey(key: string): Promise<ToolCall | undefined> {

@@ -23,8 +23,9 @@ export class InProcessTurnQueue implements TurnQueue {
     if (this.#running.has(messageId)) return;
     const handlers = this.#handlers;
     if (!handlers) throw new Error('turn queue not started');
-    // The next macrotask, so a channel's acknowledgement reaches the client before any reply event.
-    const job = sleep(0).then(() => this.runWithRetries(messageId, handlers));
+    // After the current I/O callbacks (not a 1 ms timer), so a channel's acknowledgement
+    // reaches the client before any reply event.
+    const job = new Promise((resolve) => setImmediate(resolve)).then(() => this.runWithRetries(messageId, handlers));
     this.#running.set(messageId, job);
     void job.finally(() => this.#running.delete(messageId));
   }

@@ -22,14 +22,25 @@ export interface ResponseCache {
   set(key: string, reply: CachedReply): Promise<void>;
 }
 
+/** Everything besides the text that decides the answer to a first message. */
+export interface ResponseCacheContext {
+  systemPrompt: string;
+  tools: ToolSpec[];
+  chain: string[];
+}
+
 /**
- * The key: everything that decides the answer to a first message. Text is
- * normalised (trimmed, whitespace collapsed, lower-cased) so trivial variants hit.
+ * The key: the normalised text (trimmed, whitespace collapsed, lower-cased, so trivial
+ * variants hit) and everything else that decides the answer. The context is the same
+ * for every message of a process, so it is serialised once, not per message.
  */
-export function responseCacheKey(input: { text: string; systemPrompt: string; tools: ToolSpec[]; chain: string[] }): string {
-  const normalized = input.text.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
-  const tools = input.tools.map((tool) => [tool.name, tool.description, tool.inputSchema]);
-  return createHash('sha256').update(JSON.stringify([normalized, input.systemPrompt, tools, input.chain])).digest('hex');
+export function responseCacheKeyer(context: ResponseCacheContext): (text: string) => string {
+  const tools = context.tools.map((tool) => [tool.name, tool.description, tool.inputSchema]);
+  const fixed = JSON.stringify([context.systemPrompt, tools, context.chain]);
+  return (text) => {
+    const normalized = text.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
+    return createHash('sha256').update(JSON.stringify(normalized)).update(fixed).digest('hex');
+  };
 }
 
 export class RedisResponseCache implements ResponseCache {
