@@ -130,8 +130,9 @@ describe.each(backends)('persistence on $name', (backend) => {
     const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-ledger' });
     const first = await store.acceptMessage({ conversationId: conversation.id, text: 'first' });
     expect(first.firstInConversation).toBe(true);
-    const opened = (await store.startTurn(first.message.id))!;
+    const { message: opened, conversation: openedIn } = (await store.startTurn(first.message.id))!;
     expect(opened.status).toBe('processing');
+    expect(openedIn).toEqual(conversation);
     const outcome = {
       status: 'fallback' as const,
       text: 'later, sorry',

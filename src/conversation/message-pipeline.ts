@@ -301,11 +301,11 @@ export class MessagePipeline {
   private async runTurn(messageId: string): Promise<void> {
     const { store, logger } = this.deps;
     const started = performance.now();
-    // Opening the turn and reading the message are one statement; a finished message is skipped.
-    const message = await store.startTurn(messageId);
-    if (!message) return;
-    const conversation = await store.getConversation(message.conversationId);
-    if (!conversation) return;
+    // Opening the turn and reading the message and its conversation are one statement;
+    // a finished message is skipped.
+    const opened = await store.startTurn(messageId);
+    if (!opened) return;
+    const { message, conversation } = opened;
     const log = logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
     const transport = this.#transports.get(conversation.channel);
     const target: ReplyTarget = { conversation, messageId: message.id };

@@ -204,16 +204,54 @@ export class ConversationStore {
   }
 
   /**
-   * Opens the turn of a stored user message (`processing`) and returns it; undefined when
-   * it is not an open user message (its turn already ended, e.g. a redelivered job).
+   * Opens the turn of a stored user message (`processing`) and returns it with its
+   * conversation, in one statement; undefined when it is not an open user message (its
+   * turn already ended, e.g. a redelivered job).
    */
-  async startTurn(messageId: string): Promise<Message | undefined> {
+  async startTurn(messageId: string): Promise<{ message: Message; conversation: Conversation } | undefined> {
     const [row] = await this.db
       .update(messages)
       .set({ status: 'processing', updatedAt: new Date() })
-      .where(and(eq(messages.id, messageId), eq(messages.role, 'user'), inArray(messages.status, ['received', 'processing'])))
-      .returning();
-    return row;
+      .from(conversations)
+      .where(
+        and(
+          eq(messages.id, messageId),
+          eq(messages.role, 'user'),
+          inArray(messages.status, ['received', 'processing']),
+          eq(conversations.id, messages.conversationId),
+        ),
+      )
+      .returning({
+        ...getTableColumns(messages),
+        conversationChannel: conversations.channel,
+        conversationExternalUserId: conversations.externalUserId,
+        conversationThreadKey: conversations.threadKey,
+        conversationTokenHash: conversations.tokenHash,
+        conversationCreatedAt: conversations.createdAt,
+        conversationUpdatedAt: conversations.updatedAt,
+      });
+    if (!row) return undefined;
+    const {
+      conversationChannel,
+      conversationExternalUserId,
+      conversationThreadKey,
+      conversationTokenHash,
+      conversationCreatedAt,
+      conversationUpdatedAt,
+      ...message
+    } = row;
+    return {
+      message,
+      conversation: {
+        id: message.conversationId,
+        channel: conversationChannel,
+        externalUserId: conversationExternalUserId,
+        threadKey: conversationThreadKey,
+        tokenHash: conversationTokenHash,
+        createdAt: conversationCreatedAt,
+        updatedAt: conversationUpdatedAt,
+      },
+    };
   }
 
   async setMessageStatus(id: string, status: MessageStatus): Promise<void> {
