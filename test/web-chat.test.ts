@@ -38,7 +38,8 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
     const { socket, session } = await client();
     expect(session.conversationId).toMatch(/^[0-9a-f-]{36}$/);
     expect(session.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    provider.push({ text: 'Hello there, how can I help you today?', chunkSize: 5 });
+    // Paced like a real provider: each delta comes later than the coalescing window, so each is sent.
+    provider.push({ text: 'Hello there, how can I help you today?', chunkSize: 5, interChunkDelayMs: 80 });
 
     const { ack, reply } = await sendAndCollect(socket, '  hi  ', 'client-1');
     expect(ack).toEqual({ ok: true, messageId: expect.any(String) });
@@ -67,6 +68,18 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
     expect(request.body.stream).toBe(true);
     expect(request.body.messages[0].role).toBe('system');
     expect(request.body.messages.at(-1)).toEqual({ role: 'user', content: 'hi' });
+  });
+
+  it('sends a burst of provider deltas as fewer, larger pieces: the first at once, the rest joined', async () => {
+    const { socket } = await client();
+    const text = 'One two three four five six seven eight nine ten eleven twelve.';
+    provider.push({ text, chunkSize: 2 });
+    const { reply } = await sendAndCollect(socket, 'count for me', 'client-burst');
+    expect(reply.deltas.join('')).toBe(text);
+    expect(reply.deltas[0]).toBe('On');
+    // 32 provider deltas within one 40 ms window (STREAM_COALESCE_MS default): a handful of frames.
+    expect(reply.deltas.length).toBeLessThan(8);
+    expect(reply.done).toMatchObject({ text });
   });
 
   it('resumes a conversation with its token and sends the history to the model', async () => {

@@ -96,6 +96,7 @@ export const configSchema = z.object({
   TOOL_TIMEOUT_MS: integer(15_000, 100, 600_000),
   HISTORY_CHAR_BUDGET: integer(24_000, 1000, 2_000_000),
   MAX_OUTPUT_TOKENS: integer(1024, 16, 64_000),
+  STREAM_COALESCE_MS: integer(40, 0, 1000),
   FALLBACK_REPLY: z
     .string()
     .min(1)

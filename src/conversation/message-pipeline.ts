@@ -13,6 +13,7 @@ import type { RateLimiter } from '../resilience/rate-limiter.js';
 import { responseCacheKeyer, type CachedReply, type ResponseCache } from '../resilience/response-cache.js';
 import type { ToolExecutor } from '../tools/tool-executor.js';
 import type { ToolRegistry } from '../tools/tool-registry.js';
+import { DeltaCoalescer } from './delta-coalescer.js';
 import { inboundMessageSchema, type InboundMessage } from './inbound-message.js';
 import type { PipelineEvents } from './pipeline-events.js';
 import type { ReplyTarget, ReplyTransport } from './reply-transport.js';
@@ -23,6 +24,8 @@ export interface PipelineSettings {
   maxMessageChars: number;
   historyCharBudget: number;
   maxOutputTokens: number;
+  /** Reply text deltas are joined and sent at most this often (after the first, sent at once); 0 sends each. */
+  streamCoalesceMs?: number;
   fallbackReply: string;
   /** Per-channel fallback text; channels not listed get `fallbackReply`. */
   fallbackReplyByChannel?: Record<string, string>;
@@ -438,7 +441,7 @@ export class MessagePipeline {
   private async runAgent(
     message: Message,
     conversation: Conversation,
-    stream: { target: ReplyTarget; transport: ReplyTransport | undefined } | undefined,
+    stream: { onTextDelta(delta: string): void; onDiscard(): void } | undefined,
     loadedHistory?: HistoryEntry[],
   ): Promise<AgentTurnResult> {
     const { store, chain, tools, executor, settings } = this.deps;
@@ -462,8 +465,8 @@ export class MessagePipeline {
           signal: this.#abort.signal,
         }),
       stream: {
-        onTextDelta: (delta) => stream?.transport?.delta?.(stream.target, delta),
-        onDiscard: () => stream?.transport?.discard?.(stream.target),
+        onTextDelta: (delta) => stream?.onTextDelta(delta),
+        onDiscard: () => stream?.onDiscard(),
       },
     });
   }
@@ -478,7 +481,11 @@ export class MessagePipeline {
   ): Promise<TurnResult> {
     const { store, chain, settings } = this.deps;
     const elapsed = () => Math.round(performance.now() - started);
+    const deltas = transport?.delta
+      ? new DeltaCoalescer((text) => transport.delta!(target, text), settings.streamCoalesceMs ?? 0)
+      : undefined;
     const fallback = (reason: string, attempts: unknown, followUp = false) => {
+      deltas?.drop();
       transport?.discard?.(target);
       const record = this.fallbackRecord(conversation, reason, attempts, elapsed());
       return { record: { ...record, followUp: followUp && settings.followUp ? ('pending' as const) : null }, toolCalls: [] };
@@ -491,8 +498,17 @@ export class MessagePipeline {
     // (Cache hits are answered at accept; a turn only stores what it produced.)
     const cacheKey = history.length === 0 ? this.#cacheKey?.(message.text) : undefined;
 
+    const stream = {
+      onTextDelta: (delta: string) => deltas?.push(delta),
+      onDiscard: () => {
+        deltas?.drop();
+        transport?.discard?.(target);
+      },
+    };
     try {
-      const result = await this.runAgent(message, conversation, { target, transport }, history);
+      const result = await this.runAgent(message, conversation, stream, history);
+      // Whatever text is still held back goes out before the reply is stored and `done` sent.
+      deltas?.flush();
       // An answer that used a tool depends on what the tool saw at the time: never replayed.
       const cacheable = cacheKey !== undefined && result.toolCalls.length === 0 && result.stoppedBy === 'answer' && result.text.length > 0;
       return {

@@ -115,6 +115,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       maxMessageChars: config.MAX_MESSAGE_CHARS,
       historyCharBudget: config.HISTORY_CHAR_BUDGET,
       maxOutputTokens: config.MAX_OUTPUT_TOKENS,
+      streamCoalesceMs: config.STREAM_COALESCE_MS,
       fallbackReply: config.FALLBACK_REPLY,
       fallbackReplyByChannel: config.FALLBACK_REPLY_BY_CHANNEL,
       followUp: config.FOLLOW_UP_ENABLED,
