@@ -67,6 +67,8 @@ export class MessagePipeline {
     exhausted: (messageId, error) => this.failMessage(messageId, error),
   };
   #accepting = true;
+  /** Conversation rows a message was accepted for: their next message is not a first one. */
+  readonly #hadMessages = new WeakSet<Conversation>();
   /** The reply-cache key of a first message's text (the rest of the key is fixed per process). */
   #cacheKey: ((text: string) => string) | undefined;
 
@@ -181,10 +183,15 @@ export class MessagePipeline {
       return { messageId: repeat.id, conversationId: target.id, duplicate: true };
     }
 
-    // A conversation that never finished a turn (updated_at still equals created_at) most
-    // likely gets its first message now: look the answer up while the message is stored.
+    // A conversation that never finished a turn (updated_at still equals created_at) and has
+    // not been seen here most likely gets its first message now: look the answer up while the
+    // message is stored. (A channel that keeps its conversation row, as the web channel does
+    // per socket, passes the same object every time; its timestamps are those of the read.)
     const lookup =
-      this.#cacheKey && target.updatedAt.getTime() === target.createdAt.getTime() ? this.lookUpCache(text) : undefined;
+      this.#cacheKey && !this.#hadMessages.has(target) && target.updatedAt.getTime() === target.createdAt.getTime()
+        ? this.lookUpCache(text)
+        : undefined;
+    this.#hadMessages.add(target);
     const accepted = await this.deps.store.acceptMessage({
       conversationId: target.id,
       text,
