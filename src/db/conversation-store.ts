@@ -85,9 +85,80 @@ function toConversation(row: RawConversation): Conversation {
   };
 }
 
+/**
+ * The statements every message runs, built once: drizzle then only fills in the
+ * parameters instead of assembling the SQL again on each call (its query building was
+ * the largest share of the server's CPU per message).
+ */
+function prepareHotStatements(db: Db) {
+  const placeholder = sql.placeholder;
+  return {
+    acceptMessage: db
+      .insert(messages)
+      .values({
+        id: placeholder('id'),
+        conversationId: placeholder('conversationId'),
+        role: 'user',
+        text: placeholder('text'),
+        status: 'received',
+        externalMessageId: placeholder('externalMessageId'),
+        createdAt: placeholder('createdAt'),
+      })
+      .onConflictDoNothing({
+        target: [messages.conversationId, messages.externalMessageId],
+        where: sql`${messages.externalMessageId} is not null`,
+      })
+      // RETURNING sees the table as it was before this statement, so this asks, in the
+      // same round trip, whether anything came before the new row.
+      .returning({
+        ...getTableColumns(messages),
+        hasEarlier: sql<boolean>`exists (select 1 from messages as earlier where earlier.conversation_id = ${placeholder('conversationId')})`,
+      })
+      .prepare('accept_message'),
+    startTurn: db
+      .update(messages)
+      .set({ status: 'processing', updatedAt: sql`${placeholder('now')}::timestamptz` })
+      .from(conversations)
+      .where(
+        and(
+          eq(messages.id, placeholder('id')),
+          eq(messages.role, 'user'),
+          inArray(messages.status, ['received', 'processing']),
+          eq(conversations.id, messages.conversationId),
+        ),
+      )
+      .returning({
+        ...getTableColumns(messages),
+        conversationChannel: conversations.channel,
+        conversationExternalUserId: conversations.externalUserId,
+        conversationThreadKey: conversations.threadKey,
+        conversationTokenHash: conversations.tokenHash,
+        conversationCreatedAt: conversations.createdAt,
+        conversationUpdatedAt: conversations.updatedAt,
+      })
+      .prepare('start_turn'),
+    loadHistory: db
+      .select({ role: messages.role, text: messages.text, fallback: messages.fallback })
+      .from(messages)
+      .where(
+        and(
+          eq(messages.conversationId, placeholder('conversationId')),
+          lt(messages.createdAt, sql`${placeholder('before')}::timestamptz`),
+        ),
+      )
+      .orderBy(desc(messages.createdAt))
+      .limit(200)
+      .prepare('load_history'),
+  };
+}
+
 /** Every read and write the message pipeline makes, in one place, over drizzle. */
 export class ConversationStore {
-  constructor(private readonly db: Db) {}
+  readonly #hot: ReturnType<typeof prepareHotStatements>;
+
+  constructor(private readonly db: Db) {
+    this.#hot = prepareHotStatements(db);
+  }
 
   async createConversation(identity: ConversationIdentity & { id?: string; tokenHash?: string }): Promise<Conversation> {
     const [row] = await this.db
@@ -154,28 +225,14 @@ export class ConversationStore {
    * same conversation returns the first row, flagged duplicate, and stores nothing.
    */
   async acceptMessage(input: { conversationId: string; text: string; externalMessageId?: string }): Promise<AcceptedMessage> {
-    const [inserted] = await this.db
-      .insert(messages)
-      .values({
-        id: randomUUID(),
-        conversationId: input.conversationId,
-        role: 'user',
-        text: input.text,
-        status: 'received',
-        externalMessageId: input.externalMessageId ?? null,
-        // The app clock orders a turn's rows (see completeTurn), so both sides use it.
-        createdAt: new Date(),
-      })
-      .onConflictDoNothing({
-        target: [messages.conversationId, messages.externalMessageId],
-        where: sql`${messages.externalMessageId} is not null`,
-      })
-      // RETURNING sees the table as it was before this statement, so this asks, in the
-      // same round trip, whether anything came before the new row.
-      .returning({
-        ...getTableColumns(messages),
-        hasEarlier: sql<boolean>`exists (select 1 from messages as earlier where earlier.conversation_id = ${input.conversationId})`,
-      });
+    const [inserted] = await this.#hot.acceptMessage.execute({
+      id: randomUUID(),
+      conversationId: input.conversationId,
+      text: input.text,
+      externalMessageId: input.externalMessageId ?? null,
+      // The app clock orders a turn's rows (see completeTurn), so both sides use it.
+      createdAt: new Date(),
+    });
     if (inserted) {
       const { hasEarlier, ...message } = inserted;
       return { message, duplicate: false, firstInConversation: !hasEarlier };
@@ -209,27 +266,7 @@ export class ConversationStore {
    * turn already ended, e.g. a redelivered job).
    */
   async startTurn(messageId: string): Promise<{ message: Message; conversation: Conversation } | undefined> {
-    const [row] = await this.db
-      .update(messages)
-      .set({ status: 'processing', updatedAt: new Date() })
-      .from(conversations)
-      .where(
-        and(
-          eq(messages.id, messageId),
-          eq(messages.role, 'user'),
-          inArray(messages.status, ['received', 'processing']),
-          eq(conversations.id, messages.conversationId),
-        ),
-      )
-      .returning({
-        ...getTableColumns(messages),
-        conversationChannel: conversations.channel,
-        conversationExternalUserId: conversations.externalUserId,
-        conversationThreadKey: conversations.threadKey,
-        conversationTokenHash: conversations.tokenHash,
-        conversationCreatedAt: conversations.createdAt,
-        conversationUpdatedAt: conversations.updatedAt,
-      });
+    const [row] = await this.#hot.startTurn.execute({ id: messageId, now: new Date().toISOString() });
     if (!row) return undefined;
     const {
       conversationChannel,
@@ -275,12 +312,7 @@ export class ConversationStore {
    * out (the question stays): they say nothing and would only teach the model to apologise.
    */
   async loadHistory(conversationId: string, beforeMessage: Message, charBudget: number): Promise<HistoryEntry[]> {
-    const rows = await this.db
-      .select({ role: messages.role, text: messages.text, fallback: messages.fallback })
-      .from(messages)
-      .where(and(eq(messages.conversationId, conversationId), lt(messages.createdAt, beforeMessage.createdAt)))
-      .orderBy(desc(messages.createdAt))
-      .limit(200);
+    const rows = await this.#hot.loadHistory.execute({ conversationId, before: beforeMessage.createdAt.toISOString() });
     const kept: HistoryEntry[] = [];
     let used = 0;
     for (const row of rows) {
