@@ -169,6 +169,32 @@ describe.each(backends)('persistence on $name', (backend) => {
     expect(await store.startTurn(rows[1]!.id)).toBeUndefined();
   });
 
+  it('stores first contact and message in one call: one conversation per identity, repeats flagged, safe when racing', async () => {
+    const identity = { channel: 'sms', externalUserId: '+15550001111' };
+    const first = await store.acceptInbound(identity, { text: 'hello', externalMessageId: 'SM1' });
+    expect(first.accepted).toMatchObject({ duplicate: false, firstInConversation: true });
+    expect(first.conversation).toMatchObject({ channel: 'sms', externalUserId: '+15550001111', threadKey: '' });
+    expect(await store.getMessage(first.accepted.message.id)).toEqual(first.accepted.message);
+
+    const second = await store.acceptInbound(identity, { text: 'again', externalMessageId: 'SM2' });
+    expect(second.conversation.id).toBe(first.conversation.id);
+    expect(second.accepted).toMatchObject({ duplicate: false, firstInConversation: false });
+    const repeat = await store.acceptInbound(identity, { text: 'again (retried)', externalMessageId: 'SM2' });
+    expect(repeat.accepted).toMatchObject({ duplicate: true, message: { id: second.accepted.message.id, text: 'again' } });
+    expect((await store.listMessages(first.conversation.id)).map((row) => row.text)).toEqual(['hello', 'again']);
+
+    // Eight first contacts of one new identity at once: one conversation, every message kept.
+    const racing = { channel: 'whatsapp', externalUserId: '+15550002222' };
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => store.acceptInbound(racing, { text: `m${i}`, externalMessageId: `WA${i}` })),
+    );
+    expect(new Set(results.map((result) => result.conversation.id)).size).toBe(1);
+    expect(results.every((result) => !result.accepted.duplicate)).toBe(true);
+    expect(await store.listMessages(results[0]!.conversation.id)).toHaveLength(8);
+    expect(await store.findConversation(racing)).toEqual(results[0]!.conversation);
+    expect(await store.findConversation({ channel: 'whatsapp', externalUserId: '+15550003333' })).toBeUndefined();
+  });
+
   it('records a tool call once per idempotency key', async () => {
     const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-tools' });
     const { message } = await store.acceptMessage({ conversationId: conversation.id, text: 'buy' });

@@ -2,7 +2,13 @@ import { setMaxListeners } from 'node:events';
 import { runAgentTurn, type AgentTurnResult } from '../agent/agent.js';
 import type { ChatMessage } from '../agent/chat-model.js';
 import { AllProvidersFailedError, type ModelChain } from '../agent/model-chain.js';
-import { TurnAlreadyCompletedError, type ConversationStore, type HistoryEntry, type TurnOutcome } from '../db/conversation-store.js';
+import {
+  TurnAlreadyCompletedError,
+  type AcceptedMessage,
+  type ConversationStore,
+  type HistoryEntry,
+  type TurnOutcome,
+} from '../db/conversation-store.js';
 import type { Conversation, Message } from '../db/schema.js';
 import { SwitchboardError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -161,42 +167,32 @@ export class MessagePipeline {
     if (!this.#accepting) throw new SwitchboardError('shutting_down', 'the server is shutting down; try again shortly');
     const inbound = inboundMessageSchema.parse(input);
     const text = this.validateText(inbound.text);
-    const target =
-      conversation ??
-      (inbound.conversationId
-        ? await this.deps.store.getConversation(inbound.conversationId)
-        : await this.deps.store.findOrCreateConversation(inbound));
-    if (!target) throw new SwitchboardError('not_found', 'conversation not found');
-    try {
-      await this.deps.limiter?.consume([
-        { scope: 'user', key: `${target.channel}:${target.externalUserId}` },
-        { scope: 'global', key: 'all' },
-      ]);
-    } catch (error) {
-      // A channel's retry of a message already accepted is a duplicate, not a new message
-      // over the limit: it must not earn the person a rate-limit notice. Looked up only on
-      // this path, so the common case pays nothing.
-      const repeat = inbound.externalMessageId
-        ? await this.deps.store.findByExternalId(target.id, inbound.externalMessageId)
-        : undefined;
-      if (!repeat) throw error;
-      return { messageId: repeat.id, conversationId: target.id, duplicate: true };
+    const external = inbound.externalMessageId !== undefined ? { externalMessageId: inbound.externalMessageId } : {};
+    let target: Conversation;
+    let accepted: AcceptedMessage;
+    let lookup: Promise<CachedReply | undefined> | undefined;
+    if (conversation || inbound.conversationId) {
+      const known = conversation ?? (await this.deps.store.getConversation(inbound.conversationId!));
+      if (!known) throw new SwitchboardError('not_found', 'conversation not found');
+      const repeat = await this.consumeBudget(known, inbound.externalMessageId, async () => known);
+      if (repeat) return repeat;
+      target = known;
+      // A conversation that never finished a turn (updated_at still equals created_at) and has
+      // not been seen here most likely gets its first message now: look the answer up while the
+      // message is stored. (A channel that keeps its conversation row, as the web channel does
+      // per socket, passes the same object every time; its timestamps are those of the read.)
+      if (this.#cacheKey && !this.#hadMessages.has(target) && target.updatedAt.getTime() === target.createdAt.getTime()) {
+        lookup = this.lookUpCache(text);
+      }
+      this.#hadMessages.add(target);
+      accepted = await this.deps.store.acceptMessage({ conversationId: target.id, text, ...external });
+    } else {
+      // Known by identity (Slack, SMS, WhatsApp): the budget is the identity's, so it is
+      // checked first, and the conversation and the message are stored in one round trip.
+      const repeat = await this.consumeBudget(inbound, inbound.externalMessageId, () => this.deps.store.findConversation(inbound));
+      if (repeat) return repeat;
+      ({ conversation: target, accepted } = await this.deps.store.acceptInbound(inbound, { text, ...external }));
     }
-
-    // A conversation that never finished a turn (updated_at still equals created_at) and has
-    // not been seen here most likely gets its first message now: look the answer up while the
-    // message is stored. (A channel that keeps its conversation row, as the web channel does
-    // per socket, passes the same object every time; its timestamps are those of the read.)
-    const lookup =
-      this.#cacheKey && !this.#hadMessages.has(target) && target.updatedAt.getTime() === target.createdAt.getTime()
-        ? this.lookUpCache(text)
-        : undefined;
-    this.#hadMessages.add(target);
-    const accepted = await this.deps.store.acceptMessage({
-      conversationId: target.id,
-      text,
-      ...(inbound.externalMessageId !== undefined && { externalMessageId: inbound.externalMessageId }),
-    });
     if (!accepted.duplicate) {
       this.deps.events.emit('message.accepted', { message: accepted.message, conversation: target });
       const answered =
@@ -204,6 +200,31 @@ export class MessagePipeline {
       if (!answered) await this.dispatch(accepted.message.id);
     }
     return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate };
+  }
+
+  /**
+   * Takes one message from the person's and the global budget. Over the limit, a
+   * channel's retry of a message already accepted is a duplicate, not a new message: it
+   * is acknowledged as such (returned) instead of earning the person a rate-limit notice.
+   * Looked up only on that path, so the common case pays nothing.
+   */
+  private async consumeBudget(
+    person: { channel: string; externalUserId: string },
+    externalMessageId: string | undefined,
+    conversationOf: () => Promise<Conversation | undefined>,
+  ): Promise<AcceptResult | undefined> {
+    try {
+      await this.deps.limiter?.consume([
+        { scope: 'user', key: `${person.channel}:${person.externalUserId}` },
+        { scope: 'global', key: 'all' },
+      ]);
+      return undefined;
+    } catch (error) {
+      const conversation = externalMessageId ? await conversationOf() : undefined;
+      const repeat = conversation ? await this.deps.store.findByExternalId(conversation.id, externalMessageId!) : undefined;
+      if (!repeat) throw error;
+      return { messageId: repeat.id, conversationId: conversation!.id, duplicate: true };
+    }
   }
 
   /** The cached answer to a first message with this text; a miss when the cache is off or unreadable. */

@@ -210,6 +210,96 @@ export class ConversationStore {
     return existing!;
   }
 
+  /**
+   * First contact and message in one round trip, for channels that know a person by
+   * identity (Slack, SMS, WhatsApp): finds or creates the conversation and stores the
+   * message as `received`, as findOrCreateConversation then acceptMessage would.
+   */
+  async acceptInbound(
+    identity: ConversationIdentity,
+    input: { text: string; externalMessageId?: string },
+  ): Promise<{ conversation: Conversation; accepted: AcceptedMessage }> {
+    const threadKey = identity.threadKey ?? '';
+    const now = new Date();
+    const message: Message = {
+      id: randomUUID(),
+      conversationId: '',
+      role: 'user',
+      text: input.text,
+      status: 'received',
+      externalMessageId: input.externalMessageId ?? null,
+      replyToId: null,
+      provider: null,
+      model: null,
+      cached: false,
+      fallback: false,
+      fallbackReason: null,
+      attempts: null,
+      latencyMs: null,
+      inputTokens: null,
+      outputTokens: null,
+      followUp: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const [row] = await rows<RawConversation & { inserted: boolean; has_earlier: boolean }>(
+      this.db,
+      sql`with created as (
+            insert into conversations (id, channel, external_user_id, thread_key)
+            values (${randomUUID()}::uuid, ${identity.channel}, ${identity.externalUserId}, ${threadKey})
+            on conflict (channel, external_user_id, thread_key) do nothing
+            returning *
+          ), conversation as (
+            select * from created
+            union all
+            select * from conversations
+            where channel = ${identity.channel} and external_user_id = ${identity.externalUserId} and thread_key = ${threadKey}
+              and not exists (select 1 from created)
+          ), message as (
+            insert into messages (id, conversation_id, role, text, status, external_message_id, created_at, updated_at)
+            select ${message.id}::uuid, id, 'user', ${message.text}, 'received', ${message.externalMessageId},
+                   ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
+            from conversation
+            on conflict (conversation_id, external_message_id) where external_message_id is not null do nothing
+            returning id
+          )
+          select c.*, exists (select 1 from message) as inserted,
+                 -- the statement's snapshot predates its own insert: this sees earlier messages only
+                 exists (select 1 from messages earlier where earlier.conversation_id = c.id) as has_earlier
+          from conversation c`,
+    );
+    if (!row) {
+      // Another transaction created this identity's conversation after this statement's
+      // snapshot was taken: it is visible to the next one.
+      const conversation = await this.findOrCreateConversation(identity);
+      return { conversation, accepted: await this.acceptMessage({ conversationId: conversation.id, ...input }) };
+    }
+    const conversation = toConversation(row);
+    if (row.inserted) {
+      return {
+        conversation,
+        accepted: { message: { ...message, conversationId: conversation.id }, duplicate: false, firstInConversation: !row.has_earlier },
+      };
+    }
+    const existing = await this.findByExternalId(conversation.id, input.externalMessageId!);
+    return { conversation, accepted: { message: existing!, duplicate: true, firstInConversation: false } };
+  }
+
+  /** The conversation of a channel identity, if it has one (no creation). */
+  async findConversation(identity: ConversationIdentity): Promise<Conversation | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(conversations)
+      .where(
+        and(
+          eq(conversations.channel, identity.channel),
+          eq(conversations.externalUserId, identity.externalUserId),
+          eq(conversations.threadKey, identity.threadKey ?? ''),
+        ),
+      );
+    return row;
+  }
+
   async findConversationByTokenHash(tokenHash: string): Promise<Conversation | undefined> {
     const [row] = await this.db.select().from(conversations).where(eq(conversations.tokenHash, tokenHash));
     return row;
