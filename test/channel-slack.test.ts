@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSlackSignature, slackSignature } from '../src/channels/slack/slack-signature.js';
 import { splitForSlack, toSlackMrkdwn } from '../src/channels/slack/slack-format.js';
+import { createLogger } from '../src/logger.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_SLACK_BOT_TOKEN, FAKE_SLACK_BOT_USER_ID, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
@@ -406,6 +408,55 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     const notices = slack.posts.filter((p) => p.text.startsWith("You're sending messages faster"));
     expect(notices).toHaveLength(1);
     expect(slack.posts.filter((p) => /burst \d+$/.test(p.text))).toHaveLength(12);
+  });
+});
+
+describe('Slack channel: logs', () => {
+  it("keeps people's messages and our replies out of the log even at LOG_LEVEL=debug (Bolt and Web API debug lines carry bodies)", async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const slack = await startFakeSlackApi();
+    const provider = await startFakeOpenAIServer();
+    const server = await startTestApp(
+      {
+        LOG_LEVEL: 'debug',
+        OPENAI_API_KEY: 'sk-test-slack-logs',
+        OPENAI_BASE_URL: provider.url,
+        LLM_PROVIDERS: 'openai',
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+        SLACK_BOT_TOKEN: FAKE_SLACK_BOT_TOKEN,
+        SLACK_API_URL: slack.apiUrl,
+      },
+      { logger: createLogger({ level: 'debug', destination }) },
+    );
+    try {
+      provider.push({ text: 'The reply secret is plover-7731.' });
+      const body = JSON.stringify(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> my question mentions heron-5520` }));
+      const timestamp = nowSeconds();
+      const response = await fetch(`${server.url}/slack/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': sign(timestamp, body) },
+        body,
+      });
+      expect(response.status).toBe(200);
+      await slack.waitForDeliveries(1);
+      expect(slack.posts[0]!.text).toBe('The reply secret is plover-7731.');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(lines.length).toBeGreaterThan(0);
+      const log = lines.join('');
+      expect(log).not.toContain('heron-5520');
+      expect(log).not.toContain('plover-7731');
+      expect(log).not.toContain(FAKE_SLACK_BOT_TOKEN);
+    } finally {
+      await server.stop();
+      await provider.close();
+      await slack.close();
+    }
   });
 });
 

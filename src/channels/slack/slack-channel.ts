@@ -63,7 +63,9 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
   readonly app: App;
   readonly receiver: FastifySlackReceiver;
   readonly #options: SlackChannelOptions;
+  readonly #client: webApi.WebClient;
   #identity: Promise<{ botUserId?: string; botId?: string }> | undefined;
+  #mention: { botUserId: string; pattern: RegExp } | undefined;
 
   constructor(options: SlackChannelOptions) {
     this.#options = options;
@@ -72,17 +74,26 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
       path: '/slack/events',
       ...(options.now && { now: options.now }),
     });
+    const logger = boltLogger(options.logger);
+    const clientOptions: webApi.WebClientOptions = {
+      ...(options.apiUrl && { slackApiUrl: options.apiUrl }),
+      // Our delivery policy owns retries (see delivery-retry.ts), so the SDK's are off.
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      logger,
+    };
+    // One client for every call we make, built once with the bot token: the token travels as
+    // the default Authorization header instead of being added to (and form-encoded into) each call.
+    this.#client = new webApi.WebClient(options.botToken, clientOptions);
     this.app = new App({
       receiver: this.receiver,
       // auth.test once, cached; a failure is retried on the next event instead of poisoning the cache.
       authorize: async () => ({ botToken: options.botToken, ...(await this.botIdentity()) }),
-      logger: boltLogger(options.logger),
-      clientOptions: {
-        ...(options.apiUrl && { slackApiUrl: options.apiUrl }),
-        // Our delivery policy owns retries (see delivery-retry.ts), so the SDK's are off.
-        retryConfig: { retries: 0 },
-        rejectRateLimitedCalls: true,
-      },
+      logger,
+      clientOptions,
+      // Bolt's conversation store keeps per-channel state we never read, and answers every event
+      // it has not seen (all of ours: a new thread each) by building and catching an Error.
+      convoStore: false,
     });
     // Listener failures must reach the receiver (→ 500 → Slack retries), not be swallowed.
     this.app.error(async (error) => {
@@ -107,13 +118,9 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
     this.#options.pipeline.registerTransport(this);
   }
 
-  private get client(): webApi.WebClient {
-    return this.app.client;
-  }
-
   private botIdentity(): Promise<{ botUserId?: string; botId?: string }> {
-    this.#identity ??= this.client.auth
-      .test({ token: this.#options.botToken })
+    this.#identity ??= this.#client.auth
+      .test()
       .then((result) => ({
         ...(typeof result.user_id === 'string' && { botUserId: result.user_id }),
         ...(typeof result.bot_id === 'string' && { botId: result.bot_id }),
@@ -137,7 +144,7 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
     const teamId = body.team_id ?? 'T';
     const threadTs = event.type === 'app_mention' ? (event.thread_ts ?? event.ts) : event.thread_ts;
     const identity = slackIdentity(teamId, event.user, event.channel, threadTs);
-    const text = stripMention(event.text, botUserId);
+    const text = event.text.replace(this.mentionPattern(botUserId), '').trim();
     if (!text) {
       await this.sendNotice(event, threadTs, `Ask me something after the mention, e.g. <@${botUserId ?? 'me'}> what can you do?`);
       return;
@@ -159,6 +166,13 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
       }
       await this.sendNotice(event, threadTs, refusalText(error));
     }
+  }
+
+  /** Our own @-mention (built once per bot user id); without the id, a leading mention of anyone. */
+  private mentionPattern(botUserId: string | undefined): RegExp {
+    if (!botUserId) return /^\s*<@[A-Z0-9]+(\|[^>]*)?>/;
+    if (this.#mention?.botUserId !== botUserId) this.#mention = { botUserId, pattern: new RegExp(`<@${botUserId}(\\|[^>]*)?>`, 'g') };
+    return this.#mention.pattern;
   }
 
   private async onSlashCommand(raw: unknown): Promise<Record<string, unknown>> {
@@ -204,8 +218,8 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
         ],
       },
     ];
-    const route = (await this.#options.records.findReplyRoute(SLACK_CHANNEL, target.messageId)) as ResponseUrlRoute | undefined;
     const { channel, threadTs } = slackDestination(target.conversation.threadKey);
+    const route = await this.replyRoute(target.messageId, threadTs);
     await this.#options.delivery.deliver({
       conversationId: target.conversation.id,
       messageId: target.messageId,
@@ -246,8 +260,8 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
   private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<void> {
     const { conversation, messageId } = target;
     const parts = splitForSlack(toSlackMrkdwn(text));
-    const route = (await this.#options.records.findReplyRoute(SLACK_CHANNEL, messageId)) as ResponseUrlRoute | undefined;
     const { channel, threadTs } = slackDestination(conversation.threadKey);
+    const route = await this.replyRoute(messageId, threadTs);
     await this.#options.delivery.deliver({
       conversationId: conversation.id,
       messageId,
@@ -258,10 +272,19 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
     });
   }
 
+  /**
+   * The slash command's response_url saved for this message, if any. Only slash commands save
+   * one, and their conversations are never threads (slackIdentity without a thread), so a
+   * threaded conversation — every app_mention — skips the lookup.
+   */
+  private async replyRoute(messageId: string, threadTs: string | undefined): Promise<ResponseUrlRoute | undefined> {
+    if (threadTs !== undefined) return undefined;
+    return (await this.#options.records.findReplyRoute(SLACK_CHANNEL, messageId)) as ResponseUrlRoute | undefined;
+  }
+
   private async postMessage(channel: string, threadTs: string | undefined, text: string, blocks?: unknown[]): Promise<string | undefined> {
     try {
-      const result = await this.client.chat.postMessage({
-        token: this.#options.botToken,
+      const result = await this.#client.chat.postMessage({
         channel,
         text,
         mrkdwn: true,
@@ -306,10 +329,6 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
   }
 }
 
-function stripMention(text: string, botUserId: string | undefined): string {
-  const mention = botUserId ? new RegExp(`<@${botUserId}(\\|[^>]*)?>`, 'g') : /^\s*<@[A-Z0-9]+(\|[^>]*)?>/;
-  return text.replace(mention, '').trim();
-}
 
 function ephemeral(text: string): Record<string, unknown> {
   return { response_type: 'ephemeral', text };
@@ -347,12 +366,19 @@ function toDeliveryError(error: unknown): DeliveryError {
   }
 }
 
+/**
+ * Bolt's and the Web API client's lines, through our logger. Their debug lines are dropped:
+ * they carry request and response bodies (people's messages, our replies), which never go to
+ * a log, and building them for a disabled level cost a string join on every event and call.
+ */
 function boltLogger(logger: Logger): BoltLogger {
   const child = logger.child({ component: 'slack-bolt' });
   let level = LogLevel.INFO;
-  const log = (method: 'debug' | 'info' | 'warn' | 'error') => (...msg: unknown[]) => child[method](msg.map(String).join(' '));
+  const log = (method: 'info' | 'warn' | 'error') => (...msg: unknown[]) => {
+    if (child.isLevelEnabled(method)) child[method](msg.map(String).join(' '));
+  };
   return {
-    debug: log('debug'),
+    debug: () => {},
     info: log('info'),
     warn: log('warn'),
     error: log('error'),
