@@ -39,7 +39,8 @@ export const USAGE = `npm run bench -- [options]
   --conversation-turns=0            serial/load: start a new conversation every N turns (0 = never)
   --cpu-prof=DIR                    write a V8 CPU profile of the server per scenario into DIR
   --server-root=DIR                 benchmark another checkout (default: this repository)
-  --server-entry=src/main.ts        its entry point; a .js entry (a compiled build) runs without tsx
+  --server-entry=dist/main.js       its entry point: a .js entry is built first (npm run build) and runs
+                                    under plain node, as npm start runs it; a .ts entry runs under tsx
   --server-env=NAME=VALUE           an extra server setting (repeatable), e.g. --server-env=QUEUE_CONCURRENCY=256`;
 
 export function parseOptions(argv: string[]): BenchOptions {

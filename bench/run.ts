@@ -17,6 +17,7 @@ import { formatTable, isMet, type ScenarioResult } from './report.js';
 import { runIdle } from './scenarios/idle.js';
 import { runLoad } from './scenarios/load.js';
 import { runSerial } from './scenarios/serial.js';
+import { DEFAULT_SERVER_ENTRY } from './server-process.js';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: string) => Promise<ScenarioResult>> = {
   serial: runSerial,
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
       runId,
       at: new Date().toISOString(),
       machine,
-      server: { root: serverRoot, entry: options.serverEntry ?? 'src/main.ts', sourceHash: sourceHash(serverRoot) },
+      server: { root: serverRoot, entry: options.serverEntry ?? DEFAULT_SERVER_ENTRY, sourceHash: sourceHash(serverRoot) },
       options,
       results: results.map((result) => ({
         scenario: result.scenario,

@@ -3,13 +3,13 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
 
-/** `npm run admin:create` as an operator runs it: a child process against the server's database. */
+/** `npm run admin:create` as an operator runs it (`node dist/admin/create-admin-cli.js`): a child process against the server's database. */
 
 let server: RunningApp;
 
 function createAdmin(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/admin/create-admin-cli.ts', ...args], {
+    const child = spawn(process.execPath, ['dist/admin/create-admin-cli.js', ...args], {
       env: { ...process.env, DATABASE_URL: server.database!.url, LOG_LEVEL: 'silent' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -13,16 +13,16 @@ describe('createChatModels', () => {
   });
   afterAll(() => Promise.all([openai.close(), anthropic.close()]));
 
-  it('builds only the providers with a key, in the default order', () => {
-    const models = createChatModels(loadConfig({ GROQ_API_KEY: 'gsk_1', OPENAI_API_KEY: 'sk-1' }));
+  it('builds only the providers with a key, in the default order', async () => {
+    const models = await createChatModels(loadConfig({ GROQ_API_KEY: 'gsk_1', OPENAI_API_KEY: 'sk-1' }));
     expect(models.map((model) => [model.provider, model.model])).toEqual([
       ['openai', 'gpt-4o-mini'],
       ['groq', 'llama-3.3-70b-versatile'],
     ]);
   });
 
-  it('follows LLM_PROVIDERS order and the *_MODEL settings', () => {
-    const models = createChatModels(
+  it('follows LLM_PROVIDERS order and the *_MODEL settings', async () => {
+    const models = await createChatModels(
       loadConfig({
         LLM_PROVIDERS: 'groq,anthropic,openai',
         ANTHROPIC_API_KEY: 'sk-ant-1',
@@ -37,12 +37,12 @@ describe('createChatModels', () => {
     ]);
   });
 
-  it('returns no models when no key is configured', () => {
-    expect(createChatModels(loadConfig({}))).toEqual([]);
+  it('returns no models when no key is configured', async () => {
+    expect(await createChatModels(loadConfig({}))).toEqual([]);
   });
 
   it('wires each model to its *_BASE_URL and *_API_KEY', async () => {
-    const models = createChatModels(
+    const models = await createChatModels(
       loadConfig({
         ANTHROPIC_API_KEY: 'sk-ant-from-config',
         ANTHROPIC_BASE_URL: anthropic.url,

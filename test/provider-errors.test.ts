@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import Groq from 'groq-sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { readChatCompletionsStream, type ChatCompletionsChunk } from '../src/agent/providers/openai-model.js';
+import { readChatCompletionsStream, type ChatCompletionsChunk } from '../src/agent/providers/chat-completions.js';
 import {
   kindForStatus,
   parseRetryAfterMs,
@@ -61,13 +61,13 @@ describe('redactSecrets', () => {
 });
 
 describe('toProviderError', () => {
-  const context = { provider: 'openai' as const, apiKey: 'sk-live-SECRET-123' };
+  const context = { provider: 'openai' as const, apiKey: 'sk-live-SECRET-123', sdk: OpenAI };
 
   it('recognises each SDK’s own error classes', () => {
     for (const sdk of [OpenAI, Anthropic, Groq]) {
-      expect(toProviderError(new sdk.APIUserAbortError(), context).kind).toBe('aborted');
-      expect(toProviderError(new sdk.APIConnectionTimeoutError(), context).kind).toBe('timeout');
-      expect(toProviderError(new sdk.APIConnectionError({ message: 'socket hang up' }), context).kind).toBe('network');
+      expect(toProviderError(new sdk.APIUserAbortError(), { ...context, sdk }).kind).toBe('aborted');
+      expect(toProviderError(new sdk.APIConnectionTimeoutError(), { ...context, sdk }).kind).toBe('timeout');
+      expect(toProviderError(new sdk.APIConnectionError({ message: 'socket hang up' }), { ...context, sdk }).kind).toBe('network');
     }
   });
 

@@ -16,10 +16,10 @@ import { createTestDatabase, type TestDatabase } from './helpers/test-database.j
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** `npm run migrate` as the deploy would run it: once, before any instance starts. */
+/** `npm run migrate` as the deploy would run it (`node dist/migrate.js`): once, before any instance starts. */
 function runMigrate(env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/migrate.ts'], {
+    const child = spawn(process.execPath, ['dist/migrate.js'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

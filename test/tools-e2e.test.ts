@@ -329,7 +329,7 @@ describe('tools through the web channel', () => {
     const { store } = server.app;
     const conversation = await store.createConversation({ channel: 'langchain', externalUserId: 'lc-user' });
     const { message } = await store.acceptMessage({ conversationId: conversation.id, text: 'agent task' });
-    const registry = new ToolRegistry(buildTools(server.config, server.app.logger));
+    const registry = new ToolRegistry(await buildTools(server.config, server.app.logger));
     const executor = new ToolExecutor(registry, store, server.app.logger, 5000);
     const lcTools = toLangChainTools(registry, executor, { conversationId: conversation.id, messageId: message.id });
     const lead = lcTools.find((candidate) => candidate.name === 'create_crm_lead')!;

@@ -53,7 +53,7 @@ describe('integration tools against local Google and HubSpot endpoints', () => {
 
   beforeAll(async () => {
     [google, hubspot] = await Promise.all([startFakeGoogleServer(), startFakeHubSpotServer()]);
-    tools = new Map(buildTools(loadConfig(env()), logger).map((tool) => [tool.name, tool]));
+    tools = new Map((await buildTools(loadConfig(env()), logger)).map((tool) => [tool.name, tool]));
     google.addFile({ id: 'file_proposal_1', name: 'Q4 proposal' });
     google.addFile({ id: 'file_dup_a', name: 'Notes' });
     google.addFile({ id: 'file_dup_b', name: 'Notes' });
@@ -88,7 +88,7 @@ describe('integration tools against local Google and HubSpot endpoints', () => {
     const clientEmail = 'switchboard@acme-project.iam.gserviceaccount.com';
     google.acceptServiceAccount(clientEmail, publicKey.export({ type: 'spki', format: 'pem' }).toString());
     const json = JSON.stringify({ type: 'service_account', client_email: clientEmail, private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
-    const serviceTools = buildTools(loadConfig({ GOOGLE_SERVICE_ACCOUNT_JSON: json, GOOGLE_API_URL: google.url, GOOGLE_CALENDAR_ID: 'sales@acme.test' }), logger);
+    const serviceTools = await buildTools(loadConfig({ GOOGLE_SERVICE_ACCOUNT_JSON: json, GOOGLE_API_URL: google.url, GOOGLE_CALENDAR_ID: 'sales@acme.test' }), logger);
     const slots = serviceTools.find((tool) => tool.name === 'find_meeting_slots')!;
     const outcome = await runTool(slots, slots.input.parse({ durationMinutes: 30 }), { conversationId: 'c', messageId: 'm', channel: 'web', idempotencyKey: 'k', signal: new AbortController().signal }, 5000);
     expect(outcome.status).toBe('ok');
@@ -96,7 +96,7 @@ describe('integration tools against local Google and HubSpot endpoints', () => {
     const claims = JSON.parse(Buffer.from(String(request.headers.authorization).split('.')[1]!, 'base64url').toString());
     expect(claims).toMatchObject({ iss: clientEmail, scope: 'https://www.googleapis.com/auth/calendar' });
     expect(google.requests.some((candidate) => candidate.path === '/token')).toBe(false);
-    expect(() => buildTools(loadConfig({ GOOGLE_SERVICE_ACCOUNT_JSON: '{"client_email":"x"}' }), logger)).toThrow(/needs client_email and private_key/);
+    await expect(buildTools(loadConfig({ GOOGLE_SERVICE_ACCOUNT_JSON: '{"client_email":"x"}' }), logger)).rejects.toThrow(/needs client_email and private_key/);
   });
 
   it('find_meeting_slots: queries freebusy and returns free slots within working hours in the person’s zone', async () => {
@@ -196,14 +196,14 @@ describe('integration tools against local Google and HubSpot endpoints', () => {
     expect(missing).toMatchObject({ status: 'error', error: expect.stringMatching(/Google Drive: the service could not find/) });
   });
 
-  it('share_drive_file: writer only for allowed domains; outside sharing can be switched off', () => {
+  it('share_drive_file: writer only for allowed domains; outside sharing can be switched off', async () => {
     const schema = tools.get('share_drive_file')!.input;
     expect(issueText(schema.safeParse({ fileName: 'Q4 proposal', email: 'attacker@evil.test', role: 'writer' }).error)).toMatch(/writer access is only for acme\.test/);
     expect(schema.safeParse({ fileName: 'Q4 proposal', email: 'client@outside.test', role: 'reader' }).success).toBe(true);
     expect(issueText(schema.safeParse({ fileName: 'a', fileId: 'file_proposal_1', email: 'a@acme.test', role: 'reader' }).error)).toMatch(/exactly one of fileName or fileId/);
     expect(schema.safeParse({ fileName: 'a', email: 'a@acme.test', role: 'owner' }).success).toBe(false);
 
-    const closed = buildTools(loadConfig({ ...env(), DRIVE_OUTSIDE_SHARING: 'off' }), logger).find((tool) => tool.name === 'share_drive_file')!;
+    const closed = (await buildTools(loadConfig({ ...env(), DRIVE_OUTSIDE_SHARING: 'off' }), logger)).find((tool) => tool.name === 'share_drive_file')!;
     expect(issueText(closed.input.safeParse({ fileName: 'Q4 proposal', email: 'client@outside.test', role: 'reader' }).error)).toMatch(/disabled/);
   });
 

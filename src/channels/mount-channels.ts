@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import twilio from 'twilio';
 import { ConfigError, type Config } from '../config/config.js';
 import type { MessagePipeline } from '../conversation/message-pipeline.js';
 import type { Db } from '../db/database.js';
@@ -8,11 +7,9 @@ import { ChannelRecords } from './channel-records.js';
 import { createDeliveryRetry } from './delivery-retry.js';
 import { OutboundDelivery } from './outbound-delivery.js';
 import type { ConfirmationAnswerer } from './confirmation-answerer.js';
-import { SlackChannel } from './slack/slack-channel.js';
-import { RewritingRequestClient } from './twilio/rewriting-request-client.js';
-import { TwilioChannel } from './twilio/twilio-channel.js';
-import { printQrInTerminal, whatsAppWebClientFactory } from './whatsapp-web/create-whatsapp-web-client.js';
-import { WhatsAppWebChannel, type WhatsAppWebClient } from './whatsapp-web/whatsapp-web-channel.js';
+import type { SlackChannel } from './slack/slack-channel.js';
+import type { TwilioChannel } from './twilio/twilio-channel.js';
+import type { WhatsAppWebChannel, WhatsAppWebClient } from './whatsapp-web/whatsapp-web-channel.js';
 
 export interface Channels {
   readonly slack: SlackChannel | undefined;
@@ -36,7 +33,10 @@ export interface ChannelDeps {
   whatsAppWebClient?: () => WhatsAppWebClient;
 }
 
-/** Mounts every channel whose settings are present; the others cost nothing. */
+/**
+ * Mounts every channel whose settings are present; the others cost nothing: a channel's
+ * module and SDK (@slack/bolt, twilio, whatsapp-web.js) are loaded only when it is configured.
+ */
 export async function mountChannels(config: Config, deps: ChannelDeps): Promise<Channels> {
   const { http, pipeline, logger } = deps;
   const confirmations = deps.confirmations ? { confirmations: deps.confirmations } : {};
@@ -53,6 +53,7 @@ export async function mountChannels(config: Config, deps: ChannelDeps): Promise<
 
   let slack: SlackChannel | undefined;
   if (config.SLACK_SIGNING_SECRET && config.SLACK_BOT_TOKEN) {
+    const { SlackChannel } = await import('./slack/slack-channel.js');
     slack = new SlackChannel({
       signingSecret: config.SLACK_SIGNING_SECRET.reveal(),
       botToken: config.SLACK_BOT_TOKEN.reveal(),
@@ -77,6 +78,11 @@ export async function mountChannels(config: Config, deps: ChannelDeps): Promise<
     if (!config.TWILIO_SMS_FROM && !config.TWILIO_WHATSAPP_FROM) {
       throw new ConfigError('Invalid configuration: TWILIO_SMS_FROM or TWILIO_WHATSAPP_FROM is required when TWILIO_ACCOUNT_SID is set');
     }
+    const [{ default: twilio }, { RewritingRequestClient }, { TwilioChannel }] = await Promise.all([
+      import('twilio'),
+      import('./twilio/rewriting-request-client.js'),
+      import('./twilio/twilio-channel.js'),
+    ]);
     const client = twilio(config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN.reveal(), {
       httpClient: config.TWILIO_API_URL ? new RewritingRequestClient(config.TWILIO_API_URL) : new twilio.RequestClient({ autoRetry: false }),
     });
@@ -105,6 +111,10 @@ export async function mountChannels(config: Config, deps: ChannelDeps): Promise<
 
   let whatsappWeb: WhatsAppWebChannel | undefined;
   if (config.WHATSAPP_WEB_ENABLED) {
+    const [{ WhatsAppWebChannel }, { printQrInTerminal, whatsAppWebClientFactory }] = await Promise.all([
+      import('./whatsapp-web/whatsapp-web-channel.js'),
+      import('./whatsapp-web/create-whatsapp-web-client.js'),
+    ]);
     whatsappWeb = new WhatsAppWebChannel({
       createClient: deps.whatsAppWebClient ?? (await whatsAppWebClientFactory({ dataDir: config.DATA_DIR, chromiumPath: config.CHROMIUM_PATH })),
       pipeline,

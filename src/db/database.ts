@@ -1,11 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
-import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
@@ -66,7 +62,17 @@ function preparePerConnection(client: postgres.Sql): void {
     unsafe(query, parameters ?? [], { ...options, prepare: true })) as typeof client.unsafe;
 }
 
+/**
+ * The embedded engine is loaded only here, when there is no DATABASE_URL: PGlite and its
+ * WebAssembly build of PostgreSQL cost a server that talks to a real PostgreSQL memory for nothing.
+ */
 async function openPglite(dataDir: string): Promise<Database> {
+  const [{ PGlite }, { pg_trgm }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite/contrib/pg_trgm'),
+    import('drizzle-orm/pglite'),
+    import('drizzle-orm/pglite/migrator'),
+  ]);
   await mkdir(dataDir, { recursive: true });
   // pg_trgm backs the admin console's free-text search index (migration 0005_pg_trgm).
   const client = new PGlite(`${dataDir.replace(/\/$/, '')}/pglite`, { extensions: { pg_trgm } });

@@ -76,7 +76,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   redis?.on('error', (error) => logger.warn({ err: error }, 'redis error'));
   await redis?.connect().catch((error: unknown) => logger.warn({ err: error }, 'redis not reachable at start'));
 
-  const models = options.models ?? createChatModels(config);
+  const models = options.models ?? (await createChatModels(config));
   if (models.length === 0) {
     logger.warn('no LLM provider configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY or GROQ_API_KEY): every message gets FALLBACK_REPLY');
   } else {
@@ -92,7 +92,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     onRateLimited: (scope) => metrics.rateLimited.inc({ scope }),
   });
   const chain = new ModelChain(models, logger, resilience.chainPolicy);
-  const registry = new ToolRegistry([...buildTools(config, logger), ...(options.extraTools ?? [])], new ToolPolicy(config.TOOL_CHANNEL_POLICY));
+  const registry = new ToolRegistry([...(await buildTools(config, logger)), ...(options.extraTools ?? [])], new ToolPolicy(config.TOOL_CHANNEL_POLICY));
   const confirmations: ConfirmationService = new ConfirmationService({
     store: new ConfirmationStore(database.db),
     conversations: store,

@@ -1,14 +1,10 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import { bookMeetingTool } from './book-meeting.js';
-import { createCheckoutLinkTool, createStripeClient } from './create-checkout-link.js';
 import { createCrmLeadTool } from './create-crm-lead.js';
 import { findMeetingSlotsTool } from './find-meeting-slots.js';
-import { CalendarClient } from './google/calendar-client.js';
-import { DriveClient } from './google/drive-client.js';
-import { createGoogleAuth, type GoogleCredentials } from './google/google-auth.js';
+import type { GoogleCredentials } from './google/google-auth.js';
 import type { WorkingHours } from './google/working-hours.js';
-import { HubSpotClient } from './hubspot/hubspot-client.js';
 import { IntegrationPolicy } from './integration-policy.js';
 import { shareDriveFileTool } from './share-drive-file.js';
 import type { AnyTool } from './tool.js';
@@ -25,8 +21,12 @@ export interface ToolAvailability {
   reason?: string;
 }
 
-/** The integrations that are configured become tools; an unconfigured one is not offered to the model. */
-export function buildTools(config: Config, logger: Logger): AnyTool[] {
+/**
+ * The integrations that are configured become tools; an unconfigured one is not offered to
+ * the model. Each integration's SDK (stripe, googleapis, @hubspot/api-client: megabytes of
+ * resident memory each) is loaded only when its tool is configured.
+ */
+export async function buildTools(config: Config, logger: Logger): Promise<AnyTool[]> {
   const tools: AnyTool[] = [];
   const policy = new IntegrationPolicy({
     timeoutMs: config.INTEGRATION_TIMEOUT_MS,
@@ -35,6 +35,7 @@ export function buildTools(config: Config, logger: Logger): AnyTool[] {
   });
 
   if (config.STRIPE_SECRET_KEY) {
+    const { createCheckoutLinkTool, createStripeClient } = await import('./create-checkout-link.js');
     const publicUrl = config.PUBLIC_URL ?? `http://localhost:${config.PORT}`;
     tools.push(
       createCheckoutLinkTool({
@@ -49,6 +50,11 @@ export function buildTools(config: Config, logger: Logger): AnyTool[] {
 
   const google = googleCredentials(config);
   if (google.credentials) {
+    const [{ CalendarClient }, { DriveClient }, { createGoogleAuth }] = await Promise.all([
+      import('./google/calendar-client.js'),
+      import('./google/drive-client.js'),
+      import('./google/google-auth.js'),
+    ]);
     const hours: WorkingHours = {
       timeZone: config.WORKING_TIME_ZONE,
       startMinute: config.WORKING_HOURS.startMinute,
@@ -63,6 +69,7 @@ export function buildTools(config: Config, logger: Logger): AnyTool[] {
   }
 
   if (config.HUBSPOT_ACCESS_TOKEN) {
+    const { HubSpotClient } = await import('./hubspot/hubspot-client.js');
     tools.push(createCrmLeadTool({ hubspot: new HubSpotClient(config.HUBSPOT_ACCESS_TOKEN.reveal(), policy, config.HUBSPOT_API_URL) }) as AnyTool);
   }
 

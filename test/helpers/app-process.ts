@@ -3,7 +3,10 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The real server (`node --import tsx src/main.ts`) as a child process, configured only by its environment. */
+/**
+ * The real server as production runs it (`node dist/main.js`; test/global-setup.ts builds dist/
+ * once per run) as a child process, configured only by its environment.
+ */
 export interface AppProcess {
   url: string;
   child: ChildProcess;
@@ -14,7 +17,7 @@ export interface AppProcess {
 }
 
 export async function startAppProcess(env: Record<string, string>): Promise<AppProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -38,7 +38,7 @@ export class AnthropicChatModel implements ChatModel {
   }
 
   async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
-    const context = { provider: this.provider, signal: request.signal, apiKey: this.#apiKey };
+    const context = { provider: this.provider, signal: request.signal, apiKey: this.#apiKey, sdk: Anthropic };
     try {
       const events = await this.#client.messages.create(
         {

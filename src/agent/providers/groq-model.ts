@@ -1,6 +1,6 @@
 import Groq from 'groq-sdk';
 import type { ChatModel, ChatRequest, ChatStreamEvent } from '../chat-model.js';
-import { readChatCompletionsStream, toChatCompletionsMessages, toChatCompletionsTools } from './openai-model.js';
+import { readChatCompletionsStream, toChatCompletionsMessages, toChatCompletionsTools } from './chat-completions.js';
 import { toProviderError } from './provider-errors.js';
 
 export interface GroqModelOptions {
@@ -35,7 +35,7 @@ export class GroqChatModel implements ChatModel {
   }
 
   async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
-    const context = { provider: this.provider, signal: request.signal, apiKey: this.#apiKey };
+    const context = { provider: this.provider, signal: request.signal, apiKey: this.#apiKey, sdk: Groq };
     try {
       const chunks = await this.#client.chat.completions.create(
         {

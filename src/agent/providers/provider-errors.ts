@@ -1,23 +1,25 @@
-import Anthropic from '@anthropic-ai/sdk';
-import Groq from 'groq-sdk';
-import OpenAI from 'openai';
 import type { ProviderName } from '../../config/config.js';
 import { ProviderError, type ProviderFailureKind } from '../../errors.js';
 
+type ErrorClass = abstract new (...args: never[]) => Error;
+
 /**
- * All three SDKs are Stainless-generated, so their error classes have the same
- * shape but are distinct classes: an instanceof test must try each SDK.
+ * The error classes a Stainless-generated SDK (openai, @anthropic-ai/sdk, groq-sdk)
+ * exports as statics of its client class. The three SDKs' classes have the same shape
+ * but are distinct, so an instanceof test needs the SDK that made the call: each
+ * provider passes its own, and classifying an error never loads another provider's SDK.
  */
-const SDKS = [OpenAI, Anthropic, Groq] as const;
-type Sdk = (typeof SDKS)[number];
-const isSdkError = (error: unknown, pick: (sdk: Sdk) => abstract new (...args: never[]) => unknown) =>
-  SDKS.some((sdk) => error instanceof pick(sdk));
+export interface SdkErrorClasses {
+  readonly APIError: ErrorClass;
+  readonly APIUserAbortError: ErrorClass;
+  readonly APIConnectionError: ErrorClass;
+  readonly APIConnectionTimeoutError: ErrorClass;
+}
 
 /** An HTTP or in-stream error as every SDK's `APIError` carries it. */
-interface ApiErrorLike {
+interface ApiErrorLike extends Error {
   status: number | undefined;
   headers: Headers | undefined;
-  message: string;
   error?: unknown;
   type?: unknown;
   code?: unknown;
@@ -34,22 +36,25 @@ export interface ProviderErrorContext {
   now?: () => number;
 }
 
-/** Maps anything an SDK call or stream throws into a ProviderError; ProviderErrors pass through. */
-export function toProviderError(error: unknown, context: ProviderErrorContext): ProviderError {
+/**
+ * Maps anything an SDK call or stream throws into a ProviderError; ProviderErrors pass through.
+ * `sdk` is the error classes of the SDK that made the call.
+ */
+export function toProviderError(error: unknown, context: ProviderErrorContext & { sdk: SdkErrorClasses }): ProviderError {
   if (error instanceof ProviderError) return error;
-  const { provider } = context;
+  const { provider, sdk } = context;
   const redact = (message: string) => redactSecrets(message, context.apiKey);
 
-  if (context.signal?.aborted || isSdkError(error, (sdk) => sdk.APIUserAbortError)) {
+  if (context.signal?.aborted || error instanceof sdk.APIUserAbortError) {
     return new ProviderError({ provider, kind: 'aborted', message: 'request aborted', cause: error });
   }
-  if (isSdkError(error, (sdk) => sdk.APIConnectionTimeoutError)) {
+  if (error instanceof sdk.APIConnectionTimeoutError) {
     return new ProviderError({ provider, kind: 'timeout', message: 'request timed out', cause: error });
   }
-  if (isSdkError(error, (sdk) => sdk.APIConnectionError)) {
+  if (error instanceof sdk.APIConnectionError) {
     return new ProviderError({ provider, kind: 'network', message: redact(messageOf(error)), cause: error });
   }
-  if (isSdkError(error, (sdk) => sdk.APIError)) {
+  if (error instanceof sdk.APIError) {
     return fromApiError(error as ApiErrorLike, context, redact);
   }
   if (error instanceof SyntaxError) {
