@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { buildDist } from './build-dist.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,7 +17,17 @@ export interface AppProcess {
   stop(): Promise<void>;
 }
 
+let built: Promise<void> | undefined;
+
+/** Under vitest, test/global-setup.ts has built dist/ for the whole run; other callers (bench scripts) build it once per process. */
+function ensureBuilt(): Promise<void> {
+  if (process.env.VITEST) return Promise.resolve();
+  built ??= buildDist();
+  return built;
+}
+
 export async function startAppProcess(env: Record<string, string>): Promise<AppProcess> {
+  await ensureBuilt();
   const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
