@@ -4,7 +4,7 @@
  * ever cause a second agent run.
  *
  *   node --import tsx bench/channels.ts [--rate=200] [--seconds=10] [--latency=10000] [--retry-ratio=0.1]
- *       [--topology=all,split] [--warmup-rate=20] [--warmup-seconds=1] [--server-root=DIR] [--server-entry=src/main.ts]
+ *       [--topology=all,split,web-alone] [--warmup-rate=20] [--warmup-seconds=1] [--server-root=DIR] [--server-entry=src/main.ts]
  *
  * Topologies (each on its own fresh database and Redis prefix, one after the other):
  * - `all`: one production server process (`npm start`, SWITCHBOARD_ROLE=all) receives the
@@ -12,6 +12,9 @@
  * - `split`: the documented scale-out (README, Scale-out): a SWITCHBOARD_ROLE=web process
  *   receives the webhooks and only enqueues, a SWITCHBOARD_ROLE=worker process runs the
  *   turns and posts the answers. The ack is a property of the process receiving webhooks.
+ * - `web-alone` (opt-in): the split with the worker started only after the last ack, standing in
+ *   for a worker on other hardware: the acks are measured without turn work competing for this
+ *   machine's cores; the worker then drains the queue and every check below still applies.
  *
  * Open loop: event i is due at start + i / rate, whatever happened to the others. A share
  * of the events is sent again as Slack retries (`X-Slack-Retry-Num` 1 after 50 ms, 2 after
@@ -44,7 +47,7 @@ import type { SenderPlan, SenderReport } from './slack-webhook-sender.js';
 
 const SIGNING_SECRET = 'bench-slack-signing-secret';
 const SENDER = new URL('./slack-webhook-sender.ts', import.meta.url).pathname;
-const TOPOLOGIES = ['all', 'split'] as const;
+const TOPOLOGIES = ['all', 'split', 'web-alone'] as const;
 type Topology = (typeof TOPOLOGIES)[number];
 
 const { values } = parseArgs({
@@ -80,6 +83,8 @@ interface Servers {
   /** The process whose /slack/events the sender posts to. */
   receiver: ServerProcess;
   all: { role: string; process: ServerProcess }[];
+  /** web-alone: starts the worker once the last ack is in (it joins `all`). */
+  startDeferredWorker?: () => Promise<ServerProcess>;
 }
 
 async function startServers(topology: Topology, database: BenchDatabase, provider: FakeProvider, slack: FakeSlackApi): Promise<Servers> {
@@ -115,6 +120,15 @@ async function startServers(topology: Topology, database: BenchDatabase, provide
   }
   // The web process migrates the fresh database (a deploy runs `npm run migrate` instead); the worker starts after it.
   const web = await start('web', { SWITCHBOARD_ROLE: 'web', MIGRATE_ON_START: 'true' });
+  if (topology === 'web-alone') {
+    const servers: Servers = { receiver: web, all: [{ role: 'web', process: web }] };
+    servers.startDeferredWorker = async () => {
+      const worker = await start('worker', { SWITCHBOARD_ROLE: 'worker' });
+      servers.all.push({ role: 'worker', process: worker });
+      return worker;
+    };
+    return servers;
+  }
   const worker = await start('worker', { SWITCHBOARD_ROLE: 'worker' }).catch(async (error: unknown) => {
     await web.stop();
     throw error;
@@ -140,11 +154,12 @@ function cpuSnapshot(servers: Servers, provider: FakeProvider, database: BenchDa
   const sum = (readings: Map<number, number>) => [...readings.values()].reduce((total, value) => total + value, 0);
   return {
     at: performance.now(),
-    servers: servers.all.map((entry) => readCpuMs(entry.process.pid) ?? 0),
+    servers: new Map(servers.all.map((entry) => [entry.role, readCpuMs(entry.process.pid) ?? 0])),
     provider: readCpuMs(provider.pid) ?? 0,
     benchProcess: readCpuMs(process.pid) ?? 0,
     postgres: sum(readCpuMsByName('postgres', database.name)),
-    redis: sum(readCpuMsByName('redis-server')),
+    // The Redis the servers use (its command line names its address); other helpers' private servers come and go.
+    redis: sum(readCpuMsByName('redis-server', `:${new URL(REDIS_URL).port || '6379'}`)),
     machine: readMachineCpuMs().busy,
   };
 }
@@ -178,6 +193,9 @@ async function measure(topology: Topology) {
     const after = cpuSnapshot(servers, provider, database);
     const wallMs = after.at - before.at;
     await stopChild(child, 1000);
+    // web-alone: the worker only now starts draining the queue; its CPU counts from when it is ready.
+    const deferredWorker = await servers.startDeferredWorker?.();
+    if (deferredWorker) before.servers.set('worker', readCpuMs(deferredWorker.pid) ?? 0);
 
     // Every turn takes `latency`; wait for all answers (or give up after a generous margin).
     const sentAt = performance.now();
@@ -205,7 +223,7 @@ async function measure(topology: Topology) {
 
     return {
       topology,
-      processes: servers.all.map((entry) => entry.role).join(' + '),
+      processes: topology === 'web-alone' ? 'web; worker after the last ack' : servers.all.map((entry) => entry.role).join(' + '),
       rate,
       seconds,
       modelLatencyMs: latencyMs,
@@ -218,7 +236,9 @@ async function measure(topology: Topology) {
       measuredSeconds: report.measuredSeconds,
       sender: { lateMs: report.sendLateMs, eventLoopDelayMs: report.eventLoopDelayMs, cpuPercent: percentOfOneCore(report.cpuMs, report.measuredSeconds * 1000) },
       cpuPercentOfOneCore: {
-        ...Object.fromEntries(servers.all.map((entry, i) => [entry.role, percentOfOneCore(after.servers[i]! - before.servers[i]!, wallMs)])),
+        ...Object.fromEntries(
+          [...after.servers].map(([role, cpu]) => [role, percentOfOneCore(cpu - (before.servers.get(role) ?? 0), wallMs)]),
+        ),
         fakeProvider: percentOfOneCore(after.provider - before.provider, wallMs),
         benchAndFakeSlack: percentOfOneCore(after.benchProcess - before.benchProcess, wallMs),
         postgres: percentOfOneCore(after.postgres - before.postgres, wallMs),
@@ -229,7 +249,7 @@ async function measure(topology: Topology) {
       // (its ack, and its turn and delivery wherever they ran), per event sent (warm-up and measured;
       // the retries' cost is included, as in production).
       cpuMsPerEvent: Object.fromEntries(
-        servers.all.map((entry, i) => [entry.role, Math.round(((answered.servers[i]! - before.servers[i]!) / total) * 100) / 100]),
+        [...answered.servers].map(([role, cpu]) => [role, Math.round(((cpu - (before.servers.get(role) ?? 0)) / total) * 100) / 100]),
       ),
       loadAverage1m: { before: loadBefore, after: loadAverage1m() },
       lastAnswerAfterSendSeconds: Math.round(lastAnswerSeconds * 10) / 10,
@@ -269,6 +289,7 @@ async function main(): Promise<void> {
         ` at ${result.rate}/s for ${result.seconds} s; retries p99 ${result.retryAckMs.p99} ms;` +
         ` ${result.totalEvents} events stored/answered once: ${ok ? 'yes' : 'NO'}; sender late p99 ${result.sender.lateMs.p99} ms\n`,
     );
+    if (!ok) process.exitCode = 1;
   }
 }
 
