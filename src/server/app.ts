@@ -6,6 +6,7 @@ import { ModelChain } from '../agent/model-chain.js';
 import { createChatModels } from '../agent/providers/create-chat-models.js';
 import type { ChatModel } from '../agent/chat-model.js';
 import { WebChannel, type WebServer } from '../channels/web/web-channel.js';
+import { SessionLookup } from '../channels/web/session-lookup.js';
 import { mountChannels, type Channels } from '../channels/mount-channels.js';
 import type { WhatsAppWebClient } from '../channels/whatsapp-web/whatsapp-web-channel.js';
 import { configuredProviders, migratesOnStart, type Config } from '../config/config.js';
@@ -161,7 +162,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     ? createSocketAdapter({ redisUrl: config.REDIS_URL.reveal(), prefix: config.REDIS_PREFIX }, logger)
     : undefined;
   socketAdapter?.install(io as unknown as Server);
-  new WebChannel(io, pipeline, store, logger, resilience.limiter, confirmations).attach();
+  new WebChannel(io, pipeline, store, new SessionLookup(database.db), logger, resilience.limiter, confirmations, () => socketAdapter?.latestOffset()).attach();
   const channels = await mountChannels(config, {
     http,
     pipeline,
@@ -206,7 +207,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics,
     logger,
     async listen(port = config.PORT, host = config.HOST) {
-      const address = await http.listen({ port, host });
+      // After a restart every client of the old process reconnects at once: with Node's default
+      // accept queue (511) the kernel drops their SYNs and each dropped client waits for TCP to
+      // retransmit (after 1 s, 3 s, 7 s). The kernel caps this at net.core.somaxconn.
+      const address = await http.listen({ port, host, backlog: 4096 });
       if (!consumesTurns) return address;
       // Every channel is attached by now, so recovered and followed-up turns can be delivered.
       await pipeline

@@ -7,6 +7,11 @@ import type { Logger } from '../logger.js';
 export interface SocketAdapter {
   /** Sets the adapter on the server (before any client connects). */
   install(io: Server): void;
+  /**
+   * The newest entry of the shared stream this instance knows of. A socket's own events skip the
+   * stream; sending this with them still lets the client recover later (see the web channel's `session`).
+   */
+  latestOffset(): string | undefined;
   close(): void;
 }
 
@@ -32,6 +37,7 @@ export interface SocketAdapterOptions {
  *   options the reader starves the event loop before the server even starts listening).
  */
 export function createSocketAdapter(options: SocketAdapterOptions, logger: Logger): SocketAdapter {
+  const streamName = `${options.prefix}:socket.io`;
   const opened: Redis[] = [];
   const publisher = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   publisher.on('error', (error) => logger.debug({ err: error }, 'socket.io adapter redis error'));
@@ -43,14 +49,23 @@ export function createSocketAdapter(options: SocketAdapterOptions, logger: Logge
     return reader;
   };
   const adapter = createAdapter(publisher, {
-    streamName: `${options.prefix}:socket.io`,
+    streamName,
     channelPrefix: `${options.prefix}:socket.io`,
     sessionKeyPrefix: `${options.prefix}:sio:session:`,
     // Replies stream as many small deltas: keep enough entries to replay a recovery window of them.
     maxLen: 100_000,
     blockTimeInMs: 5000,
   });
+  let latestOffset: string | undefined;
+  // The reader starts at the stream's end ('$'): learn where that end is once, then follow every entry read.
+  publisher.once('ready', () => {
+    publisher.xrevrange(streamName, '+', '-', 'COUNT', 1).then(
+      ([newest]) => (latestOffset ??= newest?.[0]),
+      (error: unknown) => logger.debug({ err: error }, 'socket.io stream end unknown'),
+    );
+  });
   return {
+    latestOffset: () => latestOffset,
     install(io) {
       // A dropped socket's session is written with a SET the adapter does not await: while Redis is
       // away that write would reject unhandled, so it is skipped (the client then reconnects fresh).
@@ -60,6 +75,11 @@ export function createSocketAdapter(options: SocketAdapterOptions, logger: Logge
         const persist = instance.persistSession.bind(instance);
         instance.persistSession = (session) => {
           if (publisher.status === 'ready') persist(session);
+        };
+        const onRawMessage = instance.onRawMessage.bind(instance);
+        instance.onRawMessage = (message, offset) => {
+          latestOffset = offset;
+          onRawMessage(message, offset);
         };
         return instance;
       } as typeof adapter;

@@ -7,6 +7,7 @@ import type { Conversation } from '../../db/schema.js';
 import { SwitchboardError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { RateLimiter } from '../../resilience/rate-limiter.js';
+import type { SessionLookup } from './session-lookup.js';
 import { hashSessionToken, looksLikeSessionToken, newSessionToken } from './session-token.js';
 import type { ConfirmationRequest, ConfirmationResolution, ConfirmationService } from '../../confirmations/confirmation-service.js';
 import {
@@ -43,11 +44,15 @@ export class WebChannel implements ReplyTransport {
     private readonly io: WebServer,
     private readonly pipeline: MessagePipeline,
     private readonly store: ConversationStore,
+    /** The handshake's token lookup, prepared once. */
+    private readonly sessions: SessionLookup,
     private readonly logger: Logger,
     /** Per-IP message budget (RATE_LIMIT_IP_PER_MINUTE); the pipeline applies the per-user and global ones. */
     private readonly limiter?: RateLimiter,
     /** Answers `confirmation.answer` events; without it they are refused. */
     private readonly confirmations?: Pick<ConfirmationService, 'answer'>,
+    /** The newest entry of the socket.io adapter's shared stream, when there is one (see sendSession). */
+    private readonly recoveryOffset: () => string | undefined = () => undefined,
   ) {}
 
   attach(): void {
@@ -71,7 +76,7 @@ export class WebChannel implements ReplyTransport {
     const token: unknown = socket.handshake.auth?.token;
     if (looksLikeSessionToken(token)) {
       const tokenHash = hashSessionToken(token);
-      const existing = await this.store.findConversationByTokenHash(tokenHash);
+      const existing = await this.sessions.conversationByTokenHash(tokenHash);
       if (existing && existing.channel === WEB_CHANNEL) {
         socket.data = { conversationId: existing.id, tokenHash, persisted: true };
         this.#tokens.set(socket, token);
@@ -91,7 +96,7 @@ export class WebChannel implements ReplyTransport {
       const token = this.#tokens.get(socket)!;
       this.#tokens.delete(socket);
       void socket.join(conversationRoom(socket.data.conversationId));
-      socket.emit('session', { conversationId: socket.data.conversationId, token });
+      sendSession(this.io, socket, { conversationId: socket.data.conversationId, token }, this.recoveryOffset());
     }
     socket.on('confirmation.answer', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};
@@ -213,6 +218,22 @@ export class WebChannel implements ReplyTransport {
       .to(conversationRoom(target.conversation.id))
       .emit('reply.error', { messageId: target.messageId, code: error.code, message: error.message });
   }
+}
+
+/**
+ * Straight to this socket on this instance, never through the adapter. With connection state
+ * recovery on, `socket.emit` is a broadcast to the socket's own room so that it can be replayed:
+ * the Redis Streams adapter would XADD the raw token into the shared stream (kept there for up to
+ * `maxLen` entries, read and decoded by every instance) and hold the `session` back for that round
+ * trip on every handshake. A recovered socket never needs it replayed: the client already holds its token.
+ *
+ * The client still needs an offset to recover from if it drops before its first reply arrives, so
+ * the session carries the newest stream entry this instance has read, as socket.io appends offsets:
+ * on recovery, the replies broadcast to its conversation after that entry are replayed.
+ */
+function sendSession(io: WebServer, socket: WebSocket, session: { conversationId: string; token: string }, offset: string | undefined): void {
+  if (offset === undefined) io.local.to(socket.id).emit('session', session);
+  else io.local.to(socket.id).emit('session', session, offset);
 }
 
 function toAckError(error: unknown, logger: Logger): MessageAck {

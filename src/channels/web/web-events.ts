@@ -26,7 +26,11 @@ export type MessageAck =
   | { ok: false; error: { code: string; message: string; retryAfterMs?: number } };
 
 export interface ServerToClientEvents {
-  session: (payload: { conversationId: string; token: string }) => void;
+  /**
+   * `recoveryOffset` is what socket.io itself appends to replayable events (the client keeps the
+   * last one for connection state recovery); clients read only the payload.
+   */
+  session: (payload: { conversationId: string; token: string }, recoveryOffset?: string) => void;
   'reply.delta': (payload: { messageId: string; delta: string }) => void;
   'reply.discard': (payload: { messageId: string }) => void;
   'reply.done': (payload: FinishedReply) => void;

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { io as connect } from 'socket.io-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
+import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+import { REDIS_TEST_URL } from './helpers/test-database.js';
+
+/** The web session over socket.io's Redis Streams adapter (connection state recovery on), as every scaled-out web instance runs it. */
+describe('web sessions with the Redis adapter', () => {
+  let openai: FakeProviderServer;
+  let server: RunningApp;
+  let redis: Redis;
+  const prefix = `test-websession-${randomBytes(5).toString('hex')}`;
+  const sockets: ClientSocket[] = [];
+
+  const client = async (auth: Record<string, unknown> = {}) => {
+    const connected = await connectClient(server.url, auth);
+    sockets.push(connected.socket);
+    return connected;
+  };
+
+  /** Every value stored under the deployment's prefix: stream entries and string keys. */
+  const everythingInRedis = async (): Promise<string> => {
+    const dump: unknown[] = [];
+    for (const key of await redis.keys(`${prefix}:*`)) {
+      const type = await redis.type(key);
+      if (type === 'stream') dump.push(await redis.xrange(key, '-', '+'));
+      else if (type === 'string') dump.push(await redis.get(key));
+    }
+    return JSON.stringify(dump);
+  };
+
+  beforeAll(async () => {
+    openai = await startFakeOpenAIServer();
+    redis = new Redis(REDIS_TEST_URL);
+    server = await startTestApp({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', REDIS_URL: REDIS_TEST_URL, REDIS_PREFIX: prefix });
+  });
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.disconnect();
+    openai.reset();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await openai?.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('never writes a session token into Redis, while replies still go through the shared stream', async () => {
+    const first = await client();
+    const { reply } = await sendAndCollect(first.socket, 'hello');
+    expect(reply.done.text).toBe('echo: hello');
+    const again = await client({ token: first.session.token });
+    expect(again.session).toEqual(first.session);
+    const fresh = await client();
+
+    const stored = await everythingInRedis();
+    // The reply was broadcast through the adapter's stream (so a dropped client can recover it)…
+    expect(stored).toContain('echo: hello');
+    // …but no `session` event, with its raw token, ever was.
+    for (const token of [first.session.token, fresh.session.token]) expect(stored).not.toContain(token);
+  });
+
+  it('sends each socket only its own session, even when many connect at once', async () => {
+    const owner = await client();
+    await sendAndCollect(owner.socket, 'mine');
+    const crowd = await Promise.all([
+      client({ token: owner.session.token }),
+      ...Array.from({ length: 20 }, () => client()),
+      client({ token: owner.session.token }),
+    ]);
+    const sessionsSeen = crowd.map((connected) => {
+      const seen: unknown[] = [];
+      connected.socket.on('session', (session) => seen.push(session));
+      return seen;
+    });
+    expect(crowd[0]!.session).toEqual(owner.session);
+    expect(crowd.at(-1)!.session).toEqual(owner.session);
+    const strangers = crowd.slice(1, -1).map((connected) => connected.session);
+    expect(new Set(strangers.map((session) => session.conversationId)).size).toBe(20);
+    for (const session of strangers) {
+      expect(session.conversationId).not.toBe(owner.session.conversationId);
+      expect(session.token).not.toBe(owner.session.token);
+    }
+    // One `session` per connect, and none arrives later for another socket.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(sessionsSeen.flat()).toEqual([]);
+  });
+
+  it('a client that drops before its first reply still recovers it, on an instance started after the stream had entries', async () => {
+    // A second instance of the same deployment (database, Redis, queue): its stream reader starts at the stream's end.
+    const second = await startTestApp({
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: openai.url,
+      LLM_PROVIDERS: 'openai',
+      REDIS_URL: REDIS_TEST_URL,
+      REDIS_PREFIX: prefix,
+      DATABASE_URL: server.database!.url,
+    });
+    try {
+      openai.push({ text: 'sent while you were away', delayMs: 800 });
+      const socket = connect(second.url, { transports: ['websocket'], reconnectionDelay: 1200, reconnectionDelayMax: 1200, randomizationFactor: 0 });
+      sockets.push(socket);
+      await new Promise((resolve) => socket.once('session', resolve));
+      const dones: unknown[] = [];
+      socket.on('reply.done', (payload) => dones.push(payload));
+      const ack = await socket.timeout(5000).emitWithAck('message', { text: 'are you there?', clientMessageId: 'recover-1' });
+      expect(ack.ok).toBe(true);
+      socket.io.engine.close();
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      expect(socket.recovered).toBe(true);
+      const deadline = Date.now() + 5000;
+      while (dones.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(dones).toEqual([{ messageId: ack.messageId, text: 'sent while you were away', fallback: false, cached: false, toolCalls: [] }]);
+    } finally {
+      for (const socket of sockets.splice(0)) socket.disconnect();
+      await second.stop();
+    }
+  });
+});
