@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config/config.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../src/conversation/reply-transport.js';
+import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { createLogger } from '../src/logger.js';
 import { RateLimiter } from '../src/resilience/rate-limiter.js';
@@ -96,17 +97,29 @@ async function turn(stack: Stack, text: string): Promise<{ ackMs: number; doneMs
   return { ackMs, doneMs: performance.now() - started, reply };
 }
 
-async function cacheHits(openai: FakeProviderServer, samples: number): Promise<ReturnType<typeof distribution>> {
+/**
+ * Cache hits on a fresh database (it grows from empty during the run, with no planner
+ * statistics yet), then the same after ANALYZE: the steady state autovacuum keeps a
+ * production database in. On the fresh database PostgreSQL plans the turn's statements
+ * for empty tables (sequential scans) and keeps those plans while the tables grow.
+ */
+async function cacheHits(openai: FakeProviderServer, samples: number) {
   const stack = await startStack({ OPENAI_API_KEY: 'sk-bench', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', CACHE_TTL_S: '600' });
   try {
     await turn(stack, 'What are your opening hours?');
-    const times: number[] = [];
-    for (let i = 0; i < samples; i++) {
-      const { doneMs, reply } = await turn(stack, 'What are your opening hours?');
-      if (!reply.cached) throw new Error('expected a cache hit');
-      if (i >= 20) times.push(doneMs); // the first few warm the JIT and pools
-    }
-    return distribution(times);
+    const measure = async () => {
+      const times: number[] = [];
+      for (let i = 0; i < samples; i++) {
+        const { doneMs, reply } = await turn(stack, 'What are your opening hours?');
+        if (!reply.cached) throw new Error('expected a cache hit');
+        if (i >= 20) times.push(doneMs); // the first few warm the JIT and pools
+      }
+      return distribution(times);
+    };
+    const fresh = await measure();
+    await stack.app.database.db.execute(sql`analyze`);
+    const steady = await measure();
+    return { fresh, steady };
   } finally {
     await stack.stop();
   }
@@ -207,7 +220,8 @@ async function main(): Promise<void> {
 
 | measure | figure | target | |
 | --- | --- | --- | --- |
-| cache-hit turn, accept → done (server time) | p50 ${cache.p50} ms, p99 ${cache.p99} ms (n=${cache.count}) | p50 ≤ 1 ms, p99 ≤ 3 ms | ${pass(cache.p50 <= 1 && cache.p99 <= 3)} |
+| cache-hit turn, accept → done (server time), fresh database | p50 ${cache.fresh.p50} ms, p99 ${cache.fresh.p99} ms (n=${cache.fresh.count}) | | |
+| cache-hit turn, accept → done (server time), after ANALYZE (steady state) | p50 ${cache.steady.p50} ms, p99 ${cache.steady.p99} ms (n=${cache.steady.count}) | p50 ≤ 1 ms, p99 ≤ 3 ms | ${pass(cache.steady.p50 <= 1 && cache.steady.p99 <= 3)} |
 | rate-limit check, limiters off | p50 ${limiter.off.p50} ms, p99 ${limiter.off.p99} ms | | |
 | rate-limit check, on (user + global budgets in Redis) | p50 ${limiter.on.p50} ms, p99 ${limiter.on.p99} ms (n=${limiter.on.count}) | | |
 | added by the rate-limit check | p50 ${addedP50} ms, p99 ${addedP99} ms | p99 ≤ 1 ms | ${pass(addedP99 <= 1)} |

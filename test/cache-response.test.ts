@@ -63,6 +63,41 @@ describe('the reply cache for first messages', () => {
     expect(metrics).toMatch(/switchboard_cache_hits_total\{channel="web"\} 1/);
   });
 
+  it('answers a first message from a channel known by identity (SMS-like) from the cache, in one statement, and only a first one', async () => {
+    const delivered: { messageId: string; text: string; cached: boolean }[] = [];
+    server.app.pipeline.registerTransport({
+      channel: 'cache-test',
+      async done(target, reply) {
+        delivered.push({ messageId: target.messageId, text: reply.text, cached: reply.cached });
+      },
+    });
+    openai.push({ text: 'Parking is free after six.' });
+    const person = { channel: 'cache-test', externalUserId: '+15550009999' };
+    const miss = await server.app.pipeline.accept({ ...person, externalUserId: '+15550009998', text: 'Is parking free?' });
+    await waitUntil(() => delivered.some((entry) => entry.messageId === miss.messageId));
+
+    const hit = await server.app.pipeline.accept({ ...person, text: 'is parking FREE?', externalMessageId: 'SM-hit-1' });
+    await waitUntil(() => delivered.some((entry) => entry.messageId === hit.messageId));
+    expect(delivered.find((entry) => entry.messageId === hit.messageId)).toEqual({ messageId: hit.messageId, text: 'Parking is free after six.', cached: true });
+    expect(openai.requests).toHaveLength(1);
+    const [question, answer] = await server.app.store.listMessages(hit.conversationId);
+    expect(question).toMatchObject({ id: hit.messageId, status: 'answered', cached: true, provider: 'openai', attempts: [] });
+    expect(answer).toMatchObject({ role: 'assistant', text: 'Parking is free after six.', cached: true, replyToId: hit.messageId });
+
+    // The same words again in that conversation have history now: a model call, not the cache.
+    openai.push({ text: 'Still free after six, yes.' });
+    const again = await server.app.pipeline.accept({ ...person, text: 'Is parking free?', externalMessageId: 'SM-hit-2' });
+    await waitUntil(() => delivered.some((entry) => entry.messageId === again.messageId));
+    expect(delivered.find((entry) => entry.messageId === again.messageId)).toMatchObject({ text: 'Still free after six, yes.', cached: false });
+    expect(openai.requests).toHaveLength(2);
+    // A channel's retry of the cached one is a duplicate, not a second answer.
+    expect(await server.app.pipeline.accept({ ...person, text: 'is parking FREE?', externalMessageId: 'SM-hit-1' })).toMatchObject({
+      messageId: hit.messageId,
+      duplicate: true,
+    });
+    expect(await server.app.store.listMessages(hit.conversationId)).toHaveLength(4);
+  });
+
   it('never uses the cache for a message with history', async () => {
     const { socket } = await connectClient(server.url);
     try {
@@ -99,3 +134,11 @@ describe('the reply cache for first messages', () => {
     expect(again.reply.done).toMatchObject({ text: 'Fresh answer.', cached: true });
   });
 });
+
+async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -188,10 +188,24 @@ export class MessagePipeline {
       accepted = await this.deps.store.acceptMessage({ conversationId: target.id, text, ...external });
     } else {
       // Known by identity (Slack, SMS, WhatsApp): the budget is the identity's, so it is
-      // checked first, and the conversation and the message are stored in one round trip.
+      // checked first; the conversation and the message are then stored in one statement,
+      // which also stores a cached answer when the message turns out to be a first one.
       const repeat = await this.consumeBudget(inbound, inbound.externalMessageId, () => this.deps.store.findConversation(inbound));
       if (repeat) return repeat;
-      ({ conversation: target, accepted } = await this.deps.store.acceptInbound(inbound, { text, ...external }));
+      const started = performance.now();
+      const hit = await this.lookUpCache(text);
+      const stored = await this.deps.store.acceptInbound(
+        inbound,
+        { text, ...external },
+        hit && { ...hit, latencyMs: Math.round(performance.now() - started) },
+      );
+      ({ conversation: target, accepted } = stored);
+      if (stored.answeredFromCache) {
+        this.deps.events.emit('message.accepted', { message: accepted.message, conversation: target });
+        this.announceCachedAnswer(accepted.message, target, hit!);
+        return { messageId: accepted.message.id, conversationId: target.id, duplicate: false };
+      }
+      lookup = Promise.resolve(undefined); // looked up already: a miss, or not a first message
     }
     if (!accepted.duplicate) {
       this.deps.events.emit('message.accepted', { message: accepted.message, conversation: target });
@@ -200,6 +214,14 @@ export class MessagePipeline {
       if (!answered) await this.dispatch(accepted.message.id);
     }
     return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate };
+  }
+
+  /** A message stored already answered from the cache: the turn is finished; deliver it after the acknowledgement. */
+  private announceCachedAnswer(message: Message, conversation: Conversation, hit: CachedReply): void {
+    const log = this.deps.logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
+    const outcome = this.cachedOutcome(hit, message.latencyMs ?? 0);
+    this.announce(message, conversation, outcome, log);
+    void this.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.deliver(message, conversation, outcome, log)));
   }
 
   /**
@@ -227,6 +249,25 @@ export class MessagePipeline {
     }
   }
 
+  private cachedOutcome(hit: CachedReply, latencyMs: number): TurnResult {
+    return {
+      record: {
+        status: 'answered',
+        text: hit.text,
+        provider: hit.provider,
+        model: hit.model,
+        cached: true,
+        fallback: false,
+        fallbackReason: null,
+        attempts: [],
+        latencyMs,
+        inputTokens: null,
+        outputTokens: null,
+      },
+      toolCalls: [],
+    };
+  }
+
   /** The cached answer to a first message with this text; a miss when the cache is off or unreadable. */
   private async lookUpCache(text: string): Promise<CachedReply | undefined> {
     return this.#cacheKey ? this.deps.cache!.get(this.#cacheKey(text)) : undefined;
@@ -247,22 +288,7 @@ export class MessagePipeline {
     const hit = await lookup;
     if (!hit) return false;
     const log = this.deps.logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
-    const outcome: TurnResult = {
-      record: {
-        status: 'answered',
-        text: hit.text,
-        provider: hit.provider,
-        model: hit.model,
-        cached: true,
-        fallback: false,
-        fallbackReason: null,
-        attempts: [],
-        latencyMs: Math.round(performance.now() - started),
-        inputTokens: null,
-        outputTokens: null,
-      },
-      toolCalls: [],
-    };
+    const outcome = this.cachedOutcome(hit, Math.round(performance.now() - started));
     try {
       if (!(await this.record(message, conversation, outcome, log))) return true;
     } catch (error) {
@@ -386,9 +412,14 @@ export class MessagePipeline {
       }
       throw error;
     }
+    this.announce(message, conversation, outcome, log);
+    return true;
+  }
+
+  /** A turn's outcome is stored: observers (metrics, admin feed) and the log hear of it. */
+  private announce(message: Message, conversation: Conversation, outcome: TurnResult, log: Logger): void {
     this.deps.events.emit('turn.finished', { message, conversation, outcome: outcome.record });
     log.info({ status: outcome.record.status, provider: outcome.record.provider, latencyMs: outcome.record.latencyMs }, 'turn finished');
-    return true;
   }
 
   private async deliver(message: Message, conversation: Conversation, outcome: TurnResult, log: Logger): Promise<void> {

@@ -28,6 +28,14 @@ export interface AcceptedMessage {
   firstInConversation: boolean;
 }
 
+/** A reply-cache hit to store as a first message's answer. */
+export interface CachedAnswer {
+  text: string;
+  provider: string;
+  model: string;
+  latencyMs: number;
+}
+
 /** The reply a completed turn stored. */
 export interface CompletedTurn {
   replyId: string;
@@ -214,13 +222,20 @@ export class ConversationStore {
    * First contact and message in one round trip, for channels that know a person by
    * identity (Slack, SMS, WhatsApp): finds or creates the conversation and stores the
    * message as `received`, as findOrCreateConversation then acceptMessage would.
+   *
+   * With `cachedAnswer` (a reply-cache hit for this text), a message that turns out to be
+   * the first of its conversation is stored already answered, with that answer as its
+   * reply, in the same statement: one commit for the whole turn. Any other message is
+   * stored as `received` and the cached answer is not used.
    */
   async acceptInbound(
     identity: ConversationIdentity,
     input: { text: string; externalMessageId?: string },
-  ): Promise<{ conversation: Conversation; accepted: AcceptedMessage }> {
+    cachedAnswer?: CachedAnswer,
+  ): Promise<{ conversation: Conversation; accepted: AcceptedMessage; answeredFromCache: boolean }> {
     const threadKey = identity.threadKey ?? '';
     const now = new Date();
+    const at = now.toISOString();
     const message: Message = {
       id: randomUUID(),
       conversationId: '',
@@ -242,7 +257,8 @@ export class ConversationStore {
       createdAt: now,
       updatedAt: now,
     };
-    const [row] = await rows<RawConversation & { inserted: boolean; has_earlier: boolean }>(
+    const answer = cachedAnswer ?? null;
+    const [row] = await rows<RawConversation & { inserted: boolean; answered: boolean; has_earlier: boolean }>(
       this.db,
       sql`with created as (
             insert into conversations (id, channel, external_user_id, thread_key)
@@ -255,34 +271,74 @@ export class ConversationStore {
             select * from conversations
             where channel = ${identity.channel} and external_user_id = ${identity.externalUserId} and thread_key = ${threadKey}
               and not exists (select 1 from created)
+          ), turn as (
+            -- the statement's snapshot predates its own inserts: this sees earlier messages only
+            select c.id as conversation_id,
+                   not exists (select 1 from messages earlier where earlier.conversation_id = c.id) as first,
+                   ${answer !== null}::boolean and not exists (select 1 from messages earlier where earlier.conversation_id = c.id) as answered
+            from conversation c
           ), message as (
-            insert into messages (id, conversation_id, role, text, status, external_message_id, created_at, updated_at)
-            select ${message.id}::uuid, id, 'user', ${message.text}, 'received', ${message.externalMessageId},
-                   ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
-            from conversation
+            insert into messages (id, conversation_id, role, text, status, external_message_id, provider, model, cached,
+                                  attempts, latency_ms, created_at, updated_at)
+            select ${message.id}::uuid, t.conversation_id, 'user', ${message.text},
+                   case when t.answered then 'answered' else 'received' end, ${message.externalMessageId},
+                   case when t.answered then ${answer?.provider ?? null}::text end,
+                   case when t.answered then ${answer?.model ?? null}::text end,
+                   t.answered,
+                   case when t.answered then '[]'::jsonb end,
+                   case when t.answered then ${answer?.latencyMs ?? null}::integer end,
+                   ${at}::timestamptz, ${at}::timestamptz
+            from turn t
             on conflict (conversation_id, external_message_id) where external_message_id is not null do nothing
+            returning id, status
+          ), reply as (
+            insert into messages (id, conversation_id, role, text, status, reply_to_id, provider, model, cached, attempts,
+                                  latency_ms, created_at, updated_at)
+            select ${randomUUID()}::uuid, t.conversation_id, 'assistant', ${answer?.text ?? null}::text, 'answered', m.id,
+                   ${answer?.provider ?? null}::text, ${answer?.model ?? null}::text, true, '[]'::jsonb,
+                   ${answer?.latencyMs ?? null}::integer,
+                   -- strictly after the user message, so history order is stable
+                   ${at}::timestamptz + interval '1 millisecond', ${at}::timestamptz
+            from message m cross join turn t
+            where m.status = 'answered'
             returning id
+          ), touched as (
+            update conversations set updated_at = ${at}::timestamptz
+            where id in (select conversation_id from turn) and exists (select 1 from reply)
           )
-          select c.*, exists (select 1 from message) as inserted,
-                 -- the statement's snapshot predates its own insert: this sees earlier messages only
-                 exists (select 1 from messages earlier where earlier.conversation_id = c.id) as has_earlier
-          from conversation c`,
+          select c.*, exists (select 1 from message) as inserted, exists (select 1 from reply) as answered,
+                 not t.first as has_earlier
+          from conversation c cross join turn t`,
     );
     if (!row) {
       // Another transaction created this identity's conversation after this statement's
-      // snapshot was taken: it is visible to the next one.
+      // snapshot was taken: it is visible to the next one (and the cache is not used).
       const conversation = await this.findOrCreateConversation(identity);
-      return { conversation, accepted: await this.acceptMessage({ conversationId: conversation.id, ...input }) };
+      const accepted = await this.acceptMessage({ conversationId: conversation.id, ...input });
+      return { conversation, accepted, answeredFromCache: false };
     }
     const conversation = toConversation(row);
     if (row.inserted) {
+      const stored: Message = row.answered
+        ? {
+            ...message,
+            conversationId: conversation.id,
+            status: 'answered',
+            provider: answer!.provider,
+            model: answer!.model,
+            cached: true,
+            attempts: [],
+            latencyMs: answer!.latencyMs,
+          }
+        : { ...message, conversationId: conversation.id };
       return {
         conversation,
-        accepted: { message: { ...message, conversationId: conversation.id }, duplicate: false, firstInConversation: !row.has_earlier },
+        accepted: { message: stored, duplicate: false, firstInConversation: !row.has_earlier },
+        answeredFromCache: row.answered,
       };
     }
     const existing = await this.findByExternalId(conversation.id, input.externalMessageId!);
-    return { conversation, accepted: { message: existing!, duplicate: true, firstInConversation: false } };
+    return { conversation, accepted: { message: existing!, duplicate: true, firstInConversation: false }, answeredFromCache: false };
   }
 
   /** The conversation of a channel identity, if it has one (no creation). */
