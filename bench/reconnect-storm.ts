@@ -13,7 +13,7 @@
  *
  * The clients run in BENCH_STORM_CLIENT_PROCESSES (1) child processes, never in this one, so their
  * CPU is measured apart from the server's. Other options (env):
- * - BENCH_STORM_DELAY_MAX_MS: the clients' reconnectionDelayMax (5000, socket.io's and the widget's)
+ * - BENCH_STORM_DELAY_MAX_MS: the clients' reconnectionDelayMax (2000, the widget's; socket.io's default is 5000)
  * - BENCH_STORM_PERSISTED: share of clients whose conversation is stored, as after a first message (1);
  *   the others hold a token that was never stored and must get a new conversation
  * - BENCH_STORM_TRANSPORTS: `websocket` (default) or `polling,websocket` (the widget's default)
@@ -22,6 +22,7 @@
  * - BENCH_STORM_DUMP=FILE: every client's outcome (attempt and session times, failed attempts) as JSON
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { buildDist } from '../test/helpers/build-dist.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
@@ -32,7 +33,7 @@ import type { ClientOutcome, FirstSession, FromClients, ToClients } from './reco
 
 const CLIENTS = Number(process.env.BENCH_STORM_CLIENTS ?? 5000);
 const CLIENT_PROCESSES = Number(process.env.BENCH_STORM_CLIENT_PROCESSES ?? 1);
-const DELAY_MAX_MS = Number(process.env.BENCH_STORM_DELAY_MAX_MS ?? 5000);
+const DELAY_MAX_MS = Number(process.env.BENCH_STORM_DELAY_MAX_MS ?? 2000);
 const PERSISTED = Number(process.env.BENCH_STORM_PERSISTED ?? 1);
 const TRANSPORTS = (process.env.BENCH_STORM_TRANSPORTS ?? 'websocket').split(',');
 const RESTART_DELAY_MS = Number(process.env.BENCH_STORM_RESTART_DELAY_MS ?? 500);
@@ -40,6 +41,8 @@ const CPU_PROF_DIR = process.env.BENCH_STORM_CPU_PROF;
 const STORM_TIMEOUT_MS = 60_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** `npm run build` once (incremental), so the storm runs the compiled server. */
+const builtOnce = buildDist();
 
 interface WebProcess {
   child: ChildProcess;
@@ -50,10 +53,14 @@ interface WebProcess {
   exit: Promise<void>;
 }
 
-/** The real server (`node --import tsx src/main.ts`), with the moment it started listening taken from its own log. */
+/**
+ * The real server as production runs it (`node dist/main.js`, built once before the storm), with
+ * the moment it started listening taken from its own log.
+ */
 async function startWeb(env: Record<string, string>, nodeFlags: string[] = []): Promise<WebProcess> {
+  await builtOnce;
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeFlags, 'dist/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,9 +86,10 @@ async function startWeb(env: Record<string, string>, nodeFlags: string[] = []): 
   return { child, spawnedAt, exit, ...listening };
 }
 
-function migrate(databaseUrl: string): Promise<void> {
+async function migrate(databaseUrl: string): Promise<void> {
+  await builtOnce;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/migrate.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl }, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['dist/migrate.js'], { cwd: ROOT, env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl }, stdio: 'ignore' });
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`migrate exited ${code}`))));
   });
 }

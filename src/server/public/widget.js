@@ -694,6 +694,10 @@
     function connect(io) {
       socket = io(SERVER_ORIGIN, {
         path: '/socket.io',
+        // After a server restart every visitor reconnects at once; a 2 s cap on the backoff
+        // (socket.io's default is 5 s) brings them back sooner, and the server's listen queue
+        // and handshake are sized for that storm (BENCHMARKS.md, reconnect storm).
+        reconnectionDelayMax: 2000,
         // A function, so every reconnect presents the latest token the server issued.
         auth: function (callback) {
           var token = storage.get(TOKEN_KEY);
