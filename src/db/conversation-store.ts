@@ -205,17 +205,7 @@ export class ConversationStore {
     if (row) return toConversation(row);
     // Another transaction inserted the same identity and had not committed when this
     // statement's snapshot was taken: it is visible now.
-    const [existing] = await this.db
-      .select()
-      .from(conversations)
-      .where(
-        and(
-          eq(conversations.channel, identity.channel),
-          eq(conversations.externalUserId, identity.externalUserId),
-          eq(conversations.threadKey, threadKey),
-        ),
-      );
-    return existing!;
+    return (await this.findConversation(identity))!;
   }
 
   /**
