@@ -13,6 +13,8 @@ export interface BenchOptions {
   warmupSeconds: number;
   sockets: number;
   latency: number;
+  /** load: total messages/s the sockets offer, paced (0 = closed loop, each socket as fast as its replies come). */
+  rate: number;
   /** idle: connected sockets, and how many connect at once. */
   idle: number;
   connectBatch: number;
@@ -34,6 +36,7 @@ export const USAGE = `npm run bench -- [options]
   --messages=2000 --warmup=200      serial: measured messages after unmeasured warm-up messages
   --duration=30 --warmup-seconds=3  load: measured seconds after unmeasured warm-up seconds
   --sockets=200 --latency=200       load: closed-loop sockets; fake provider latency in ms
+  --rate=0                          load: offer this many messages/s in all, paced per socket (0 = closed loop)
   --idle=10000 --connect-batch=250  idle: sockets to hold open; how many connect at once
   --chunk-size=16                   characters per streamed delta from the fake provider
   --conversation-turns=0            serial/load: start a new conversation every N turns (0 = never)
@@ -54,6 +57,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'warmup-seconds': { type: 'string', default: '3' },
       sockets: { type: 'string', default: '200' },
       latency: { type: 'string', default: '200' },
+      rate: { type: 'string', default: '0' },
       idle: { type: 'string', default: '10000' },
       'connect-batch': { type: 'string', default: '250' },
       'chunk-size': { type: 'string', default: '16' },
@@ -78,6 +82,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     warmupSeconds: count('warmup-seconds', values['warmup-seconds'], 0),
     sockets: count('sockets', values.sockets, 1),
     latency: count('latency', values.latency, 0),
+    rate: count('rate', values.rate, 0),
     idle: count('idle', values.idle, 1),
     connectBatch: count('connect-batch', values['connect-batch'], 1),
     chunkSize: count('chunk-size', values['chunk-size'], 1),

@@ -14,6 +14,12 @@ const PAUSE_AFTER_ERROR_MS = 100;
 /**
  * Closed loop: every visitor sends its next message as soon as the previous
  * `reply.done` arrives. Warm-up seconds first (not measured), then the measured window.
+ *
+ * Paced (`--rate=N`): the sockets together offer N messages/s; each sends on its own
+ * schedule (every sockets / N seconds, phases spread) and never has two in flight, so a
+ * reply later than its next slot delays that socket. A closed loop always drives the server
+ * to saturation, where the added latency is the queue in front of it; a paced run shows the
+ * latency at a throughput the server sustains.
  */
 export async function runLoad(options: BenchOptions, runId: string): Promise<ScenarioResult> {
   const stack = await startStack(stackOptions(options, options.latency));
@@ -36,9 +42,17 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
     const meterTimer = setTimeout(() => {
       meter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid, database: stack.database.name });
     }, measureStart - runStart);
-    const loops = visitors.map(async (visitor) => {
+    const intervalMs = options.rate > 0 ? (options.sockets / options.rate) * 1000 : 0;
+    const loops = visitors.map(async (visitor, index) => {
+      let nextAt = runStart + (intervalMs * index) / options.sockets;
       // Bounded by time: no new message starts after the window closes.
       while (performance.now() < measureEnd) {
+        if (intervalMs > 0) {
+          const wait = nextAt - performance.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          nextAt = Math.max(nextAt + intervalMs, performance.now());
+          if (performance.now() >= measureEnd) break;
+        }
         try {
           sent.push(await visitor.sendNext());
         } catch (error) {
@@ -92,6 +106,7 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
         durationSeconds: options.duration,
         warmupSeconds: options.warmupSeconds,
         latencyMs: options.latency,
+        offeredRate: options.rate,
         chunkSize: options.chunkSize,
         conversationTurns: options.conversationTurns,
       },
