@@ -170,7 +170,10 @@ export class MessagePipeline {
     const external = inbound.externalMessageId !== undefined ? { externalMessageId: inbound.externalMessageId } : {};
     let target: Conversation;
     let accepted: AcceptedMessage;
+    /** The cache answer to use if this turns out to be a first message; undefined: look it up then. */
     let lookup: Promise<CachedReply | undefined> | undefined;
+    /** Stored already answered from the cache (identity channels, one statement). */
+    let answeredHit: CachedReply | undefined;
     if (conversation || inbound.conversationId) {
       const known = conversation ?? (await this.deps.store.getConversation(inbound.conversationId!));
       if (!known) throw new SwitchboardError('not_found', 'conversation not found');
@@ -200,27 +203,32 @@ export class MessagePipeline {
         hit && { ...hit, latencyMs: Math.round(performance.now() - started) },
       );
       ({ conversation: target, accepted } = stored);
-      if (stored.answeredFromCache) {
-        this.deps.events.emit('message.accepted', { message: accepted.message, conversation: target });
-        this.announceCachedAnswer(accepted.message, target, hit!);
-        return { messageId: accepted.message.id, conversationId: target.id, duplicate: false };
-      }
-      lookup = Promise.resolve(undefined); // looked up already: a miss, or not a first message
+      if (stored.answeredFromCache) answeredHit = hit;
+      // Looked up already: a hit the statement did not use belongs to a message with history.
+      lookup = Promise.resolve(undefined);
     }
     if (!accepted.duplicate) {
-      this.deps.events.emit('message.accepted', { message: accepted.message, conversation: target });
-      const answered =
-        accepted.firstInConversation && (await this.answerFromCache(accepted.message, target, lookup ?? this.lookUpCache(text)));
-      if (!answered) await this.dispatch(accepted.message.id);
+      const { message } = accepted;
+      this.deps.events.emit('message.accepted', { message, conversation: target });
+      if (answeredHit) {
+        const outcome = this.cachedOutcome(answeredHit, message.latencyMs ?? 0);
+        const log = this.turnLogger(message, target);
+        this.announce(message, target, outcome, log);
+        this.deliverAfterAck(message, target, outcome, log);
+      } else {
+        const answered = accepted.firstInConversation && (await this.answerFromCache(message, target, lookup ?? this.lookUpCache(text)));
+        if (!answered) await this.dispatch(message.id);
+      }
     }
     return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate };
   }
 
-  /** A message stored already answered from the cache: the turn is finished; deliver it after the acknowledgement. */
-  private announceCachedAnswer(message: Message, conversation: Conversation, hit: CachedReply): void {
-    const log = this.deps.logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
-    const outcome = this.cachedOutcome(hit, message.latencyMs ?? 0);
-    this.announce(message, conversation, outcome, log);
+  private turnLogger(message: Message, conversation: Conversation): Logger {
+    return this.deps.logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
+  }
+
+  /** Delivery of a reply stored during `accept`: after the acknowledgement, which the channel sends once `accept` resolves. */
+  private deliverAfterAck(message: Message, conversation: Conversation, outcome: TurnResult, log: Logger): void {
     void this.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.deliver(message, conversation, outcome, log)));
   }
 
@@ -287,7 +295,7 @@ export class MessagePipeline {
     const started = performance.now();
     const hit = await lookup;
     if (!hit) return false;
-    const log = this.deps.logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
+    const log = this.turnLogger(message, conversation);
     const outcome = this.cachedOutcome(hit, Math.round(performance.now() - started));
     try {
       if (!(await this.record(message, conversation, outcome, log))) return true;
@@ -295,8 +303,7 @@ export class MessagePipeline {
       log.warn({ err: error }, 'cached reply could not be stored; queueing the turn');
       return false;
     }
-    // After the acknowledgement, which the channel sends once `accept` resolves.
-    void this.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.deliver(message, conversation, outcome, log)));
+    this.deliverAfterAck(message, conversation, outcome, log);
     return true;
   }
 
@@ -356,14 +363,14 @@ export class MessagePipeline {
   }
 
   private async runTurn(messageId: string): Promise<void> {
-    const { store, logger } = this.deps;
+    const { store } = this.deps;
     const started = performance.now();
     // Opening the turn and reading the message and its conversation are one statement;
     // a finished message is skipped.
     const opened = await store.startTurn(messageId);
     if (!opened) return;
     const { message, conversation } = opened;
-    const log = logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
+    const log = this.turnLogger(message, conversation);
     const transport = this.#transports.get(conversation.channel);
     const target: ReplyTarget = { conversation, messageId: message.id };
     const outcome = await this.produceReply(message, conversation, target, transport, started, log);
@@ -445,14 +452,14 @@ export class MessagePipeline {
    * while every provider still fails, so the caller stops for now.
    */
   async answerFollowUp(message: Message): Promise<'answered' | 'unavailable' | 'skipped'> {
-    const { store, ledger, logger } = this.deps;
+    const { store, ledger } = this.deps;
     if (!ledger) return 'skipped';
     const conversation = await store.getConversation(message.conversationId);
     if (!conversation || !this.deps.settings.followUp) {
       await ledger.skipFollowUp(message.id);
       return 'skipped';
     }
-    const log = logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
+    const log = this.turnLogger(message, conversation);
     const started = performance.now();
     let result: AgentTurnResult;
     try {
