@@ -11,7 +11,7 @@ import {
 } from '../db/conversation-store.js';
 import type { Conversation, Message } from '../db/schema.js';
 import { SwitchboardError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { deferredChild, type Logger } from '../logger.js';
 import { InProcessTurnQueue } from '../queue/in-process-turn-queue.js';
 import type { LedgerStore } from '../queue/ledger-store.js';
 import type { TurnHandlers, TurnQueue } from '../queue/turn-queue.js';
@@ -224,7 +224,7 @@ export class MessagePipeline {
   }
 
   private turnLogger(message: Message, conversation: Conversation): Logger {
-    return this.deps.logger.child({ messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
+    return deferredChild(this.deps.logger, { messageId: message.id, conversationId: conversation.id, channel: conversation.channel });
   }
 
   /** Delivery of a reply stored during `accept`: after the acknowledgement, which the channel sends once `accept` resolves. */

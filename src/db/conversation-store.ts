@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, inArray, lt, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
-import { rows } from './rows.js';
+import { prepareRows } from './rows.js';
 import {
   conversations,
   messages,
@@ -157,6 +157,106 @@ function prepareHotStatements(db: Db) {
       .orderBy(desc(messages.createdAt))
       .limit(200)
       .prepare('load_history'),
+    findOrCreateConversation: prepareRows<RawConversation>(
+      db,
+      'find_or_create_conversation',
+      sql`with created as (
+            insert into conversations (id, channel, external_user_id, thread_key)
+            values (${placeholder('id')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')})
+            on conflict (channel, external_user_id, thread_key) do nothing
+            returning *
+          )
+          select * from created
+          union all
+          select * from conversations
+          where channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
+            and thread_key = ${placeholder('threadKey')}
+            and not exists (select 1 from created)`,
+    ),
+    // See acceptInbound.
+    acceptInbound: prepareRows<RawConversation & { inserted: boolean; answered: boolean; has_earlier: boolean }>(
+      db,
+      'accept_inbound',
+      sql`with created as (
+            insert into conversations (id, channel, external_user_id, thread_key)
+            values (${placeholder('conversationId')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')})
+            on conflict (channel, external_user_id, thread_key) do nothing
+            returning *
+          ), conversation as (
+            select * from created
+            union all
+            select * from conversations
+            where channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
+              and thread_key = ${placeholder('threadKey')}
+              and not exists (select 1 from created)
+          ), turn as (
+            -- the statement's snapshot predates its own inserts: this sees earlier messages only
+            select c.id as conversation_id,
+                   not exists (select 1 from messages earlier where earlier.conversation_id = c.id) as first,
+                   ${placeholder('hasAnswer')}::boolean
+                     and not exists (select 1 from messages earlier where earlier.conversation_id = c.id) as answered
+            from conversation c
+          ), message as (
+            insert into messages (id, conversation_id, role, text, status, external_message_id, provider, model, cached,
+                                  attempts, latency_ms, created_at, updated_at)
+            select ${placeholder('messageId')}::uuid, t.conversation_id, 'user', ${placeholder('text')},
+                   case when t.answered then 'answered' else 'received' end, ${placeholder('externalMessageId')},
+                   case when t.answered then ${placeholder('answerProvider')}::text end,
+                   case when t.answered then ${placeholder('answerModel')}::text end,
+                   t.answered,
+                   case when t.answered then '[]'::jsonb end,
+                   case when t.answered then ${placeholder('answerLatencyMs')}::integer end,
+                   ${placeholder('at')}::timestamptz, ${placeholder('at')}::timestamptz
+            from turn t
+            on conflict (conversation_id, external_message_id) where external_message_id is not null do nothing
+            returning id, status
+          ), reply as (
+            insert into messages (id, conversation_id, role, text, status, reply_to_id, provider, model, cached, attempts,
+                                  latency_ms, created_at, updated_at)
+            select ${placeholder('answerId')}::uuid, t.conversation_id, 'assistant', ${placeholder('answerText')}::text, 'answered', m.id,
+                   ${placeholder('answerProvider')}::text, ${placeholder('answerModel')}::text, true, '[]'::jsonb,
+                   ${placeholder('answerLatencyMs')}::integer,
+                   -- strictly after the user message, so history order is stable
+                   ${placeholder('at')}::timestamptz + interval '1 millisecond', ${placeholder('at')}::timestamptz
+            from message m cross join turn t
+            where m.status = 'answered'
+            returning id
+          ), touched as (
+            update conversations set updated_at = ${placeholder('at')}::timestamptz
+            where id in (select conversation_id from turn) and exists (select 1 from reply)
+          )
+          select c.*, exists (select 1 from message) as inserted, exists (select 1 from reply) as answered,
+                 not t.first as has_earlier
+          from conversation c cross join turn t`,
+    ),
+    // See completeTurn.
+    completeTurn: prepareRows<{ id: string }>(
+      db,
+      'complete_turn',
+      sql`with closed as (
+            update messages set
+              status = ${placeholder('status')}, provider = ${placeholder('provider')}, model = ${placeholder('model')},
+              cached = ${placeholder('cached')}, fallback = ${placeholder('fallback')}, fallback_reason = ${placeholder('fallbackReason')},
+              attempts = ${placeholder('attempts')}::jsonb, latency_ms = ${placeholder('latencyMs')},
+              follow_up = ${placeholder('followUp')}, updated_at = ${placeholder('now')}::timestamptz
+            where id = ${placeholder('messageId')} and status in ('received', 'processing')
+            returning id, conversation_id, created_at
+          ), reply as (
+            insert into messages (id, conversation_id, role, text, status, reply_to_id, provider, model, cached, fallback,
+                                  fallback_reason, attempts, latency_ms, input_tokens, output_tokens, created_at, updated_at)
+            select ${placeholder('replyId')}::uuid, conversation_id, 'assistant', ${placeholder('text')}, ${placeholder('status')}, id,
+                   ${placeholder('provider')}, ${placeholder('model')}, ${placeholder('cached')}, ${placeholder('fallback')},
+                   ${placeholder('fallbackReason')}, ${placeholder('attempts')}::jsonb, ${placeholder('latencyMs')},
+                   ${placeholder('inputTokens')}::integer, ${placeholder('outputTokens')}::integer,
+                   -- strictly after the user message even when clocks tie, so history order is stable
+                   greatest(${placeholder('now')}::timestamptz, created_at + interval '1 millisecond'), ${placeholder('now')}::timestamptz
+            from closed
+            returning id
+          ), touched as (
+            update conversations set updated_at = ${placeholder('now')}::timestamptz where id in (select conversation_id from closed)
+          )
+          select id from reply`,
+    ),
   };
 }
 
@@ -187,21 +287,12 @@ export class ConversationStore {
    * first messages. One statement either way: the insert, or (on conflict) the existing row.
    */
   async findOrCreateConversation(identity: ConversationIdentity): Promise<Conversation> {
-    const threadKey = identity.threadKey ?? '';
-    const [row] = await rows<RawConversation>(
-      this.db,
-      sql`with created as (
-            insert into conversations (id, channel, external_user_id, thread_key)
-            values (${randomUUID()}::uuid, ${identity.channel}, ${identity.externalUserId}, ${threadKey})
-            on conflict (channel, external_user_id, thread_key) do nothing
-            returning *
-          )
-          select * from created
-          union all
-          select * from conversations
-          where channel = ${identity.channel} and external_user_id = ${identity.externalUserId} and thread_key = ${threadKey}
-            and not exists (select 1 from created)`,
-    );
+    const [row] = await this.#hot.findOrCreateConversation({
+      id: randomUUID(),
+      channel: identity.channel,
+      externalUserId: identity.externalUserId,
+      threadKey: identity.threadKey ?? '',
+    });
     if (row) return toConversation(row);
     // Another transaction inserted the same identity and had not committed when this
     // statement's snapshot was taken: it is visible now.
@@ -248,58 +339,22 @@ export class ConversationStore {
       updatedAt: now,
     };
     const answer = cachedAnswer ?? null;
-    const [row] = await rows<RawConversation & { inserted: boolean; answered: boolean; has_earlier: boolean }>(
-      this.db,
-      sql`with created as (
-            insert into conversations (id, channel, external_user_id, thread_key)
-            values (${randomUUID()}::uuid, ${identity.channel}, ${identity.externalUserId}, ${threadKey})
-            on conflict (channel, external_user_id, thread_key) do nothing
-            returning *
-          ), conversation as (
-            select * from created
-            union all
-            select * from conversations
-            where channel = ${identity.channel} and external_user_id = ${identity.externalUserId} and thread_key = ${threadKey}
-              and not exists (select 1 from created)
-          ), turn as (
-            -- the statement's snapshot predates its own inserts: this sees earlier messages only
-            select c.id as conversation_id,
-                   not exists (select 1 from messages earlier where earlier.conversation_id = c.id) as first,
-                   ${answer !== null}::boolean and not exists (select 1 from messages earlier where earlier.conversation_id = c.id) as answered
-            from conversation c
-          ), message as (
-            insert into messages (id, conversation_id, role, text, status, external_message_id, provider, model, cached,
-                                  attempts, latency_ms, created_at, updated_at)
-            select ${message.id}::uuid, t.conversation_id, 'user', ${message.text},
-                   case when t.answered then 'answered' else 'received' end, ${message.externalMessageId},
-                   case when t.answered then ${answer?.provider ?? null}::text end,
-                   case when t.answered then ${answer?.model ?? null}::text end,
-                   t.answered,
-                   case when t.answered then '[]'::jsonb end,
-                   case when t.answered then ${answer?.latencyMs ?? null}::integer end,
-                   ${at}::timestamptz, ${at}::timestamptz
-            from turn t
-            on conflict (conversation_id, external_message_id) where external_message_id is not null do nothing
-            returning id, status
-          ), reply as (
-            insert into messages (id, conversation_id, role, text, status, reply_to_id, provider, model, cached, attempts,
-                                  latency_ms, created_at, updated_at)
-            select ${randomUUID()}::uuid, t.conversation_id, 'assistant', ${answer?.text ?? null}::text, 'answered', m.id,
-                   ${answer?.provider ?? null}::text, ${answer?.model ?? null}::text, true, '[]'::jsonb,
-                   ${answer?.latencyMs ?? null}::integer,
-                   -- strictly after the user message, so history order is stable
-                   ${at}::timestamptz + interval '1 millisecond', ${at}::timestamptz
-            from message m cross join turn t
-            where m.status = 'answered'
-            returning id
-          ), touched as (
-            update conversations set updated_at = ${at}::timestamptz
-            where id in (select conversation_id from turn) and exists (select 1 from reply)
-          )
-          select c.*, exists (select 1 from message) as inserted, exists (select 1 from reply) as answered,
-                 not t.first as has_earlier
-          from conversation c cross join turn t`,
-    );
+    const [row] = await this.#hot.acceptInbound({
+      conversationId: randomUUID(),
+      channel: identity.channel,
+      externalUserId: identity.externalUserId,
+      threadKey,
+      messageId: message.id,
+      text: message.text,
+      externalMessageId: message.externalMessageId,
+      at,
+      hasAnswer: answer !== null,
+      answerId: randomUUID(),
+      answerText: answer?.text ?? null,
+      answerProvider: answer?.provider ?? null,
+      answerModel: answer?.model ?? null,
+      answerLatencyMs: answer?.latencyMs ?? null,
+    });
     if (!row) {
       // Another transaction created this identity's conversation after this statement's
       // snapshot was taken: it is visible to the next one (and the cache is not used).
@@ -472,31 +527,23 @@ export class ConversationStore {
   async completeTurn(userMessage: Message, outcome: TurnOutcome): Promise<CompletedTurn> {
     const now = new Date().toISOString();
     const attempts = outcome.attempts === undefined || outcome.attempts === null ? null : JSON.stringify(outcome.attempts);
-    const [reply] = await rows<{ id: string }>(
-      this.db,
-      sql`with closed as (
-            update messages set
-              status = ${outcome.status}, provider = ${outcome.provider}, model = ${outcome.model},
-              cached = ${outcome.cached}, fallback = ${outcome.fallback}, fallback_reason = ${outcome.fallbackReason},
-              attempts = ${attempts}::jsonb, latency_ms = ${outcome.latencyMs}, follow_up = ${outcome.followUp ?? null},
-              updated_at = ${now}::timestamptz
-            where id = ${userMessage.id} and status in ('received', 'processing')
-            returning id, conversation_id, created_at
-          ), reply as (
-            insert into messages (id, conversation_id, role, text, status, reply_to_id, provider, model, cached, fallback,
-                                  fallback_reason, attempts, latency_ms, input_tokens, output_tokens, created_at, updated_at)
-            select ${randomUUID()}::uuid, conversation_id, 'assistant', ${outcome.text}, ${outcome.status}, id,
-                   ${outcome.provider}, ${outcome.model}, ${outcome.cached}, ${outcome.fallback}, ${outcome.fallbackReason},
-                   ${attempts}::jsonb, ${outcome.latencyMs}, ${outcome.inputTokens}::integer, ${outcome.outputTokens}::integer,
-                   -- strictly after the user message even when clocks tie, so history order is stable
-                   greatest(${now}::timestamptz, created_at + interval '1 millisecond'), ${now}::timestamptz
-            from closed
-            returning id
-          ), touched as (
-            update conversations set updated_at = ${now}::timestamptz where id in (select conversation_id from closed)
-          )
-          select id from reply`,
-    );
+    const [reply] = await this.#hot.completeTurn({
+      messageId: userMessage.id,
+      replyId: randomUUID(),
+      status: outcome.status,
+      text: outcome.text,
+      provider: outcome.provider,
+      model: outcome.model,
+      cached: outcome.cached,
+      fallback: outcome.fallback,
+      fallbackReason: outcome.fallbackReason,
+      attempts,
+      latencyMs: outcome.latencyMs,
+      inputTokens: outcome.inputTokens,
+      outputTokens: outcome.outputTokens,
+      followUp: outcome.followUp ?? null,
+      now,
+    });
     if (!reply) throw new TurnAlreadyCompletedError(userMessage.id);
     return { replyId: reply.id };
   }
