@@ -89,6 +89,47 @@ describe('web sessions with the Redis adapter', () => {
     expect(sessionsSeen.flat()).toEqual([]);
   });
 
+  it('a client whose session was never persisted (the instance crashed) costs one EXISTS, then resumes through the token', async () => {
+    const owner = await client();
+    await sendAndCollect(owner.socket, 'before the crash');
+    owner.socket.disconnect();
+    const socket = connect(server.url, {
+      transports: ['websocket'],
+      reconnectionDelay: 1000,
+      reconnectionDelayMax: 1000,
+      randomizationFactor: 0,
+      auth: (callback) => callback({ token: owner.session.token }),
+    });
+    sockets.push(socket);
+    await new Promise((resolve) => socket.once('session', resolve));
+    // The client now holds a recovery offset (the `session` carries one); its transport drops, and the
+    // session the server persists for it is removed, as if the instance had been killed instead.
+    socket.io.engine.close();
+    const sessionKeyPrefix = `${prefix}:sio:session:`;
+    let persisted: string[] = [];
+    for (let tries = 0; persisted.length === 0 && tries < 50; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      persisted = await redis.keys(`${sessionKeyPrefix}*`);
+    }
+    expect(persisted).toHaveLength(1);
+    await redis.del(...persisted);
+    const monitor = await redis.monitor();
+    const commands: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((arg) => arg.startsWith(prefix))) commands.push(args.join(' '));
+    });
+    try {
+      const resumed = await new Promise<{ conversationId: string; token: string }>((resolve) => socket.once('session', resolve));
+      expect(socket.recovered).toBe(false);
+      expect(resumed).toEqual(owner.session);
+      // The miss is settled by EXISTS alone: no GET/DEL of the key, no XRANGE of the stream.
+      const attempts = commands.filter((command) => command.includes(sessionKeyPrefix) || command.startsWith('xrange'));
+      expect(attempts).toEqual([`exists ${persisted[0]}`]);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
   it('a client that drops before its first reply still recovers it, on an instance started after the stream had entries', async () => {
     // A second instance of the same deployment (database, Redis, queue): its stream reader starts at the stream's end.
     const second = await startTestApp({
