@@ -124,13 +124,20 @@ describe.each(backends)('persistence on $name', (backend) => {
     ]);
     const tiny = await store.loadHistory(conversation.id, next, 'third answer'.length);
     expect(tiny).toEqual([]);
+    // Opening the turn reads the same history in the same statement, trimmed the same way.
+    const opened = (await store.startTurn(next.id, 10_000))!;
+    expect(opened.message).toMatchObject({ id: next.id, status: 'processing', text: 'fourth' });
+    expect(opened.history).toEqual(history);
+    const openedAgain = (await store.startTurn(next.id, 'third question'.length + 'third answer'.length))!;
+    expect(openedAgain.history).toEqual(trimmed);
   });
 
   it('closes a turn once: a second completion writes nothing, and a finished turn cannot be reopened', async () => {
     const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-ledger' });
     const first = await store.acceptMessage({ conversationId: conversation.id, text: 'first' });
     expect(first.firstInConversation).toBe(true);
-    const { message: opened, conversation: openedIn } = (await store.startTurn(first.message.id))!;
+    const { message: opened, conversation: openedIn, history } = (await store.startTurn(first.message.id, 10_000))!;
+    expect(history).toEqual([]);
     expect(opened.status).toBe('processing');
     expect(openedIn).toEqual(conversation);
     const outcome = {
@@ -149,7 +156,7 @@ describe.each(backends)('persistence on $name', (backend) => {
     };
     await store.completeTurn(opened, outcome);
     await expect(store.completeTurn(opened, { ...outcome, text: 'a second answer' })).rejects.toBeInstanceOf(TurnAlreadyCompletedError);
-    expect(await store.startTurn(first.message.id)).toBeUndefined();
+    expect(await store.startTurn(first.message.id, 10_000)).toBeUndefined();
     const rows = await store.listMessages(conversation.id);
     expect(rows.map((row) => [row.role, row.text])).toEqual([
       ['user', 'first'],
@@ -166,7 +173,7 @@ describe.each(backends)('persistence on $name', (backend) => {
     const second = await store.acceptMessage({ conversationId: conversation.id, text: 'second' });
     expect(second.firstInConversation).toBe(false);
     // Only user messages have a turn.
-    expect(await store.startTurn(rows[1]!.id)).toBeUndefined();
+    expect(await store.startTurn(rows[1]!.id, 10_000)).toBeUndefined();
   });
 
   it('stores first contact and message in one call: one conversation per identity, repeats flagged, safe when racing', async () => {

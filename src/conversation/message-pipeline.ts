@@ -363,17 +363,17 @@ export class MessagePipeline {
   }
 
   private async runTurn(messageId: string): Promise<void> {
-    const { store } = this.deps;
+    const { store, settings } = this.deps;
     const started = performance.now();
-    // Opening the turn and reading the message and its conversation are one statement;
-    // a finished message is skipped.
-    const opened = await store.startTurn(messageId);
+    // Opening the turn and reading the message, its conversation and its history are one
+    // statement; a finished message is skipped.
+    const opened = await store.startTurn(messageId, settings.historyCharBudget);
     if (!opened) return;
-    const { message, conversation } = opened;
+    const { message, conversation, history } = opened;
     const log = this.turnLogger(message, conversation);
     const transport = this.#transports.get(conversation.channel);
     const target: ReplyTarget = { conversation, messageId: message.id };
-    const outcome = await this.produceReply(message, conversation, target, transport, started, log);
+    const outcome = await this.produceReply(message, conversation, history, target, transport, started, log);
     await this.finish(message, conversation, outcome, log);
   }
 
@@ -540,12 +540,13 @@ export class MessagePipeline {
   private async produceReply(
     message: Message,
     conversation: Conversation,
+    history: HistoryEntry[],
     target: ReplyTarget,
     transport: ReplyTransport | undefined,
     started: number,
     log: Logger,
   ): Promise<TurnResult> {
-    const { store, chain, settings } = this.deps;
+    const { chain, settings } = this.deps;
     const elapsed = () => Math.round(performance.now() - started);
     const deltas = transport?.delta
       ? new DeltaCoalescer((text) => transport.delta!(target, text), settings.streamCoalesceMs ?? 0)
@@ -559,7 +560,6 @@ export class MessagePipeline {
 
     if (chain.isEmpty) return fallback('no_provider_configured', []);
 
-    const history = await store.loadHistory(conversation.id, message, settings.historyCharBudget);
     // Only a first message is cacheable: with history, the same words can mean anything.
     // (Cache hits are answered at accept; a turn only stores what it produced.)
     const cacheKey = history.length === 0 ? this.#cacheKey?.(message.text) : undefined;

@@ -93,6 +93,36 @@ function toConversation(row: RawConversation): Conversation {
   };
 }
 
+/** At most this many earlier messages are read for a turn's history (then trimmed to the size budget). */
+const HISTORY_ROWS = 200;
+
+/** A history row as the database returns it, newest first. */
+interface RawHistoryRow {
+  role: 'user' | 'assistant';
+  text: string;
+  fallback: boolean;
+}
+
+/**
+ * Newest turns kept first, trimmed to `charBudget` characters, returned oldest first.
+ * Fallback replies are left out (the question stays): they say nothing and would only
+ * teach the model to apologise.
+ */
+function trimHistory(newestFirst: RawHistoryRow[], charBudget: number): HistoryEntry[] {
+  const kept: HistoryEntry[] = [];
+  let used = 0;
+  for (const row of newestFirst) {
+    if (row.fallback && row.role === 'assistant') continue;
+    used += row.text.length;
+    if (used > charBudget) break;
+    kept.push({ role: row.role, text: row.text });
+  }
+  kept.reverse();
+  // Providers expect the history to open with a user turn.
+  while (kept[0]?.role === 'assistant') kept.shift();
+  return kept;
+}
+
 /**
  * The statements every message runs, built once: drizzle then only fills in the
  * parameters instead of assembling the SQL again on each call (its query building was
@@ -143,6 +173,13 @@ function prepareHotStatements(db: Db) {
         conversationTokenHash: conversations.tokenHash,
         conversationCreatedAt: conversations.createdAt,
         conversationUpdatedAt: conversations.updatedAt,
+        // The history before this message, newest first, in the same round trip. RETURNING's
+        // subquery reads the table as it was before the update, which only touched this message.
+        history: sql<RawHistoryRow[]>`coalesce((
+          select json_agg(json_build_object('role', h.role, 'text', h.text, 'fallback', h.fallback) order by h.created_at desc)
+          from (select role, text, fallback, created_at from messages h
+                where h.conversation_id = ${messages.conversationId} and h.created_at < ${messages.createdAt}
+                order by h.created_at desc limit ${HISTORY_ROWS}) h), '[]'::json)`,
       })
       .prepare('start_turn'),
     loadHistory: db
@@ -155,7 +192,7 @@ function prepareHotStatements(db: Db) {
         ),
       )
       .orderBy(desc(messages.createdAt))
-      .limit(200)
+      .limit(HISTORY_ROWS)
       .prepare('load_history'),
     findOrCreateConversation: prepareRows<RawConversation>(
       db,
@@ -453,10 +490,13 @@ export class ConversationStore {
 
   /**
    * Opens the turn of a stored user message (`processing`) and returns it with its
-   * conversation, in one statement; undefined when it is not an open user message (its
-   * turn already ended, e.g. a redelivered job).
+   * conversation and its history (as loadHistory trims it), in one statement; undefined
+   * when it is not an open user message (its turn already ended, e.g. a redelivered job).
    */
-  async startTurn(messageId: string): Promise<{ message: Message; conversation: Conversation } | undefined> {
+  async startTurn(
+    messageId: string,
+    historyCharBudget: number,
+  ): Promise<{ message: Message; conversation: Conversation; history: HistoryEntry[] } | undefined> {
     const [row] = await this.#hot.startTurn.execute({ id: messageId, now: new Date().toISOString() });
     if (!row) return undefined;
     const {
@@ -466,6 +506,7 @@ export class ConversationStore {
       conversationTokenHash,
       conversationCreatedAt,
       conversationUpdatedAt,
+      history,
       ...message
     } = row;
     return {
@@ -479,6 +520,7 @@ export class ConversationStore {
         createdAt: conversationCreatedAt,
         updatedAt: conversationUpdatedAt,
       },
+      history: trimHistory(history, historyCharBudget),
     };
   }
 
@@ -498,24 +540,12 @@ export class ConversationStore {
   }
 
   /**
-   * The conversation before `beforeMessage`, newest turns kept first, trimmed to
-   * `charBudget` characters and returned oldest first. Fallback replies are left
-   * out (the question stays): they say nothing and would only teach the model to apologise.
+   * The conversation before `beforeMessage`, trimmed to `charBudget` characters and
+   * returned oldest first (see trimHistory).
    */
   async loadHistory(conversationId: string, beforeMessage: Message, charBudget: number): Promise<HistoryEntry[]> {
     const rows = await this.#hot.loadHistory.execute({ conversationId, before: beforeMessage.createdAt.toISOString() });
-    const kept: HistoryEntry[] = [];
-    let used = 0;
-    for (const row of rows) {
-      if (row.fallback && row.role === 'assistant') continue;
-      used += row.text.length;
-      if (used > charBudget) break;
-      kept.push({ role: row.role, text: row.text });
-    }
-    kept.reverse();
-    // Providers expect the history to open with a user turn.
-    while (kept[0]?.role === 'assistant') kept.shift();
-    return kept;
+    return trimHistory(rows, charBudget);
   }
 
   /**
