@@ -202,6 +202,32 @@ describe.each(backends)('persistence on $name', (backend) => {
     expect(await store.findConversation({ channel: 'whatsapp', externalUserId: '+15550003333' })).toBeUndefined();
   });
 
+  it('stores a cached answer with a first message only, and marks its conversation as touched', async () => {
+    const answer = { text: 'We open at nine.', provider: 'openai', model: 'gpt-test', latencyMs: 1 };
+    const identity = { channel: 'sms', externalUserId: '+15550004444' };
+    const first = await store.acceptInbound(identity, { text: 'opening hours?', externalMessageId: 'SMc1' }, answer);
+    expect(first.answeredFromCache).toBe(true);
+    expect(first.accepted.message).toMatchObject({ status: 'answered', cached: true, provider: 'openai' });
+    // A new conversation answered in the same statement is stored touched, not left "never answered".
+    expect(first.conversation.updatedAt.getTime()).toBe(first.accepted.message.createdAt.getTime());
+    expect((await store.listMessages(first.conversation.id)).map((row) => [row.role, row.status, row.text])).toEqual([
+      ['user', 'answered', 'opening hours?'],
+      ['assistant', 'answered', 'We open at nine.'],
+    ]);
+
+    const later = await store.acceptInbound(identity, { text: 'opening hours?', externalMessageId: 'SMc2' }, answer);
+    expect(later.answeredFromCache).toBe(false);
+    expect(later.accepted.message.status).toBe('received');
+    expect(later.conversation.updatedAt).toEqual(first.conversation.updatedAt);
+
+    // A conversation that exists but never had a message (made by an earlier contact) is answered and touched.
+    const empty = await store.findOrCreateConversation({ channel: 'sms', externalUserId: '+15550005555' });
+    const answered = await store.acceptInbound({ channel: 'sms', externalUserId: '+15550005555' }, { text: 'hours?' }, answer);
+    expect(answered.answeredFromCache).toBe(true);
+    expect(answered.conversation.id).toBe(empty.id);
+    expect((await store.getConversation(empty.id))!.updatedAt.getTime()).toBe(answered.accepted.message.createdAt.getTime());
+  });
+
   it('records a tool call once per idempotency key', async () => {
     const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-tools' });
     const { message } = await store.acceptMessage({ conversationId: conversation.id, text: 'buy' });

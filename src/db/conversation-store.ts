@@ -214,9 +214,13 @@ function prepareHotStatements(db: Db) {
     acceptInbound: prepareRows<RawConversation & { inserted: boolean; answered: boolean; has_earlier: boolean }>(
       db,
       'accept_inbound',
+      // A conversation created here has no earlier messages, so a cached answer is used: it is
+      // inserted already touched (`updated_at`) rather than updated after, which would write a
+      // second row version and all six of its index entries again.
       sql`with created as (
-            insert into conversations (id, channel, external_user_id, thread_key)
-            values (${placeholder('conversationId')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')})
+            insert into conversations (id, channel, external_user_id, thread_key, updated_at)
+            values (${placeholder('conversationId')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')},
+                    case when ${placeholder('hasAnswer')}::boolean then ${placeholder('at')}::timestamptz else now() end)
             on conflict (channel, external_user_id, thread_key) do nothing
             returning *
           ), conversation as (
@@ -260,7 +264,7 @@ function prepareHotStatements(db: Db) {
             returning id
           ), touched as (
             update conversations set updated_at = ${placeholder('at')}::timestamptz
-            where id in (select conversation_id from turn) and exists (select 1 from reply)
+            where id in (select conversation_id from turn) and exists (select 1 from reply) and not exists (select 1 from created)
           )
           select c.*, exists (select 1 from message) as inserted, exists (select 1 from reply) as answered,
                  not t.first as has_earlier
