@@ -698,6 +698,12 @@
         // (socket.io's default is 5 s) brings them back sooner, and the server's listen queue
         // and handshake are sized for that storm (BENCHMARKS.md, reconnect storm).
         reconnectionDelayMax: 2000,
+        // WebSocket first: one request per (re)connect instead of long-polling's handshake, CONNECT
+        // POST and poll before the upgrade, which is what a reconnect storm multiplies. Where a proxy
+        // or network refuses WebSocket, the same attempt falls back to long-polling (tryAllTransports,
+        // socket.io-client 4.8), which needs sticky sessions across several web instances (README).
+        transports: ['websocket', 'polling'],
+        tryAllTransports: true,
         // A function, so every reconnect presents the latest token the server issued.
         auth: function (callback) {
           var token = storage.get(TOKEN_KEY);
