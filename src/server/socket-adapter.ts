@@ -43,6 +43,11 @@ export function createSocketAdapter(options: SocketAdapterOptions, logger: Logge
   const publisher = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   publisher.on('error', (error) => logger.debug({ err: error }, 'socket.io adapter redis error'));
   opened.push(publisher);
+  // The recovery check of every reconnecting client (see install): auto-pipelined, so the checks of
+  // all the handshakes read in one event-loop turn go to Redis in one write instead of one each.
+  const sessionChecks = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
+  sessionChecks.on('error', (error) => logger.debug({ err: error }, 'socket.io session check redis error'));
+  opened.push(sessionChecks);
   // The adapter opens its stream reader and pub/sub client by duplicating the publisher.
   publisher.duplicate = () => {
     const reader = new Redis(options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
@@ -85,7 +90,7 @@ export function createSocketAdapter(options: SocketAdapterOptions, logger: Logge
         // instance taking it in between makes the adapter's GETDEL miss: the client connects fresh).
         const restore = instance.restoreSession.bind(instance);
         instance.restoreSession = async (pid, offset) => {
-          if ((await publisher.exists(sessionKeyPrefix + pid)) === 0) throw new Error('no session to restore');
+          if ((await sessionChecks.exists(sessionKeyPrefix + pid)) === 0) throw new Error('no session to restore');
           return restore(pid, offset);
         };
         const onRawMessage = instance.onRawMessage.bind(instance);
