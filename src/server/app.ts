@@ -7,6 +7,7 @@ import { createChatModels } from '../agent/providers/create-chat-models.js';
 import type { ChatModel } from '../agent/chat-model.js';
 import { WebChannel, type WebServer } from '../channels/web/web-channel.js';
 import { SessionLookup } from '../channels/web/session-lookup.js';
+import { createSocketServer } from '../channels/web/socket-server.js';
 import { mountChannels, type Channels } from '../channels/mount-channels.js';
 import type { WhatsAppWebClient } from '../channels/whatsapp-web/whatsapp-web-channel.js';
 import { configuredProviders, migratesOnStart, type Config } from '../config/config.js';
@@ -152,12 +153,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // Room for MAX_MESSAGE_CHARS of 4-byte characters, so an over-long message is
     // answered with message_too_long instead of socket.io dropping the connection.
     maxHttpBufferSize: Math.max(100_000, config.MAX_MESSAGE_CHARS * 4 + 4096),
-    cors: { origin: true, credentials: false },
     // A client that drops for a moment gets the reply events it missed (`socket.recovered`).
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000 },
   };
   // A worker serves no sockets: its server only broadcasts replies, through the adapter, to the web instances.
-  const io: WebServer = role === 'worker' ? new Server(ioOptions) : new Server(http.server, ioOptions);
+  // CORS (any origin) for long-polling requests only: see createSocketServer.
+  const io = createSocketServer<WebServer>(role === 'worker' ? undefined : http.server, ioOptions);
   const socketAdapter = config.REDIS_URL
     ? createSocketAdapter({ redisUrl: config.REDIS_URL.reveal(), prefix: config.REDIS_PREFIX }, logger)
     : undefined;
