@@ -88,9 +88,11 @@ export function createSocketAdapter(options: SocketAdapterOptions, logger: Logge
         // of the restarted process's CPU (BENCHMARKS.md, reconnect storm). One EXISTS settles the
         // common miss; a session that does exist is restored by the adapter as before (another
         // instance taking it in between makes the adapter's GETDEL miss: the client connects fresh).
+        // A miss resolves to no session, as socket.io's in-memory adapter does, rather than throwing:
+        // socket.io only logs the reason, and an Error's stack trace per handshake is not free.
         const restore = instance.restoreSession.bind(instance);
         instance.restoreSession = async (pid, offset) => {
-          if ((await sessionChecks.exists(sessionKeyPrefix + pid)) === 0) throw new Error('no session to restore');
+          if ((await sessionChecks.exists(sessionKeyPrefix + pid)) === 0) return null as unknown as Awaited<ReturnType<typeof restore>>;
           return restore(pid, offset);
         };
         const onRawMessage = instance.onRawMessage.bind(instance);
