@@ -170,6 +170,21 @@ describe.each(CASES)('$provider ChatModel against its fake wire format', (testCa
     expect(error.status).toBe(status);
   });
 
+  it('refuses a redirect instead of re-sending the prompt, as a non-retryable error naming the base URL', async () => {
+    const elsewhere = await testCase.startServer();
+    try {
+      server.push({ error: { status: 307, headers: { location: `${elsewhere.origin}${testCase.path}` } } });
+      const error = await expectProviderError(model.stream(chatRequest()));
+      expect(error.kind).toBe('not_found');
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(/redirect.*BASE_URL/);
+      expect(server.requests).toHaveLength(1);
+      expect(elsewhere.requests).toHaveLength(0);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
   it('fails a stream cut mid-way, after delivering what arrived', async () => {
     server.push({ text: 'abcdefghijklmnopqrstuvwxyz', chunkSize: 2, cutAfterChunks: 3 });
 

@@ -10,6 +10,7 @@ import type {
   ToolSpec,
 } from '../chat-model.js';
 import { streamEndedEarly, toProviderError, type ProviderErrorContext } from './provider-errors.js';
+import { sdkClientOptions } from './sdk-client-options.js';
 
 export interface AnthropicModelOptions {
   apiKey: string;
@@ -28,13 +29,7 @@ export class AnthropicChatModel implements ChatModel {
   constructor(options: AnthropicModelOptions) {
     this.model = options.model;
     this.#apiKey = options.apiKey;
-    this.#client = new Anthropic({
-      apiKey: options.apiKey,
-      baseURL: options.baseURL,
-      // Our retry policy owns retries; SDK retries would multiply attempts.
-      maxRetries: 0,
-      ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
-    });
+    this.#client = new Anthropic(sdkClientOptions(options));
   }
 
   async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {

@@ -2,6 +2,7 @@ import Groq from 'groq-sdk';
 import type { ChatModel, ChatRequest, ChatStreamEvent } from '../chat-model.js';
 import { readChatCompletionsStream, toChatCompletionsMessages, toChatCompletionsTools } from './chat-completions.js';
 import { toProviderError } from './provider-errors.js';
+import { sdkClientOptions } from './sdk-client-options.js';
 
 export interface GroqModelOptions {
   apiKey: string;
@@ -25,13 +26,7 @@ export class GroqChatModel implements ChatModel {
   constructor(options: GroqModelOptions) {
     this.model = options.model;
     this.#apiKey = options.apiKey;
-    this.#client = new Groq({
-      apiKey: options.apiKey,
-      baseURL: options.baseURL,
-      // Our retry policy owns retries; SDK retries would multiply attempts.
-      maxRetries: 0,
-      ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
-    });
+    this.#client = new Groq(sdkClientOptions(options));
   }
 
   async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {

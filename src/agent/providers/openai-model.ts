@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import type { ChatModel, ChatRequest, ChatStreamEvent } from '../chat-model.js';
 import { readChatCompletionsStream, toChatCompletionsMessages, toChatCompletionsTools } from './chat-completions.js';
 import { toProviderError } from './provider-errors.js';
+import { sdkClientOptions } from './sdk-client-options.js';
 
 export interface OpenAIModelOptions {
   apiKey: string;
@@ -20,13 +21,7 @@ export class OpenAIChatModel implements ChatModel {
   constructor(options: OpenAIModelOptions) {
     this.model = options.model;
     this.#apiKey = options.apiKey;
-    this.#client = new OpenAI({
-      apiKey: options.apiKey,
-      baseURL: options.baseURL,
-      // Our retry policy owns retries; SDK retries would multiply attempts.
-      maxRetries: 0,
-      ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
-    });
+    this.#client = new OpenAI(sdkClientOptions(options));
   }
 
   async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {

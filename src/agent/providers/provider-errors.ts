@@ -51,6 +51,11 @@ export function toProviderError(error: unknown, context: ProviderErrorContext & 
   if (error instanceof sdk.APIConnectionTimeoutError) {
     return new ProviderError({ provider, kind: 'timeout', message: 'request timed out', cause: error });
   }
+  if (error instanceof sdk.APIConnectionError && isRefusedRedirect(error)) {
+    // Clients refuse redirects (sdk-client-options): a wrong base URL, not a passing failure.
+    const message = `the provider answered with a redirect, which is refused: check ${provider.toUpperCase()}_BASE_URL`;
+    return new ProviderError({ provider, kind: 'not_found', message, cause: error });
+  }
   if (error instanceof sdk.APIConnectionError) {
     return new ProviderError({ provider, kind: 'network', message: redact(messageOf(error)), cause: error });
   }
@@ -154,6 +159,14 @@ export function streamEndedEarly(context: ProviderErrorContext): ProviderError {
 }
 
 /** undici reports a body cut mid-read as `TypeError: terminated` with the socket error as cause. */
+/** undici's fetch with `redirect: 'error'` fails with "fetch failed", caused by "unexpected redirect". */
+function isRefusedRedirect(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if (cause.message === 'unexpected redirect') return true;
+  }
+  return false;
+}
+
 function isSocketFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.message === 'terminated') return true;
