@@ -365,8 +365,8 @@ export class MessagePipeline {
   private async runTurn(messageId: string): Promise<void> {
     const { store, settings } = this.deps;
     const started = performance.now();
-    // Opening the turn and reading the message, its conversation and its history are one
-    // statement; a finished message is skipped.
+    // Opening the turn (which returns the message and its conversation) and reading its
+    // history take one round trip; a finished message is skipped.
     const opened = await store.startTurn(messageId, settings.historyCharBudget);
     if (!opened) return;
     const { message, conversation, history } = opened;

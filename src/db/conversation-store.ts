@@ -173,13 +173,6 @@ function prepareHotStatements(db: Db) {
         conversationTokenHash: conversations.tokenHash,
         conversationCreatedAt: conversations.createdAt,
         conversationUpdatedAt: conversations.updatedAt,
-        // The history before this message, newest first, in the same round trip. RETURNING's
-        // subquery reads the table as it was before the update, which only touched this message.
-        history: sql<RawHistoryRow[]>`coalesce((
-          select json_agg(json_build_object('role', h.role, 'text', h.text, 'fallback', h.fallback) order by h.created_at desc)
-          from (select role, text, fallback, created_at from messages h
-                where h.conversation_id = ${messages.conversationId} and h.created_at < ${messages.createdAt}
-                order by h.created_at desc limit ${HISTORY_ROWS}) h), '[]'::json)`,
       })
       .prepare('start_turn'),
     loadHistory: db
@@ -194,6 +187,23 @@ function prepareHotStatements(db: Db) {
       .orderBy(desc(messages.createdAt))
       .limit(HISTORY_ROWS)
       .prepare('load_history'),
+    // The history before a message, found by the message's id alone, so a turn can read it
+    // while its start is being written (see startTurn).
+    loadHistoryBefore: db
+      .select({ role: messages.role, text: messages.text, fallback: messages.fallback })
+      .from(messages)
+      .where(
+        // Scalar subqueries, not a join: their values bound the index scan, which then reads the
+        // newest rows in order and stops at the limit (a self-join read the whole conversation
+        // and sorted it).
+        and(
+          sql`${messages.conversationId} = (select turn.conversation_id from messages turn where turn.id = ${placeholder('id')})`,
+          sql`${messages.createdAt} < (select turn.created_at from messages turn where turn.id = ${placeholder('id')})`,
+        ),
+      )
+      .orderBy(desc(messages.createdAt))
+      .limit(HISTORY_ROWS)
+      .prepare('load_history_before'),
     findOrCreateConversation: prepareRows<RawConversation>(
       db,
       'find_or_create_conversation',
@@ -494,14 +504,20 @@ export class ConversationStore {
 
   /**
    * Opens the turn of a stored user message (`processing`) and returns it with its
-   * conversation and its history (as loadHistory trims it), in one statement; undefined
-   * when it is not an open user message (its turn already ended, e.g. a redelivered job).
+   * conversation (one statement) and its history (as loadHistory trims it; read alongside, in
+   * the same round trip time); undefined when it is not an open user message (its turn already
+   * ended, e.g. a redelivered job).
    */
   async startTurn(
     messageId: string,
     historyCharBudget: number,
   ): Promise<{ message: Message; conversation: Conversation; history: HistoryEntry[] } | undefined> {
-    const [row] = await this.#hot.startTurn.execute({ id: messageId, now: new Date().toISOString() });
+    // Both at once (two pooled connections): the history read does not wait for the start's
+    // commit, and the start only touches this message, which is not part of its own history.
+    const [[row], history] = await Promise.all([
+      this.#hot.startTurn.execute({ id: messageId, now: new Date().toISOString() }),
+      this.#hot.loadHistoryBefore.execute({ id: messageId }),
+    ]);
     if (!row) return undefined;
     const {
       conversationChannel,
@@ -510,7 +526,6 @@ export class ConversationStore {
       conversationTokenHash,
       conversationCreatedAt,
       conversationUpdatedAt,
-      history,
       ...message
     } = row;
     return {
