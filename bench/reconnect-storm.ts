@@ -16,8 +16,10 @@
  * - BENCH_STORM_DELAY_MAX_MS: the clients' reconnectionDelayMax (2000, the widget's; socket.io's default is 5000)
  * - BENCH_STORM_PERSISTED: share of clients whose conversation is stored, as after a first message (1);
  *   the others hold a token that was never stored and must get a new conversation
- * - BENCH_STORM_TRANSPORTS: `websocket` (default) or `polling,websocket` (the widget's default)
+ * - BENCH_STORM_TRANSPORTS: `websocket` (default: the widget connects WebSocket first, and falls back to
+ *   long-polling only where WebSocket is refused) or `polling,websocket` (socket.io-client's default)
  * - BENCH_STORM_RESTART_DELAY_MS: pause between the kill and the new process's start (500)
+ * - BENCH_STORM_NODE_FLAGS: extra node flags for both web processes, e.g. `--max-semi-space-size=32` (none)
  * - BENCH_STORM_CPU_PROF=DIR: V8 CPU profile of the restarted web process (written on its SIGTERM)
  * - BENCH_STORM_DUMP=FILE: every client's outcome (attempt and session times, failed attempts) as JSON
  */
@@ -38,6 +40,7 @@ const PERSISTED = Number(process.env.BENCH_STORM_PERSISTED ?? 1);
 const TRANSPORTS = (process.env.BENCH_STORM_TRANSPORTS ?? 'websocket').split(',');
 const RESTART_DELAY_MS = Number(process.env.BENCH_STORM_RESTART_DELAY_MS ?? 500);
 const CPU_PROF_DIR = process.env.BENCH_STORM_CPU_PROF;
+const NODE_FLAGS = (process.env.BENCH_STORM_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const STORM_TIMEOUT_MS = 60_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -203,10 +206,10 @@ const clientProcesses: ClientProcess[] = [];
 try {
   await migrate(database.url);
   // A deployment's stream already holds entries (replies), so its clients hold a recovery offset and,
-  // after a crash, each first tries to recover (a failing GETDEL + XRANGE) before the session middleware.
+  // after a crash, each first tries to recover (a failing Redis lookup) before the session middleware.
   // One entry before the server starts gives the clients that offset here too; no reader ever decodes it.
   await markStreamUsed(redis.url);
-  web = await startWeb(env);
+  web = await startWeb(env, NODE_FLAGS);
   for (let i = 0; i < CLIENT_PROCESSES; i++) clientProcesses.push(startClientProcess());
   const sessions = (
     await Promise.all(
@@ -230,7 +233,7 @@ try {
   const transactionsBefore = await transactions(database.name);
   const overflowsBefore = listenOverflows();
   const redisBefore = await redisCommandCalls(redis.url);
-  web = await startWeb(env, CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []);
+  web = await startWeb(env, [...NODE_FLAGS, ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])]);
   const pids = { web: web.child.pid!, clients: clientProcesses.map((c) => c.child.pid!), redisPort: redis.port, database: database.name };
   const cpuAtListening = cpuReading(pids);
   const deadline = Date.now() + STORM_TIMEOUT_MS;
@@ -296,6 +299,7 @@ try {
     delayMaxMs: DELAY_MAX_MS,
     transports: TRANSPORTS.join(','),
     clientProcesses: CLIENT_PROCESSES,
+    nodeFlags: NODE_FLAGS.join(' '),
   };
   console.log(
     `reconnected ${back.length}/${sessions.length} (${((100 * back.length) / sessions.length).toFixed(1)} %), resumed their own conversation ${result.resumedOwnConversation}, ` +
