@@ -1,7 +1,6 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import QRCode from 'qrcode';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
@@ -229,7 +228,7 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
         // The QR code is a pairing secret for the team's WhatsApp account: shown to admins only, never logged.
         const pairing = deps.channels?.whatsappWebPairing();
         const whatsappWeb = pairing
-          ? { ...pairing, qrImage: pairing.qr ? await QRCode.toDataURL(pairing.qr, { margin: 1, width: 256 }) : null }
+          ? { ...pairing, qrImage: pairing.qr ? await whatsAppPairingImage(pairing.qr) : null }
           : null;
         return { ...health, whatsappWeb };
       });
@@ -243,4 +242,14 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
     },
     { prefix: '/api/admin' },
   );
+}
+
+/**
+ * The WhatsApp Web pairing code as a PNG data URL. The QR encoder (qrcode and pngjs, about 60
+ * modules) is loaded on first use: only a server pairing a WhatsApp account needs it, and every web
+ * instance would otherwise load it at start-up, before it can take back its visitors after a restart.
+ */
+async function whatsAppPairingImage(code: string): Promise<string> {
+  const { default: QRCode } = await import('qrcode');
+  return QRCode.toDataURL(code, { margin: 1, width: 256 });
 }
