@@ -2,15 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LoginLimiter, LoginRateLimitedError } from '../src/admin/login-limiter.js';
-import { REDIS_TEST_URL } from './helpers/test-database.js';
+import { deleteRedisKeys, REDIS_TEST_URL } from './helpers/test-database.js';
 
 /** The admin login limiter on real Redis (shared by every instance) and in memory. */
 const redis = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: 1 });
 const prefix = `sb-test:${randomBytes(6).toString('hex')}`;
 
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteRedisKeys(redis, prefix);
   redis.disconnect();
 });
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { defineTool } from '../src/tools/tool.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
-import { REDIS_TEST_URL } from './helpers/test-database.js';
+import { REDIS_TEST_URL, deleteRedisKeys } from './helpers/test-database.js';
 
 const weatherTool = defineTool({
   name: 'get_weather',
@@ -32,8 +32,7 @@ describe('the reply cache for first messages', () => {
   afterAll(async () => {
     await server?.stop();
     await openai?.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteRedisKeys(redis, `${prefix}:`);
     redis.disconnect();
   });
 

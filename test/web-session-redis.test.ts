@@ -4,7 +4,7 @@ import { io as connect } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
-import { REDIS_TEST_URL } from './helpers/test-database.js';
+import { REDIS_TEST_URL, deleteRedisKeys } from './helpers/test-database.js';
 
 /** The web session over socket.io's Redis Streams adapter (connection state recovery on), as every scaled-out web instance runs it. */
 describe('web sessions with the Redis adapter', () => {
@@ -43,8 +43,7 @@ describe('web sessions with the Redis adapter', () => {
   afterAll(async () => {
     await server?.stop();
     await openai?.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteRedisKeys(redis, `${prefix}:`);
     redis.disconnect();
   });
 

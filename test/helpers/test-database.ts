@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import type { Redis } from 'ioredis';
 
 /** The PostgreSQL server the tests use: this machine's, unless DATABASE_URL points elsewhere. */
 export const POSTGRES_ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -34,4 +35,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/** Deletes every key a test wrote under its Redis prefix (`prefix` as the test passed it, e.g. `sb-test:abc:`). */
+export async function deleteRedisKeys(redis: Redis, prefix: string): Promise<void> {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
 }

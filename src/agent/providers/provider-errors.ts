@@ -158,7 +158,6 @@ export function streamEndedEarly(context: ProviderErrorContext): ProviderError {
   });
 }
 
-/** undici reports a body cut mid-read as `TypeError: terminated` with the socket error as cause. */
 /** undici's fetch with `redirect: 'error'` fails with "fetch failed", caused by "unexpected redirect". */
 function isRefusedRedirect(error: unknown): boolean {
   for (let cause = error; cause instanceof Error; cause = cause.cause) {
@@ -167,6 +166,7 @@ function isRefusedRedirect(error: unknown): boolean {
   return false;
 }
 
+/** undici reports a body cut mid-read as `TypeError: terminated` with the socket error as cause. */
 function isSocketFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.message === 'terminated') return true;
