@@ -8,6 +8,9 @@
  *  3. throughput with the primary provider answering 500s once its breaker is open, vs
  *     healthy (target ≥ 80 %).
  *
+ * BENCH_CACHE_LOCAL_TTL_MS sets the server's CACHE_LOCAL_TTL_MS for the cache-hit figures (0: every
+ * lookup reads Redis), for an A/B of the in-process copy of hits.
+ *
  * The server runs in this process (createApp, real PostgreSQL and Redis, real SDKs against
  * the local fake providers); a `bench` channel transport records when each reply is done,
  * so the figures are server time without the socket.
@@ -104,7 +107,7 @@ async function turn(stack: Stack, text: string): Promise<{ ackMs: number; doneMs
  * for empty tables (sequential scans) and keeps those plans while the tables grow.
  */
 async function cacheHits(openai: FakeProviderServer, samples: number) {
-  const stack = await startStack({ OPENAI_API_KEY: 'sk-bench', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', CACHE_TTL_S: '600' });
+  const stack = await startStack({ OPENAI_API_KEY: 'sk-bench', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', CACHE_TTL_S: '600', ...(process.env.BENCH_CACHE_LOCAL_TTL_MS ? { CACHE_LOCAL_TTL_MS: process.env.BENCH_CACHE_LOCAL_TTL_MS } : {}) });
   try {
     await turn(stack, 'What are your opening hours?');
     const measure = async () => {

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { createLogger } from '../src/logger.js';
+import { RedisResponseCache } from '../src/resilience/response-cache.js';
 import { defineTool } from '../src/tools/tool.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
@@ -20,11 +22,12 @@ describe('the reply cache for first messages', () => {
   let redis: Redis;
   const prefix = `test-cache-${randomBytes(5).toString('hex')}`;
 
+  // These tests are about the entries in Redis; the in-process copy of hits is tested below.
   beforeAll(async () => {
     openai = await startFakeOpenAIServer();
     redis = new Redis(REDIS_TEST_URL);
     server = await startTestApp(
-      { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', REDIS_URL: REDIS_TEST_URL, REDIS_PREFIX: prefix, CACHE_TTL_S: '60' },
+      { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', REDIS_URL: REDIS_TEST_URL, REDIS_PREFIX: prefix, CACHE_TTL_S: '60', CACHE_LOCAL_TTL_MS: '0' },
       { extraTools: [weatherTool] },
     );
   });
@@ -133,6 +136,64 @@ describe('the reply cache for first messages', () => {
     expect(again.reply.done).toMatchObject({ text: 'Fresh answer.', cached: true });
   });
 });
+
+describe('the in-process copy of reply-cache hits', () => {
+  let redis: Redis;
+  const prefix = `test-cache-local-${randomBytes(5).toString('hex')}`;
+  const logger = createLogger({ level: 'silent' });
+  const reply = { text: 'We open at nine.', provider: 'openai', model: 'gpt-test' };
+  const cacheFor = (ttlSeconds: number, localTtlMs: number) => new RedisResponseCache(redis, { prefix, ttlSeconds, localTtlMs }, logger);
+  const redisKey = (key: string) => `${prefix}:cache:${key}`;
+
+  beforeAll(() => {
+    redis = new Redis(REDIS_TEST_URL);
+  });
+  afterAll(async () => {
+    await deleteRedisKeys(redis, `${prefix}:`);
+    redis.disconnect();
+  });
+
+  it('answers a hit from memory, without Redis, for at most the local TTL', async () => {
+    const writer = cacheFor(60, 300);
+    const reader = cacheFor(60, 300);
+    await writer.set('opening-hours', reply);
+    expect(await reader.get('opening-hours')).toEqual(reply);
+    await redis.del(redisKey('opening-hours'));
+    // Gone from Redis, still in this process's copy…
+    expect(await reader.get('opening-hours')).toEqual(reply);
+    await sleep(350);
+    // …until the local TTL has passed.
+    expect(await reader.get('opening-hours')).toBeUndefined();
+  });
+
+  it('never keeps a local copy past the Redis entry\'s own expiry', async () => {
+    const writer = cacheFor(1, 60_000);
+    const reader = cacheFor(1, 60_000);
+    await writer.set('parking', reply);
+    expect(await reader.get('parking')).toEqual(reply);
+    await sleep(1100);
+    expect(await redis.exists(redisKey('parking'))).toBe(0);
+    expect(await reader.get('parking')).toBeUndefined();
+  });
+
+  it('keeps hits only: an answer another instance stores after a miss is found on the next lookup', async () => {
+    const writer = cacheFor(60, 60_000);
+    const reader = cacheFor(60, 60_000);
+    expect(await reader.get('returns')).toBeUndefined();
+    await writer.set('returns', { ...reply, text: 'Returns within 30 days.' });
+    expect(await reader.get('returns')).toEqual({ ...reply, text: 'Returns within 30 days.' });
+  });
+
+  it('with the local copy off (0), every lookup reads Redis', async () => {
+    const reader = cacheFor(60, 0);
+    await reader.set('delivery', reply);
+    expect(await reader.get('delivery')).toEqual(reply);
+    await redis.del(redisKey('delivery'));
+    expect(await reader.get('delivery')).toBeUndefined();
+  });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

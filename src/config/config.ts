@@ -170,6 +170,7 @@ export const configSchema = z.object({
   FOLLOW_UP_ENABLED: booleanFlag(true),
   FOLLOW_UP_INTERVAL_MS: integer(30_000, 50, 86_400_000),
   CACHE_TTL_S: integer(3600, 0, 30 * 86_400),
+  CACHE_LOCAL_TTL_MS: integer(5000, 0, 60_000),
   RATE_LIMIT_USER_PER_MINUTE: integer(20, 0, 1_000_000),
   RATE_LIMIT_IP_PER_MINUTE: integer(60, 0, 1_000_000),
   RATE_LIMIT_GLOBAL_PER_SECOND: integer(200, 0, 1_000_000),

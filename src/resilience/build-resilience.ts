@@ -57,7 +57,7 @@ export function buildResilience(
       : new InProcessTurnQueue(queueSettings, logger),
     // Redis only: an answer cached per process would differ between instances, and a
     // single-process install gains little from replaying first answers.
-    cache: redis && ttlSeconds > 0 ? new RedisResponseCache(redis, { prefix: config.REDIS_PREFIX, ttlSeconds }, logger) : undefined,
+    cache: redis && ttlSeconds > 0 ? new RedisResponseCache(redis, { prefix: config.REDIS_PREFIX, ttlSeconds, localTtlMs: config.CACHE_LOCAL_TTL_MS }, logger) : undefined,
     limiter: new RateLimiter(
       {
         userPerMinute: config.RATE_LIMIT_USER_PER_MINUTE,
