@@ -22,6 +22,8 @@
  * - BENCH_STORM_NODE_FLAGS: extra node flags for both web processes, e.g. `--max-semi-space-size=32` (none)
  * - BENCH_STORM_CPU_PROF=DIR: V8 CPU profile of the restarted web process (written on its SIGTERM)
  * - BENCH_STORM_DUMP=FILE: every client's outcome (attempt and session times, failed attempts) as JSON
+ * - BENCH_STORM_SERVER=bare: the floor instead of Switchboard: the same storm against a bare socket.io
+ *   server (bench/bare-socket-server.ts), which costs per handshake only what socket.io itself does
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { buildDist } from '../test/helpers/build-dist.js';
@@ -41,6 +43,7 @@ const TRANSPORTS = (process.env.BENCH_STORM_TRANSPORTS ?? 'websocket').split(','
 const RESTART_DELAY_MS = Number(process.env.BENCH_STORM_RESTART_DELAY_MS ?? 500);
 const CPU_PROF_DIR = process.env.BENCH_STORM_CPU_PROF;
 const NODE_FLAGS = (process.env.BENCH_STORM_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const BARE = process.env.BENCH_STORM_SERVER === 'bare';
 const STORM_TIMEOUT_MS = 60_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,7 +66,8 @@ interface WebProcess {
 async function startWeb(env: Record<string, string>, nodeFlags: string[] = []): Promise<WebProcess> {
   await builtOnce;
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...nodeFlags, 'dist/main.js'], {
+  const entry = BARE ? ['--import', 'tsx', 'bench/bare-socket-server.ts'] : ['dist/main.js'];
+  const child = spawn(process.execPath, [...nodeFlags, ...entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
