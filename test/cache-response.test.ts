@@ -137,6 +137,49 @@ describe('the reply cache for first messages', () => {
   });
 });
 
+describe('the in-process copy of reply-cache hits, through the web channel (default settings)', () => {
+  let openai: FakeProviderServer;
+  let server: RunningApp;
+  let redis: Redis;
+  const prefix = `test-cache-e2e-${randomBytes(5).toString('hex')}`;
+
+  beforeAll(async () => {
+    openai = await startFakeOpenAIServer();
+    redis = new Redis(REDIS_TEST_URL);
+    server = await startTestApp({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', REDIS_URL: REDIS_TEST_URL, REDIS_PREFIX: prefix, CACHE_TTL_S: '60' });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await openai?.close();
+    await deleteRedisKeys(redis, `${prefix}:`);
+    redis.disconnect();
+  });
+
+  it('answers a repeated first question from the process\'s copy, with no Redis entry left to read', async () => {
+    const ask = async (text: string) => {
+      const { socket, session } = await connectClient(server.url);
+      try {
+        return { ...(await sendAndCollect(socket, text)), conversationId: session.conversationId };
+      } finally {
+        socket.disconnect();
+      }
+    };
+    openai.push({ text: 'We deliver on weekdays.' });
+    const miss = await ask('Do you deliver?');
+    expect(miss.reply.done).toMatchObject({ text: 'We deliver on weekdays.', cached: false });
+    // Only this process's copy can answer now.
+    const entries = await redis.keys(`${prefix}:cache:*`);
+    expect(entries).toHaveLength(1);
+    await redis.del(...entries);
+
+    const hit = await ask('do you DELIVER?');
+    expect(hit.reply.done).toMatchObject({ text: 'We deliver on weekdays.', cached: true, fallback: false });
+    expect(openai.requests).toHaveLength(1);
+    const [, answer] = await server.app.store.listMessages(hit.conversationId);
+    expect(answer).toMatchObject({ role: 'assistant', text: 'We deliver on weekdays.', cached: true });
+  });
+});
+
 describe('the in-process copy of reply-cache hits', () => {
   let redis: Redis;
   const prefix = `test-cache-local-${randomBytes(5).toString('hex')}`;
