@@ -11,8 +11,8 @@
 import { cpus, loadavg } from 'node:os';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config/config.js';
-import { createLogger } from '../src/logger.js';
-import { createApp } from '../src/server/app.js';
+import { createLogger } from '../src/observability/logger.js';
+import { createApp } from '../src/app/create-app.js';
 import { createBenchDatabase, dropAllBenchDatabases } from './bench-database.js';
 import { distribution } from './percentiles.js';
 

@@ -17,12 +17,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config/config.js';
-import type { FinishedReply, ReplyTarget, ReplyTransport } from '../src/conversation/reply-transport.js';
+import type { FinishedReply, ReplyTarget, ReplyTransport } from '../src/turn/reply-transport.js';
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
-import { createLogger } from '../src/logger.js';
-import { RateLimiter } from '../src/resilience/rate-limiter.js';
-import { createApp, type App } from '../src/server/app.js';
+import { createLogger } from '../src/observability/logger.js';
+import { RateLimiter } from '../src/infra/rate-limiter.js';
+import { createApp, type App } from '../src/app/create-app.js';
 import { startFakeAnthropicServer } from '../test/fakes/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from '../test/fakes/fake-openai-server.js';
 import { createBenchDatabase } from './bench-database.js';

@@ -4,7 +4,7 @@ import { loadConfigOrExit } from './config/config.js';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   // Loaded after the config is known good, so a bad setting fails fast without loading every SDK.
-  const { createApp } = await import('./server/app.js');
+  const { createApp } = await import('./app/create-app.js');
   const app = await createApp(config);
   const address = await app.listen();
   app.logger.info({ address, database: app.database.kind, role: config.SWITCHBOARD_ROLE }, 'Switchboard listening');

@@ -1,5 +1,5 @@
 import { loadConfigOrExit } from './config/config.js';
-import { openDatabase } from './db/database.js';
+import { openDatabase } from './store/database.js';
 
 /**
  * `npm run migrate`: applies the committed migrations once per deploy, before web and

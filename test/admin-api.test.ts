@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../src/db/database.js';
+import type { Db } from '../src/store/database.js';
 import { createAdmin, seedConversation, seedToolCall, seedTurn, setToolCallTime, type SeedConversation } from './helpers/admin-seed.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
 

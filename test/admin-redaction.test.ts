@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { csvCell } from '../src/admin/tool-call-export.js';
-import { luhnValid, redactLogObject, redactText, redactValue } from '../src/admin/redaction.js';
+import { luhnValid, redactLogObject, redactText, redactValue } from '../src/observability/redaction.js';
 
 /** The one redaction policy shared by the admin API, its UI, exports and the logs. */
 describe('redaction', () => {

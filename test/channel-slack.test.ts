@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSlackSignature, slackSignature } from '../src/channels/slack/slack-signature.js';
 import { splitForSlack, toSlackMrkdwn } from '../src/channels/slack/slack-format.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/observability/logger.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_SLACK_BOT_TOKEN, FAKE_SLACK_BOT_USER_ID, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, deferredChild } from '../src/logger.js';
+import { createLogger, deferredChild } from '../src/observability/logger.js';
 
 function capture(level: string) {
   const lines: Record<string, unknown>[] = [];

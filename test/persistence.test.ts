@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConversationStore, TurnAlreadyCompletedError } from '../src/db/conversation-store.js';
-import { openDatabase, type Database } from '../src/db/database.js';
+import { ConversationStore, TurnAlreadyCompletedError } from '../src/store/conversation-store.js';
+import { openDatabase, type Database } from '../src/store/database.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 
 /** One behaviour suite, run against real PostgreSQL and embedded PGlite alike. */

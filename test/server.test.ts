@@ -120,8 +120,8 @@ describe('graceful shutdown', () => {
       await closing;
       const rows = await (async () => {
         // The app closed its own pool; read the outcome with a fresh one.
-        const { openDatabase } = await import('../src/db/database.js');
-        const { ConversationStore } = await import('../src/db/conversation-store.js');
+        const { openDatabase } = await import('../src/store/database.js');
+        const { ConversationStore } = await import('../src/store/conversation-store.js');
         const database = await openDatabase({ url: server.database!.url, dataDir: '/nonexistent' });
         try {
           return await new ConversationStore(database.db).listMessages(session.conversationId);

@@ -2,7 +2,7 @@ import { ToolMessage } from '@langchain/core/messages';
 import { DateTime } from 'luxon';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { toolCalls } from '../src/db/schema.js';
+import { toolCalls } from '../src/store/schema.js';
 import { calendarEventId } from '../src/tools/book-meeting.js';
 import { buildTools } from '../src/tools/build-tools.js';
 import { toLangChainTools } from '../src/tools/langchain-tools.js';

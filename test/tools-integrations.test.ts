@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/observability/logger.js';
 import { calendarEventId } from '../src/tools/book-meeting.js';
 import { buildTools, toolAvailability } from '../src/tools/build-tools.js';
 import { runTool } from '../src/tools/run-tool.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TOOL_CALL_STATUSES, type ToolCallStatus } from '../db/schema.js';
+import { TOOL_CALL_STATUSES, type ToolCallStatus } from '../store/schema.js';
 import { SwitchboardError } from '../errors.js';
 
 /** Query strings are parsed here, once, into typed filters; a bad value is a 400 naming the field. */

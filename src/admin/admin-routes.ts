@@ -3,11 +3,11 @@ import fastifyCsrf from '@fastify/csrf-protection';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
-import type { Db } from '../db/database.js';
-import { DELIVERY_STATUSES, type DeliveryStatus } from '../db/schema.js';
+import type { Db } from '../store/database.js';
+import { DELIVERY_STATUSES, type DeliveryStatus } from '../store/schema.js';
 import { SwitchboardError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics/metrics.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { handleHttpError } from '../server/error-handler.js';
 import { actorName, SESSION_COOKIE, type AdminActor, type AdminAuth } from './admin-auth.js';
 import {
@@ -23,7 +23,7 @@ import { getConversationDetail, listConversations } from './conversation-query.j
 import { loadHealth } from './health-view.js';
 import { LoginRateLimitedError, type LoginLimiter } from './login-limiter.js';
 import { decoyPasswordHash, verifyPassword } from './passwords.js';
-import { redactValue } from './redaction.js';
+import { redactValue } from '../observability/redaction.js';
 import { loadStats } from './stats-query.js';
 import { collectExport, toCsv } from './tool-call-export.js';
 import { getToolCallDetail, listToolCalls } from './tool-call-query.js';

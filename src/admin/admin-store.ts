@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, gt, lt } from 'drizzle-orm';
-import type { Db } from '../db/database.js';
-import { adminAudit, adminSessions, adminUsers, type AdminUser } from '../db/schema.js';
+import type { Db } from '../store/database.js';
+import { adminAudit, adminSessions, adminUsers, type AdminUser } from '../store/schema.js';
 
 export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 

@@ -1,9 +1,9 @@
 import { and, asc, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../db/database.js';
-import { conversations, messages, toolCalls } from '../db/schema.js';
+import type { Db } from '../store/database.js';
+import { conversations, messages, toolCalls } from '../store/schema.js';
 import type { ConversationFilters } from './admin-filters.js';
 import { CURSOR_TIME_FORMAT, decodeCursor, encodeCursor } from './cursor.js';
-import { redactText } from './redaction.js';
+import { redactText } from '../observability/redaction.js';
 import { messageView, toolCallDetailView, type Page } from './tool-call-query.js';
 
 /** Tool statuses that count as "something went wrong" for the has-error filter. */

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadConfig } from '../config/config.js';
-import { openDatabase } from '../db/database.js';
+import { openDatabase } from '../store/database.js';
 import { AdminStore } from './admin-store.js';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 

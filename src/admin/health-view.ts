@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { PROVIDER_NAMES, configuredProviders, providerKey, type Config } from '../config/config.js';
-import type { Db } from '../db/database.js';
-import type { Metrics } from '../metrics/metrics.js';
+import type { Db } from '../store/database.js';
+import type { Metrics } from '../observability/metrics.js';
 import { toolAvailability } from '../tools/build-tools.js';
-import { redactText } from './redaction.js';
+import { redactText } from '../observability/redaction.js';
 import { queryRows } from './stats-query.js';
 
 const RECENT_MS = 24 * 3600_000;

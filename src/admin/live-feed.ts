@@ -1,7 +1,7 @@
 import type { Namespace, Server } from 'socket.io';
-import type { PipelineEvents } from '../conversation/pipeline-events.js';
-import type { Db } from '../db/database.js';
-import type { Logger } from '../logger.js';
+import type { PipelineEvents } from '../observability/events.js';
+import type { Db } from '../store/database.js';
+import type { Logger } from '../observability/logger.js';
 import type { AdminActor, AdminAuth } from './admin-auth.js';
 import { getToolCallListItem, type ToolCallListItem } from './tool-call-query.js';
 

@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../db/database.js';
-import { rows } from '../db/rows.js';
+import type { Db } from '../store/database.js';
+import { rows } from '../store/rows.js';
 
 const DEFAULT_WINDOW_MS = 24 * 3600_000;
 const MAX_WINDOW_MS = 366 * 24 * 3600_000;

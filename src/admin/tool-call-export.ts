@@ -1,4 +1,4 @@
-import type { Db } from '../db/database.js';
+import type { Db } from '../store/database.js';
 import type { ToolCallFilters } from './admin-filters.js';
 import { listToolCalls, type ToolCallListItem } from './tool-call-query.js';
 

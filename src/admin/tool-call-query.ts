@@ -1,9 +1,9 @@
 import { and, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../db/database.js';
-import { conversations, messages, toolCalls } from '../db/schema.js';
+import type { Db } from '../store/database.js';
+import { conversations, messages, toolCalls } from '../store/schema.js';
 import type { ToolCallFilters } from './admin-filters.js';
 import { CURSOR_TIME_FORMAT, decodeCursor, encodeCursor } from './cursor.js';
-import { redactText, redactValue } from './redaction.js';
+import { redactText, redactValue } from '../observability/redaction.js';
 
 /** One row of the tool-call table (list mode: emails and phone numbers masked). */
 export interface ToolCallListItem {

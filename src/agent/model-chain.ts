@@ -1,7 +1,7 @@
 import type { ChatModel, ChatRequest, FinishReason, TokenUsage, ToolCallRequest } from './chat-model.js';
 import { BrokenCircuitError, CircuitState, IsolatedCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
 import { ProviderError, SwitchboardError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability/logger.js';
 import {
   DEFAULT_CHAIN_POLICY,
   breakerStateName,

@@ -1,4 +1,4 @@
-import type { ConfirmationDecision } from '../confirmations/confirmation-service.js';
+import type { ConfirmationDecision } from '../turn/confirmations.js';
 
 /** The part of the ConfirmationService (src/confirmations) a channel needs to pass on the person's answer. */
 export interface ConfirmationAnswerer {

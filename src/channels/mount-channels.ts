@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, type Config } from '../config/config.js';
-import type { MessagePipeline } from '../conversation/message-pipeline.js';
-import type { Db } from '../db/database.js';
-import type { Logger } from '../logger.js';
-import { ChannelRecords } from './channel-records.js';
+import type { MessagePipeline } from '../turn/message-pipeline.js';
+import type { Db } from '../store/database.js';
+import type { Logger } from '../observability/logger.js';
+import { ChannelRecords } from '../store/channel-records.js';
 import { createDeliveryRetry } from './delivery-retry.js';
 import { OutboundDelivery } from './outbound-delivery.js';
 import type { ConfirmationAnswerer } from './confirmation-answerer.js';

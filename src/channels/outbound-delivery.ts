@@ -1,6 +1,6 @@
 import type { RetryPolicy } from 'cockatiel';
-import type { Logger } from '../logger.js';
-import type { ChannelRecords, DeliveryRecord } from './channel-records.js';
+import type { Logger } from '../observability/logger.js';
+import type { ChannelRecords, DeliveryRecord } from '../store/channel-records.js';
 import { deliverWithRetry } from './delivery-retry.js';
 
 export interface OutboundParts {

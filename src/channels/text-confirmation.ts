@@ -1,6 +1,6 @@
-import type { ConfirmationDecision } from '../confirmations/confirmation-service.js';
+import type { ConfirmationDecision } from '../turn/confirmations.js';
 import { SwitchboardError } from '../errors.js';
-import type { ChannelRecords } from './channel-records.js';
+import type { ChannelRecords } from '../store/channel-records.js';
 import type { ConfirmationAnswerer } from './confirmation-answerer.js';
 
 /** A whole-message YES or NO (any case, trailing punctuation ignored). */

@@ -6,7 +6,7 @@ import {
   toolPolicySetting,
   workingDaysSetting,
   workingHoursSetting,
-} from '../tools/tool-settings.js';
+} from './tool-settings.js';
 
 export const PROVIDER_NAMES = ['anthropic', 'openai', 'groq'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];

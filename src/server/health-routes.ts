@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { Database } from '../db/database.js';
+import type { Database } from '../store/database.js';
 
 const READY_CHECK_TIMEOUT_MS = 2000;
 

@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability/logger.js';
 import { bookMeetingTool } from './book-meeting.js';
 import { createCrmLeadTool } from './create-crm-lead.js';
 import { findMeetingSlotsTool } from './find-meeting-slots.js';

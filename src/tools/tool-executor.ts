@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { ToolCallRequest } from '../agent/chat-model.js';
-import type { ConfirmationService } from '../confirmations/confirmation-service.js';
-import type { ConversationStore } from '../db/conversation-store.js';
-import type { ToolCall, ToolCallStatus } from '../db/schema.js';
-import type { PipelineEvents } from '../conversation/pipeline-events.js';
-import type { Logger } from '../logger.js';
+import type { ConfirmationService } from '../turn/confirmations.js';
+import type { ConversationStore } from '../store/conversation-store.js';
+import type { ToolCall, ToolCallStatus } from '../store/schema.js';
+import type { PipelineEvents } from '../observability/events.js';
+import type { Logger } from '../observability/logger.js';
 import { runTool } from './run-tool.js';
 import type { ToolRegistry } from './tool-registry.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isTimeZone } from './tool-settings.js';
+import { isTimeZone } from '../config/tool-settings.js';
 
 /** Zod pieces shared by the tools' input schemas, each with a message the model can act on. */
 

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { AdminStore } from '../../src/admin/admin-store.js';
 import { hashPassword } from '../../src/admin/passwords.js';
-import type { Db } from '../../src/db/database.js';
-import { conversations, messages, toolCalls, type ToolCallStatus } from '../../src/db/schema.js';
+import type { Db } from '../../src/store/database.js';
+import { conversations, messages, toolCalls, type ToolCallStatus } from '../../src/store/schema.js';
 
 /**
  * Rows as the pipeline writes them, inserted directly so admin tests can place

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io as connect, type Socket } from 'socket.io-client';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { createLogger } from '../../src/logger.js';
-import { createApp, type App, type AppOptions } from '../../src/server/app.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createApp, type App, type AppOptions } from '../../src/app/create-app.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
 export interface RunningApp {

@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import twilio from 'twilio';
 import { z } from 'zod';
-import type { MessagePipeline } from '../../conversation/message-pipeline.js';
-import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../conversation/reply-transport.js';
+import type { MessagePipeline } from '../../turn/message-pipeline.js';
+import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import { SwitchboardError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
-import type { ChannelRecords } from '../channel-records.js';
+import type { Logger } from '../../observability/logger.js';
+import type { ChannelRecords } from '../../store/channel-records.js';
 import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
 import type { OutboundDelivery } from '../outbound-delivery.js';
 import type { ConfirmationAnswerer } from '../confirmation-answerer.js';

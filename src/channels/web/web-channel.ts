@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
-import type { MessagePipeline } from '../../conversation/message-pipeline.js';
-import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../conversation/reply-transport.js';
-import type { ConversationStore } from '../../db/conversation-store.js';
-import type { Conversation } from '../../db/schema.js';
+import type { MessagePipeline } from '../../turn/message-pipeline.js';
+import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
+import type { ConversationStore } from '../../store/conversation-store.js';
+import type { Conversation } from '../../store/schema.js';
 import { SwitchboardError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
-import type { RateLimiter } from '../../resilience/rate-limiter.js';
-import type { SessionLookup } from './session-lookup.js';
+import type { Logger } from '../../observability/logger.js';
+import type { RateLimiter } from '../../infra/rate-limiter.js';
+import type { SessionLookup } from '../../store/sessions.js';
 import { hashSessionToken, looksLikeSessionToken, newSessionToken } from './session-token.js';
-import type { ConfirmationRequest, ConfirmationResolution, ConfirmationService } from '../../confirmations/confirmation-service.js';
+import type { ConfirmationRequest, ConfirmationResolution, ConfirmationService } from '../../turn/confirmations.js';
 import {
   clientMessageSchema,
   confirmationAnswerSchema,

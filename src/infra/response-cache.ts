@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type { ToolSpec } from '../agent/chat-model.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability/logger.js';
 
 /** What a cache hit replays: the answer and which model gave it. */
 export const cachedReplySchema = z.object({

@@ -1,5 +1,5 @@
 import type { ToolCallSummary } from '../agent/agent.js';
-import type { Conversation } from '../db/schema.js';
+import type { Conversation } from '../store/schema.js';
 
 /** Who a reply goes to: the conversation (which knows its channel and identity) and the message being answered. */
 export interface ReplyTarget {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
-import type { Db } from '../db/database.js';
+import type { Db } from './database.js';
 import {
   channelContacts,
   channelDeliveries,
@@ -10,7 +10,7 @@ import {
   type ChannelDelivery,
   type Conversation,
   type DeliveryStatus,
-} from '../db/schema.js';
+} from './schema.js';
 
 export interface DeliveryRecord {
   conversationId: string;

@@ -1,7 +1,7 @@
 import type { ModelChain } from '../agent/model-chain.js';
-import type { MessagePipeline } from '../conversation/message-pipeline.js';
-import type { Logger } from '../logger.js';
-import type { LedgerStore } from './ledger-store.js';
+import type { MessagePipeline } from './message-pipeline.js';
+import type { Logger } from '../observability/logger.js';
+import type { LedgerStore } from '../store/ledger-store.js';
 
 /**
  * Answers fallback-answered messages once a provider recovers: every

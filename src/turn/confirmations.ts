@@ -1,13 +1,13 @@
-import type { ReplyTarget, ReplyTransport } from '../conversation/reply-transport.js';
-import type { PipelineEvents } from '../conversation/pipeline-events.js';
-import type { ConversationStore } from '../db/conversation-store.js';
-import type { ToolCall, ToolCallStatus } from '../db/schema.js';
+import type { ReplyTarget, ReplyTransport } from './reply-transport.js';
+import type { PipelineEvents } from '../observability/events.js';
+import type { ConversationStore } from '../store/conversation-store.js';
+import type { ToolCall, ToolCallStatus } from '../store/schema.js';
 import { SwitchboardError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability/logger.js';
 import { runTool } from '../tools/run-tool.js';
 import type { AnyTool } from '../tools/tool.js';
 import type { ToolRegistry } from '../tools/tool-registry.js';
-import type { ConfirmationStore, PendingCallRecord } from './confirmation-store.js';
+import type { ConfirmationStore, PendingCallRecord } from '../store/confirmation-store.js';
 
 export type ConfirmationDecision = 'confirm' | 'decline';
 

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
-import { redactLogObject } from './admin/redaction.js';
+import { redactLogObject } from './redaction.js';
 
 export type Logger = PinoLogger;
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { SwitchboardError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability/logger.js';
 
 export type RateLimitScope = 'user' | 'ip' | 'global';
 

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, lt } from 'drizzle-orm';
-import type { Db } from '../db/database.js';
-import { messages, type Message } from '../db/schema.js';
+import type { Db } from './database.js';
+import { messages, type Message } from './schema.js';
 
 /**
  * The ledger queries behind "nothing accepted is lost" and "fallback answers are

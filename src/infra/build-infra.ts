@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { ChainPolicySettings } from '../agent/chain-policy.js';
 import type { Config } from '../config/config.js';
-import type { Db } from '../db/database.js';
-import type { Logger } from '../logger.js';
-import { BullTurnQueue } from '../queue/bullmq-turn-queue.js';
-import { InProcessTurnQueue } from '../queue/in-process-turn-queue.js';
-import { LedgerStore } from '../queue/ledger-store.js';
-import type { TurnQueue } from '../queue/turn-queue.js';
+import type { Db } from '../store/database.js';
+import type { Logger } from '../observability/logger.js';
+import { BullTurnQueue } from './bullmq-turn-queue.js';
+import { InProcessTurnQueue } from './in-process-turn-queue.js';
+import { LedgerStore } from '../store/ledger-store.js';
+import type { TurnQueue } from './turn-queue.js';
 import { RateLimiter, type RateLimitScope } from './rate-limiter.js';
 import { RedisResponseCache, type ResponseCache } from './response-cache.js';
 

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability/logger.js';
 import { sleep, type TurnHandlers, type TurnQueue, type TurnQueueSettings } from './turn-queue.js';
 
 const jobDataSchema = z.object({ messageId: z.uuid() });

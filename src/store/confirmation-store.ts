@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, lte } from 'drizzle-orm';
-import type { Db } from '../db/database.js';
-import { conversations, messages, toolCalls, type Message, type ToolCall, type ToolCallStatus } from '../db/schema.js';
+import type { Db } from './database.js';
+import { conversations, messages, toolCalls, type Message, type ToolCall, type ToolCallStatus } from './schema.js';
 
 export interface PendingCallRecord {
   conversationId: string;

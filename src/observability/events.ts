@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { TurnOutcome } from '../db/conversation-store.js';
-import type { Conversation, Message } from '../db/schema.js';
-import type { Logger } from '../logger.js';
+import type { TurnOutcome } from '../store/conversation-store.js';
+import type { Conversation, Message } from '../store/schema.js';
+import type { Logger } from './logger.js';
 
 export interface ToolCallEvent {
   id: string;

@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
-import type { Db } from '../../db/database.js';
-import { conversations, type Conversation } from '../../db/schema.js';
+import type { Db } from './database.js';
+import { conversations, type Conversation } from './schema.js';
 
 /**
  * The one database read of a web handshake: the conversation a resume token's hash belongs to.

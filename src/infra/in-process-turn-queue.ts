@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability/logger.js';
 import { sleep, type TurnHandlers, type TurnQueue, type TurnQueueSettings } from './turn-queue.js';
 
 /**

@@ -1,7 +1,7 @@
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../observability/logger.js';
 
 /** socket.io's Redis Streams adapter plus the Redis clients it opened, so shutdown can close them all. */
 export interface SocketAdapter {

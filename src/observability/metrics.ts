@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PipelineEvents } from '../conversation/pipeline-events.js';
-import type { Logger } from '../logger.js';
+import type { PipelineEvents } from './events.js';
+import type { Logger } from './logger.js';
 
 /** Circuit-breaker states as cockatiel names them; `isolated` counts as open. */
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';

@@ -8,20 +8,20 @@ import {
   type ConversationStore,
   type HistoryEntry,
   type TurnOutcome,
-} from '../db/conversation-store.js';
-import type { Conversation, Message } from '../db/schema.js';
+} from '../store/conversation-store.js';
+import type { Conversation, Message } from '../store/schema.js';
 import { SwitchboardError } from '../errors.js';
-import { deferredChild, type Logger } from '../logger.js';
-import { InProcessTurnQueue } from '../queue/in-process-turn-queue.js';
-import type { LedgerStore } from '../queue/ledger-store.js';
-import type { TurnHandlers, TurnQueue } from '../queue/turn-queue.js';
-import type { RateLimiter } from '../resilience/rate-limiter.js';
-import { responseCacheKeyer, type CachedReply, type ResponseCache } from '../resilience/response-cache.js';
+import { deferredChild, type Logger } from '../observability/logger.js';
+import { InProcessTurnQueue } from '../infra/in-process-turn-queue.js';
+import type { LedgerStore } from '../store/ledger-store.js';
+import type { TurnHandlers, TurnQueue } from '../infra/turn-queue.js';
+import type { RateLimiter } from '../infra/rate-limiter.js';
+import { responseCacheKeyer, type CachedReply, type ResponseCache } from '../infra/response-cache.js';
 import type { ToolExecutor } from '../tools/tool-executor.js';
 import type { ToolRegistry } from '../tools/tool-registry.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
 import { inboundMessageSchema, type InboundMessage } from './inbound-message.js';
-import type { PipelineEvents } from './pipeline-events.js';
+import type { PipelineEvents } from '../observability/events.js';
 import type { ReplyTarget, ReplyTransport } from './reply-transport.js';
 
 export interface PipelineSettings {
