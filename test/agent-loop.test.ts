@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { STEP_LIMIT_REPLY } from '../src/agent/agent.js';
-import { ToolExecutionError } from '../src/errors.js';
+import { ToolExecutionError } from '../src/errors/index.js';
 import { defineTool } from '../src/tools/tool.js';
 import { startFakeAnthropicServer } from './fakes/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';

@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ToolExecutionError } from '../src/errors.js';
+import { ToolExecutionError } from '../src/errors/index.js';
 import { createCheckoutLinkTool, createStripeClient, type CheckoutLink } from '../src/tools/create-checkout-link.js';
 import { isStripeCurrency, toMinorUnits } from '../src/tools/currencies.js';
 import type { ToolContext } from '../src/tools/tool.js';

@@ -10,7 +10,7 @@ import {
   streamEndedEarly,
   toProviderError,
 } from '../src/agent/providers/provider-errors.js';
-import { ProviderError } from '../src/errors.js';
+import { ProviderError } from '../src/errors/index.js';
 import { collectEvents, expectProviderError } from './helpers/chat-stream.js';
 
 describe('parseRetryAfterMs', () => {

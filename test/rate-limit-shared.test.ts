@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SwitchboardError } from '../src/errors.js';
+import { SwitchboardError } from '../src/errors/index.js';
 import { handleHttpError } from '../src/server/error-handler.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { startPrivateRedis, type PrivateRedis } from './helpers/private-redis.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TOOL_CALL_STATUSES, type ToolCallStatus } from '../store/schema.js';
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 
 /** Query strings are parsed here, once, into typed filters; a bad value is a 400 naming the field. */
 

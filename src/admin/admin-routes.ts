@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import type { Db } from '../store/database.js';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../store/schema.js';
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { handleHttpError } from '../server/error-handler.js';

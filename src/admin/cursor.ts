@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 
 /**
  * Keyset cursor over (timestamp, id), newest first. The timestamp travels as the

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 import { sha256 } from './admin-store.js';
 
 const WINDOW_SECONDS = 15 * 60;

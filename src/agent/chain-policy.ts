@@ -12,7 +12,7 @@ import {
   type IRetryBackoffContext,
   type RetryPolicy,
 } from 'cockatiel';
-import { ProviderError } from '../errors.js';
+import { ProviderError } from '../errors/index.js';
 
 /** How hard the chain tries each provider, and how long a person waits at most. */
 export interface ChainPolicySettings {

@@ -1,6 +1,6 @@
 import type { ChatModel, ChatRequest, FinishReason, TokenUsage, ToolCallRequest } from './chat-model.js';
 import { BrokenCircuitError, CircuitState, IsolatedCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
-import { ProviderError, SwitchboardError } from '../errors.js';
+import { ProviderError, SwitchboardError } from '../errors/index.js';
 import type { Logger } from '../observability/logger.js';
 import {
   DEFAULT_CHAIN_POLICY,

@@ -1,5 +1,5 @@
 import type { ConfirmationDecision } from '../turn/confirmations.js';
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 import type { ChannelRecords } from '../store/channel-records.js';
 import type { ConfirmationAnswerer } from './confirmation-answerer.js';
 

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 
 /**
  * Turns any error into a JSON body with a stable code. Known errors keep their

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ToolExecutionError } from '../errors.js';
+import { ToolExecutionError } from '../errors/index.js';
 import type { CalendarClient, CalendarEvent } from './google/calendar-client.js';
 import {
   DATE_TIME_HINT,

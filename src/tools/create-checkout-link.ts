@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { z } from 'zod';
-import { ToolExecutionError } from '../errors.js';
+import { ToolExecutionError } from '../errors/index.js';
 import { floorToMinorUnits, isStripeCurrency, toMinorUnits } from './currencies.js';
 import { defineTool, type Tool, type ToolContext } from './tool.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ToolExecutionError } from '../errors.js';
+import { ToolExecutionError } from '../errors/index.js';
 import type { CalendarClient } from './google/calendar-client.js';
 import { DATE_TIME_HINT, formatInZone, freeSlots, parseDateTime, type WorkingHours } from './google/working-hours.js';
 import { durationField, emailField, strictFields, timeZoneField } from './tool-inputs.js';

@@ -1,4 +1,4 @@
-import { ToolExecutionError } from '../errors.js';
+import { ToolExecutionError } from '../errors/index.js';
 
 export type IntegrationFailureKind =
   | 'auth'

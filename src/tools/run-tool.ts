@@ -1,4 +1,4 @@
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 import type { AnyTool, ToolContext } from './tool.js';
 
 export type ToolRunResult =

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ToolExecutionError } from '../errors.js';
+import { ToolExecutionError } from '../errors/index.js';
 import type { DriveClient, DriveFile, ShareRole } from './google/drive-client.js';
 import { domainOf, emailField, strictFields } from './tool-inputs.js';
 import { defineTool, type Tool } from './tool.js';

@@ -2,7 +2,7 @@ import type { ReplyTarget, ReplyTransport } from './reply-transport.js';
 import type { PipelineEvents } from '../observability/events.js';
 import type { ConversationStore } from '../store/conversation-store.js';
 import type { ToolCall, ToolCallStatus } from '../store/schema.js';
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 import type { Logger } from '../observability/logger.js';
 import { runTool } from '../tools/run-tool.js';
 import type { AnyTool } from '../tools/tool.js';

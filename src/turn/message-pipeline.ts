@@ -10,7 +10,7 @@ import {
   type TurnOutcome,
 } from '../store/conversation-store.js';
 import type { Conversation, Message } from '../store/schema.js';
-import { SwitchboardError } from '../errors.js';
+import { SwitchboardError } from '../errors/index.js';
 import { deferredChild, type Logger } from '../observability/logger.js';
 import { InProcessTurnQueue } from '../infra/in-process-turn-queue.js';
 import type { LedgerStore } from '../store/ledger-store.js';

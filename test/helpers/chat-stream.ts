@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { ChatRequest, ChatStreamEvent, ToolCallRequest } from '../../src/agent/chat-model.js';
-import { ProviderError } from '../../src/errors.js';
+import { ProviderError } from '../../src/errors/index.js';
 
 /** Drains a model stream; `onEvent` runs as each event arrives (e.g. to abort mid-stream). */
 export async function collectEvents(

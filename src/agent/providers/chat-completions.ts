@@ -1,5 +1,5 @@
 import type { ProviderName } from '../../config/config.js';
-import { ProviderError } from '../../errors.js';
+import { ProviderError } from '../../errors/index.js';
 import type { ChatMessage, ChatStreamEvent, FinishReason, TokenUsage, ToolCallRequest, ToolSpec } from '../chat-model.js';
 import { streamEndedEarly } from './provider-errors.js';
 

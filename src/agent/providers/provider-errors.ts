@@ -1,5 +1,5 @@
 import type { ProviderName } from '../../config/config.js';
-import { ProviderError, type ProviderFailureKind } from '../../errors.js';
+import { ProviderError, type ProviderFailureKind } from '../../errors/index.js';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 

@@ -1,7 +1,7 @@
 import type { App, Receiver } from '@slack/bolt';
 import { ReceiverMultipleAckError } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
-import { SwitchboardError } from '../../errors.js';
+import { SwitchboardError } from '../../errors/index.js';
 import { keepRawBodies, parseForm } from '../raw-body.js';
 import { checkSlackSignature } from './slack-signature.js';
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { ConfirmationDecision, ConfirmationPrompter, ConfirmationRequest } from '../../turn/confirmations.js';
 import type { MessagePipeline } from '../../turn/message-pipeline.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
-import { SwitchboardError } from '../../errors.js';
+import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ChannelRecords } from '../../store/channel-records.js';
 import type { ConfirmationAnswerer } from '../confirmation-answerer.js';

@@ -3,7 +3,7 @@ import twilio from 'twilio';
 import { z } from 'zod';
 import type { MessagePipeline } from '../../turn/message-pipeline.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
-import { SwitchboardError } from '../../errors.js';
+import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ChannelRecords } from '../../store/channel-records.js';
 import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';

@@ -4,7 +4,7 @@ import type { MessagePipeline } from '../../turn/message-pipeline.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { ConversationStore } from '../../store/conversation-store.js';
 import type { Conversation } from '../../store/schema.js';
-import { SwitchboardError } from '../../errors.js';
+import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RateLimiter } from '../../infra/rate-limiter.js';
 import type { SessionLookup } from '../../store/sessions.js';

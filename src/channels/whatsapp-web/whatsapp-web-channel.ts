@@ -1,6 +1,6 @@
 import type { MessagePipeline } from '../../turn/message-pipeline.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
-import { SwitchboardError } from '../../errors.js';
+import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ChannelRecords } from '../../store/channel-records.js';
 import { DeliveryError } from '../delivery-retry.js';
