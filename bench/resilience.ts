@@ -79,7 +79,7 @@ async function startStack(env: Record<string, string>): Promise<Stack> {
   const app = await createApp(config, { logger: createLogger({ level: 'silent' }) });
   await app.listen(0, '127.0.0.1');
   const transport = new RecordingTransport();
-  app.pipeline.registerTransport(transport);
+  app.transports.register(transport);
   return {
     app,
     transport,
@@ -94,7 +94,7 @@ async function startStack(env: Record<string, string>): Promise<Stack> {
 let users = 0;
 async function turn(stack: Stack, text: string): Promise<{ ackMs: number; doneMs: number; reply: FinishedReply }> {
   const started = performance.now();
-  const accepted = await stack.app.pipeline.accept({ channel: CHANNEL, externalUserId: `u${++users}`, text });
+  const accepted = await stack.app.intake.accept({ channel: CHANNEL, externalUserId: `u${++users}`, text });
   const ackMs = performance.now() - started;
   const reply = await stack.transport.waitFor(accepted.messageId);
   return { ackMs, doneMs: performance.now() - started, reply };

@@ -6,6 +6,7 @@ import { defineTool } from '../src/tools/tool.js';
 import { startFakeAnthropicServer } from './fakes/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+import { listMessages, listToolCalls } from './helpers/store-queries.js';
 
 /** Tools defined the way integrations are, injected through createApp's documented `extraTools`. */
 const orderLookups: string[] = [];
@@ -102,7 +103,7 @@ describe('the agent tool loop and provider chain, end to end through the web cha
     expect(followUp.at(-2)).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'call_A', type: 'function' }] });
     expect(followUp.at(-1)).toEqual({ role: 'tool', tool_call_id: 'call_A', content: '{"orderId":"ord_42","status":"shipped"}' });
 
-    const [row] = await server.app.store.listToolCalls(conversationId);
+    const [row] = await listToolCalls(server.app.database.db, conversationId);
     expect(row).toMatchObject({
       toolName: 'get_order_status',
       callId: 'call_A',
@@ -148,7 +149,7 @@ describe('the agent tool loop and provider chain, end to end through the web cha
     expect(errors[4]).toBe('the tool failed unexpectedly; try again later or continue without it');
     expect(errors[5]).toMatch(/^unknown tool "__proto__"/);
 
-    const rows = await server.app.store.listToolCalls(conversationId);
+    const rows = await listToolCalls(server.app.database.db, conversationId);
     expect(rows).toHaveLength(6);
     expect(rows.find((row) => row.callId === 'c2')!.arguments).toEqual({ unparsed: '{"orderId": "ord_1"' });
     expect(rows.find((row) => row.callId === 'c5')!.error).not.toContain('secret');
@@ -161,7 +162,7 @@ describe('the agent tool loop and provider chain, end to end through the web cha
     const { reply } = await sendAndCollect(socket, 'build the report');
     expect(Date.now() - started).toBeLessThan(3000);
     expect(reply.done.toolCalls).toEqual([{ name: 'slow_report', status: 'error' }]);
-    const [row] = await server.app.store.listToolCalls(conversationId);
+    const [row] = await listToolCalls(server.app.database.db, conversationId);
     expect(row!.error).toBe('the tool did not finish within 300 ms');
   });
 
@@ -173,7 +174,7 @@ describe('the agent tool loop and provider chain, end to end through the web cha
     expect(openai.requests).toHaveLength(3);
     expect(reply.done.text).toBe(STEP_LIMIT_REPLY);
     expect(reply.done.toolCalls).toHaveLength(3);
-    expect(await server.app.store.listToolCalls(conversationId)).toHaveLength(3);
+    expect(await listToolCalls(server.app.database.db, conversationId)).toHaveLength(3);
   });
 
   it('moves to the next provider when the first fails, and records the attempts', async () => {
@@ -182,7 +183,7 @@ describe('the agent tool loop and provider chain, end to end through the web cha
     anthropic.push({ text: 'Answer from Claude.' });
     const { reply } = await sendAndCollect(socket, 'hello');
     expect(reply.done).toMatchObject({ text: 'Answer from Claude.', fallback: false });
-    const [, answer] = await server.app.store.listMessages(conversationId);
+    const [, answer] = await listMessages(server.app.database.db, conversationId);
     expect(answer).toMatchObject({ provider: 'anthropic', status: 'answered' });
     expect(answer!.attempts).toEqual([
       expect.objectContaining({ provider: 'openai', outcome: 'error', errorKind: 'server', status: 500 }),
@@ -225,7 +226,7 @@ describe('the agent tool loop and provider chain, end to end through the web cha
       cached: false,
       toolCalls: [],
     });
-    const [question, answer] = await server.app.store.listMessages(conversationId);
+    const [question, answer] = await listMessages(server.app.database.db, conversationId);
     expect(question).toMatchObject({ status: 'fallback', fallback: true, fallbackReason: 'all_providers_failed' });
     expect(answer).toMatchObject({ status: 'fallback', fallback: true, provider: null });
     expect(JSON.stringify(answer!.attempts)).not.toContain('secret');
@@ -244,7 +245,7 @@ describe('with no provider configured', () => {
     try {
       const { reply } = await sendAndCollect(socket, 'hi');
       expect(reply.done).toMatchObject({ text: 'No model here yet.', fallback: true });
-      const [question] = await server.app.store.listMessages(session.conversationId);
+      const [question] = await listMessages(server.app.database.db, session.conversationId);
       expect(question).toMatchObject({ status: 'fallback', fallbackReason: 'no_provider_configured' });
     } finally {
       socket.disconnect();

@@ -8,6 +8,7 @@ import { defineTool } from '../src/tools/tool.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
 import { REDIS_TEST_URL, deleteRedisKeys } from './helpers/test-database.js';
+import { listMessages } from './helpers/store-queries.js';
 
 const weatherTool = defineTool({
   name: 'get_weather',
@@ -58,7 +59,7 @@ describe('the reply cache for first messages', () => {
     const hit = await firstMessage('  when do   you OPEN? ');
     expect(hit.reply.done).toMatchObject({ text: 'We open at nine.', cached: true, fallback: false });
     expect(openai.requests).toHaveLength(1);
-    const [question, answer] = await server.app.store.listMessages(hit.conversationId);
+    const [question, answer] = await listMessages(server.app.database.db, hit.conversationId);
     expect(question).toMatchObject({ status: 'answered', cached: true });
     expect(answer).toMatchObject({ role: 'assistant', text: 'We open at nine.', cached: true, provider: 'openai' });
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
@@ -67,7 +68,7 @@ describe('the reply cache for first messages', () => {
 
   it('answers a first message from a channel known by identity (SMS-like) from the cache, in one statement, and only a first one', async () => {
     const delivered: { messageId: string; text: string; cached: boolean }[] = [];
-    server.app.pipeline.registerTransport({
+    server.app.transports.register({
       channel: 'cache-test',
       async done(target, reply) {
         delivered.push({ messageId: target.messageId, text: reply.text, cached: reply.cached });
@@ -75,29 +76,29 @@ describe('the reply cache for first messages', () => {
     });
     openai.push({ text: 'Parking is free after six.' });
     const person = { channel: 'cache-test', externalUserId: '+15550009999' };
-    const miss = await server.app.pipeline.accept({ ...person, externalUserId: '+15550009998', text: 'Is parking free?' });
+    const miss = await server.app.intake.accept({ ...person, externalUserId: '+15550009998', text: 'Is parking free?' });
     await waitUntil(() => delivered.some((entry) => entry.messageId === miss.messageId));
 
-    const hit = await server.app.pipeline.accept({ ...person, text: 'is parking FREE?', externalMessageId: 'SM-hit-1' });
+    const hit = await server.app.intake.accept({ ...person, text: 'is parking FREE?', externalMessageId: 'SM-hit-1' });
     await waitUntil(() => delivered.some((entry) => entry.messageId === hit.messageId));
     expect(delivered.find((entry) => entry.messageId === hit.messageId)).toEqual({ messageId: hit.messageId, text: 'Parking is free after six.', cached: true });
     expect(openai.requests).toHaveLength(1);
-    const [question, answer] = await server.app.store.listMessages(hit.conversationId);
+    const [question, answer] = await listMessages(server.app.database.db, hit.conversationId);
     expect(question).toMatchObject({ id: hit.messageId, status: 'answered', cached: true, provider: 'openai', attempts: [] });
     expect(answer).toMatchObject({ role: 'assistant', text: 'Parking is free after six.', cached: true, replyToId: hit.messageId });
 
     // The same words again in that conversation have history now: a model call, not the cache.
     openai.push({ text: 'Still free after six, yes.' });
-    const again = await server.app.pipeline.accept({ ...person, text: 'Is parking free?', externalMessageId: 'SM-hit-2' });
+    const again = await server.app.intake.accept({ ...person, text: 'Is parking free?', externalMessageId: 'SM-hit-2' });
     await waitUntil(() => delivered.some((entry) => entry.messageId === again.messageId));
     expect(delivered.find((entry) => entry.messageId === again.messageId)).toMatchObject({ text: 'Still free after six, yes.', cached: false });
     expect(openai.requests).toHaveLength(2);
     // A channel's retry of the cached one is a duplicate, not a second answer.
-    expect(await server.app.pipeline.accept({ ...person, text: 'is parking FREE?', externalMessageId: 'SM-hit-1' })).toMatchObject({
+    expect(await server.app.intake.accept({ ...person, text: 'is parking FREE?', externalMessageId: 'SM-hit-1' })).toMatchObject({
       messageId: hit.messageId,
       duplicate: true,
     });
-    expect(await server.app.store.listMessages(hit.conversationId)).toHaveLength(4);
+    expect(await listMessages(server.app.database.db, hit.conversationId)).toHaveLength(4);
   });
 
   it('never uses the cache for a message with history', async () => {
@@ -175,7 +176,7 @@ describe('the in-process copy of reply-cache hits, through the web channel (defa
     const hit = await ask('do you DELIVER?');
     expect(hit.reply.done).toMatchObject({ text: 'We deliver on weekdays.', cached: true, fallback: false });
     expect(openai.requests).toHaveLength(1);
-    const [, answer] = await server.app.store.listMessages(hit.conversationId);
+    const [, answer] = await listMessages(server.app.database.db, hit.conversationId);
     expect(answer).toMatchObject({ role: 'assistant', text: 'We deliver on weekdays.', cached: true });
   });
 });

@@ -322,7 +322,7 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage').map((c) => c.status)).toEqual([429, 503, 200]);
     const ts = slack.posts[0]!.ts;
     const sent = await waitFor(async () =>
-      (await server.app.channels.records.listDeliveries({ status: 'sent' })).find((d) => (d.providerIds as string[]).includes(ts)),
+      (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => (d.providerIds as string[]).includes(ts)),
     );
     expect(sent).toMatchObject({ channel: 'slack', kind: 'reply', attempts: 3, parts: 1, providerIds: [ts] });
 
@@ -330,7 +330,7 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     slack.failNext('chat.postMessage', { status: 500 }, 3);
     provider.push({ text: 'This one never arrives.' });
     await postEvent(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> broken slack` }));
-    const failed = await waitFor(async () => (await server.app.channels.records.listDeliveries({ status: 'failed' }))[0]);
+    const failed = await waitFor(async () => (await server.app.store.channels.listDeliveries({ status: 'failed' }))[0]);
     expect(failed).toMatchObject({ channel: 'slack', kind: 'reply', attempts: 3, error: 'Slack answered HTTP 500' });
     expect(slack.posts).toHaveLength(0);
 
@@ -340,7 +340,7 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     provider.push({ text: 'Nowhere to go.' });
     await postEvent(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> gone channel`, channel: 'C0GONE' }));
     const refused = await waitFor(async () =>
-      (await server.app.channels.records.listDeliveries({ status: 'failed' })).find((d) => d.error?.includes('channel_not_found')),
+      (await server.app.store.channels.listDeliveries({ status: 'failed' })).find((d) => d.error?.includes('channel_not_found')),
     );
     expect(refused.attempts).toBe(1);
   });

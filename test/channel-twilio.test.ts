@@ -126,7 +126,7 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     await twilioApi.waitForMessages(1);
     expect(twilioApi.messages[0]).toMatchObject({ to: from, from: SMS_FROM, body: 'Hello from Switchboard.' });
     const delivery = await waitFor(async () =>
-      (await server.app.channels.records.listDeliveries({ status: 'sent' })).find((d) =>
+      (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) =>
         (d.providerIds as string[]).includes(twilioApi.messages[0]!.sid),
       ),
     );
@@ -170,7 +170,7 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     const long = 'Switchboard answers questions by text message, and this reply is long enough to need several parts. '.repeat(4).trim();
     provider.push({ text: long, chunkSize: 100 });
     await webhook('/twilio/sms', inbound(from, 'tell me more'));
-    await waitFor(async () => ((await server.app.channels.records.listDeliveries({ status: 'sent' })).find((d) => d.parts > 1) ? true : undefined));
+    await waitFor(async () => ((await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => d.parts > 1) ? true : undefined));
     const parts = twilioApi.messages.filter((m) => m.to === from).map((m) => m.body);
     expect(parts.length).toBe(splitSms(long).length);
     expect(parts.length).toBeGreaterThanOrEqual(3);
@@ -193,7 +193,7 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     expect(stop.text).toBe(EMPTY_TWIML);
     // The reply that was in flight is suppressed, not sent.
     const suppressed = await waitFor(async () =>
-      (await server.app.channels.records.listDeliveries({ status: 'suppressed' })).find((d) => d.channel === 'sms'),
+      (await server.app.store.channels.listDeliveries({ status: 'suppressed' })).find((d) => d.channel === 'sms'),
     );
     expect(suppressed.error).toBe('recipient opted out (STOP)');
     const before = await countMessages();
@@ -239,7 +239,7 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     const second = newNumber();
     await webhook('/twilio/sms', inbound(second, 'broken'));
     const failed = await waitFor(async () =>
-      (await server.app.channels.records.listDeliveries({ status: 'failed' })).find((d) => d.channel === 'sms'),
+      (await server.app.store.channels.listDeliveries({ status: 'failed' })).find((d) => d.channel === 'sms'),
     );
     expect(failed).toMatchObject({ attempts: 3, error: 'Twilio answered 500 (error 20500)' });
     expect(failed.error).not.toContain(second);

@@ -2,6 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FakeWhatsAppWebClient } from './fakes/fake-whatsapp-web-client.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
+import { listMessages } from './helpers/store-queries.js';
+import type { WhatsAppWebChannel } from '../src/channels/whatsapp-web/whatsapp-web-channel.js';
 
 describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage', () => {
   let provider: FakeProviderServer;
@@ -53,7 +55,7 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
   });
 
   it('shows the QR code for pairing until the phone links, then is ready', async () => {
-    const channel = server.app.channels.whatsappWeb!;
+    const channel = (server.app.channels.get('whatsapp-web') as WhatsAppWebChannel);
     const pairing = await waitFor(() => (channel.pairing.state === 'qr' ? channel.pairing : undefined));
     expect(pairing.qr).toMatch(/^2@/);
     // The admin console's health view shows the same QR code to pair with.
@@ -74,8 +76,8 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(current().sent).toEqual([{ chatId: '15551230001@c.us', content: 'Hi from the bot.', id: expect.any(String) }]);
     expect(provider.requests).toHaveLength(1);
-    const conversation = await server.app.store.findOrCreateConversation({ channel: 'whatsapp-web', externalUserId: '15551230001@c.us' });
-    const rows = await server.app.store.listMessages(conversation.id);
+    const conversation = await server.app.store.conversations.findOrCreateConversation({ channel: 'whatsapp-web', externalUserId: '15551230001@c.us' });
+    const rows = await listMessages(server.app.database.db, conversation.id);
     expect(rows.map((row) => [row.role, row.text])).toEqual([
       ['user', 'hello?'],
       ['assistant', 'Hi from the bot.'],
@@ -96,7 +98,7 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
   });
 
   it('reconnects with a fresh client after a disconnect and keeps delivering, retrying sends meanwhile', async () => {
-    const channel = server.app.channels.whatsappWeb!;
+    const channel = (server.app.channels.get('whatsapp-web') as WhatsAppWebChannel);
     const first = current();
     first.emit('disconnected', 'NAVIGATION');
     expect(channel.pairing.state).toBe('disconnected');
@@ -111,7 +113,7 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
     await waitFor(() => second.sent.length === 1);
     expect(second.sent[0]).toMatchObject({ chatId: '15551230005@c.us', content: 'Back online.' });
     const delivery = await waitFor(async () =>
-      (await server.app.channels.records.listDeliveries({ status: 'sent' })).find((d) => d.channel === 'whatsapp-web' && d.attempts === 2),
+      (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => d.channel === 'whatsapp-web' && d.attempts === 2),
     );
     expect(delivery.parts).toBe(1);
   });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_STRIPE_SECRET_KEY, startFakeStripeServer, type FakeStripeServer } from './fakes/fake-stripe-server.js';
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
+import { listToolCalls } from './helpers/store-queries.js';
 
 /** create_checkout_link end to end: web client → model (OpenAI wire) → Stripe SDK → fake Stripe → reply and tool_calls row. */
 describe('checkout links through the web channel', () => {
@@ -49,7 +50,7 @@ describe('checkout links through the web channel', () => {
     expect(reply.done.text).toBe(`Pay here: ${url}`);
     expect(reply.done.toolCalls).toEqual([{ name: 'create_checkout_link', status: 'ok' }]);
 
-    const [row] = await server.app.store.listToolCalls(session.conversationId);
+    const [row] = await listToolCalls(server.app.database.db, session.conversationId);
     expect(row).toMatchObject({ toolName: 'create_checkout_link', status: 'ok', result: expect.objectContaining({ url, currency: 'USD' }) });
     expect(JSON.stringify(row)).not.toContain(FAKE_STRIPE_SECRET_KEY);
     // What the model saw carries no secret either.
@@ -75,7 +76,7 @@ describe('checkout links through the web channel', () => {
     expect(reply.done.toolCalls.map((call) => call.status)).toEqual(['ok', 'invalid', 'invalid']);
     expect(stripe.sessions).toHaveLength(1);
     expect(stripe.requests[0]!.body).toMatchObject({ line_items: [{ price_data: { unit_amount: '490' } }] });
-    const rows = await server.app.store.listToolCalls(session.conversationId);
+    const rows = await listToolCalls(server.app.database.db, session.conversationId);
     expect(rows.find((row) => row.callId === 'big')!.error).toMatch(/1000/);
     openai.reset();
   });
@@ -91,7 +92,7 @@ describe('checkout links through the web channel', () => {
     const { reply } = await sendAndCollect(socket, 'buy a mug');
     socket.disconnect();
     expect(reply.done).toMatchObject({ text: 'Payments are down right now, sorry.', toolCalls: [{ name: 'create_checkout_link', status: 'error' }] });
-    const [row] = await server.app.store.listToolCalls(session.conversationId);
+    const [row] = await listToolCalls(server.app.database.db, session.conversationId);
     expect(row!.error).toBeTruthy();
     expect(row!.error).not.toContain(FAKE_STRIPE_SECRET_KEY);
   });

@@ -3,12 +3,13 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConversationStore } from '../src/store/conversation-store.js';
+import { createStore } from '../src/store/index.js';
 import { openDatabase } from '../src/store/database.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { startAppProcess } from './helpers/app-process.js';
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
 import { createTestDatabase, REDIS_TEST_URL } from './helpers/test-database.js';
+import { listMessages, setMessageStatus } from './helpers/store-queries.js';
 
 const prefix = () => `test-queue-${randomBytes(5).toString('hex')}`;
 
@@ -44,7 +45,7 @@ describe('durable processing on BullMQ', () => {
   });
 
   it('stores the message, runs it as a job keyed by the message id, and closes the ledger entry', async () => {
-    expect(server.app.pipeline.queueKind).toBe('bullmq');
+    expect(server.app.spine.dispatcher.kind).toBe('bullmq');
     const { socket, session } = await connectClient(server.url);
     try {
       const { ack, reply } = await sendAndCollect(socket, 'queued hello', 'dup-1');
@@ -55,7 +56,7 @@ describe('durable processing on BullMQ', () => {
       } finally {
         await queue.close();
       }
-      const [question, answer] = await server.app.store.listMessages(session.conversationId);
+      const [question, answer] = await listMessages(server.app.database.db, session.conversationId);
       expect(question).toMatchObject({ status: 'answered' });
       expect(answer).toMatchObject({ role: 'assistant', replyToId: ack.messageId });
 
@@ -64,7 +65,7 @@ describe('durable processing on BullMQ', () => {
       expect(again).toEqual({ ok: true, messageId: ack.messageId, duplicate: true });
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(openai.requests).toHaveLength(1);
-      expect(await server.app.store.listMessages(session.conversationId)).toHaveLength(2);
+      expect(await listMessages(server.app.database.db, session.conversationId)).toHaveLength(2);
     } finally {
       socket.disconnect();
     }
@@ -97,7 +98,7 @@ describe('graceful shutdown with the BullMQ worker', () => {
       stopped = true;
       const check = await openDatabase({ url: server.database!.url, dataDir: '/nonexistent' });
       try {
-        const rows = await new ConversationStore(check.db).listMessages(session.conversationId);
+        const rows = await listMessages(check.db, session.conversationId);
         expect(rows.map((row) => row.status)).toEqual(['answered', 'answered']);
       } finally {
         await check.close();
@@ -151,7 +152,7 @@ describe('a job that exhausts its retries', () => {
       expect(reply.done).toMatchObject({ messageId: ack.messageId, text: 'Sorry, saved for later.', fallback: true });
       // Two runs, each reaching the provider, then the failed ending.
       expect(openai.requests).toHaveLength(2);
-      const [question, answer] = await server.app.store.listMessages(session.conversationId);
+      const [question, answer] = await listMessages(server.app.database.db, session.conversationId);
       expect(question).toMatchObject({ status: 'failed', fallback: true, fallbackReason: 'turn_failed' });
       expect(answer).toMatchObject({ role: 'assistant', status: 'failed', text: 'Sorry, saved for later.' });
     } finally {
@@ -171,19 +172,19 @@ describe('ledger recovery without Redis', () => {
       // A process stored a message and died before its turn ran.
       const database = await openDatabase({ url: shared.url, dataDir: '/nonexistent' });
       await database.migrate();
-      const store = new ConversationStore(database.db);
-      const conversation = await store.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor:lost' });
-      const { message } = await store.acceptMessage({ conversationId: conversation.id, text: 'am I lost?' });
-      await store.setMessageStatus(message.id, 'processing');
+      const store = createStore(database.db);
+      const conversation = await store.conversations.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor:lost' });
+      const { message } = await store.messages.acceptMessage({ conversationId: conversation.id, text: 'am I lost?' });
+      await setMessageStatus(database.db, message.id, 'processing');
 
       const restarted = await startTestApp({ ...env, LEDGER_RECOVERY_AFTER_MS: '0' });
       try {
-        expect(restarted.app.pipeline.queueKind).toBe('in-process');
+        expect(restarted.app.spine.dispatcher.kind).toBe('in-process');
         const deadline = Date.now() + 5000;
-        while ((await store.getMessage(message.id))!.status !== 'answered' && Date.now() < deadline) {
+        while ((await store.messages.getMessage(message.id))!.status !== 'answered' && Date.now() < deadline) {
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
-        const rows = await store.listMessages(conversation.id);
+        const rows = await listMessages(database.db, conversation.id);
         expect(rows.map((row) => [row.role, row.status, row.text])).toEqual([
           ['user', 'answered', 'am I lost?'],
           ['assistant', 'answered', 'echo: am I lost?'],
@@ -245,7 +246,7 @@ describe('a worker killed mid-turn', () => {
       ]);
       const check = await openDatabase({ url: database.url, dataDir: '/nonexistent' });
       try {
-        const rows = await new ConversationStore(check.db).listMessages(session.conversationId);
+        const rows = await listMessages(check.db, session.conversationId);
         expect(rows.map((row) => [row.role, row.status])).toEqual([
           ['user', 'answered'],
           ['assistant', 'answered'],

@@ -7,6 +7,7 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { startPrivateRedis, type PrivateRedis } from './helpers/private-redis.js';
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
 import { REDIS_TEST_URL } from './helpers/test-database.js';
+import { listMessages } from './helpers/store-queries.js';
 
 const send = (socket: any, text: string) =>
   socket.timeout(5000).emitWithAck('message', { text, clientMessageId: `m-${randomBytes(4).toString('hex')}` });
@@ -47,7 +48,7 @@ describe('rate limits shared by two instances through Redis', () => {
       expect(acks.map((ack) => ack.ok)).toEqual([true, true, true]);
       const deadline = Date.now() + 5000;
       const answered = async () => {
-        const rows = await Promise.all(acks.map((ack) => first.app.store.getMessage(ack.messageId)));
+        const rows = await Promise.all(acks.map((ack) => first.app.store.messages.getMessage(ack.messageId)));
         return rows.every((row) => row?.status === 'answered');
       };
       while (!(await answered()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -62,7 +63,7 @@ describe('rate limits shared by two instances through Redis', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(openai.requests).toHaveLength(calls);
       // A refused message stores nothing.
-      expect((await first.app.store.listMessages(a.session.conversationId)).map((row) => row.text)).toEqual(['one', 'echo: one']);
+      expect((await listMessages(first.app.database.db, a.session.conversationId)).map((row) => row.text)).toEqual(['one', 'echo: one']);
     } finally {
       for (const client of [a, b, c]) client.socket.disconnect();
     }
@@ -169,7 +170,7 @@ describe('Redis stopped mid-test', () => {
   it('keeps answering (in-process turns, cache misses) and keeps limiting with the in-memory insurance limiter', async () => {
     const { socket, session } = await connectClient(server.url);
     try {
-      expect(server.app.pipeline.queueKind).toBe('bullmq');
+      expect(server.app.spine.dispatcher.kind).toBe('bullmq');
       expect((await sendAndCollect(socket, 'before')).reply.done.text).toBe('echo: before');
       await redis.kill();
 
@@ -179,7 +180,7 @@ describe('Redis stopped mid-test', () => {
         expect(reply.done).toMatchObject({ text: `echo: ${text}`, fallback: false, cached: false });
       }
       expect(await send(socket, 'flood')).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
-      const rows = await server.app.store.listMessages(session.conversationId);
+      const rows = await listMessages(server.app.database.db, session.conversationId);
       expect(rows.filter((row) => row.role === 'user').map((row) => row.status)).toEqual(Array(5).fill('answered'));
     } finally {
       socket.disconnect();

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropicServer } from './fakes/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+import { listMessages } from './helpers/store-queries.js';
 
 /** A real pino logger whose JSON lines the test can read (the app's logs are part of the contract for 401s). */
 function capturingLogger() {
@@ -71,7 +72,7 @@ describe('retries, fallback order and attempt budget', () => {
     socket = connected.socket;
     conversationId = connected.session.conversationId;
   };
-  const answerRow = async () => (await server.app.store.listMessages(conversationId)).find((row) => row.role === 'assistant')!;
+  const answerRow = async () => (await listMessages(server.app.database.db, conversationId)).find((row) => row.role === 'assistant')!;
 
   it('retries a 5xx on the same provider before moving on', async () => {
     await newClient();
@@ -134,7 +135,7 @@ describe('retries, fallback order and attempt budget', () => {
     const { reply } = await sendAndCollect(socket, 'everything is down');
     expect(reply.done).toMatchObject({ text: 'Busy right now; we saved your message.', fallback: true });
     expect(openai.requests.length + anthropic.requests.length).toBe(4);
-    const [question] = await server.app.store.listMessages(conversationId);
+    const [question] = await listMessages(server.app.database.db, conversationId);
     expect(question).toMatchObject({ status: 'fallback', fallbackReason: 'attempt_budget_exhausted', followUp: 'pending' });
   });
 });
@@ -167,7 +168,7 @@ describe('fallback reply time bound', () => {
       expect(waited).toBeLessThan(5600);
       expect(openai.requests).toHaveLength(1);
       expect(anthropic.requests).toHaveLength(1);
-      const [question] = await server.app.store.listMessages(session.conversationId);
+      const [question] = await listMessages(server.app.database.db, session.conversationId);
       expect(question).toMatchObject({ status: 'fallback', fallback: true, followUp: null });
       expect(question!.latencyMs).toBeLessThanOrEqual(5100);
       expect(question!.attempts).toEqual([
@@ -221,7 +222,7 @@ describe('circuit breaker per provider+model', () => {
     const { ack, reply } = await sendAndCollect(socket, 'while open');
     expect(reply.done.text).toBe('echo: while open');
     expect(openai.requests).toHaveLength(3);
-    const question = await server.app.store.getMessage(ack.messageId);
+    const question = await server.app.store.messages.getMessage(ack.messageId);
     expect(question!.attempts).toEqual([
       expect.objectContaining({ provider: 'openai', outcome: 'skipped', errorKind: 'circuit_open' }),
       expect.objectContaining({ provider: 'anthropic', outcome: 'ok' }),
@@ -272,16 +273,16 @@ describe('follow-up after recovery', () => {
       });
       const { ack, reply } = await sendAndCollect(socket, 'what are your hours?');
       expect(reply.done.fallback).toBe(true);
-      const pending = await server.app.store.getMessage(ack.messageId);
+      const pending = await server.app.store.messages.getMessage(ack.messageId);
       expect(pending).toMatchObject({ status: 'fallback', followUp: 'pending' });
       // Still down: the follow-up keeps waiting.
       await new Promise((resolve) => setTimeout(resolve, 500));
-      expect((await server.app.store.getMessage(ack.messageId))!.followUp).toBe('pending');
+      expect((await server.app.store.messages.getMessage(ack.messageId))!.followUp).toBe('pending');
 
       openai.setResponder((body) => ({ text: `Proper answer to: ${body.messages.at(-1).content}` }));
       const delivered = await followUp;
       expect(delivered).toMatchObject({ messageId: ack.messageId, text: 'Proper answer to: what are your hours?', fallback: false });
-      const rows = await server.app.store.listMessages(session.conversationId);
+      const rows = await listMessages(server.app.database.db, session.conversationId);
       expect(rows.map((row) => [row.role, row.fallback])).toEqual([
         ['user', true],
         ['assistant', true],

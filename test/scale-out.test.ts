@@ -5,13 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConversationStore } from '../src/store/conversation-store.js';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { startAppProcess, type AppProcess } from './helpers/app-process.js';
 import { startPrivateRedis, type PrivateRedis } from './helpers/private-redis.js';
 import { connectClient, sendAndCollect } from './helpers/test-app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
+import { listMessages } from './helpers/store-queries.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -169,9 +169,8 @@ describe('scale-out: 2 web + 2 worker processes', () => {
       dones.forEach((list, i) => {
         expect(list).toEqual([{ messageId: acks[i].messageId, text: `slow answer to survive ${i}`, fallback: false, cached: false, toolCalls: [] }]);
       });
-      const store = new ConversationStore(check.db);
       for (const [i, { session }] of visitors.entries()) {
-        const rows = await store.listMessages(session.conversationId);
+        const rows = await listMessages(check.db, session.conversationId);
         expect(rows.map((row) => [row.role, row.status, row.text])).toEqual([
           ['user', 'answered', `survive ${i}`],
           ['assistant', 'answered', `slow answer to survive ${i}`],
@@ -211,7 +210,7 @@ describe('scale-out: 2 web + 2 worker processes', () => {
     const onB = await client(webB.url, { token: onA.session.token });
     expect(onB.session.conversationId).toBe(onA.session.conversationId);
     expect((await sendAndCollect(onB.socket, 'after the crash')).reply.done.text).toBe('echo: after the crash');
-    const rows = await new ConversationStore(check.db).listMessages(onA.session.conversationId);
+    const rows = await listMessages(check.db, onA.session.conversationId);
     expect(rows.map((row) => row.text)).toEqual(['before the crash', 'echo: before the crash', 'after the crash', 'echo: after the crash']);
   });
 

@@ -9,6 +9,7 @@ import { Secret } from '../src/config/secret.js';
 import { startFakeOpenAIServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp } from './helpers/test-app.js';
 import { REDIS_TEST_URL } from './helpers/test-database.js';
+import { listMessages } from './helpers/store-queries.js';
 
 describe('configuration', () => {
   it('applies the documented defaults with an empty environment', () => {
@@ -94,7 +95,7 @@ describe('HTTP endpoints', () => {
       const { reply } = await sendAndCollect(socket, 'hello embedded');
       socket.disconnect();
       expect(reply.done.fallback).toBe(true);
-      expect(await server.app.store.listMessages(session.conversationId)).toHaveLength(2);
+      expect(await listMessages(server.app.database.db, session.conversationId)).toHaveLength(2);
     } finally {
       await server.stop();
     }
@@ -111,7 +112,7 @@ describe('graceful shutdown', () => {
       provider.push({ text: 'slow but complete', delayMs: 400 });
       const inFlight = sendAndCollect(socket, 'take your time');
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(server.app.pipeline.inFlightCount).toBe(1);
+      expect(server.app.spine.inFlight.count).toBe(1);
       const closing = server.app.close();
       const refused = await second.socket.timeout(2000).emitWithAck('message', { text: 'too late', clientMessageId: 'late' });
       expect(refused).toMatchObject({ ok: false, error: { code: 'shutting_down' } });
@@ -121,10 +122,9 @@ describe('graceful shutdown', () => {
       const rows = await (async () => {
         // The app closed its own pool; read the outcome with a fresh one.
         const { openDatabase } = await import('../src/store/database.js');
-        const { ConversationStore } = await import('../src/store/conversation-store.js');
         const database = await openDatabase({ url: server.database!.url, dataDir: '/nonexistent' });
         try {
-          return await new ConversationStore(database.db).listMessages(session.conversationId);
+          return await listMessages(database.db, session.conversationId);
         } finally {
           await database.close();
         }

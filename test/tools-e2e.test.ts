@@ -20,6 +20,7 @@ import {
 import { FAKE_HUBSPOT_TOKEN, startFakeHubSpotServer, type FakeHubSpotServer } from './fakes/fake-hubspot-server.js';
 import { FAKE_STRIPE_SECRET_KEY, startFakeStripeServer, type FakeStripeServer } from './fakes/fake-stripe-server.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+import { listMessages, listToolCalls } from './helpers/store-queries.js';
 
 /** Next Monday (at least 2 days ahead) at `hour`:00 in Europe/Berlin. */
 function nextMondayAt(hour: number, zone = 'Europe/Berlin'): DateTime {
@@ -92,7 +93,7 @@ describe('tools through the web channel', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
-  const rowsOf = (conversationId: string) => server.app.store.listToolCalls(conversationId);
+  const rowsOf = (conversationId: string) => listToolCalls(server.app.database.db, conversationId);
 
   it('find_meeting_slots runs at once: freebusy request, slots to the model, ok row', async () => {
     const { socket, session } = await connectClient(server.url);
@@ -147,7 +148,7 @@ describe('tools through the web channel', () => {
 
     const [done] = await rowsOf(session.conversationId);
     expect(done).toMatchObject({ status: 'ok', confirmationDecision: 'confirmed', result: expect.objectContaining({ title: 'Demo', alreadyBooked: false }) });
-    const messages = await server.app.store.listMessages(session.conversationId);
+    const messages = await listMessages(server.app.database.db, session.conversationId);
     expect(messages.at(-1)).toMatchObject({ role: 'assistant', text: delivered.text });
 
     // A second click (or another tab) changes nothing.
@@ -327,10 +328,10 @@ describe('tools through the web channel', () => {
 
   it('LangChain tools run the same executor: validation, idempotency and the tool_calls row', async () => {
     const { store } = server.app;
-    const conversation = await store.createConversation({ channel: 'langchain', externalUserId: 'lc-user' });
-    const { message } = await store.acceptMessage({ conversationId: conversation.id, text: 'agent task' });
+    const conversation = await store.conversations.createConversation({ channel: 'langchain', externalUserId: 'lc-user' });
+    const { message } = await store.messages.acceptMessage({ conversationId: conversation.id, text: 'agent task' });
     const registry = new ToolRegistry(await buildTools(server.config, server.app.logger));
-    const executor = new ToolExecutor(registry, store, server.app.logger, 5000);
+    const executor = new ToolExecutor({ registry, log: store.toolCalls, logger: server.app.logger, timeoutMs: 5000 });
     const lcTools = toLangChainTools(registry, executor, { conversationId: conversation.id, messageId: message.id });
     const lead = lcTools.find((candidate) => candidate.name === 'create_crm_lead')!;
 
@@ -374,7 +375,7 @@ describe('per-channel tool policy', () => {
     expect(openai.requests[0]!.body.tools ?? []).toEqual([]);
     expect(reply.done.toolCalls).toEqual([{ name: 'create_crm_lead', status: 'refused' }]);
     expect(hubspot.requests).toHaveLength(0);
-    const [row] = await server.app.store.listToolCalls(session.conversationId);
+    const [row] = await listToolCalls(server.app.database.db, session.conversationId);
     expect(row).toMatchObject({ status: 'refused', error: 'create_crm_lead is not available on the web channel; do not offer it here' });
     expect(new ToolPolicy({ sms: ['create_crm_lead'] }).allows('sms', 'create_crm_lead')).toBe(true);
   });

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+import { listMessages } from './helpers/store-queries.js';
 
 describe('web chat over socket.io → agent → PostgreSQL', () => {
   let provider: FakeProviderServer;
@@ -53,7 +54,7 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
       toolCalls: [],
     });
 
-    const rows = await server.app.store.listMessages(session.conversationId);
+    const rows = await listMessages(server.app.database.db, session.conversationId);
     expect(rows.map((row) => [row.role, row.text, row.status])).toEqual([
       ['user', 'hi', 'answered'],
       ['assistant', 'Hello there, how can I help you today?', 'answered'],
@@ -144,12 +145,12 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
       expect(typeof ack.error.message).toBe('string');
     }
     expect(provider.requests).toHaveLength(0);
-    expect(await server.app.store.getConversation(session.conversationId)).toBeUndefined();
+    expect(await server.app.store.conversations.getConversation(session.conversationId)).toBeUndefined();
 
     const { ack, reply } = await sendAndCollect(socket, 'x'.repeat(100));
     expect(ack.ok).toBe(true);
     expect(reply.done.text).toBe(`echo: ${'x'.repeat(100)}`);
-    expect(await server.app.store.listMessages(session.conversationId)).toHaveLength(2);
+    expect(await listMessages(server.app.database.db, session.conversationId)).toHaveLength(2);
   });
 
   it('does not answer a repeated clientMessageId twice', async () => {
@@ -162,7 +163,7 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
     expect(await replayed).toMatchObject({ messageId: first.messageId, text: 'echo: charge me once' });
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(provider.requests).toHaveLength(1);
-    expect(await server.app.store.listMessages(session.conversationId)).toHaveLength(2);
+    expect(await listMessages(server.app.database.db, session.conversationId)).toHaveLength(2);
   });
 
   it('delivers the reply to every tab of the same conversation', async () => {

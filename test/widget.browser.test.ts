@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastUserText, startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
 import { launchChromium } from './helpers/browser.js';
+import { listMessages } from './helpers/store-queries.js';
 
 /**
  * The embeddable widget in Debian's headless Chromium against the real server
@@ -151,7 +152,7 @@ describe('chat widget in a real browser', () => {
     expect(sent).toContainEqual(['user', 'Hi there, I am Ada']);
     expect(sent).toContainEqual(['assistant', STREAMED_REPLY]);
     expect(sent.at(-1)).toEqual(['user', 'What is my name?']);
-    expect(await server.app.store.listMessages(before.conversationId!)).toHaveLength(4);
+    expect(await listMessages(server.app.database.db, before.conversationId!)).toHaveLength(4);
   });
 
   it('renders model and visitor text as text only, and links bare http(s) URLs safely', async () => {
@@ -260,7 +261,7 @@ describe('chat widget in a real browser', () => {
       { role: 'assistant', status: 'done', text: 'echo: Did this arrive once?', note: null },
     ]);
     const conversationId = await page.evaluate(() => window.Switchboard.conversationId);
-    const stored = await server.app.store.listMessages(conversationId!);
+    const stored = await listMessages(server.app.database.db, conversationId!);
     expect(stored.filter((row) => row.text === 'Did this arrive once?')).toHaveLength(1);
     expect(await page.getByTestId('switchboard-send').isEnabled()).toBe(true);
   });

@@ -2,36 +2,39 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { attachAdminConsole } from '../admin/admin-console.js';
+import { chainPolicyFrom } from '../agent/chain-policy-from-config.js';
+import type { ChatModel } from '../agent/chat-model.js';
 import { ModelChain } from '../agent/model-chain.js';
 import { createChatModels } from '../agent/providers/create-chat-models.js';
-import type { ChatModel } from '../agent/chat-model.js';
-import { WebChannel, type WebServer } from '../channels/web/web-channel.js';
-import { SessionLookup } from '../store/sessions.js';
+import type { ChannelSeams } from '../channels/channel.js';
+import { CHANNEL_FACTORIES, mountChannels, type MountedChannels } from '../channels/index.js';
+import { createDeliveryRetry } from '../channels/delivery-retry.js';
+import { OutboundDelivery } from '../channels/outbound-delivery.js';
+import type { WebServer } from '../channels/web/web-channel.js';
 import { createSocketServer } from '../channels/web/socket-server.js';
-import { mountChannels, type Channels } from '../channels/mount-channels.js';
-import type { WhatsAppWebClient } from '../channels/whatsapp-web/whatsapp-web-channel.js';
+import type { WhatsAppWebChannel } from '../channels/whatsapp-web/whatsapp-web-channel.js';
 import { configuredProviders, migratesOnStart, type Config } from '../config/config.js';
-import { MessagePipeline } from '../turn/message-pipeline.js';
+import { buildInfra } from '../infra/build-infra.js';
+import { createSocketAdapter } from '../infra/socket-adapter.js';
 import { PipelineEvents } from '../observability/events.js';
-import { ConversationStore } from '../store/conversation-store.js';
-import { openDatabase, type Database } from '../store/database.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { registerMetricsRoute } from '../observability/metrics-route.js';
-import { FollowUpRunner } from '../turn/follow-ups.js';
-import { buildResilience } from '../infra/build-infra.js';
-import { buildTools } from '../tools/build-tools.js';
-import type { AnyTool } from '../tools/tool.js';
-import { ToolExecutor } from '../tools/tool-executor.js';
-import { ToolRegistry } from '../tools/tool-registry.js';
-import { ToolPolicy } from '../tools/tool-policy.js';
-import { ConfirmationService } from '../turn/confirmations.js';
-import { ConfirmationStore } from '../store/confirmation-store.js';
-import type { ReplyTransport } from '../turn/reply-transport.js';
 import { handleHttpError } from '../server/error-handler.js';
 import { registerHealthRoutes } from '../server/health-routes.js';
 import { loadStaticAssets } from '../server/static-assets.js';
-import { createSocketAdapter } from '../infra/socket-adapter.js';
+import { openDatabase, type Database } from '../store/database.js';
+import { createStore, type Store } from '../store/index.js';
+import { ApprovalPolicy } from '../tools/approval.js';
+import { buildTools } from '../tools/build-tools.js';
+import type { AnyTool } from '../tools/tool.js';
+import { ToolPolicy } from '../tools/tool-policy.js';
+import { ToolRegistry } from '../tools/tool-registry.js';
+import type { ConfirmationService } from '../turn/confirmations.js';
+import type { Intake } from '../turn/intake.js';
+import { turnSettingsFrom } from '../turn/settings.js';
+import { createSpine, type Spine } from '../turn/spine.js';
+import type { TransportRegistry } from '../turn/transports.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -40,20 +43,26 @@ export interface AppOptions {
   /** Tools offered in addition to the configured integrations. */
   extraTools?: AnyTool[];
   /** Replaces the whatsapp-web.js client when WHATSAPP_WEB_ENABLED (tests drive the adapter without a browser). */
-  whatsAppWebClient?: () => WhatsAppWebClient;
+  whatsAppWebClient?: ChannelSeams['whatsAppWebClient'];
 }
 
 export interface App {
   readonly http: FastifyInstance;
   readonly io: WebServer;
   readonly database: Database;
-  readonly store: ConversationStore;
-  readonly pipeline: MessagePipeline;
+  /** Every statement over the domain tables, by table. */
+  readonly store: Store;
+  /** The one way in for messages (every channel's, and embedders'). */
+  readonly intake: Intake;
+  /** Where channels' reply transports are found (turns, confirmations, follow-ups). */
+  readonly transports: TransportRegistry;
+  /** The turn spine: queue kind, work in flight, the runner. */
+  readonly spine: Spine;
   readonly events: PipelineEvents;
   /** Confirm / decline of sensitive tool calls, for every channel: `confirmations.answer(conversationId, id | 'latest', decision)`. */
   readonly confirmations: ConfirmationService;
-  /** Slack, SMS, WhatsApp: the mounted ones, delivery records, the whatsapp-web pairing state. */
-  readonly channels: Channels;
+  /** The mounted channels (web, and Slack, SMS, WhatsApp when configured). */
+  readonly channels: MountedChannels;
   /** Prometheus registry; other parts register breakers and queues here (see src/metrics/metrics.ts). */
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -85,52 +94,27 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger.info({ providers: configuredProviders(config) }, 'LLM providers');
   }
 
-  const store = new ConversationStore(database.db);
+  const store = createStore(database.db);
   const events = new PipelineEvents(logger);
-  const resilience = buildResilience(config, {
-    db: database.db,
-    redis,
-    logger,
-    onRateLimited: (scope) => metrics.rateLimited.inc({ scope }),
-  });
-  const chain = new ModelChain(models, logger, resilience.chainPolicy);
+  const infra = buildInfra(config, { redis, logger, onRateLimited: (scope) => metrics.rateLimited.inc({ scope }) });
+  const chain = new ModelChain(models, logger, chainPolicyFrom(config));
   const registry = new ToolRegistry([...(await buildTools(config, logger)), ...(options.extraTools ?? [])], new ToolPolicy(config.TOOL_CHANNEL_POLICY));
-  const confirmations: ConfirmationService = new ConfirmationService({
-    store: new ConfirmationStore(database.db),
-    conversations: store,
-    registry,
-    logger,
-    events,
-    sensitiveTools: new Set(config.SENSITIVE_TOOLS),
-    ttlMs: config.CONFIRMATION_TTL_S * 1000,
-    toolTimeoutMs: config.TOOL_TIMEOUT_MS,
-    transportFor: (channel): ReplyTransport | undefined => pipeline.transportFor(channel),
-  });
-  const pipeline = new MessagePipeline({
+  const spine = createSpine({
     store,
     chain,
     tools: registry,
-    executor: new ToolExecutor(registry, store, logger, config.TOOL_TIMEOUT_MS, events, { confirmations }),
-    settings: {
-      systemPrompt: config.SYSTEM_PROMPT,
-      maxToolSteps: config.MAX_TOOL_STEPS,
-      maxMessageChars: config.MAX_MESSAGE_CHARS,
-      historyCharBudget: config.HISTORY_CHAR_BUDGET,
-      maxOutputTokens: config.MAX_OUTPUT_TOKENS,
-      streamCoalesceMs: config.STREAM_COALESCE_MS,
-      fallbackReply: config.FALLBACK_REPLY,
-      fallbackReplyByChannel: config.FALLBACK_REPLY_BY_CHANNEL,
-      followUp: config.FOLLOW_UP_ENABLED,
-    },
-    logger,
+    settings: turnSettingsFrom(config),
     events,
-    queue: resilience.queue,
-    cache: resilience.cache,
-    limiter: resilience.limiter,
-    ledger: resilience.ledger,
+    logger,
+    queues: { durable: infra.queue, local: infra.localQueue },
+    cache: infra.cache,
+    limiter: infra.limiter,
+    approvals: new ApprovalPolicy({ sensitiveTools: new Set(config.SENSITIVE_TOOLS), ttlMs: config.CONFIRMATION_TTL_S * 1000 }),
+    toolTimeoutMs: config.TOOL_TIMEOUT_MS,
+    followUpIntervalMs: config.FOLLOW_UP_INTERVAL_MS,
   });
-  if (consumesTurns) await pipeline.start();
-  const followUps = new FollowUpRunner({ pipeline, ledger: resilience.ledger, chain, logger, intervalMs: config.FOLLOW_UP_INTERVAL_MS });
+  await spine.start(consumesTurns);
+  const { confirmations } = spine;
 
   const http = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -163,15 +147,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     ? createSocketAdapter({ redisUrl: config.REDIS_URL.reveal(), prefix: config.REDIS_PREFIX }, logger)
     : undefined;
   socketAdapter?.install(io as unknown as Server);
-  new WebChannel(io, pipeline, store, new SessionLookup(database.db), logger, resilience.limiter, confirmations, () => socketAdapter?.latestOffset()).attach();
-  const channels = await mountChannels(config, {
-    http,
-    pipeline,
-    db: database.db,
+  const delivery = new OutboundDelivery(
+    store.channels,
+    createDeliveryRetry({
+      maxAttempts: config.CHANNEL_DELIVERY_ATTEMPTS,
+      baseDelayMs: config.CHANNEL_DELIVERY_BASE_DELAY_MS,
+      maxDelayMs: config.CHANNEL_DELIVERY_MAX_DELAY_MS,
+    }),
     logger,
-    confirmations,
-    ...(options.whatsAppWebClient && { whatsAppWebClient: options.whatsAppWebClient }),
-  });
+  );
+  const channels = await mountChannels(
+    CHANNEL_FACTORIES,
+    { config, http, io, intake: spine.intake, store, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
+    spine.transports,
+    { logger, seams: { ...(options.whatsAppWebClient && { whatsAppWebClient: options.whatsAppWebClient }) } },
+  );
 
   const metrics = new Metrics();
   metrics.observe(events, logger);
@@ -180,7 +170,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const name = `${entry.provider}:${entry.model}`;
     metrics.registerBreaker({ name, state: () => chain.health().find((h) => `${h.provider}:${h.model}` === name)?.breaker ?? 'closed' });
   }
-  metrics.registerQueue({ name: 'turns', depth: () => resilience.queue.depth() });
+  metrics.registerQueue({ name: 'turns', depth: () => infra.queue.depth() });
   await attachAdminConsole({
     http,
     io: io as unknown as Server,
@@ -191,8 +181,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     redis,
     channels: {
-      listDeliveries: (filter) => channels.records.listDeliveries(filter),
-      whatsappWebPairing: () => channels.whatsappWeb?.pairing,
+      listDeliveries: (filter) => store.channels.listDeliveries(filter),
+      whatsappWebPairing: () => (channels.get('whatsapp-web') as WhatsAppWebChannel | undefined)?.pairing,
     },
   });
 
@@ -201,7 +191,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     io,
     database,
     store,
-    pipeline,
+    intake: spine.intake,
+    transports: spine.transports,
+    spine,
     events,
     confirmations,
     channels,
@@ -214,18 +206,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       const address = await http.listen({ port, host, backlog: 4096 });
       if (!consumesTurns) return address;
       // Every channel is attached by now, so recovered and followed-up turns can be delivered.
-      await pipeline
-        .recoverStuckMessages(config.LEDGER_RECOVERY_AFTER_MS)
-        .catch((error: unknown) => logger.error({ err: error }, 'ledger recovery failed'));
-      if (config.FOLLOW_UP_ENABLED) followUps.start();
+      await spine.recover(config.LEDGER_RECOVERY_AFTER_MS).catch((error: unknown) => logger.error({ err: error }, 'ledger recovery failed'));
+      if (config.FOLLOW_UP_ENABLED) spine.followUps.start();
       confirmations.startSweeper(Math.min(60_000, config.CONFIRMATION_TTL_S * 1000));
       return address;
     },
     async close() {
       shuttingDown = true;
-      confirmations.stopSweeper();
-      await followUps.stop();
-      await pipeline.drain(config.SHUTDOWN_TIMEOUT_MS);
+      await spine.drain(config.SHUTDOWN_TIMEOUT_MS);
       await channels.close();
       // A detached server (worker) has no engine to close.
       if (role !== 'worker') await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -1,6 +1,6 @@
 import type { ConfirmationDecision } from '../turn/confirmations.js';
 import { SwitchboardError } from '../errors/index.js';
-import type { ChannelRecords } from '../store/channel-records.js';
+import type { ConversationRecords } from '../store/conversations.js';
 import type { ConfirmationAnswerer } from './confirmation-answerer.js';
 
 /** A whole-message YES or NO (any case, trailing punctuation ignored). */
@@ -18,13 +18,13 @@ export function textDecision(body: string): ConfirmationDecision | undefined {
  */
 export async function answerConfirmationByText(
   confirmations: ConfirmationAnswerer | undefined,
-  records: ChannelRecords,
+  conversations: Pick<ConversationRecords, 'findConversation'>,
   identity: { channel: string; externalUserId: string },
   body: string,
 ): Promise<boolean> {
   const decision = textDecision(body);
   if (!confirmations || !decision) return false;
-  const conversation = await records.findConversation(identity.channel, identity.externalUserId);
+  const conversation = await conversations.findConversation(identity);
   if (!conversation) return false;
   try {
     await confirmations.answer(conversation.id, 'latest', decision);

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { TurnOutcome } from '../store/conversation-store.js';
+import type { TurnOutcome } from '../store/messages.js';
 import type { Conversation, Message } from '../store/schema.js';
 import type { Logger } from './logger.js';
 

@@ -5,10 +5,8 @@ import {
   channelContacts,
   channelDeliveries,
   channelReplyRoutes,
-  conversations,
   messages,
   type ChannelDelivery,
-  type Conversation,
   type DeliveryStatus,
 } from './schema.js';
 
@@ -59,20 +57,6 @@ export class ChannelRecords {
       .where(conditions.length ? and(...conditions) : undefined)
       .orderBy(desc(channelDeliveries.createdAt))
       .limit(filter.limit ?? 100);
-  }
-
-  async findConversationById(id: string): Promise<Conversation | undefined> {
-    const [row] = await this.db.select().from(conversations).where(eq(conversations.id, id));
-    return row;
-  }
-
-  /** The conversation of a channel identity, without creating one. */
-  async findConversation(channel: string, externalUserId: string, threadKey = ''): Promise<Conversation | undefined> {
-    const [row] = await this.db
-      .select()
-      .from(conversations)
-      .where(and(eq(conversations.channel, channel), eq(conversations.externalUserId, externalUserId), eq(conversations.threadKey, threadKey)));
-    return row;
   }
 
   async setOptedOut(channel: string, address: string, optedOut: boolean): Promise<void> {

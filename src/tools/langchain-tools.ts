@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { tool, type DynamicStructuredTool } from '@langchain/core/tools';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { ToolCallScope, ToolExecutor } from './tool-executor.js';
 import type { ToolRegistry } from './tool-registry.js';
 
 export interface LangChainToolScope {
+  /** Default: the default workspace. */
+  workspaceId?: string;
   /** An existing conversation and user message: every call is recorded in tool_calls against them. */
   conversationId: string;
   messageId: string;
@@ -28,6 +31,7 @@ export function toLangChainTools(registry: ToolRegistry, executor: ToolExecutor,
         async (input: unknown, config) => {
           const callId = config?.toolCall?.id ?? `lc_${randomUUID()}`;
           const callScope: ToolCallScope = {
+            workspaceId: scope.workspaceId ?? DEFAULT_WORKSPACE_ID,
             conversationId: scope.conversationId,
             messageId: scope.messageId,
             channel,

@@ -1,14 +1,16 @@
 import { z } from 'zod';
 import type { ToolCallRequest } from '../agent/chat-model.js';
-import type { ConfirmationService } from '../turn/confirmations.js';
-import type { ConversationStore } from '../store/conversation-store.js';
-import type { ToolCall, ToolCallStatus } from '../store/schema.js';
-import type { PipelineEvents } from '../observability/events.js';
+import type { ToolCallEvent } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
+import type { ToolCall, ToolCallStatus } from '../store/schema.js';
+import type { ToolCallRecord, ToolCallRecords } from '../store/tool-calls.js';
+import { approvalRequestOf, type ApprovalPolicy, type ApprovalRequest } from './approval.js';
 import { runTool } from './run-tool.js';
 import type { ToolRegistry } from './tool-registry.js';
 
 export interface ToolCallScope {
+  /** The workspace of the turn (one default workspace today). */
+  workspaceId: string;
   conversationId: string;
   messageId: string;
   channel: string;
@@ -18,7 +20,8 @@ export interface ToolCallScope {
   signal: AbortSignal;
 }
 
-type ToolCallRecord = Omit<Parameters<ConversationStore['startToolCall']>[0], 'status'>;
+/** Where the executor records calls: the tool_calls table (a port, so the executor needs no store class). */
+export type ToolCallLog = Pick<ToolCallRecords, 'start' | 'finish' | 'findByIdempotencyKey' | 'insertPending'>;
 
 /** What goes back to the model, and the short summary the client sees. */
 export interface ToolCallOutcome {
@@ -27,11 +30,27 @@ export interface ToolCallOutcome {
   /** JSON text for the model: the result, or `{ "error": ... }` it can read and act on. */
   content: string;
   isError: boolean;
+  /** Set when the call is held for the person's confirmation: the turn shows this question. */
+  approval?: ApprovalRequest;
 }
 
-export interface ToolExecutorOptions {
+/** How a confirmed call ended, and the sentence that tells the person. */
+export interface ApprovedRunOutcome {
+  status: ToolCallStatus;
+  durationMs: number;
+  text: string;
+}
+
+export interface ToolExecutorDeps {
+  registry: ToolRegistry;
+  log: ToolCallLog;
+  logger: Logger;
+  /** TOOL_TIMEOUT_MS. */
+  timeoutMs: number;
   /** Holds sensitive calls until the person confirms them; without it every call runs at once. */
-  confirmations?: ConfirmationService;
+  approvals?: ApprovalPolicy;
+  /** Told of every recorded outcome (metrics, the admin feed); must not throw. */
+  onFinished?: (event: ToolCallEvent) => void;
 }
 
 /**
@@ -41,14 +60,17 @@ export interface ToolExecutorOptions {
  * model instead of an exception that ends the turn.
  */
 export class ToolExecutor {
-  constructor(
-    private readonly registry: ToolRegistry,
-    private readonly store: ConversationStore,
-    private readonly logger: Logger,
-    private readonly timeoutMs: number,
-    private readonly events?: PipelineEvents,
-    private readonly options: ToolExecutorOptions = {},
-  ) {}
+  private readonly registry: ToolRegistry;
+  private readonly store: ToolCallLog;
+  private readonly logger: Logger;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly deps: ToolExecutorDeps) {
+    this.registry = deps.registry;
+    this.store = deps.log;
+    this.logger = deps.logger;
+    this.timeoutMs = deps.timeoutMs;
+  }
 
   async execute(call: ToolCallRequest, scope: ToolCallScope): Promise<ToolCallOutcome> {
     const idempotencyKey = `${scope.conversationId}:${call.id}`;
@@ -83,12 +105,12 @@ export class ToolExecutor {
       return this.reject(base, scope, 'invalid', `invalid arguments for ${call.name}: ${z.prettifyError(input.error)}`);
     }
 
-    const confirmations = this.options.confirmations;
-    if (confirmations?.requires(tool, input.data)) {
-      const held = await confirmations.hold(base, tool, input.data, scope.channel);
+    const approvals = this.deps.approvals;
+    if (approvals?.requires(tool, input.data)) {
+      const held = await this.store.insertPending(approvals.pendingRecord(base, tool, input.data));
       if (held) {
         this.announce(held.id, base, scope, 'pending', 0);
-        return awaitingConfirmation(held);
+        return { ...awaitingConfirmation(held), approval: approvalRequestOf(held, approvals.now()) };
       }
       // Already recorded under this key (a repeated call): answered from the record below.
     }
@@ -103,12 +125,12 @@ export class ToolExecutor {
       this.timeoutMs,
     );
     if (outcome.status === 'ok') {
-      await this.store.finishToolCall(row.id, { status: 'ok', result: outcome.result, durationMs: outcome.durationMs });
+      await this.store.finish(row.id, { status: 'ok', result: outcome.result, durationMs: outcome.durationMs });
       this.announce(row.id, base, scope, 'ok', outcome.durationMs);
       return { name: call.name, status: 'ok', content: JSON.stringify(outcome.result), isError: false };
     }
     this.logger.warn({ err: outcome.cause, tool: call.name, messageId: scope.messageId }, 'tool call failed');
-    await this.store.finishToolCall(row.id, { status: 'error', error: outcome.error, durationMs: outcome.durationMs });
+    await this.store.finish(row.id, { status: 'error', error: outcome.error, durationMs: outcome.durationMs });
     this.announce(row.id, base, scope, 'error', outcome.durationMs);
     return { name: call.name, status: 'error', content: JSON.stringify({ error: outcome.error }), isError: true };
   }
@@ -120,9 +142,9 @@ export class ToolExecutor {
    * integration uses to deduplicate its side effect.
    */
   private async claim(base: ToolCallRecord): Promise<{ id: string; alreadyDone?: ToolCallOutcome }> {
-    const inserted = await this.store.startToolCall({ ...base, status: 'running' });
+    const inserted = await this.store.start({ ...base, status: 'running' });
     if (inserted) return { id: inserted.id };
-    const existing = (await this.store.findToolCallByIdempotencyKey(base.idempotencyKey))!;
+    const existing = (await this.store.findByIdempotencyKey(base.idempotencyKey))!;
     if (existing.status === 'running' && existing.confirmationDecision === null) return { id: existing.id };
     if (existing.status === 'pending') return { id: existing.id, alreadyDone: awaitingConfirmation(existing) };
     if (existing.status === 'running') {
@@ -135,8 +157,48 @@ export class ToolExecutor {
     return { id: existing.id, alreadyDone: { name: existing.toolName, status: existing.status, content, isError } };
   }
 
-  private announce(id: string, base: ToolCallRecord, scope: ToolCallScope, status: ToolCallStatus, durationMs: number): void {
-    this.events?.emit('tool-call.finished', {
+  /**
+   * Runs a call the person confirmed (already moved to `running` by their decision), on the
+   * same path as every call: re-validated now (the tool or its limits may have changed, and a
+   * slot may have passed, while it waited), run under the timeout and the shutdown signal,
+   * with the call's own idempotency key, and recorded.
+   */
+  async runApproved(row: ToolCall, context: { channel: string; signal: AbortSignal }): Promise<ApprovedRunOutcome> {
+    const scope = { channel: context.channel };
+    const tool = this.registry.get(row.toolName);
+    const input = tool?.input.safeParse(row.arguments);
+    if (!tool || !input?.success) {
+      const error = !tool ? `${row.toolName} is no longer available` : `the request is no longer valid: ${input?.error?.issues[0]?.message ?? 'invalid'}`;
+      await this.store.finish(row.id, { status: 'error', error, durationMs: 0 });
+      this.announce(row.id, row, scope, 'error', 0);
+      return { status: 'error', durationMs: 0, text: `I could not do it: ${error}.` };
+    }
+    const outcome = await runTool(
+      tool,
+      input.data,
+      { conversationId: row.conversationId, messageId: row.messageId, channel: context.channel, idempotencyKey: row.idempotencyKey, signal: context.signal },
+      this.timeoutMs,
+    );
+    if (outcome.status === 'ok') {
+      await this.store.finish(row.id, { status: 'ok', result: outcome.result, durationMs: outcome.durationMs });
+      this.announce(row.id, row, scope, 'ok', outcome.durationMs);
+      const text = tool.describeResult ? tool.describeResult(outcome.result) : `Done: ${row.confirmationSummary ?? row.toolName}`;
+      return { status: 'ok', durationMs: outcome.durationMs, text };
+    }
+    this.logger.warn({ err: outcome.cause, tool: row.toolName, confirmationId: row.id }, 'confirmed tool call failed');
+    await this.store.finish(row.id, { status: 'error', error: outcome.error, durationMs: outcome.durationMs });
+    this.announce(row.id, row, scope, 'error', outcome.durationMs);
+    return { status: 'error', durationMs: outcome.durationMs, text: `I could not do it: ${outcome.error}.` };
+  }
+
+  private announce(
+    id: string,
+    base: Pick<ToolCallRecord, 'conversationId' | 'messageId' | 'toolName' | 'provider'>,
+    scope: { channel: string },
+    status: ToolCallStatus,
+    durationMs: number,
+  ): void {
+    this.deps.onFinished?.({
       id,
       conversationId: base.conversationId,
       messageId: base.messageId,
@@ -154,9 +216,9 @@ export class ToolExecutor {
     status: ToolCallStatus,
     message: string,
   ): Promise<ToolCallOutcome> {
-    const row = await this.store.startToolCall({ ...base, status });
+    const row = await this.store.start({ ...base, status });
     if (row) {
-      await this.store.finishToolCall(row.id, { status, error: message, durationMs: 0 });
+      await this.store.finish(row.id, { status, error: message, durationMs: 0 });
       this.announce(row.id, base, scope, status, 0);
     }
     this.logger.info({ tool: base.toolName, status, messageId: base.messageId }, 'tool call rejected');

@@ -1,7 +1,22 @@
-import type { ModelChain } from '../agent/model-chain.js';
-import type { MessagePipeline } from './message-pipeline.js';
+import type { AgentTurnResult } from '../agent/agent.js';
+import { AllProvidersFailedError } from '../agent/model-chain.js';
 import type { Logger } from '../observability/logger.js';
-import type { LedgerStore } from '../store/ledger-store.js';
+import type { Message } from '../store/schema.js';
+import { runAgentFor, type AgentRunDeps } from './agent-run.js';
+import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
+import type { InFlight } from './in-flight.js';
+import type { ReplyDelivery } from './reply-delivery.js';
+import { turnLogger } from './turn-runner.js';
+
+export interface FollowUpDeps {
+  agent: AgentRunDeps;
+  delivery: ReplyDelivery;
+  inFlight: InFlight;
+  logger: Logger;
+  /** FOLLOW_UP_INTERVAL_MS. */
+  intervalMs: number;
+  batchSize?: number;
+}
 
 /**
  * Answers fallback-answered messages once a provider recovers: every
@@ -13,16 +28,7 @@ export class FollowUpRunner {
   #pass: Promise<void> | undefined;
   #stopped = false;
 
-  constructor(
-    private readonly deps: {
-      pipeline: MessagePipeline;
-      ledger: LedgerStore;
-      chain: ModelChain;
-      logger: Logger;
-      intervalMs: number;
-      batchSize?: number;
-    },
-  ) {}
+  constructor(private readonly deps: FollowUpDeps) {}
 
   start(): void {
     this.#timer = setInterval(() => void this.runPass(), this.deps.intervalMs);
@@ -31,8 +37,9 @@ export class FollowUpRunner {
 
   /** One pass over pending follow-ups; concurrent calls share the pass in progress. */
   runPass(): Promise<void> {
-    if (this.#stopped || this.deps.chain.isEmpty) return Promise.resolve();
-    this.#pass ??= this.pass()
+    if (this.#stopped || this.deps.agent.chain.isEmpty) return Promise.resolve();
+    this.#pass ??= this.deps.inFlight
+      .track(this.pass())
       .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'follow-up pass failed'))
       .finally(() => {
         this.#pass = undefined;
@@ -47,12 +54,48 @@ export class FollowUpRunner {
   }
 
   private async pass(): Promise<void> {
-    if (!this.deps.chain.anyAvailable) return;
-    const pending = await this.deps.ledger.listPendingFollowUps(this.deps.batchSize ?? 20);
+    if (!this.deps.agent.chain.anyAvailable) return;
+    const pending = await this.deps.agent.store.unfinished.listPendingFollowUps(this.deps.batchSize ?? 20);
     for (const message of pending) {
       if (this.#stopped) return;
-      const result = await this.deps.pipeline.answerFollowUp(message);
-      if (result === 'unavailable') return;
+      if ((await this.answer(message)) === 'unavailable') return;
     }
+  }
+
+  /**
+   * Answers one fallback-answered message properly and delivers it to the same conversation.
+   * `unavailable` while every provider still fails, so the pass stops for now.
+   */
+  async answer(message: Message): Promise<'answered' | 'unavailable' | 'skipped'> {
+    const { agent, delivery } = this.deps;
+    const conversation = await agent.store.conversations.getConversation(message.conversationId);
+    if (!conversation || !agent.settings.followUp) {
+      await agent.store.unfinished.skipFollowUp(message.id);
+      return 'skipped';
+    }
+    const turn = { message, conversation };
+    const log = turnLogger(this.deps.logger, turn);
+    const started = performance.now();
+    let result: AgentTurnResult;
+    try {
+      result = await runAgentFor(agent, turn, {
+        workspaceId: DEFAULT_WORKSPACE_ID,
+        log,
+        onApproval: (request) => delivery.showApproval({ conversation, messageId: message.id }, request, log),
+      });
+    } catch (error) {
+      if (error instanceof AllProvidersFailedError) return 'unavailable';
+      throw error;
+    }
+    const answer = {
+      text: result.text,
+      provider: result.provider,
+      model: result.model,
+      attempts: result.attempts,
+      latencyMs: Math.round(performance.now() - started),
+      inputTokens: result.inputTokens,
+      outputTokens: result.outputTokens,
+    };
+    return (await delivery.deliverFollowUp(turn, answer, result.toolCalls, log)) ? 'answered' : 'skipped';
   }
 }

@@ -1,10 +1,15 @@
 import { z } from 'zod';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
+
+export { DEFAULT_WORKSPACE_ID };
 
 /**
  * The one shape every channel turns its input into. Everything after a channel
  * hands this over is channel-agnostic.
  */
 export const inboundMessageSchema = z.object({
+  /** The business this message belongs to, decided by the channel from its own identity (never the sender's words). */
+  workspaceId: z.string().min(1).max(64).default(DEFAULT_WORKSPACE_ID),
   channel: z.string().min(1).max(32),
   /** Who is talking, in the channel's own terms (phone number, Slack team:user, web visitor id). */
   externalUserId: z.string().min(1).max(256),
@@ -17,4 +22,5 @@ export const inboundMessageSchema = z.object({
   text: z.string(),
 });
 
-export type InboundMessage = z.infer<typeof inboundMessageSchema>;
+/** What a channel hands over (`workspaceId` may be left out: the default workspace). */
+export type InboundMessage = z.input<typeof inboundMessageSchema>;

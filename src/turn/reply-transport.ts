@@ -1,5 +1,6 @@
 import type { ToolCallSummary } from '../agent/agent.js';
-import type { Conversation } from '../store/schema.js';
+import type { Conversation, ToolCallStatus } from '../store/schema.js';
+import type { ApprovalRequest } from '../tools/approval.js';
 
 /** Who a reply goes to: the conversation (which knows its channel and identity) and the message being answered. */
 export interface ReplyTarget {
@@ -15,10 +16,18 @@ export interface FinishedReply {
   toolCalls: ToolCallSummary[];
 }
 
+/** The question a channel shows for a held sensitive call. */
+export type ConfirmationRequest = ApprovalRequest;
+
+export interface ConfirmationResolution {
+  confirmationId: string;
+  status: ToolCallStatus;
+}
+
 /**
- * How a channel delivers replies. The pipeline finds the transport by the
- * conversation's channel, so a turn can run anywhere (in-process or on a queue
- * worker) and still reach the person.
+ * How a channel delivers replies. The spine finds the transport by the conversation's
+ * channel (TransportRegistry), so a turn can run anywhere (in-process or on a queue
+ * worker) and still reach the person. Only `done` is required.
  */
 export interface ReplyTransport {
   readonly channel: string;
@@ -29,4 +38,11 @@ export interface ReplyTransport {
   done(target: ReplyTarget, reply: FinishedReply): Promise<void>;
   /** The turn could not produce even the fallback reply (e.g. the database is gone). */
   failed?(target: ReplyTarget, error: { code: string; message: string }): Promise<void>;
+  /**
+   * Shows a held sensitive call as a question (web: buttons; Slack: interactive buttons). A
+   * transport without it still works: the model's reply asks, and the person answers in text (SMS YES/NO).
+   */
+  requestConfirmation?(target: ReplyTarget, request: ConfirmationRequest): Promise<void>;
+  /** The question was answered (or expired): e.g. the web widget replaces its buttons. */
+  confirmationResolved?(target: ReplyTarget, resolution: ConfirmationResolution): Promise<void>;
 }

@@ -1,15 +1,13 @@
 import { App, LogLevel, webApi, type Logger as BoltLogger } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { ConfirmationDecision, ConfirmationPrompter, ConfirmationRequest } from '../../turn/confirmations.js';
-import type { MessagePipeline } from '../../turn/message-pipeline.js';
-import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
-import type { ChannelRecords } from '../../store/channel-records.js';
-import type { ConfirmationAnswerer } from '../confirmation-answerer.js';
+import type { ConfirmationDecision } from '../../turn/confirmations.js';
+import type { ConfirmationRequest, FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
+import type { Channel, ChannelContext } from '../channel.js';
 import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
-import type { OutboundDelivery } from '../outbound-delivery.js';
+import { refusalNotice, type RefusalWording } from '../notices.js';
 import { FastifySlackReceiver } from './fastify-receiver.js';
 import { slackCommandSchema, slackDestination, slackIdentity, slackMessageEventSchema, type SlackMessageEvent } from './slack-payloads.js';
 import { splitForSlack, toSlackMrkdwn } from './slack-format.js';
@@ -26,13 +24,7 @@ export interface SlackChannelOptions {
   apiUrl?: string;
   /** e.g. `/ask`. */
   slashCommand: string;
-  pipeline: MessagePipeline;
-  records: ChannelRecords;
-  delivery: OutboundDelivery;
-  logger: Logger;
   now?: () => number;
-  /** Sensitive-tool confirmations: buttons are shown and answered only when this is given. */
-  confirmations?: ConfirmationAnswerer;
 }
 
 
@@ -47,6 +39,14 @@ const buttonClickSchema = z.object({
   actions: z.array(z.object({ action_id: z.string(), value: z.string().max(200).optional() })).min(1),
 });
 
+/** What the channel builds when it mounts. */
+interface SlackParts {
+  app: App;
+  receiver: FastifySlackReceiver;
+  client: webApi.WebClient;
+  context: ChannelContext;
+}
+
 interface ResponseUrlRoute {
   kind: 'response_url';
   url: string;
@@ -58,18 +58,36 @@ interface ResponseUrlRoute {
  * response_url, or chat.postMessage when that is gone). Transport only: everything
  * after `pipeline.accept` is shared with the other channels.
  */
-export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
+export class SlackChannel implements ReplyTransport, Channel {
   readonly channel = SLACK_CHANNEL;
-  readonly app: App;
-  readonly receiver: FastifySlackReceiver;
-  readonly #options: SlackChannelOptions;
-  readonly #client: webApi.WebClient;
+  readonly name = SLACK_CHANNEL;
+  readonly transport: ReplyTransport = this;
+  readonly #settings: SlackChannelOptions;
+  #parts: SlackParts | undefined;
   #identity: Promise<{ botUserId?: string; botId?: string }> | undefined;
   #mention: { botUserId: string; pattern: RegExp } | undefined;
 
-  constructor(options: SlackChannelOptions) {
-    this.#options = options;
-    this.receiver = new FastifySlackReceiver({
+  constructor(settings: SlackChannelOptions) {
+    this.#settings = settings;
+  }
+
+  private get parts(): SlackParts {
+    if (!this.#parts) throw new Error('slack channel not mounted');
+    return this.#parts;
+  }
+
+  private get context(): ChannelContext {
+    return this.parts.context;
+  }
+
+  private get client(): webApi.WebClient {
+    return this.parts.client;
+  }
+
+  /** Builds the Bolt app over our Fastify receiver and mounts POST /slack/events. */
+  async mount(context: ChannelContext): Promise<void> {
+    const options = { ...this.#settings, logger: context.logger };
+    const receiver = new FastifySlackReceiver({
       signingSecret: options.signingSecret,
       path: '/slack/events',
       ...(options.now && { now: options.now }),
@@ -84,9 +102,9 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
     };
     // One client for every call we make, built once with the bot token: the token travels as
     // the default Authorization header instead of being added to (and form-encoded into) each call.
-    this.#client = new webApi.WebClient(options.botToken, clientOptions);
-    this.app = new App({
-      receiver: this.receiver,
+    const client = new webApi.WebClient(options.botToken, clientOptions);
+    const app = new App({
+      receiver,
       // auth.test once, cached; a failure is retried on the next event instead of poisoning the cache.
       authorize: async () => ({ botToken: options.botToken, ...(await this.botIdentity()) }),
       logger,
@@ -96,30 +114,30 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
       convoStore: false,
     });
     // Listener failures must reach the receiver (→ 500 → Slack retries), not be swallowed.
-    this.app.error(async (error) => {
+    app.error(async (error) => {
       throw error;
     });
-    this.app.event('app_mention', async ({ event, body }) => this.onMessageEvent(event, body));
-    this.app.event('message', async ({ event, body }) => this.onMessageEvent(event, body));
-    this.app.command(options.slashCommand, async ({ command, ack }) => {
+    app.event('app_mention', async ({ event, body }) => this.onMessageEvent(event, body));
+    app.event('message', async ({ event, body }) => this.onMessageEvent(event, body));
+    app.command(options.slashCommand, async ({ command, ack }) => {
       await ack(await this.onSlashCommand(command));
     });
-    this.app.action(new RegExp(`^(${CONFIRM_ACTION}|${DECLINE_ACTION})$`), async ({ ack, body, respond }) => {
+    app.action(new RegExp(`^(${CONFIRM_ACTION}|${DECLINE_ACTION})$`), async ({ ack, body, respond }) => {
       await ack();
       // Running a confirmed tool can take longer than Slack's 3 s, so it continues after the ack.
       void this.onButtonClick(body, respond).catch((error: unknown) =>
         options.logger.error({ err: error, channel: SLACK_CHANNEL }, 'confirmation click not handled'),
       );
     });
+    this.#parts = { app, receiver, client, context };
+    await receiver.mount(context.http);
   }
 
-  async mount(http: FastifyInstance): Promise<void> {
-    await this.receiver.mount(http);
-    this.#options.pipeline.registerTransport(this);
-  }
+  /** Routes close with the HTTP server. */
+  async stop(): Promise<void> {}
 
   private botIdentity(): Promise<{ botUserId?: string; botId?: string }> {
-    this.#identity ??= this.#client.auth
+    this.#identity ??= this.client.auth
       .test()
       .then((result) => ({
         ...(typeof result.user_id === 'string' && { botUserId: result.user_id }),
@@ -150,7 +168,7 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
       return;
     }
     try {
-      await this.#options.pipeline.accept({
+      await this.context.intake.accept({
         channel: SLACK_CHANNEL,
         ...identity,
         // The message's own ts: a retried event, or the same message arriving as two event types, is one message.
@@ -158,13 +176,9 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
         text,
       });
     } catch (error) {
-      if (!(error instanceof SwitchboardError) || error.code === 'shutting_down' || error.code === 'internal_error') throw error;
       // A message we refuse for a reason retrying will not fix: tell the person (once per limit window).
-      if (error.code === 'rate_limited') {
-        const until = new Date(Date.now() + (error.retryAfterMs ?? 60_000));
-        if (!(await this.#options.records.claimLimitNotice(SLACK_CHANNEL, identity.externalUserId, until))) return;
-      }
-      await this.sendNotice(event, threadTs, refusalText(error));
+      const notice = await refusalNotice(error, { channel: SLACK_CHANNEL, address: identity.externalUserId }, this.context.store.channels, SLACK_REFUSALS);
+      if (notice) await this.sendNotice(event, threadTs, notice);
     }
   }
 
@@ -184,9 +198,9 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
     const externalMessageId = `cmd:${command.trigger_id}`;
     // Saved before the message exists, so a turn finishing in any process finds it.
     const route: ResponseUrlRoute = { kind: 'response_url', url: command.response_url };
-    await this.#options.records.saveReplyRoute(SLACK_CHANNEL, externalMessageId, route, new Date(Date.now() + RESPONSE_URL_TTL_MS));
+    await this.context.store.channels.saveReplyRoute(SLACK_CHANNEL, externalMessageId, route, new Date(Date.now() + RESPONSE_URL_TTL_MS));
     try {
-      await this.#options.pipeline.accept({
+      await this.context.intake.accept({
         channel: SLACK_CHANNEL,
         ...slackIdentity(command.team_id, command.user_id, command.channel_id),
         externalMessageId,
@@ -205,7 +219,6 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
 
   /** Shows a sensitive tool call as a message with Confirm / Cancel buttons. */
   async requestConfirmation(target: ReplyTarget, request: ConfirmationRequest): Promise<void> {
-    if (!this.#options.confirmations) return;
     const value = `${target.conversation.id}|${request.confirmationId}`;
     const text = `Please confirm: ${toSlackMrkdwn(request.summary)}`;
     const blocks = [
@@ -220,7 +233,7 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
     ];
     const { channel, threadTs } = slackDestination(target.conversation.threadKey);
     const route = await this.replyRoute(target.messageId, threadTs);
-    await this.#options.delivery.deliver({
+    await this.context.delivery.deliver({
       conversationId: target.conversation.id,
       messageId: target.messageId,
       channel: SLACK_CHANNEL,
@@ -232,15 +245,15 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
   }
 
   private async onButtonClick(rawBody: unknown, respond: ((message: Record<string, unknown>) => Promise<unknown>) | undefined): Promise<void> {
-    const confirmations = this.#options.confirmations;
+    const confirmations = this.context.confirmations;
     const parsed = buttonClickSchema.safeParse(rawBody);
-    if (!confirmations || !parsed.success) return;
+    if (!parsed.success) return;
     const click = parsed.data;
     const action = click.actions[0]!;
     const [conversationId, confirmationId] = (action.value ?? '').split('|');
     if (!conversationId || !confirmationId) return;
     const teamId = click.team?.id ?? click.user.team_id ?? '';
-    const conversation = await this.#options.records.findConversationById(conversationId);
+    const conversation = await this.context.store.conversations.getConversation(conversationId);
     // Only the person the question was asked of may answer it.
     if (!conversation || conversation.channel !== SLACK_CHANNEL || conversation.externalUserId !== `${teamId}:${click.user.id}`) {
       await respond?.({ response_type: 'ephemeral', replace_original: false, text: 'Only the person who asked can answer this.' }).catch(() => undefined);
@@ -262,7 +275,7 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
     const parts = splitForSlack(toSlackMrkdwn(text));
     const { channel, threadTs } = slackDestination(conversation.threadKey);
     const route = await this.replyRoute(messageId, threadTs);
-    await this.#options.delivery.deliver({
+    await this.context.delivery.deliver({
       conversationId: conversation.id,
       messageId,
       channel: SLACK_CHANNEL,
@@ -279,12 +292,12 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
    */
   private async replyRoute(messageId: string, threadTs: string | undefined): Promise<ResponseUrlRoute | undefined> {
     if (threadTs !== undefined) return undefined;
-    return (await this.#options.records.findReplyRoute(SLACK_CHANNEL, messageId)) as ResponseUrlRoute | undefined;
+    return (await this.context.store.channels.findReplyRoute(SLACK_CHANNEL, messageId)) as ResponseUrlRoute | undefined;
   }
 
   private async postMessage(channel: string, threadTs: string | undefined, text: string, blocks?: unknown[]): Promise<string | undefined> {
     try {
-      const result = await this.#client.chat.postMessage({
+      const result = await this.client.chat.postMessage({
         channel,
         text,
         mrkdwn: true,
@@ -324,7 +337,7 @@ export class SlackChannel implements ReplyTransport, ConfirmationPrompter {
 
   private async sendNotice(event: SlackMessageEvent, threadTs: string | undefined, text: string): Promise<void> {
     await this.postMessage(event.channel, threadTs, text).catch((error: unknown) =>
-      this.#options.logger.warn({ err: error, channel: SLACK_CHANNEL }, 'slack notice not delivered'),
+      this.context.logger.warn({ err: error, channel: SLACK_CHANNEL }, 'slack notice not delivered'),
     );
   }
 }
@@ -343,6 +356,9 @@ function refusalText(error: SwitchboardError): string {
   }
   return `I couldn't take that message: ${error.message}.`;
 }
+
+/** Every refusal is told in the thread, except those a retry by Slack may fix (shutdown, our own failure). */
+const SLACK_REFUSALS: RefusalWording = (error) => (error.code === 'shutting_down' || error.code === 'internal_error' ? undefined : refusalText(error));
 
 /** Slack Web API errors mapped for the retry policy: 429 and 5xx and network failures retry, `ok: false` errors do not. */
 function toDeliveryError(error: unknown): DeliveryError {

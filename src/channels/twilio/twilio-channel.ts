@@ -1,14 +1,11 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import twilio from 'twilio';
 import { z } from 'zod';
-import type { MessagePipeline } from '../../turn/message-pipeline.js';
-import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import { SwitchboardError } from '../../errors/index.js';
-import type { Logger } from '../../observability/logger.js';
-import type { ChannelRecords } from '../../store/channel-records.js';
+import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
+import type { Channel, ChannelContext } from '../channel.js';
 import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
-import type { OutboundDelivery } from '../outbound-delivery.js';
-import type { ConfirmationAnswerer } from '../confirmation-answerer.js';
+import { refusalNotice, SHORT_MESSAGE_REFUSALS, wordingByCode } from '../notices.js';
 import { answerConfirmationByText, textDecision } from '../text-confirmation.js';
 import { keepRawBodies, parseForm } from '../raw-body.js';
 import { smsKeyword } from './sms-keywords.js';
@@ -24,14 +21,11 @@ export interface TwilioChannelOptions {
   /** Origin (and optional path prefix) Twilio calls, e.g. https://switchboard.example.com — never the request's Host. */
   publicUrl: string;
   client: twilio.Twilio;
-  pipeline: MessagePipeline;
-  records: ChannelRecords;
-  delivery: OutboundDelivery;
   helpText: string;
-  logger: Logger;
-  /** When given, a YES / NO answers the conversation's pending sensitive-tool confirmation. */
-  confirmations?: ConfirmationAnswerer;
 }
+
+/** An empty message gets a hint; the rest as on every short-message channel. */
+const TWILIO_REFUSALS = wordingByCode({ ...SHORT_MESSAGE_REFUSALS, empty_message: 'Please send your question as text.' });
 
 /** The fields of Twilio's inbound-message webhook the channel reads (form-encoded). */
 const inboundSmsSchema = z.object({
@@ -50,17 +44,30 @@ const EMPTY_TWIML = new twilio.twiml.MessagingResponse().toString();
  * each fit one SMS (or one WhatsApp message). STOP/START/HELP are handled here and
  * the opt-out is kept in `channel_contacts`, so a stopped number gets nothing more.
  */
-export class TwilioChannel implements ReplyTransport {
+export class TwilioChannel implements ReplyTransport, Channel {
   readonly channel: TwilioChannelName;
+  readonly name: TwilioChannelName;
+  readonly transport: ReplyTransport = this;
   readonly path: string;
+  #context: ChannelContext | undefined;
 
   constructor(private readonly options: TwilioChannelOptions) {
     this.channel = options.channel;
+    this.name = options.channel;
     this.path = `/twilio/${options.channel}`;
   }
 
-  async mount(http: FastifyInstance): Promise<void> {
-    await http.register(async (instance) => {
+  private get context(): ChannelContext {
+    if (!this.#context) throw new Error(`${this.channel} channel not mounted`);
+    return this.#context;
+  }
+
+  /** Routes close with the HTTP server. */
+  async stop(): Promise<void> {}
+
+  async mount(context: ChannelContext): Promise<void> {
+    this.#context = context;
+    await context.http.register(async (instance) => {
       keepRawBodies(instance);
       instance.post(this.path, async (request, reply) => {
         const signature = request.headers['x-twilio-signature'];
@@ -84,11 +91,11 @@ export class TwilioChannel implements ReplyTransport {
         return this.onInbound(parsed.data, reply);
       });
     });
-    this.options.pipeline.registerTransport(this);
   }
 
   private async onInbound(inbound: z.infer<typeof inboundSmsSchema>, reply: FastifyReply): Promise<FastifyReply> {
-    const { records, pipeline } = this.options;
+    const { intake, store, confirmations } = this.context;
+    const records = store.channels;
     const address = inbound.From;
     const keyword = smsKeyword(inbound.Body);
     if (keyword === 'stop') {
@@ -106,23 +113,14 @@ export class TwilioChannel implements ReplyTransport {
     // A stopped number has said it wants nothing from us: nothing is stored or answered until START.
     if (optedOut) return twiml(reply);
     const identity = { channel: this.channel, externalUserId: address };
-    if (await answerConfirmationByText(this.options.confirmations, records, identity, inbound.Body)) return twiml(reply);
+    if (await answerConfirmationByText(confirmations, store.conversations, identity, inbound.Body)) return twiml(reply);
 
     try {
-      await pipeline.accept({ channel: this.channel, externalUserId: address, externalMessageId: inbound.MessageSid, text: inbound.Body });
+      await intake.accept({ channel: this.channel, externalUserId: address, externalMessageId: inbound.MessageSid, text: inbound.Body });
       return twiml(reply);
     } catch (error) {
-      if (!(error instanceof SwitchboardError)) throw error;
-      if (error.code === 'rate_limited') {
-        const retryAfterMs = error.retryAfterMs ?? 60_000;
-        // One notice per limit window, shared by every process: later messages in the window get silence.
-        const first = await records.claimLimitNotice(this.channel, address, new Date(Date.now() + retryAfterMs));
-        const minutes = Math.max(1, Math.ceil(retryAfterMs / 60_000));
-        return twiml(reply, first ? `Too many messages. Please wait ${minutes} min before writing again.` : undefined);
-      }
-      if (error.code === 'empty_message') return twiml(reply, 'Please send your question as text.');
-      if (error.code === 'message_too_long') return twiml(reply, 'That message is too long. Please send a shorter one.');
-      throw error;
+      // The notice goes back in the webhook's TwiML answer.
+      return twiml(reply, await refusalNotice(error, { channel: this.channel, address }, records, TWILIO_REFUSALS));
     }
   }
 
@@ -138,12 +136,12 @@ export class TwilioChannel implements ReplyTransport {
     const { conversation, messageId } = target;
     const to = conversation.externalUserId;
     const identity = { conversationId: conversation.id, messageId, channel: this.channel, kind } as const;
-    if (await this.options.records.isOptedOut(this.channel, to)) {
-      await this.options.delivery.suppressed(identity, 'recipient opted out (STOP)');
+    if (await this.context.store.channels.isOptedOut(this.channel, to)) {
+      await this.context.delivery.suppressed(identity, 'recipient opted out (STOP)');
       return;
     }
     const parts = this.channel === 'sms' ? splitSms(text) : splitWhatsApp(text);
-    await this.options.delivery.deliver({ ...identity, parts, send: (body) => this.send(to, body) });
+    await this.context.delivery.deliver({ ...identity, parts, send: (body) => this.send(to, body) });
   }
 
   private async send(to: string, body: string): Promise<string> {

@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
-import type { MessagePipeline } from '../../turn/message-pipeline.js';
-import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
-import type { ConversationStore } from '../../store/conversation-store.js';
-import type { Conversation } from '../../store/schema.js';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
-import type { RateLimiter } from '../../infra/rate-limiter.js';
-import type { SessionLookup } from '../../store/sessions.js';
+import type { Conversation } from '../../store/schema.js';
+import type { ConfirmationRequest, ConfirmationResolution, FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
+import type { Channel, ChannelContext, ChannelFactory } from '../channel.js';
 import { hashSessionToken, looksLikeSessionToken, newSessionToken } from './session-token.js';
-import type { ConfirmationRequest, ConfirmationResolution, ConfirmationService } from '../../turn/confirmations.js';
 import {
   clientMessageSchema,
   confirmationAnswerSchema,
@@ -31,8 +27,11 @@ type WebSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<strin
  * the resume token, turns `message` events into inbound messages, and streams
  * replies to the conversation's room (every tab of that conversation sees them).
  */
-export class WebChannel implements ReplyTransport {
+export class WebChannel implements ReplyTransport, Channel {
   readonly channel = WEB_CHANNEL;
+  readonly name = WEB_CHANNEL;
+  readonly transport: ReplyTransport = this;
+  #context: ChannelContext | undefined;
   /** One creation per conversation even if two messages race on a fresh socket. */
   readonly #creating = new Map<string, Promise<Conversation>>();
   /** The raw token lives only here, between the handshake and the `session` event; it is never stored. */
@@ -40,22 +39,21 @@ export class WebChannel implements ReplyTransport {
   /** The socket's conversation row once known, so a message does not re-read it (its identity never changes). */
   readonly #conversations = new WeakMap<WebSocket, Conversation>();
 
-  constructor(
-    private readonly io: WebServer,
-    private readonly pipeline: MessagePipeline,
-    private readonly store: ConversationStore,
-    /** The handshake's token lookup, prepared once. */
-    private readonly sessions: SessionLookup,
-    private readonly logger: Logger,
-    /** Per-IP message budget (RATE_LIMIT_IP_PER_MINUTE); the pipeline applies the per-user and global ones. */
-    private readonly limiter?: RateLimiter,
-    /** Answers `confirmation.answer` events; without it they are refused. */
-    private readonly confirmations?: Pick<ConfirmationService, 'answer'>,
-    /** The newest entry of the socket.io adapter's shared stream, when there is one (see sendSession). */
-    private readonly recoveryOffset: () => string | undefined = () => undefined,
-  ) {}
+  private get context(): ChannelContext {
+    if (!this.#context) throw new Error('web channel not mounted');
+    return this.#context;
+  }
 
-  attach(): void {
+  private get io(): WebServer {
+    return this.context.io;
+  }
+
+  private get logger(): Logger {
+    return this.context.logger;
+  }
+
+  async mount(context: ChannelContext): Promise<void> {
+    this.#context = context;
     this.io.use((socket, next) => {
       this.resolveSession(socket).then(
         () => next(),
@@ -68,15 +66,17 @@ export class WebChannel implements ReplyTransport {
       );
     });
     this.io.on('connection', (socket) => this.onConnection(socket));
-    this.pipeline.registerTransport(this);
   }
+
+  /** Sockets close with the socket.io server. */
+  async stop(): Promise<void> {}
 
   /** A known token resumes its conversation; a missing, forged or foreign token starts a new one. */
   private async resolveSession(socket: WebSocket): Promise<void> {
     const token: unknown = socket.handshake.auth?.token;
     if (looksLikeSessionToken(token)) {
       const tokenHash = hashSessionToken(token);
-      const existing = await this.sessions.conversationByTokenHash(tokenHash);
+      const existing = await this.context.store.sessions.conversationByTokenHash(tokenHash);
       if (existing && existing.channel === WEB_CHANNEL) {
         socket.data = { conversationId: existing.id, tokenHash, persisted: true };
         this.#tokens.set(socket, token);
@@ -96,7 +96,7 @@ export class WebChannel implements ReplyTransport {
       const token = this.#tokens.get(socket)!;
       this.#tokens.delete(socket);
       void socket.join(conversationRoom(socket.data.conversationId));
-      sendSession(this.io, socket, { conversationId: socket.data.conversationId, token }, this.recoveryOffset());
+      sendSession(this.io, socket, { conversationId: socket.data.conversationId, token }, this.context.recoveryOffset());
     }
     socket.on('confirmation.answer', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};
@@ -116,10 +116,10 @@ export class WebChannel implements ReplyTransport {
       const message = first?.path.length ? first.message : "payload must be an object { confirmationId, decision: 'confirm' | 'decline' }";
       return { ok: false, error: { code: 'invalid_payload', message } };
     }
-    if (!this.confirmations || !socket.data.persisted) {
+    if (!socket.data.persisted) {
       return { ok: false, error: { code: 'not_found', message: 'no such confirmation in this conversation' } };
     }
-    const outcome = await this.confirmations.answer(socket.data.conversationId, parsed.data.confirmationId, parsed.data.decision);
+    const outcome = await this.context.confirmations.answer(socket.data.conversationId, parsed.data.confirmationId, parsed.data.decision);
     return { ok: true, status: outcome.status, alreadyAnswered: outcome.alreadyAnswered };
   }
 
@@ -138,19 +138,18 @@ export class WebChannel implements ReplyTransport {
       const message = first?.path.length ? first.message : 'payload must be an object { text, clientMessageId }';
       return { ok: false, error: { code: 'invalid_payload', message } };
     }
-    // Validate before any write, so a rejected message leaves no conversation row behind.
-    this.pipeline.validateText(parsed.data.text);
-    await this.limiter?.consume([{ scope: 'ip', key: clientAddress(socket) }]);
-    const conversation = await this.ensureConversation(socket);
-    const result = await this.pipeline.accept(
+    const { conversationId } = socket.data;
+    // The intake validates and takes the IP budget before it asks for the conversation,
+    // so a refused message leaves no conversation row behind.
+    const result = await this.context.intake.accept(
       {
         channel: WEB_CHANNEL,
-        externalUserId: conversation.externalUserId,
-        conversationId: conversation.id,
+        externalUserId: visitorId(conversationId),
+        conversationId,
         externalMessageId: parsed.data.clientMessageId,
         text: parsed.data.text,
       },
-      conversation,
+      { ip: clientAddress(socket), conversation: () => this.ensureConversation(socket) },
     );
     if (result.duplicate) {
       void this.replayFinishedReply(socket, result.messageId);
@@ -165,18 +164,18 @@ export class WebChannel implements ReplyTransport {
     const { conversationId, tokenHash } = socket.data;
     // A socket recovered on another instance has its data but not this cache: read once.
     if (socket.data.persisted) {
-      const existing = await this.store.getConversation(conversationId);
+      const existing = await this.context.store.conversations.getConversation(conversationId);
       if (existing) {
         this.#conversations.set(socket, existing);
         return existing;
       }
     }
     let creating = this.#creating.get(conversationId);
-    if (!creating) {
-      creating = this.store.createConversation({
+    if (creating === undefined) {
+      creating = this.context.store.conversations.createConversation({
         id: conversationId,
         channel: WEB_CHANNEL,
-        externalUserId: `visitor:${conversationId}`,
+        externalUserId: visitorId(conversationId),
         tokenHash,
       });
       this.#creating.set(conversationId, creating);
@@ -190,7 +189,7 @@ export class WebChannel implements ReplyTransport {
 
   /** A client that resends a message it already sent (e.g. after a reconnect) gets the stored answer. */
   private async replayFinishedReply(socket: WebSocket, messageId: string): Promise<void> {
-    const reply = await this.store.findReply(messageId).catch(() => undefined);
+    const reply = await this.context.intake.findReply(messageId).catch(() => undefined);
     if (!reply) return;
     socket.emit('reply.done', {
       messageId,
@@ -235,6 +234,12 @@ function sendSession(io: WebServer, socket: WebSocket, session: { conversationId
   if (offset === undefined) io.local.to(socket.id).emit('session', session);
   else io.local.to(socket.id).emit('session', session, offset);
 }
+
+/** The web channel's identity for a visitor: its conversation (one per resume token). */
+const visitorId = (conversationId: string) => `visitor:${conversationId}`;
+
+/** The web chat widget: always on, served by every web instance. */
+export const webChannels: ChannelFactory = async () => [new WebChannel()];
 
 function toAckError(error: unknown, logger: Logger): MessageAck {
   if (error instanceof SwitchboardError) return { ok: false, error: error.toJSON() };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FinishedReply } from '../../turn/reply-transport.js';
-import type { ConfirmationRequest, ConfirmationResolution } from '../../turn/confirmations.js';
+import type { ConfirmationRequest, ConfirmationResolution } from '../../turn/reply-transport.js';
 
 /** The socket.io contract of the web channel (documented in the README). */
 

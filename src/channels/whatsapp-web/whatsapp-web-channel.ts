@@ -1,13 +1,9 @@
-import type { MessagePipeline } from '../../turn/message-pipeline.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
-import { SwitchboardError } from '../../errors/index.js';
-import type { Logger } from '../../observability/logger.js';
-import type { ChannelRecords } from '../../store/channel-records.js';
+import type { Channel, ChannelContext } from '../channel.js';
 import { DeliveryError } from '../delivery-retry.js';
-import type { OutboundDelivery } from '../outbound-delivery.js';
-import type { ConfirmationAnswerer } from '../confirmation-answerer.js';
+import { refusalNotice, SHORT_MESSAGE_REFUSALS, wordingByCode } from '../notices.js';
+import { splitByWords } from '../split-by-words.js';
 import { answerConfirmationByText } from '../text-confirmation.js';
-import { splitByWords } from '../twilio/sms-segments.js';
 
 export const WHATSAPP_WEB_CHANNEL = 'whatsapp-web';
 /** WhatsApp allows far longer messages; shorter parts read better on a phone. */
@@ -56,17 +52,14 @@ export interface WhatsAppWebPairing {
 
 export interface WhatsAppWebChannelOptions {
   createClient: () => WhatsAppWebClient;
-  pipeline: MessagePipeline;
-  records: ChannelRecords;
-  delivery: OutboundDelivery;
-  logger: Logger;
   /** Called with each new QR string (the default prints it in the terminal). */
   onQr?: (qr: string) => void;
   /** Delay before reconnecting after a disconnect. */
   reconnectDelayMs?: number;
-  /** When given, a YES / NO answers the conversation's pending sensitive-tool confirmation. */
-  confirmations?: ConfirmationAnswerer;
 }
+
+/** An empty message (a media caption without text) gets silence; the rest as on every short-message channel. */
+const WHATSAPP_WEB_REFUSALS = wordingByCode({ ...SHORT_MESSAGE_REFUSALS, empty_message: null });
 
 /**
  * WhatsApp through whatsapp-web.js, for teams without a WhatsApp Business account:
@@ -74,8 +67,11 @@ export interface WhatsAppWebChannelOptions {
  * chat id (`15551234567@c.us`); group chats, status updates, broadcasts, media
  * and our own messages are ignored. A disconnect starts a fresh client after a delay.
  */
-export class WhatsAppWebChannel implements ReplyTransport {
+export class WhatsAppWebChannel implements ReplyTransport, Channel {
   readonly channel = WHATSAPP_WEB_CHANNEL;
+  readonly name = WHATSAPP_WEB_CHANNEL;
+  readonly transport: ReplyTransport = this;
+  #context: ChannelContext | undefined;
   #pairing: WhatsAppWebPairing = { state: 'stopped', qr: undefined, updatedAt: new Date() };
   #client: WhatsAppWebClient | undefined;
   #stopped = true;
@@ -87,9 +83,14 @@ export class WhatsAppWebChannel implements ReplyTransport {
     return { ...this.#pairing };
   }
 
-  /** Registers the transport and starts the session in the background (Chromium start-up is slow). */
-  start(): void {
-    this.options.pipeline.registerTransport(this);
+  private get context(): ChannelContext {
+    if (!this.#context) throw new Error('whatsapp-web channel not mounted');
+    return this.#context;
+  }
+
+  /** Starts the session in the background (Chromium start-up is slow). */
+  async mount(context: ChannelContext): Promise<void> {
+    this.#context = context;
     this.#stopped = false;
     this.connect();
   }
@@ -100,11 +101,11 @@ export class WhatsAppWebChannel implements ReplyTransport {
     this.setState('stopped');
     const client = this.#client;
     this.#client = undefined;
-    await client?.destroy().catch((error: unknown) => this.options.logger.warn({ err: error }, 'whatsapp-web client did not close cleanly'));
+    await client?.destroy().catch((error: unknown) => this.context.logger.warn({ err: error }, 'whatsapp-web client did not close cleanly'));
   }
 
   private connect(): void {
-    const { logger } = this.options;
+    const { logger } = this.context;
     const client = this.options.createClient();
     this.#client = client;
     this.setState('starting');
@@ -154,26 +155,17 @@ export class WhatsAppWebChannel implements ReplyTransport {
     if (message.fromMe || message.id.fromMe || message.isStatus || message.broadcast) return;
     if (!message.from.endsWith('@c.us') || message.type !== 'chat') return;
     const identity = { channel: WHATSAPP_WEB_CHANNEL, externalUserId: message.from };
-    if (await answerConfirmationByText(this.options.confirmations, this.options.records, identity, message.body)) return;
+    const { intake, store, confirmations } = this.context;
+    if (await answerConfirmationByText(confirmations, store.conversations, identity, message.body)) return;
     try {
-      await this.options.pipeline.accept({
+      await intake.accept({
         channel: WHATSAPP_WEB_CHANNEL,
         externalUserId: message.from,
         externalMessageId: message.id._serialized,
         text: message.body,
       });
     } catch (error) {
-      if (!(error instanceof SwitchboardError)) throw error;
-      let notice: string | undefined;
-      if (error.code === 'rate_limited') {
-        const retryAfterMs = error.retryAfterMs ?? 60_000;
-        const first = await this.options.records.claimLimitNotice(WHATSAPP_WEB_CHANNEL, message.from, new Date(Date.now() + retryAfterMs));
-        if (first) notice = `Too many messages. Please wait ${Math.max(1, Math.ceil(retryAfterMs / 60_000))} min before writing again.`;
-      } else if (error.code === 'message_too_long') {
-        notice = 'That message is too long. Please send a shorter one.';
-      } else if (error.code !== 'empty_message') {
-        throw error;
-      }
+      const notice = await refusalNotice(error, { channel: WHATSAPP_WEB_CHANNEL, address: message.from }, store.channels, WHATSAPP_WEB_REFUSALS);
       if (notice) await this.send(message.from, notice).catch(() => undefined);
     }
   }
@@ -188,7 +180,7 @@ export class WhatsAppWebChannel implements ReplyTransport {
 
   private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<void> {
     const { conversation, messageId } = target;
-    await this.options.delivery.deliver({
+    await this.context.delivery.deliver({
       conversationId: conversation.id,
       messageId,
       channel: WHATSAPP_WEB_CHANNEL,

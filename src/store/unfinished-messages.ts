@@ -2,12 +2,23 @@ import { and, asc, eq, inArray, lt } from 'drizzle-orm';
 import type { Db } from './database.js';
 import { messages, type Message } from './schema.js';
 
+/** A proper answer to a fallback-answered message. */
+export interface FollowUpAnswer {
+  text: string;
+  provider: string;
+  model: string;
+  attempts: unknown;
+  latencyMs: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
 /**
  * The ledger queries behind "nothing accepted is lost" and "fallback answers are
  * followed up": which user messages never finished, and which still wait for a
  * proper answer.
  */
-export class LedgerStore {
+export class UnfinishedMessages {
   constructor(private readonly db: Db) {}
 
   /** User messages still `received` / `processing` and untouched since `before`: their turn was lost. */
@@ -33,10 +44,7 @@ export class LedgerStore {
    * Stores the proper answer to a fallback-answered message and closes its follow-up,
    * in one transaction. Returns undefined when another instance answered it first.
    */
-  async completeFollowUp(
-    userMessage: Message,
-    answer: { text: string; provider: string; model: string; attempts: unknown; latencyMs: number; inputTokens: number; outputTokens: number },
-  ): Promise<Message | undefined> {
+  async completeFollowUp(userMessage: Message, answer: FollowUpAnswer): Promise<Message | undefined> {
     return this.db.transaction(async (tx) => {
       const now = new Date();
       const [claimed] = await tx

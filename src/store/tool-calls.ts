@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, lte } from 'drizzle-orm';
 import type { Db } from './database.js';
-import { conversations, messages, toolCalls, type Message, type ToolCall, type ToolCallStatus } from './schema.js';
+import { toolCalls, type ToolCall, type ToolCallStatus } from './schema.js';
 
-export interface PendingCallRecord {
+/** A tool call as the executor records it before it runs (everything but its status). */
+export interface ToolCallRecord {
   conversationId: string;
   messageId: string;
   callId: string;
@@ -13,13 +14,52 @@ export interface PendingCallRecord {
   model: string | null;
   step: number;
   idempotencyKey: string;
+}
+
+export interface PendingCallRecord extends ToolCallRecord {
   summary: string;
   expiresAt: Date;
 }
 
-/** The reads and conditional writes of pending (awaiting confirmation) tool calls. */
-export class ConfirmationStore {
+/**
+ * The tool_calls table: every call the model asked for, recorded before it runs and
+ * finished after; sensitive calls wait here as `pending` until the person decides.
+ * Writes that race (two answers, two sweepers) are conditional, so exactly one wins.
+ */
+export class ToolCallRecords {
   constructor(private readonly db: Db) {}
+
+
+  async findByIdempotencyKey(key: string): Promise<ToolCall | undefined> {
+    const [row] = await this.db.select().from(toolCalls).where(eq(toolCalls.idempotencyKey, key));
+    return row;
+  }
+
+  /** Records a tool call before it runs; returns undefined when the same key is already recorded. */
+  async start(input: ToolCallRecord & { status: ToolCallStatus }): Promise<ToolCall | undefined> {
+    const [row] = await this.db
+      .insert(toolCalls)
+      .values({ id: randomUUID(), ...input })
+      .onConflictDoNothing({ target: toolCalls.idempotencyKey })
+      .returning();
+    return row;
+  }
+
+  async finish(
+    id: string,
+    outcome: { status: ToolCallStatus; result?: unknown; error?: string | null; durationMs: number },
+  ): Promise<void> {
+    await this.db
+      .update(toolCalls)
+      .set({
+        status: outcome.status,
+        result: outcome.result ?? null,
+        error: outcome.error ?? null,
+        durationMs: outcome.durationMs,
+        completedAt: new Date(),
+      })
+      .where(eq(toolCalls.id, id));
+  }
 
   /** Stores the call as pending; undefined when the same idempotency key is already recorded. */
   async insertPending(record: PendingCallRecord): Promise<ToolCall | undefined> {
@@ -76,13 +116,6 @@ export class ConfirmationStore {
     return rows.length === 1;
   }
 
-  async finish(id: string, outcome: { status: ToolCallStatus; result?: unknown; error?: string; durationMs: number }): Promise<void> {
-    await this.db
-      .update(toolCalls)
-      .set({ status: outcome.status, result: outcome.result ?? null, error: outcome.error ?? null, durationMs: outcome.durationMs, completedAt: new Date() })
-      .where(eq(toolCalls.id, id));
-  }
-
   /** Confirmed calls still `running` although they were decided before `decidedBefore`: their process died mid-run. */
   async listInterrupted(decidedBefore: Date, limit = 100): Promise<ToolCall[]> {
     return this.db
@@ -108,29 +141,5 @@ export class ConfirmationStore {
       .from(toolCalls)
       .where(and(eq(toolCalls.status, 'pending'), lte(toolCalls.confirmationExpiresAt, now)))
       .limit(limit);
-  }
-
-  /**
-   * The outcome of a confirmed call as a new assistant message of the conversation.
-   * It answers no user message (replyToId stays null), so the reply of the turn that
-   * asked is still what a resent message gets back.
-   */
-  async appendAssistantMessage(input: { conversationId: string; text: string }): Promise<Message> {
-    return this.db.transaction(async (tx) => {
-      const now = new Date();
-      const [row] = await tx
-        .insert(messages)
-        .values({
-          id: randomUUID(),
-          conversationId: input.conversationId,
-          role: 'assistant',
-          text: input.text,
-          status: 'answered',
-          createdAt: now,
-        })
-        .returning();
-      await tx.update(conversations).set({ updatedAt: now }).where(eq(conversations.id, input.conversationId));
-      return row!;
-    });
   }
 }

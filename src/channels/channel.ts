@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+import type { Store } from '../store/index.js';
+import type { Intake } from '../turn/intake.js';
+import type { ReplyTransport } from '../turn/reply-transport.js';
+import type { ConfirmationAnswerer } from './confirmation-answerer.js';
+import type { OutboundDelivery } from './outbound-delivery.js';
+import type { WebServer } from './web/web-channel.js';
+
+/** Everything a channel may use, handed over once when it mounts. */
+export interface ChannelContext {
+  config: Config;
+  http: FastifyInstance;
+  /** The socket.io server (the web channel's; detached on a worker, where it only broadcasts). */
+  io: WebServer;
+  /** The newest entry of the socket.io adapter's shared stream, when there is one (see the web channel's session event). */
+  recoveryOffset: () => string | undefined;
+  /** The one way in: every inbound message goes through `intake.accept`. */
+  intake: Intake;
+  store: Store;
+  /** Outbound sends with the delivery retry policy and the `channel_deliveries` record. */
+  delivery: OutboundDelivery;
+  /** The person's answers to held sensitive calls (buttons, YES / NO). */
+  confirmations: ConfirmationAnswerer;
+  logger: Logger;
+}
+
+/**
+ * A way people reach the assistant (the web widget, Slack, SMS, WhatsApp …). A channel
+ * verifies and normalises what arrives into the one inbound-message shape and hands it
+ * to the intake; it delivers replies through its `transport`. Nothing after the intake
+ * knows which channel a message came from.
+ */
+export interface Channel {
+  readonly name: string;
+  readonly transport: ReplyTransport;
+  /** Registers routes or listeners, or starts a session; called once, before the server listens. */
+  mount(context: ChannelContext): Promise<void>;
+  /** Stops sessions and timers; HTTP routes close with the server. */
+  stop(): Promise<void>;
+}
+
+/** Documented test seams a channel factory may take instead of its real client. */
+export interface ChannelSeams {
+  /** Replaces the whatsapp-web.js client (no browser is started). */
+  whatsAppWebClient?: () => import('./whatsapp-web/whatsapp-web-channel.js').WhatsAppWebClient;
+}
+
+/**
+ * Builds the channels its settings turn on (none, one, or several, e.g. SMS and WhatsApp
+ * through Twilio). A channel's module and SDK are loaded only when it is configured.
+ */
+export type ChannelFactory = (config: Config, setup: { logger: Logger; seams: ChannelSeams }) => Promise<Channel[]>;

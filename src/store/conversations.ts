@@ -1,0 +1,113 @@
+import { and, eq, sql } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import type { Db } from './database.js';
+import { prepareRows } from './rows.js';
+import { conversations, type Conversation } from './schema.js';
+
+export interface ConversationIdentity {
+  channel: string;
+  externalUserId: string;
+  threadKey?: string;
+}
+
+/** A conversations row as raw SQL returns it (timestamps as text from postgres.js, Date from PGlite). */
+export interface RawConversation {
+  id: string;
+  channel: string;
+  external_user_id: string;
+  thread_key: string;
+  token_hash: string | null;
+  created_at: string | Date;
+  updated_at: string | Date;
+}
+
+export function toConversation(row: RawConversation): Conversation {
+  return {
+    id: row.id,
+    channel: row.channel,
+    externalUserId: row.external_user_id,
+    threadKey: row.thread_key,
+    tokenHash: row.token_hash,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+/** The conversations table: one row per channel identity (and thread), or per web session. */
+export class ConversationRecords {
+  readonly #findOrCreate;
+
+  constructor(private readonly db: Db) {
+    const placeholder = sql.placeholder;
+    this.#findOrCreate = prepareRows<RawConversation>(
+        db,
+        'find_or_create_conversation',
+        sql`with created as (
+              insert into conversations (id, channel, external_user_id, thread_key)
+              values (${placeholder('id')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')})
+              on conflict (channel, external_user_id, thread_key) do nothing
+              returning *
+            )
+            select * from created
+            union all
+            select * from conversations
+            where channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
+              and thread_key = ${placeholder('threadKey')}
+              and not exists (select 1 from created)`,
+      );
+  }
+
+
+  async createConversation(identity: ConversationIdentity & { id?: string; tokenHash?: string }): Promise<Conversation> {
+    const [row] = await this.db
+      .insert(conversations)
+      .values({
+        id: identity.id ?? randomUUID(),
+        channel: identity.channel,
+        externalUserId: identity.externalUserId,
+        threadKey: identity.threadKey ?? '',
+        tokenHash: identity.tokenHash ?? null,
+      })
+      .returning();
+    return row!;
+  }
+
+  /**
+   * One conversation per channel identity, created on first contact; safe under concurrent
+   * first messages. One statement either way: the insert, or (on conflict) the existing row.
+   */
+  async findOrCreateConversation(identity: ConversationIdentity): Promise<Conversation> {
+    const [row] = await this.#findOrCreate({
+      id: randomUUID(),
+      channel: identity.channel,
+      externalUserId: identity.externalUserId,
+      threadKey: identity.threadKey ?? '',
+    });
+    if (row) return toConversation(row);
+    // Another transaction inserted the same identity and had not committed when this
+    // statement's snapshot was taken: it is visible now.
+    return (await this.findConversation(identity))!;
+  }
+
+
+  /** The conversation of a channel identity, if it has one (no creation). */
+  async findConversation(identity: ConversationIdentity): Promise<Conversation | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(conversations)
+      .where(
+        and(
+          eq(conversations.channel, identity.channel),
+          eq(conversations.externalUserId, identity.externalUserId),
+          eq(conversations.threadKey, identity.threadKey ?? ''),
+        ),
+      );
+    return row;
+  }
+
+
+  async getConversation(id: string): Promise<Conversation | undefined> {
+    const [row] = await this.db.select().from(conversations).where(eq(conversations.id, id));
+    return row;
+  }
+}

@@ -1,0 +1,43 @@
+import { ChannelRecords } from './channel-records.js';
+import { ConversationRecords } from './conversations.js';
+import type { Db } from './database.js';
+import { MessageLedger } from './messages.js';
+import { SessionLookup } from './sessions.js';
+import { ToolCallRecords } from './tool-calls.js';
+import { UnfinishedMessages } from './unfinished-messages.js';
+
+/**
+ * Every statement over the domain tables, one class per table (or per job over `messages`).
+ * Built once per process by `createStore`; the statements each class prepares are built with it.
+ */
+export interface Store {
+  readonly conversations: ConversationRecords;
+  /** The message ledger: accept, open and close turns, history. */
+  readonly messages: MessageLedger;
+  /** Messages whose turn was lost, and fallback answers waiting for a proper one. */
+  readonly unfinished: UnfinishedMessages;
+  readonly toolCalls: ToolCallRecords;
+  /** Deliveries, opt-outs, limit notices and reply routes of the channels. */
+  readonly channels: ChannelRecords;
+  /** The web handshake's resume-token lookup. */
+  readonly sessions: SessionLookup;
+}
+
+export function createStore(db: Db): Store {
+  const conversations = new ConversationRecords(db);
+  return {
+    conversations,
+    messages: new MessageLedger(db, conversations),
+    unfinished: new UnfinishedMessages(db),
+    toolCalls: new ToolCallRecords(db),
+    channels: new ChannelRecords(db),
+    sessions: new SessionLookup(db),
+  };
+}
+
+export type { ConversationIdentity } from './conversations.js';
+export type { AcceptedMessage, CachedAnswer, TurnOutcome } from './messages.js';
+export { TurnAlreadyCompletedError } from './messages.js';
+export type { HistoryEntry } from './history.js';
+export type { ToolCallRecord, PendingCallRecord } from './tool-calls.js';
+export type { DeliveryRecord } from './channel-records.js';

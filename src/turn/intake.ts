@@ -1,0 +1,194 @@
+import { SwitchboardError } from '../errors/index.js';
+import type { RateLimiter } from '../infra/rate-limiter.js';
+import type { CachedReply, ResponseCache } from '../infra/response-cache.js';
+import type { PipelineEvents } from '../observability/events.js';
+import type { Logger } from '../observability/logger.js';
+import type { Store } from '../store/index.js';
+import type { AcceptedMessage } from '../store/messages.js';
+import type { Conversation, Message } from '../store/schema.js';
+import type { TurnDispatcher } from './dispatcher.js';
+import type { InFlight } from './in-flight.js';
+import { inboundMessageSchema, type InboundMessage } from './inbound-message.js';
+import { cachedResult, type TurnResult } from './outcomes.js';
+import type { ReplyDelivery, TurnSubject } from './reply-delivery.js';
+import { turnLogger } from './turn-runner.js';
+
+export interface AcceptResult {
+  messageId: string;
+  conversationId: string;
+  duplicate: boolean;
+}
+
+export interface AcceptOptions {
+  /** The sender's network address, for the per-IP budget (the web widget; webhooks come from the platform's servers). */
+  ip?: string;
+  /**
+   * The conversation a channel resolves itself (the web channel, by resume token), called
+   * only once the message passed validation and the IP budget, so a refused message
+   * leaves no conversation row behind. Channels that know a person by identity leave it out.
+   */
+  conversation?: () => Promise<Conversation>;
+}
+
+export interface IntakeDeps {
+  store: Store;
+  dispatcher: TurnDispatcher;
+  delivery: ReplyDelivery;
+  events: PipelineEvents;
+  inFlight: InFlight;
+  logger: Logger;
+  /** MAX_MESSAGE_CHARS. */
+  maxMessageChars: number;
+  limiter?: RateLimiter | undefined;
+  cache?: ResponseCache | undefined;
+  /** The reply-cache key of a first message's text; undefined when the cache is off. */
+  cacheKey?: ((text: string) => string) | undefined;
+}
+
+/**
+ * The one way in for every channel: validate, take the budgets (IP, person, global),
+ * deduplicate, store, answer a first message from the reply cache, or dispatch its turn.
+ * Once per message. Resolves once the message is durably accepted (the turn continues in
+ * the background); a duplicate is acknowledged with the original id and not answered again.
+ */
+export class Intake {
+  /** Conversation rows a message was accepted for: their next message is not a first one. */
+  readonly #hadMessages = new WeakSet<Conversation>();
+
+  constructor(private readonly deps: IntakeDeps) {}
+
+  /** Checks the text against the limits; throws a SwitchboardError with a precise code. */
+  validateText(text: string): string {
+    const trimmed = text.trim();
+    if (trimmed.length === 0) throw new SwitchboardError('empty_message', 'message text is empty');
+    if (trimmed.length > this.deps.maxMessageChars) {
+      throw new SwitchboardError('message_too_long', `message is ${trimmed.length} characters; the limit is ${this.deps.maxMessageChars}`);
+    }
+    return trimmed;
+  }
+
+  async accept(input: InboundMessage, options: AcceptOptions = {}): Promise<AcceptResult> {
+    const { store } = this.deps;
+    if (!this.deps.inFlight.accepting) throw new SwitchboardError('shutting_down', 'the server is shutting down; try again shortly');
+    const parsed = inboundMessageSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new SwitchboardError('invalid_payload', `${issue?.path.join('.') || 'message'}: ${issue?.message ?? 'invalid'}`);
+    }
+    const inbound = parsed.data;
+    const text = this.validateText(inbound.text);
+    if (options.ip !== undefined) await this.deps.limiter?.consume([{ scope: 'ip', key: options.ip }]);
+    const external = inbound.externalMessageId !== undefined ? { externalMessageId: inbound.externalMessageId } : {};
+    let target: Conversation;
+    let accepted: AcceptedMessage;
+    /** The cache answer to use if this turns out to be a first message; undefined: look it up then. */
+    let lookup: Promise<CachedReply | undefined> | undefined;
+    /** Stored already answered from the cache (identity channels, one statement). */
+    let answeredHit: CachedReply | undefined;
+    if (options.conversation || inbound.conversationId) {
+      const known = options.conversation ? await options.conversation() : await store.conversations.getConversation(inbound.conversationId!);
+      if (!known) throw new SwitchboardError('not_found', 'conversation not found');
+      const repeat = await this.consumeBudget(known, inbound.externalMessageId, async () => known);
+      if (repeat) return repeat;
+      target = known;
+      // A conversation that never finished a turn (updated_at still equals created_at) and has
+      // not been seen here most likely gets its first message now: look the answer up while the
+      // message is stored. (A channel that keeps its conversation row, as the web channel does
+      // per socket, passes the same object every time; its timestamps are those of the read.)
+      if (this.deps.cacheKey && !this.#hadMessages.has(target) && target.updatedAt.getTime() === target.createdAt.getTime()) {
+        lookup = this.lookUpCache(text);
+      }
+      this.#hadMessages.add(target);
+      accepted = await store.messages.acceptMessage({ conversationId: target.id, text, ...external });
+    } else {
+      // Known by identity (Slack, SMS, WhatsApp): the budget is the identity's, so it is
+      // checked first; the conversation and the message are then stored in one statement,
+      // which also stores a cached answer when the message turns out to be a first one.
+      const repeat = await this.consumeBudget(inbound, inbound.externalMessageId, () => store.conversations.findConversation(inbound));
+      if (repeat) return repeat;
+      const started = performance.now();
+      const hit = await this.lookUpCache(text);
+      const stored = await store.messages.acceptInbound(inbound, { text, ...external }, hit && { ...hit, latencyMs: Math.round(performance.now() - started) });
+      ({ conversation: target, accepted } = stored);
+      if (stored.answeredFromCache) answeredHit = hit;
+      // Looked up already: a hit the statement did not use belongs to a message with history.
+      lookup = Promise.resolve(undefined);
+    }
+    if (!accepted.duplicate) {
+      const turn = { message: accepted.message, conversation: target };
+      this.deps.events.emit('message.accepted', turn);
+      if (answeredHit) {
+        const outcome = cachedResult(answeredHit, turn.message.latencyMs ?? 0);
+        const log = turnLogger(this.deps.logger, turn);
+        this.deps.delivery.announceTurn(turn, outcome, log);
+        this.deliverAfterAck(turn, outcome, log);
+      } else {
+        const answered = accepted.firstInConversation && (await this.answerFromCache(turn, lookup ?? this.lookUpCache(text)));
+        if (!answered) await this.deps.dispatcher.dispatch(turn.message.id);
+      }
+    }
+    return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate };
+  }
+
+  /** The stored reply of a message accepted earlier (a resent web message gets it again). */
+  findReply(messageId: string): Promise<Message | undefined> {
+    return this.deps.store.messages.findReply(messageId);
+  }
+
+  /** Delivery of a reply stored during `accept`: after the acknowledgement, which the channel sends once `accept` resolves. */
+  private deliverAfterAck(turn: TurnSubject, outcome: TurnResult, log: Logger): void {
+    void this.deps.inFlight.track(new Promise((resolve) => setImmediate(resolve)).then(() => this.deps.delivery.deliverTurn(turn, outcome, log)));
+  }
+
+  /**
+   * Takes one message from the person's and the global budget. Over the limit, a
+   * channel's retry of a message already accepted is a duplicate, not a new message: it
+   * is acknowledged as such (returned) instead of earning the person a rate-limit notice.
+   * Looked up only on that path, so the common case pays nothing.
+   */
+  private async consumeBudget(
+    person: { channel: string; externalUserId: string },
+    externalMessageId: string | undefined,
+    conversationOf: () => Promise<Conversation | undefined>,
+  ): Promise<AcceptResult | undefined> {
+    try {
+      await this.deps.limiter?.consume([
+        { scope: 'user', key: `${person.channel}:${person.externalUserId}` },
+        { scope: 'global', key: 'all' },
+      ]);
+      return undefined;
+    } catch (error) {
+      const conversation = externalMessageId ? await conversationOf() : undefined;
+      const repeat = conversation ? await this.deps.store.messages.findByExternalId(conversation.id, externalMessageId!) : undefined;
+      if (!repeat) throw error;
+      return { messageId: repeat.id, conversationId: conversation!.id, duplicate: true };
+    }
+  }
+
+  /** The cached answer to a first message with this text; a miss when the cache is off or unreadable. */
+  private async lookUpCache(text: string): Promise<CachedReply | undefined> {
+    return this.deps.cacheKey ? this.deps.cache!.get(this.deps.cacheKey(text)) : undefined;
+  }
+
+  /**
+   * A first message whose answer is in the reply cache is answered here, without a
+   * queue hop or a model call: the reply is stored before `accept` resolves (so it is
+   * as durable as a queued job), and delivered right after the channel's acknowledgement.
+   * Returns false on a miss, or when storing failed (the queue then runs the turn).
+   */
+  private async answerFromCache(turn: TurnSubject, lookup: Promise<CachedReply | undefined>): Promise<boolean> {
+    const started = performance.now();
+    const hit = await lookup;
+    if (!hit) return false;
+    const log = turnLogger(this.deps.logger, turn);
+    const outcome = cachedResult(hit, Math.round(performance.now() - started));
+    try {
+      if (!(await this.deps.delivery.recordTurn(turn, outcome, log))) return true;
+    } catch (error) {
+      log.warn({ err: error }, 'cached reply could not be stored; queueing the turn');
+      return false;
+    }
+    this.deliverAfterAck(turn, outcome, log);
+    return true;
+  }
+}

@@ -1,0 +1,139 @@
+import type { ToolCallSummary } from '../agent/agent.js';
+import type { ResponseCache } from '../infra/response-cache.js';
+import type { PipelineEvents } from '../observability/events.js';
+import type { Logger } from '../observability/logger.js';
+import type { Store } from '../store/index.js';
+import { TurnAlreadyCompletedError } from '../store/messages.js';
+import type { Conversation, Message, ToolCallStatus } from '../store/schema.js';
+import type { FollowUpAnswer } from '../store/unfinished-messages.js';
+import type { ApprovalRequest } from '../tools/approval.js';
+import type { TurnResult } from './outcomes.js';
+import type { ReplyTarget } from './reply-transport.js';
+import type { TransportRegistry } from './transports.js';
+
+export interface ReplyDeliveryDeps {
+  store: Store;
+  transports: TransportRegistry;
+  events: PipelineEvents;
+  cache?: ResponseCache | undefined;
+  logger: Logger;
+}
+
+/** A turn's user message and its conversation. */
+export interface TurnSubject {
+  message: Message;
+  conversation: Conversation;
+}
+
+/**
+ * The one path by which anything the assistant says reaches a person: store the assistant
+ * message, tell observers, call the channel's transport, and cache what may be replayed.
+ * Turns, cached answers, fallback replies, follow-ups after recovery and the outcomes of
+ * confirmed, declined or expired tool calls all end here. Storing comes first and happens
+ * once; delivery problems are logged, never retried into a second answer.
+ */
+export class ReplyDelivery {
+  constructor(private readonly deps: ReplyDeliveryDeps) {}
+
+  /** Stores a turn's outcome (once) and delivers it. */
+  async finishTurn(turn: TurnSubject, outcome: TurnResult, log: Logger): Promise<void> {
+    if (await this.recordTurn(turn, outcome, log)) await this.deliverTurn(turn, outcome, log);
+  }
+
+  /** Stores a turn's outcome; false when another run of the same turn already stored one. */
+  async recordTurn(turn: TurnSubject, outcome: TurnResult, log: Logger): Promise<boolean> {
+    try {
+      await this.deps.store.messages.completeTurn(turn.message, outcome.record);
+    } catch (error) {
+      if (error instanceof TurnAlreadyCompletedError) {
+        log.info('turn already completed elsewhere; not answering twice');
+        return false;
+      }
+      throw error;
+    }
+    this.announceTurn(turn, outcome, log);
+    return true;
+  }
+
+  /** A turn's outcome is stored (here, or by the statement that accepted it): observers and the log hear of it. */
+  announceTurn(turn: TurnSubject, outcome: TurnResult, log: Logger): void {
+    this.deps.events.emit('turn.finished', { message: turn.message, conversation: turn.conversation, outcome: outcome.record });
+    log.info({ status: outcome.record.status, provider: outcome.record.provider, latencyMs: outcome.record.latencyMs }, 'turn finished');
+  }
+
+  /** Sends a stored turn outcome, then caches it (only once stored, and after the person has it). */
+  async deliverTurn(turn: TurnSubject, outcome: TurnResult, log: Logger): Promise<void> {
+    const { record } = outcome;
+    await this.send(
+      { conversation: turn.conversation, messageId: turn.message.id },
+      { text: record.text, fallback: record.fallback, cached: record.cached, toolCalls: outcome.toolCalls },
+      log,
+      'reply stored but not delivered',
+    );
+    if (outcome.cacheEntry) await this.deps.cache?.set(outcome.cacheEntry.key, outcome.cacheEntry.reply);
+  }
+
+  /**
+   * Stores the proper answer to a fallback-answered message and delivers it to the same
+   * conversation (a second `done` for the same message id). False when another instance answered it first.
+   */
+  async deliverFollowUp(turn: TurnSubject, answer: FollowUpAnswer, toolCalls: ToolCallSummary[], log: Logger): Promise<boolean> {
+    const reply = await this.deps.store.unfinished.completeFollowUp(turn.message, answer);
+    if (!reply) return false;
+    log.info({ provider: answer.provider }, 'follow-up answered');
+    await this.send(
+      { conversation: turn.conversation, messageId: turn.message.id },
+      { text: reply.text, fallback: false, cached: false, toolCalls },
+      log,
+      'follow-up stored but not delivered',
+    );
+    return true;
+  }
+
+  /**
+   * The outcome of a held tool call (confirmed and run, declined, expired) as a new assistant
+   * message of the conversation: the question is marked resolved, then the outcome is sent.
+   */
+  async deliverToolOutcome(
+    conversation: Conversation,
+    call: { confirmationId: string; toolName: string; status: ToolCallStatus },
+    text: string,
+    log: Logger,
+  ): Promise<void> {
+    const message = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, text });
+    const target: ReplyTarget = { conversation, messageId: message.id };
+    const transport = this.deps.transports.get(conversation.channel);
+    await transport
+      ?.confirmationResolved?.(target, { confirmationId: call.confirmationId, status: call.status })
+      .catch((error: unknown) => log.warn({ err: error }, 'confirmation resolution not shown'));
+    await this.send(target, { text, fallback: false, cached: false, toolCalls: [{ name: call.toolName, status: call.status }] }, log, 'confirmation outcome not delivered');
+  }
+
+  /** Shows a held sensitive call's question on the conversation's channel (if it can show one). */
+  async showApproval(target: ReplyTarget, request: ApprovalRequest, log: Logger): Promise<void> {
+    await this.deps.transports
+      .get(target.conversation.channel)
+      ?.requestConfirmation?.(target, request)
+      .catch((error: unknown) => log.warn({ err: error, confirmationId: request.confirmationId }, 'confirmation request not delivered'));
+  }
+
+  /** Nothing could be stored, not even the fallback: the person is told to try again. */
+  async deliverFailure(target: ReplyTarget, error: { code: string; message: string }, log: Logger): Promise<void> {
+    await this.deps.transports
+      .get(target.conversation.channel)
+      ?.failed?.(target, error)
+      .catch((deliveryError: unknown) => log.error({ err: deliveryError }, 'failure notice not delivered'));
+  }
+
+  private async send(
+    target: ReplyTarget,
+    reply: { text: string; fallback: boolean; cached: boolean; toolCalls: ToolCallSummary[] },
+    log: Logger,
+    failure: string,
+  ): Promise<void> {
+    await this.deps.transports
+      .get(target.conversation.channel)
+      ?.done(target, { messageId: target.messageId, ...reply })
+      .catch((error: unknown) => log.error({ err: error }, failure));
+  }
+}

@@ -1,0 +1,119 @@
+import type { ModelChain } from '../agent/model-chain.js';
+import { responseCacheKeyer, type ResponseCache } from '../infra/response-cache.js';
+import type { RateLimiter } from '../infra/rate-limiter.js';
+import type { TurnQueue } from '../infra/turn-queue.js';
+import type { PipelineEvents } from '../observability/events.js';
+import type { Logger } from '../observability/logger.js';
+import type { Store } from '../store/index.js';
+import type { ApprovalPolicy } from '../tools/approval.js';
+import { ToolExecutor } from '../tools/tool-executor.js';
+import type { ToolRegistry } from '../tools/tool-registry.js';
+import { ConfirmationService } from './confirmations.js';
+import { TurnDispatcher } from './dispatcher.js';
+import { FollowUpRunner } from './follow-ups.js';
+import { InFlight } from './in-flight.js';
+import { Intake } from './intake.js';
+import { recoverStuckMessages } from './recovery.js';
+import { ReplyDelivery } from './reply-delivery.js';
+import type { TurnSettings } from './settings.js';
+import { TransportRegistry } from './transports.js';
+import { TurnRunner } from './turn-runner.js';
+
+export interface SpineDeps {
+  store: Store;
+  chain: ModelChain;
+  tools: ToolRegistry;
+  settings: TurnSettings;
+  events: PipelineEvents;
+  logger: Logger;
+  queues: { durable: TurnQueue; local: TurnQueue };
+  cache?: ResponseCache | undefined;
+  limiter?: RateLimiter | undefined;
+  /** Which calls wait for the person (SENSITIVE_TOOLS); without it every call runs at once. */
+  approvals?: ApprovalPolicy;
+  /** TOOL_TIMEOUT_MS. */
+  toolTimeoutMs: number;
+  /** FOLLOW_UP_INTERVAL_MS. */
+  followUpIntervalMs: number;
+}
+
+/** The channel-agnostic spine, wired: what the composition root and the channels use. */
+export interface Spine {
+  readonly transports: TransportRegistry;
+  readonly intake: Intake;
+  readonly runner: TurnRunner;
+  readonly delivery: ReplyDelivery;
+  readonly confirmations: ConfirmationService;
+  readonly followUps: FollowUpRunner;
+  readonly executor: ToolExecutor;
+  readonly dispatcher: TurnDispatcher;
+  readonly inFlight: InFlight;
+  /** Starts consuming turns (the durable queue only where `consumeDurable`). */
+  start(consumeDurable: boolean): Promise<void>;
+  /** Re-queues messages the ledger shows unfinished since before `olderThanMs` ago. */
+  recover(olderThanMs: number): Promise<number>;
+  /** Stops intake, lets turns in flight finish (aborted after `timeoutMs`), closes the queue. */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Wires the spine: channel → intake → queue → runner → agent → tools, with the outcome
+ * returning by value to the one delivery path, which reaches the channel through the
+ * transport registry. No part holds a reference back up this chain.
+ */
+export function createSpine(deps: SpineDeps): Spine {
+  const { store, chain, tools, settings, events, logger } = deps;
+  const transports = new TransportRegistry();
+  const inFlight = new InFlight();
+  const dispatcher = new TurnDispatcher(deps.queues, logger);
+  const delivery = new ReplyDelivery({ store, transports, events, cache: deps.cache, logger });
+  const executor = new ToolExecutor({
+    registry: tools,
+    log: store.toolCalls,
+    logger,
+    timeoutMs: deps.toolTimeoutMs,
+    ...(deps.approvals && { approvals: deps.approvals }),
+    onFinished: (event) => events.emit('tool-call.finished', event),
+  });
+  const agent = { store, chain, tools, executor, settings, signal: inFlight.signal };
+  // The reply cache answers first messages only, keyed by everything that shapes an answer.
+  const cacheKey =
+    deps.cache && !chain.isEmpty
+      ? responseCacheKeyer({ systemPrompt: settings.systemPrompt, tools: tools.specs(), chain: chain.models.map((model) => `${model.provider}:${model.model}`) })
+      : undefined;
+  const runner = new TurnRunner({ agent, delivery, transports, inFlight, logger, cacheKey });
+  const intake = new Intake({
+    store,
+    dispatcher,
+    delivery,
+    events,
+    inFlight,
+    logger,
+    maxMessageChars: settings.maxMessageChars,
+    limiter: deps.limiter,
+    cache: deps.cache,
+    cacheKey,
+  });
+  const confirmations = new ConfirmationService({ store, executor, delivery, inFlight, events, logger, toolTimeoutMs: deps.toolTimeoutMs });
+  const followUps = new FollowUpRunner({ agent, delivery, inFlight, logger, intervalMs: deps.followUpIntervalMs });
+  return {
+    transports,
+    intake,
+    runner,
+    delivery,
+    confirmations,
+    followUps,
+    executor,
+    dispatcher,
+    inFlight,
+    start: (consumeDurable) =>
+      dispatcher.start({ run: (messageId) => runner.run(messageId), exhausted: (messageId, error) => runner.fail(messageId, error) }, consumeDurable),
+    recover: (olderThanMs) => recoverStuckMessages({ store, dispatcher, logger }, olderThanMs),
+    async drain(timeoutMs) {
+      confirmations.stopSweeper();
+      await followUps.stop();
+      await inFlight.drain(timeoutMs, () => dispatcher.drain(timeoutMs));
+      await dispatcher.close();
+    },
+  };
+}

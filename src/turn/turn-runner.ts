@@ -1,0 +1,142 @@
+import { AllProvidersFailedError } from '../agent/model-chain.js';
+import { deferredChild, type Logger } from '../observability/logger.js';
+import type { HistoryEntry } from '../store/history.js';
+import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
+import { runAgentFor, type AgentRunDeps } from './agent-run.js';
+import { DeltaCoalescer } from './delta-coalescer.js';
+import type { InFlight } from './in-flight.js';
+import { fallbackRecord, type TurnResult } from './outcomes.js';
+import type { ReplyDelivery, TurnSubject } from './reply-delivery.js';
+import type { ReplyTarget } from './reply-transport.js';
+import type { TransportRegistry } from './transports.js';
+
+const FINISHED_STATUSES = new Set(['answered', 'fallback', 'failed']);
+
+export interface TurnRunnerDeps {
+  agent: AgentRunDeps;
+  delivery: ReplyDelivery;
+  transports: TransportRegistry;
+  inFlight: InFlight;
+  logger: Logger;
+  /** The reply-cache key of a first message's text; undefined when the cache is off. */
+  cacheKey?: ((text: string) => string) | undefined;
+}
+
+/** A turn's log lines carry its message, conversation and channel (built only when something logs). */
+export function turnLogger(logger: Logger, turn: TurnSubject): Logger {
+  return deferredChild(logger, { messageId: turn.message.id, conversationId: turn.conversation.id, channel: turn.conversation.channel });
+}
+
+/**
+ * One turn of a stored user message, as the queue runs it: open it in the ledger, run the
+ * agent (streaming to the channel), and hand the outcome to the one delivery path. Provider
+ * failures end in the fallback reply; only failures worth a retry (the database) throw.
+ */
+export class TurnRunner {
+  constructor(private readonly deps: TurnRunnerDeps) {}
+
+  /**
+   * A message whose ledger entry is already closed is skipped, and closing it is
+   * conditional, so a job that runs twice (a redelivery after a crash) answers once.
+   */
+  run(messageId: string): Promise<void> {
+    return this.deps.inFlight.track(this.runTurn(messageId));
+  }
+
+  private async runTurn(messageId: string): Promise<void> {
+    const { agent, delivery } = this.deps;
+    const started = performance.now();
+    // Opening the turn (which returns the message and its conversation) and reading its
+    // history take one round trip; a finished message is skipped.
+    const opened = await agent.store.messages.startTurn(messageId, agent.settings.historyCharBudget);
+    if (!opened) return;
+    const { history, ...turn } = opened;
+    const log = turnLogger(this.deps.logger, turn);
+    const outcome = await this.produceReply(turn, history, started, log);
+    await delivery.finishTurn(turn, outcome, log);
+  }
+
+  /** The queue gave up on a message: it still ends with the fallback reply, marked failed. */
+  async fail(messageId: string, error: unknown): Promise<void> {
+    const { agent, delivery } = this.deps;
+    const log = this.deps.logger.child({ messageId });
+    log.error({ err: error }, 'turn failed after every retry; answering with the fallback reply');
+    const message = await agent.store.messages.getMessage(messageId);
+    if (!message || FINISHED_STATUSES.has(message.status)) return;
+    const conversation = await agent.store.conversations.getConversation(message.conversationId);
+    if (!conversation) return;
+    const turn = { message, conversation };
+    try {
+      await delivery.finishTurn(turn, { record: { ...fallbackRecord(agent.settings, conversation, 'turn_failed', [], 0), status: 'failed' }, toolCalls: [] }, log);
+    } catch (finalError) {
+      await delivery.deliverFailure({ conversation, messageId }, { code: 'internal_error', message: 'the reply could not be produced; please try again' }, log);
+      throw finalError;
+    }
+  }
+
+  private async produceReply(turn: TurnSubject, history: HistoryEntry[], started: number, log: Logger): Promise<TurnResult> {
+    const { agent, delivery } = this.deps;
+    const { settings, chain } = agent;
+    const { message, conversation } = turn;
+    const target: ReplyTarget = { conversation, messageId: message.id };
+    const transport = this.deps.transports.get(conversation.channel);
+    const elapsed = () => Math.round(performance.now() - started);
+    const deltas = transport?.delta
+      ? new DeltaCoalescer((text) => transport.delta!(target, text), settings.streamCoalesceMs ?? 0)
+      : undefined;
+    const fallback = (reason: string, attempts: unknown, followUp = false): TurnResult => {
+      deltas?.drop();
+      transport?.discard?.(target);
+      const record = fallbackRecord(settings, conversation, reason, attempts, elapsed());
+      return { record: { ...record, followUp: followUp && settings.followUp ? 'pending' : null }, toolCalls: [] };
+    };
+
+    if (chain.isEmpty) return fallback('no_provider_configured', []);
+
+    // Only a first message is cacheable: with history, the same words can mean anything.
+    // (Cache hits are answered at intake; a turn only stores what it produced.)
+    const cacheKey = history.length === 0 ? this.deps.cacheKey?.(message.text) : undefined;
+
+    try {
+      const result = await runAgentFor(agent, turn, {
+        history,
+        workspaceId: DEFAULT_WORKSPACE_ID,
+        log,
+        stream: {
+          onTextDelta: (delta) => deltas?.push(delta),
+          onDiscard: () => {
+            deltas?.drop();
+            transport?.discard?.(target);
+          },
+        },
+        onApproval: (request) => delivery.showApproval(target, request, log),
+      });
+      // Whatever text is still held back goes out before the reply is stored and `done` sent.
+      deltas?.flush();
+      // An answer that used a tool depends on what the tool saw at the time: never replayed.
+      const cacheable = cacheKey !== undefined && result.toolCalls.length === 0 && result.stoppedBy === 'answer' && result.text.length > 0;
+      return {
+        ...(cacheable && { cacheEntry: { key: cacheKey, reply: { text: result.text, provider: result.provider, model: result.model } } }),
+        record: {
+          status: 'answered',
+          text: result.text,
+          provider: result.provider,
+          model: result.model,
+          cached: false,
+          fallback: false,
+          fallbackReason: null,
+          attempts: result.attempts,
+          latencyMs: elapsed(),
+          inputTokens: result.inputTokens,
+          outputTokens: result.outputTokens,
+        },
+        toolCalls: result.toolCalls,
+      };
+    } catch (error) {
+      if (error instanceof AllProvidersFailedError) return fallback(error.reason, error.attempts, true);
+      // Anything else is our bug or the database; the person still gets an answer.
+      log.error({ err: error }, 'agent turn failed unexpectedly');
+      return fallback('internal_error', []);
+    }
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * The turn spine without the app: intake → queue → runner → agent → tools → the one delivery
+ * path, on real PostgreSQL, with an in-memory implementation of our own ChatModel interface
+ * (not a module mock) and a transport that records what a channel would be asked to send.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { ChatModel, ChatRequest, ChatStreamEvent } from '../src/agent/chat-model.js';
+import { ModelChain } from '../src/agent/model-chain.js';
+import { ProviderError } from '../src/errors/index.js';
+import { loadConfig } from '../src/config/config.js';
+import { buildInfra } from '../src/infra/build-infra.js';
+import { InProcessTurnQueue } from '../src/infra/in-process-turn-queue.js';
+import { PipelineEvents } from '../src/observability/events.js';
+import { createLogger } from '../src/observability/logger.js';
+import { openDatabase, type Database } from '../src/store/database.js';
+import { createStore, type Store } from '../src/store/index.js';
+import { ApprovalPolicy } from '../src/tools/approval.js';
+import { defineTool, type AnyTool, type ToolContext } from '../src/tools/tool.js';
+import { ToolPolicy } from '../src/tools/tool-policy.js';
+import { ToolRegistry } from '../src/tools/tool-registry.js';
+import type { ConfirmationRequest, ConfirmationResolution, FinishedReply, ReplyTarget, ReplyTransport } from '../src/turn/reply-transport.js';
+import { createSpine, type Spine } from '../src/turn/spine.js';
+import { listMessages, listToolCalls } from './helpers/store-queries.js';
+import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
+
+const logger = createLogger({ level: 'silent' });
+
+/** Answers from a script, one entry per model call; a function entry may throw or inspect the request. */
+class ScriptedModel implements ChatModel {
+  readonly provider = 'openai' as const;
+  readonly model = 'scripted';
+  readonly requests: ChatRequest[] = [];
+  constructor(private readonly script: Array<ChatStreamEvent[] | ((request: ChatRequest) => ChatStreamEvent[])>) {}
+  async *stream(request: ChatRequest): AsyncIterable<ChatStreamEvent> {
+    this.requests.push(request);
+    const next = this.script.shift();
+    if (!next) throw new ProviderError({ provider: this.provider, kind: 'server', message: 'script exhausted', status: 500 });
+    for (const event of typeof next === 'function' ? next(request) : next) yield event;
+  }
+}
+
+const say = (text: string): ChatStreamEvent[] => [
+  { type: 'text-delta', delta: text },
+  { type: 'finish', reason: 'stop', usage: { inputTokens: 3, outputTokens: 2 } },
+];
+const callTool = (name: string, args: unknown, id = `call_${name}`): ChatStreamEvent[] => [
+  { type: 'tool-call', call: { id, name, arguments: JSON.stringify(args) } },
+  { type: 'finish', reason: 'tool-calls', usage: { inputTokens: 3, outputTokens: 2 } },
+];
+const down = (): ChatStreamEvent[] => {
+  throw new ProviderError({ provider: 'openai', kind: 'auth', message: 'invalid key', status: 401 });
+};
+
+class RecordingTransport implements ReplyTransport {
+  readonly channel = 'test';
+  readonly replies: FinishedReply[] = [];
+  readonly deltas: string[] = [];
+  readonly questions: ConfirmationRequest[] = [];
+  readonly resolutions: ConfirmationResolution[] = [];
+  delta(_target: ReplyTarget, delta: string): void {
+    this.deltas.push(delta);
+  }
+  async done(_target: ReplyTarget, reply: FinishedReply): Promise<void> {
+    this.replies.push(reply);
+  }
+  async requestConfirmation(_target: ReplyTarget, request: ConfirmationRequest): Promise<void> {
+    this.questions.push(request);
+  }
+  async confirmationResolved(_target: ReplyTarget, resolution: ConfirmationResolution): Promise<void> {
+    this.resolutions.push(resolution);
+  }
+}
+
+async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('turn spine (no app)', () => {
+  let testDatabase: TestDatabase;
+  let database: Database;
+  let store: Store;
+  let spine: Spine | undefined;
+
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase();
+    database = await openDatabase({ url: testDatabase.url, dataDir: '/nonexistent' });
+    await database.migrate();
+    store = createStore(database.db);
+  });
+
+  afterEach(async () => {
+    await spine?.drain(1000);
+    spine = undefined;
+  });
+
+  afterAll(async () => {
+    await database.close();
+    await testDatabase.drop();
+  });
+
+  async function build(models: ChatModel[], options: { tools?: AnyTool[]; sensitive?: string[]; followUp?: boolean; attempts?: number } = {}) {
+    const events = new PipelineEvents(logger);
+    const queue = new InProcessTurnQueue({ attempts: options.attempts ?? 2, backoffMs: 10 }, logger);
+    const built = createSpine({
+      store,
+      chain: new ModelChain(models, logger, {
+        retries: 0,
+        maxAttempts: 2,
+        retryBaseMs: 1,
+        retryMaxDelayMs: 1,
+        firstTokenTimeoutMs: 2000,
+        attemptTimeoutMs: 5000,
+        turnTimeoutMs: 10_000,
+        fallbackAfterMs: 5000,
+        breaker: { failureRatio: 0.5, windowMs: 30_000, minRequests: 100, halfOpenAfterMs: 15_000 },
+      }),
+      tools: new ToolRegistry(options.tools ?? [], new ToolPolicy({})),
+      settings: {
+        systemPrompt: 'You are a test.',
+        maxToolSteps: 4,
+        maxMessageChars: 200,
+        historyCharBudget: 10_000,
+        maxOutputTokens: 100,
+        fallbackReply: 'Sorry, try later.',
+        followUp: options.followUp ?? false,
+      },
+      events,
+      logger,
+      queues: { durable: queue, local: queue },
+      approvals: new ApprovalPolicy({ sensitiveTools: new Set(options.sensitive ?? []), ttlMs: 60_000 }),
+      toolTimeoutMs: 2000,
+      followUpIntervalMs: 60_000,
+    });
+    const transport = new RecordingTransport();
+    built.transports.register(transport);
+    const finished: string[] = [];
+    events.on('turn.finished', ({ outcome }) => finished.push(outcome.status));
+    await built.start(true);
+    spine = built;
+    return { spine: built, transport, finished };
+  }
+
+  let person = 0;
+  const inbound = (text: string, externalMessageId?: string) => ({
+    channel: 'test',
+    externalUserId: `person-${++person}`,
+    text,
+    ...(externalMessageId && { externalMessageId }),
+  });
+
+  it('answers a message once through the one delivery path, and a redelivered job answers nothing again', async () => {
+    const model = new ScriptedModel([say('hello there')]);
+    const { spine, transport, finished } = await build([model]);
+    const accepted = await spine.intake.accept(inbound('hi'));
+    await until(() => transport.replies.length === 1, 'the reply');
+    expect(transport.replies[0]).toMatchObject({ messageId: accepted.messageId, text: 'hello there', fallback: false });
+    expect(transport.deltas.join('')).toBe('hello there');
+    // The queue delivering the same job again (a crash after the reply was stored) runs no second turn.
+    await spine.runner.run(accepted.messageId);
+    expect(model.requests).toHaveLength(1);
+    expect(transport.replies).toHaveLength(1);
+    expect(finished).toEqual(['answered']);
+    const rows = await listMessages(database.db, accepted.conversationId);
+    expect(rows.map((row) => [row.role, row.status, row.text])).toEqual([
+      ['user', 'answered', 'hi'],
+      ['assistant', 'answered', 'hello there'],
+    ]);
+  });
+
+  it('validates once at intake: a refused message stores nothing, a repeated external id is a duplicate', async () => {
+    const { spine, transport } = await build([new ScriptedModel([say('one')])]);
+    await expect(spine.intake.accept(inbound('   '))).rejects.toMatchObject({ code: 'empty_message' });
+    await expect(spine.intake.accept(inbound('x'.repeat(201)))).rejects.toMatchObject({ code: 'message_too_long' });
+    await expect(spine.intake.accept({ channel: '', externalUserId: 'a', text: 'hi' })).rejects.toMatchObject({ code: 'invalid_payload' });
+    const message = inbound('hello', 'ext-1');
+    const first = await spine.intake.accept(message);
+    const again = await spine.intake.accept({ ...message, text: 'hello (resent)' });
+    expect(again).toEqual({ ...first, duplicate: true });
+    await until(() => transport.replies.length === 1, 'the reply');
+    expect(await listMessages(database.db, first.conversationId)).toHaveLength(2);
+  });
+
+  it('ends with the fallback reply when every provider fails, and the follow-up answers it properly once one recovers', async () => {
+    const model = new ScriptedModel([down, say('the real answer')]);
+    const { spine, transport, finished } = await build([model], { followUp: true });
+    const accepted = await spine.intake.accept(inbound('are you there?'));
+    await until(() => transport.replies.length === 1, 'the fallback');
+    expect(transport.replies[0]).toMatchObject({ text: 'Sorry, try later.', fallback: true });
+    expect((await store.messages.getMessage(accepted.messageId))!.followUp).toBe('pending');
+    await spine.followUps.runPass();
+    expect(transport.replies[1]).toMatchObject({ messageId: accepted.messageId, text: 'the real answer', fallback: false });
+    expect((await store.messages.getMessage(accepted.messageId))!.followUp).toBe('answered');
+    // A second pass finds nothing to answer.
+    await spine.followUps.runPass();
+    expect(transport.replies).toHaveLength(2);
+    expect(finished).toEqual(['fallback']);
+  });
+
+  it('a held sensitive call comes back from the executor as data, is shown by the turn, and runs once, through the executor, when confirmed', async () => {
+    const runs: ToolContext[] = [];
+    const refund = defineTool({
+      name: 'refund',
+      description: 'Refunds an order.',
+      input: z.object({ order: z.string() }),
+      confirmation: { summary: (input) => `Refund order ${input.order}.` },
+      describeResult: (output: { refunded: string }) => `Refunded ${output.refunded}.`,
+      async execute(input, context) {
+        runs.push(context);
+        return { refunded: input.order };
+      },
+    });
+    const model = new ScriptedModel([callTool('refund', { order: 'A-1' }), say('Please confirm the refund.')]);
+    const { spine, transport } = await build([model], { tools: [refund as AnyTool], sensitive: ['refund'] });
+    const accepted = await spine.intake.accept(inbound('refund A-1'));
+    await until(() => transport.replies.length === 1, 'the turn reply');
+    expect(runs).toHaveLength(0);
+    expect(transport.questions).toEqual([expect.objectContaining({ messageId: accepted.messageId, toolName: 'refund', summary: 'Refund order A-1.' })]);
+    // The model read that nothing has happened yet.
+    const toolResult = model.requests[1]!.messages.find((message) => message.role === 'tool');
+    expect(toolResult).toMatchObject({ content: expect.stringContaining('awaiting_confirmation') });
+
+    const confirmationId = transport.questions[0]!.confirmationId;
+    const outcome = await spine.confirmations.answer(accepted.conversationId, confirmationId, 'confirm');
+    expect(outcome).toMatchObject({ status: 'ok', alreadyAnswered: false, text: 'Refunded A-1.' });
+    expect(await spine.confirmations.answer(accepted.conversationId, confirmationId, 'confirm')).toMatchObject({ status: 'ok', alreadyAnswered: true });
+    expect(runs).toHaveLength(1);
+    // The confirmed run listens on the process's shutdown signal, not a signal that can never fire.
+    expect(runs[0]!.signal.aborted).toBe(false);
+    expect(transport.resolutions).toEqual([{ confirmationId, status: 'ok' }]);
+    expect(transport.replies[1]).toMatchObject({ text: 'Refunded A-1.', toolCalls: [{ name: 'refund', status: 'ok' }] });
+    const [row] = await listToolCalls(database.db, accepted.conversationId);
+    expect(row).toMatchObject({ status: 'ok', confirmationDecision: 'confirmed', result: { refunded: 'A-1' } });
+  });
+
+  it('a confirmed call still running at shutdown is aborted when the drain times out', async () => {
+    let seen: AbortSignal | undefined;
+    const slow = defineTool({
+      name: 'slow_export',
+      description: 'Exports slowly.',
+      input: z.object({}),
+      confirmation: { summary: () => 'Export everything.' },
+      async execute(_input, context) {
+        seen = context.signal;
+        await new Promise((_resolve, reject) => context.signal.addEventListener('abort', () => reject(context.signal.reason), { once: true }));
+      },
+    });
+    const model = new ScriptedModel([callTool('slow_export', {}), say('Confirm the export, please.')]);
+    const built = await build([model], { tools: [slow as AnyTool], sensitive: ['slow_export'] });
+    const accepted = await built.spine.intake.accept(inbound('export'));
+    await until(() => built.transport.questions.length === 1, 'the question');
+    const answering = built.spine.confirmations.answer(accepted.conversationId, built.transport.questions[0]!.confirmationId, 'confirm');
+    await until(() => seen, 'the tool to start');
+    spine = undefined;
+    await built.spine.drain(100);
+    expect(seen!.aborted).toBe(true);
+    expect(await answering).toMatchObject({ status: 'error' });
+    const [row] = await listToolCalls(database.db, accepted.conversationId);
+    expect(row!.status).toBe('error');
+  });
+
+  it('the in-process queue (also the fallback when Redis fails) honours QUEUE_ATTEMPTS', async () => {
+    const config = loadConfig({ QUEUE_ATTEMPTS: '2', DATA_DIR: '/nonexistent' });
+    const { queue, localQueue } = buildInfra(config, { redis: undefined, logger });
+    // Without Redis the durable queue is the in-process one: one queue, not a second built beside it.
+    expect(localQueue).toBe(queue);
+    let runs = 0;
+    let exhausted: unknown;
+    await localQueue.start({
+      run: async () => {
+        runs++;
+        throw new Error('storage unavailable');
+      },
+      exhausted: async (_messageId, error) => {
+        exhausted = error;
+      },
+    });
+    await localQueue.enqueue('00000000-0000-4000-8000-000000000001');
+    await until(() => exhausted, 'the queue to give up', 15_000);
+    expect(runs).toBe(2);
+    expect((exhausted as Error).message).toBe('storage unavailable');
+  });
+});
