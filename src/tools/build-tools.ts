@@ -100,6 +100,7 @@ function googleCredentials(config: Config): { credentials?: GoogleCredentials; m
         kind: 'service-account',
         json: config.GOOGLE_SERVICE_ACCOUNT_JSON.reveal(),
         ...(config.GOOGLE_DELEGATED_USER !== undefined && { subject: config.GOOGLE_DELEGATED_USER }),
+        ...(config.GOOGLE_TOKEN_URL !== undefined && { tokenUrl: config.GOOGLE_TOKEN_URL }),
       },
     };
   }
