@@ -44,8 +44,12 @@ export interface CheckoutLinkOptions {
   cancelUrl: string;
   /** Cap on the total (amount × quantity) in the currency's major unit. */
   maxAmount: number;
-  /** When the tool is sensitive: totals above this (major units) need the person's confirmation. Default 0: all. */
-  confirmAbove?: number;
+  /**
+   * When the tool is sensitive: per currency (ISO 4217, upper-case), totals above this
+   * many of its major units need the person's confirmation. A currency not listed always
+   * needs it: amounts are never compared across currencies. Default {}: every link.
+   */
+  confirmAbove?: Readonly<Record<string, number>>;
 }
 
 export interface CheckoutLink {
@@ -140,7 +144,7 @@ export function createCheckoutLinkTool(options: CheckoutLinkOptions): Tool<Check
       'Give the unit price in the currency’s major unit (49.99 for $49.99). Only ever share a link this tool returned.',
     input: checkoutLinkInput(options.maxAmount),
     confirmation: {
-      required: (input) => input.amount * input.quantity > (options.confirmAbove ?? 0),
+      required: (input) => exceedsConfirmThreshold(options.confirmAbove ?? {}, input),
       summary: (input) =>
         `Create a payment link for ${input.quantity > 1 ? `${input.quantity} × ` : ''}“${input.description}” at ${input.amount} ${input.currency}` +
         `${input.quantity > 1 ? ` each (${+(input.amount * input.quantity).toFixed(3)} ${input.currency} in total)` : ''}.`,
@@ -210,6 +214,19 @@ function expiryOf(expiresAt: unknown): string | null {
 function describeExpiry(expiresAt: string | null | undefined): string {
   const time = typeof expiresAt === 'string' ? Date.parse(expiresAt) : Number.NaN;
   return Number.isNaN(time) ? '' : ` (valid until ${expiryFormat.format(time)} UTC)`;
+}
+
+/**
+ * Whether the total is above its currency's threshold, compared exactly in minor units
+ * (0.1 × 3 is not above 0.3). No threshold for the currency, or an amount the schema
+ * should have refused: confirmation, never a silent yes.
+ */
+function exceedsConfirmThreshold(thresholds: Readonly<Record<string, number>>, input: CheckoutLinkInput): boolean {
+  if (!Object.hasOwn(thresholds, input.currency)) return true;
+  const minor = toMinorUnits(input.amount, input.currency);
+  if (!minor.ok) return true;
+  // Totals are whole minor units, so "above 499.995" is "above floor(49999.5) cents".
+  return BigInt(minor.value) * BigInt(input.quantity) > floorToMinorUnits(thresholds[input.currency]!, input.currency);
 }
 
 /** The key as given, unless it is longer than Stripe accepts; then a digest that is just as stable. */
