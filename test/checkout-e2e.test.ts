@@ -19,6 +19,8 @@ describe('checkout links through the web channel', () => {
       STRIPE_API_URL: stripe.url,
       PUBLIC_URL: 'https://shop.example.com',
       CHECKOUT_MAX_AMOUNT: '1000',
+      // Confirmation above 500 USD (the default), 1000 JPY and 100 EUR; any other currency always asks.
+      CHECKOUT_CONFIRM_ABOVE_BY_CURRENCY: 'jpy:1000,eur:100',
     });
   });
 
@@ -95,5 +97,37 @@ describe('checkout links through the web channel', () => {
     const [row] = await listToolCalls(server.app.database.db, session.conversationId);
     expect(row!.error).toBeTruthy();
     expect(row!.error).not.toContain(FAKE_STRIPE_SECRET_KEY);
+  });
+
+  it('asks for confirmation by each currency’s own threshold, never by another currency’s', async () => {
+    const { socket, session } = await connectClient(server.url);
+    stripe.reset();
+    const prompts: { toolName: string; summary: string }[] = [];
+    socket.on('confirmation.request', (payload) => prompts.push(payload));
+    openai.push(
+      {
+        toolCalls: [
+          // 950 JPY (about 6 USD) is above 500 but within the JPY threshold of 1000.
+          { id: 'jpy', name: 'create_checkout_link', arguments: { amount: 950, currency: 'JPY', description: 'Tea' } },
+          { id: 'usd_small', name: 'create_checkout_link', arguments: { amount: 499, currency: 'USD', description: 'Plan' } },
+          { id: 'usd_big', name: 'create_checkout_link', arguments: { amount: 501, currency: 'USD', description: 'Big plan' } },
+          { id: 'eur', name: 'create_checkout_link', arguments: { amount: 100, currency: 'EUR', description: 'Mug' } },
+          // No GBP threshold: 30 GBP is not judged by the USD one.
+          { id: 'gbp', name: 'create_checkout_link', arguments: { amount: 30, currency: 'GBP', description: 'Scarf' } },
+        ],
+      },
+      { text: 'Some of these need your confirmation.' },
+    );
+    const { reply } = await sendAndCollect(socket, 'buy things');
+    expect(reply.done.toolCalls.map((call) => call.status)).toEqual(['ok', 'ok', 'pending', 'ok', 'pending']);
+    expect(stripe.sessions.map((created) => `${created.amount_total} ${created.currency}`)).toEqual(['950 jpy', '49900 usd', '10000 eur']);
+    await expect.poll(() => prompts.map((prompt) => prompt.summary)).toEqual([
+      'Create a payment link for “Big plan” at 501 USD.',
+      'Create a payment link for “Scarf” at 30 GBP.',
+    ]);
+    const rows = await server.app.store.listToolCalls(session.conversationId);
+    expect(rows.filter((row) => row.status === 'pending').map((row) => row.callId).sort()).toEqual(['gbp', 'usd_big']);
+    socket.disconnect();
+    openai.reset();
   });
 });

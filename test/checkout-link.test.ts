@@ -5,6 +5,7 @@ import { ToolExecutionError } from '../src/errors/index.js';
 import { createCheckoutLinkTool, createStripeClient, type CheckoutLink } from '../src/tools/create-checkout-link.js';
 import { isStripeCurrency, toMinorUnits } from '../src/tools/currencies.js';
 import type { ToolContext } from '../src/tools/tool.js';
+import { runTool } from '../src/tools/run-tool.js';
 import { ToolRegistry } from '../src/tools/tool-registry.js';
 import { startFakeStripeServer, type FakeStripeServer } from './fakes/fake-stripe-server.js';
 
@@ -193,6 +194,38 @@ describe('create_checkout_link against the fake Stripe API', () => {
     expect(text).not.toContain(SECRET);
     expect(text).not.toMatch(/sk_(test|live)_/);
     expect(Object.keys(link).sort()).toEqual(['amount', 'currency', 'expiresAt', 'quantity', 'sessionId', 'url']);
+  });
+});
+
+describe('create_checkout_link when Stripe’s answer has no expires_at', () => {
+  const args = { amount: 49.99, currency: 'USD', description: 'Annual plan' };
+
+  it('still returns the link, with expiresAt null, and describes it without an expiry', async () => {
+    server.omitFromNextSession('expires_at');
+    const link = await run(args);
+
+    const answer = server.requests[0]!.response!;
+    expect(answer.status).toBe(200);
+    expect(answer.body).not.toHaveProperty('expires_at');
+    const session = server.sessions[0]!;
+    expect(link).toEqual({ url: session.url, sessionId: session.id, amount: 49.99, currency: 'USD', quantity: 1, expiresAt: null });
+    expect(checkoutTool().describeResult!(link)).toBe(`Here is the payment link (49.99 USD): ${session.url}`);
+  });
+
+  it('through runTool: status ok, not “the tool failed unexpectedly”', async () => {
+    server.omitFromNextSession('expires_at');
+    const tool = checkoutTool();
+    const outcome = await runTool(tool, tool.input.parse(args), context(), 5000);
+    expect(outcome).toMatchObject({ status: 'ok', result: { url: server.sessions[0]!.url, expiresAt: null } });
+  });
+
+  it('tells the person when the link expires when Stripe says so', async () => {
+    const link = await run(args);
+    const expiry = new Date(server.sessions[0]!.expires_at * 1000);
+    expect(link.expiresAt).toBe(expiry.toISOString());
+    const text = checkoutTool().describeResult!(link);
+    expect(text).toMatch(/^Here is the payment link \(49\.99 USD\): \S+ \(valid until .+ UTC\)$/);
+    expect(text).toContain(String(expiry.getUTCFullYear()));
   });
 });
 

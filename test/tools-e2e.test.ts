@@ -55,7 +55,9 @@ describe('tools through the web channel', () => {
     HUBSPOT_API_URL: hubspot.url,
     STRIPE_SECRET_KEY: FAKE_STRIPE_SECRET_KEY,
     STRIPE_API_URL: stripe.url,
+    // The checkout cases below are in EUR: the threshold is stated in that currency.
     CHECKOUT_CONFIRM_ABOVE: '100',
+    CHECKOUT_CONFIRM_CURRENCY: 'eur',
     INTEGRATION_RETRY_BASE_MS: '5',
   });
 

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { Secret } from './secret.js';
 import {
+  currencyAmountsSetting,
+  currencySetting,
   nameListSetting,
   timeZoneSetting,
   toolPolicySetting,
@@ -108,6 +110,8 @@ export const configSchema = z.object({
   CHECKOUT_MAX_AMOUNT: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(10_000)),
   // Tools (src/tools): integrations, per-channel policy and confirmation of sensitive calls.
   CHECKOUT_CONFIRM_ABOVE: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).default(500)),
+  CHECKOUT_CONFIRM_CURRENCY: currencySetting('usd'),
+  CHECKOUT_CONFIRM_ABOVE_BY_CURRENCY: currencyAmountsSetting,
   GOOGLE_SERVICE_ACCOUNT_JSON: optionalSecret,
   GOOGLE_DELEGATED_USER: z.preprocess(emptyAsUndefined, z.email().optional()),
   GOOGLE_CLIENT_ID: optionalString,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isStripeCurrency } from '../tools/currencies.js';
 
 /**
  * Zod pieces for the tool settings in src/config/config.ts: kept here, next to
@@ -84,5 +85,56 @@ export const toolPolicySetting = z.preprocess(
         policy[match[1]!.toLowerCase()] = match[2]!.split(',').map((tool) => tool.trim()).filter(Boolean);
       }
       return policy;
+    }),
+);
+
+const CURRENCY_EXPECTED = 'an ISO 4217 currency code that Stripe can charge in, such as usd';
+
+/** `usd` → `USD`: one currency Stripe can charge in, upper-case as the checkout tool compares it. */
+export const currencySetting = (fallback: string) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .default(fallback)
+      .transform((value, ctx) => {
+        const code = value.trim().toUpperCase();
+        if (!/^[A-Z]{3}$/.test(code) || !isStripeCurrency(code)) {
+          ctx.addIssue({ code: 'custom', message: `expected ${CURRENCY_EXPECTED}` });
+          return z.NEVER;
+        }
+        return code;
+      }),
+  );
+
+/**
+ * `jpy:50000,eur:100` → `{ JPY: 50000, EUR: 100 }`: an amount in each listed currency's
+ * own major unit (never converted). Errors point at the entry by position rather than
+ * echo it, as every config error does.
+ */
+export const currencyAmountsSetting = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const amounts: Record<string, number> = {};
+      if (value === undefined) return amounts;
+      const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+      for (const [index, entry] of entries.entries()) {
+        const refuse = (why: string) => {
+          ctx.addIssue({ code: 'custom', message: `entry ${index + 1}: ${why}` });
+          return z.NEVER;
+        };
+        const match = /^([A-Za-z]{3})\s*:\s*(\d+(?:\.\d+)?)$/.exec(entry);
+        if (!match) return refuse('expected currency:amount with an amount of 0 or more, e.g. jpy:50000,eur:100');
+        const code = match[1]!.toUpperCase();
+        const amount = Number(match[2]);
+        if (!isStripeCurrency(code)) return refuse(`expected ${CURRENCY_EXPECTED}`);
+        if (Object.hasOwn(amounts, code)) return refuse('the currency is already listed in an earlier entry');
+        if (!Number.isFinite(amount)) return refuse('the amount is too large');
+        amounts[code] = amount;
+      }
+      return amounts;
     }),
 );

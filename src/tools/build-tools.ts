@@ -43,7 +43,8 @@ export async function buildTools(config: Config, logger: Logger): Promise<AnyToo
         successUrl: config.CHECKOUT_SUCCESS_URL ?? `${publicUrl}/?checkout=success`,
         cancelUrl: config.CHECKOUT_CANCEL_URL ?? `${publicUrl}/?checkout=cancelled`,
         maxAmount: config.CHECKOUT_MAX_AMOUNT,
-        confirmAbove: config.CHECKOUT_CONFIRM_ABOVE,
+        // The per-currency list wins for its currencies, as FALLBACK_REPLY_BY_CHANNEL does for channels.
+        confirmAbove: { [config.CHECKOUT_CONFIRM_CURRENCY]: config.CHECKOUT_CONFIRM_ABOVE, ...config.CHECKOUT_CONFIRM_ABOVE_BY_CURRENCY },
       }) as AnyTool,
     );
   }
@@ -100,6 +101,7 @@ function googleCredentials(config: Config): { credentials?: GoogleCredentials; m
         kind: 'service-account',
         json: config.GOOGLE_SERVICE_ACCOUNT_JSON.reveal(),
         ...(config.GOOGLE_DELEGATED_USER !== undefined && { subject: config.GOOGLE_DELEGATED_USER }),
+        ...(config.GOOGLE_TOKEN_URL !== undefined && { tokenUrl: config.GOOGLE_TOKEN_URL }),
       },
     };
   }

@@ -44,8 +44,12 @@ export interface CheckoutLinkOptions {
   cancelUrl: string;
   /** Cap on the total (amount × quantity) in the currency's major unit. */
   maxAmount: number;
-  /** When the tool is sensitive: totals above this (major units) need the person's confirmation. Default 0: all. */
-  confirmAbove?: number;
+  /**
+   * When the tool is sensitive: per currency (ISO 4217, upper-case), totals above this
+   * many of its major units need the person's confirmation. A currency not listed always
+   * needs it: amounts are never compared across currencies. Default {}: every link.
+   */
+  confirmAbove?: Readonly<Record<string, number>>;
 }
 
 export interface CheckoutLink {
@@ -56,9 +60,22 @@ export interface CheckoutLink {
   /** ISO 4217, upper-case. */
   currency: string;
   quantity: number;
-  /** When the link stops working, ISO 8601. */
-  expiresAt: string;
+  /** When the link stops working, ISO 8601; null when Stripe's answer did not say. */
+  expiresAt: string | null;
 }
+
+/**
+ * The fields of Stripe's answer the tool relies on. The SDK types promise more than
+ * a proxy, an older API version or a mock may send, so the answer is checked like
+ * any other input: only `id` and `url` are needed to give the person a link.
+ */
+const sessionAnswer = z.object({
+  id: z.string().min(1),
+  url: z.string().min(1).nullish(),
+  expires_at: z.unknown().optional(),
+});
+
+const expiryFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
 
 export function checkoutLinkInput(maxAmount: number) {
   return z
@@ -127,12 +144,13 @@ export function createCheckoutLinkTool(options: CheckoutLinkOptions): Tool<Check
       'Give the unit price in the currency’s major unit (49.99 for $49.99). Only ever share a link this tool returned.',
     input: checkoutLinkInput(options.maxAmount),
     confirmation: {
-      required: (input) => input.amount * input.quantity > (options.confirmAbove ?? 0),
+      required: (input) => exceedsConfirmThreshold(options.confirmAbove ?? {}, input),
       summary: (input) =>
         `Create a payment link for ${input.quantity > 1 ? `${input.quantity} × ` : ''}“${input.description}” at ${input.amount} ${input.currency}` +
         `${input.quantity > 1 ? ` each (${+(input.amount * input.quantity).toFixed(3)} ${input.currency} in total)` : ''}.`,
     },
-    describeResult: (link) => `Here is the payment link (${link.amount} ${link.currency}${link.quantity > 1 ? ` × ${link.quantity}` : ''}): ${link.url}`,
+    describeResult: (link) =>
+      `Here is the payment link (${link.amount} ${link.currency}${link.quantity > 1 ? ` × ${link.quantity}` : ''}): ${link.url}${describeExpiry(link.expiresAt)}`,
     execute: (input, context) => createCheckoutLink(options, input, context),
   });
 }
@@ -166,21 +184,49 @@ async function createCheckoutLink(
     { idempotencyKey: stripeIdempotencyKey(context.idempotencyKey) },
   );
 
-  let session: Stripe.Checkout.Session;
+  let answer: unknown;
   try {
-    session = await untilAborted(request, context.signal);
+    answer = await untilAborted(request, context.signal);
   } catch (error) {
     throw toToolError(error);
   }
-  if (!session.url) throw new ToolExecutionError('the payment provider created the session but returned no payment link');
+  const session = sessionAnswer.safeParse(answer);
+  if (!session.success) throw new ToolExecutionError('the payment provider answered without a session id, so no link can be shared');
+  if (!session.data.url) throw new ToolExecutionError('the payment provider created the session but returned no payment link');
   return {
-    url: session.url,
-    sessionId: session.id,
+    url: session.data.url,
+    sessionId: session.data.id,
     amount: input.amount,
     currency: input.currency,
     quantity: input.quantity,
-    expiresAt: new Date(session.expires_at * 1000).toISOString(),
+    expiresAt: expiryOf(session.data.expires_at),
   };
+}
+
+/** Stripe's `expires_at` (Unix seconds) as ISO 8601, or null when it is missing or not a usable time: the link works either way. */
+function expiryOf(expiresAt: unknown): string | null {
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt) || expiresAt <= 0) return null;
+  const date = new Date(expiresAt * 1000);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+/** The expiry for the person, when known. The link may also come back from `tool_calls` JSON, so nothing is assumed about the field. */
+function describeExpiry(expiresAt: string | null | undefined): string {
+  const time = typeof expiresAt === 'string' ? Date.parse(expiresAt) : Number.NaN;
+  return Number.isNaN(time) ? '' : ` (valid until ${expiryFormat.format(time)} UTC)`;
+}
+
+/**
+ * Whether the total is above its currency's threshold, compared exactly in minor units
+ * (0.1 × 3 is not above 0.3). No threshold for the currency, or an amount the schema
+ * should have refused: confirmation, never a silent yes.
+ */
+function exceedsConfirmThreshold(thresholds: Readonly<Record<string, number>>, input: CheckoutLinkInput): boolean {
+  if (!Object.hasOwn(thresholds, input.currency)) return true;
+  const minor = toMinorUnits(input.amount, input.currency);
+  if (!minor.ok) return true;
+  // Totals are whole minor units, so "above 499.995" is "above floor(49999.5) cents".
+  return BigInt(minor.value) * BigInt(input.quantity) > floorToMinorUnits(thresholds[input.currency]!, input.currency);
 }
 
 /** The key as given, unless it is longer than Stripe accepts; then a digest that is just as stable. */

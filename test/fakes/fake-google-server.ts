@@ -4,7 +4,11 @@
  * `endpoints.oauth2TokenUrl`). It speaks the documented wire formats:
  *
  * - `POST /token` (OAuth 2.0 refresh_token grant, form body) → `{ access_token, expires_in, token_type }`;
- *   an unknown refresh token is `400 { error: 'invalid_grant' }`.
+ *   an unknown refresh token is `400 { error: 'invalid_grant' }`. The service-account grant
+ *   (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<RS256 JWT>`, claims `iss`,
+ *   `scope`, `aud` = https://oauth2.googleapis.com/token, `iat`, `exp`, and `sub` for domain-wide
+ *   delegation) gets the same answer for an account registered with `acceptServiceAccount`; a bad
+ *   signature or claim is `400 { error: 'invalid_grant', error_description }`.
  * - Calendar v3: `POST /calendar/v3/freeBusy` (`{ timeMin, timeMax, items: [{ id }] }` →
  *   `{ kind: 'calendar#freeBusy', calendars: { id: { busy: [{ start, end }] } | { errors: [...] } } }`),
  *   `POST /calendar/v3/calendars/:calendarId/events` (client-chosen `id` must be base32hex, 5–1024
@@ -32,6 +36,15 @@ export interface RecordedGoogleRequest {
   headers: IncomingHttpHeaders;
   body: any;
   status?: number;
+}
+
+/** An access token the fake issued at `/token`, and for whom. */
+export interface IssuedGoogleToken {
+  grant: 'refresh_token' | 'jwt-bearer';
+  /** The service account (`iss`) of a jwt-bearer grant. */
+  serviceAccount?: string;
+  /** The delegated user (`sub`) of a jwt-bearer grant. */
+  subject?: string;
 }
 
 export interface FakeEvent {
@@ -62,9 +75,11 @@ export interface FakeGoogleServer {
   readonly requests: RecordedGoogleRequest[];
   readonly events: FakeEvent[];
   readonly files: FakeDriveFile[];
+  /** Access tokens issued at `/token`, so a test can tell whose token an API call carried. */
+  readonly issuedTokens: ReadonlyMap<string, IssuedGoogleToken>;
   /** Busy intervals per calendar id, besides the events created through the API. */
   setBusy(calendarId: string, busy: { start: string; end: string }[]): void;
-  /** Accept self-signed service-account JWTs (RS256) from this account, verified with its public key. */
+  /** Accept this account's self-signed JWTs and jwt-bearer grants (RS256), verified with its public key. */
   acceptServiceAccount(clientEmail: string, publicKeyPem: string): void;
   addFile(file: { id: string; name: string; mimeType?: string }): void;
   failNext(...failures: GoogleFailure[]): void;
@@ -73,6 +88,10 @@ export interface FakeGoogleServer {
   reset(): void;
   close(): Promise<void>;
 }
+
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/** The `aud` Google requires in a service-account assertion, whichever address the grant is posted to. */
+const GOOGLE_TOKEN_AUDIENCE = 'https://oauth2.googleapis.com/token';
 
 const BASE32HEX_ID = /^[a-v0-9]{5,1024}$/;
 
@@ -112,7 +131,7 @@ export async function startFakeGoogleServer(): Promise<FakeGoogleServer> {
   const files: FakeDriveFile[] = [];
   const busyByCalendar = new Map<string, { start: string; end: string }[]>();
   const failures: GoogleFailure[] = [];
-  const accessTokens = new Set<string>();
+  const accessTokens = new Map<string, IssuedGoogleToken>();
   const serviceAccounts = new Map<string, string>();
   /** A self-signed JWT access token: RS256 over header.payload, iss a known account, a scope, not expired. */
   const validServiceAccountJwt = (token: string): boolean => {
@@ -126,6 +145,32 @@ export async function startFakeGoogleServer(): Promise<FakeGoogleServer> {
     } catch {
       return false;
     }
+  };
+  /** The claims of a jwt-bearer assertion, or why Google would refuse it (its error_description). */
+  const checkAssertion = (assertion: unknown): { claims: Record<string, any> } | { refusal: string } => {
+    const [header, payload, signature] = typeof assertion === 'string' ? assertion.split('.') : [];
+    if (!header || !payload || !signature) return { refusal: 'Invalid JWT: Token must be a short-lived token and in a reasonable timeframe.' };
+    let claims: Record<string, any>;
+    try {
+      claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    } catch {
+      return { refusal: 'Invalid JWT payload.' };
+    }
+    const key = serviceAccounts.get(claims.iss);
+    if (!key) return { refusal: 'Invalid grant: account not found' };
+    if (!verify('RSA-SHA256', Buffer.from(`${header}.${payload}`), key, Buffer.from(signature, 'base64url'))) return { refusal: 'Invalid JWT Signature.' };
+    if (claims.aud !== GOOGLE_TOKEN_AUDIENCE) return { refusal: 'Invalid JWT: Audience must be https://oauth2.googleapis.com/token.' };
+    const now = Date.now() / 1000;
+    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || claims.exp < now || claims.exp - claims.iat > 3600) {
+      return { refusal: 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.' };
+    }
+    if (typeof claims.scope !== 'string' || claims.scope === '') return { refusal: 'Invalid JWT: scope is missing.' };
+    return { claims };
+  };
+  const issueToken = (issued: IssuedGoogleToken) => {
+    const token = `ya29.fake-${randomBytes(8).toString('hex')}`;
+    accessTokens.set(token, issued);
+    return token;
   };
   let origin = '';
 
@@ -146,12 +191,18 @@ export async function startFakeGoogleServer(): Promise<FakeGoogleServer> {
     };
 
     try {
+      if (method === 'POST' && url.pathname === '/token' && body?.grant_type === JWT_BEARER_GRANT) {
+        const checked = checkAssertion(body.assertion);
+        if ('refusal' in checked) return send(400, { error: 'invalid_grant', error_description: checked.refusal });
+        const { iss, sub, scope } = checked.claims;
+        const token = issueToken({ grant: 'jwt-bearer', serviceAccount: iss, ...(typeof sub === 'string' && { subject: sub }) });
+        return send(200, { access_token: token, expires_in: 3599, token_type: 'Bearer', scope });
+      }
       if (method === 'POST' && url.pathname === '/token') {
         if (body?.grant_type !== 'refresh_token' || body.refresh_token !== FAKE_GOOGLE_REFRESH_TOKEN || body.client_id !== FAKE_GOOGLE_CLIENT_ID || body.client_secret !== FAKE_GOOGLE_CLIENT_SECRET) {
           return send(400, { error: 'invalid_grant', error_description: 'Bad Request' });
         }
-        const token = `ya29.fake-${randomBytes(8).toString('hex')}`;
-        accessTokens.add(token);
+        const token = issueToken({ grant: 'refresh_token' });
         return send(200, { access_token: token, expires_in: 3599, token_type: 'Bearer', scope: 'https://www.googleapis.com/auth/calendar' });
       }
 
@@ -283,6 +334,7 @@ export async function startFakeGoogleServer(): Promise<FakeGoogleServer> {
     requests,
     events,
     files,
+    issuedTokens: accessTokens,
     setBusy(calendarId, busy) {
       busyByCalendar.set(calendarId, busy);
     },

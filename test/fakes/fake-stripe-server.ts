@@ -95,13 +95,18 @@ export interface FakeStripeServer {
   readonly secretKey: string;
   /** Every request received, in arrival order, with the fake's answer. */
   readonly requests: RecordedStripeRequest[];
-  /** Sessions actually created, as sent on the wire; idempotent replays add none. */
+  /** Sessions actually created, in full (the answer may leave fields out: `omitFromNextSession`); idempotent replays add none. */
   readonly sessions: FakeCheckoutSession[];
   /** Each session's line items by session id (Stripe only returns them when expanded, so the wire object lacks them). */
   readonly lineItems: ReadonlyMap<string, FakeLineItem[]>;
   /** Queue forced responses: each request takes the next one. */
   failNext(...failures: StripeFailure[]): void;
-  /** Forget queued failures, requests, sessions and saved idempotent responses. */
+  /**
+   * Leave these fields out of the next created session's answer (and of its idempotent
+   * replays), for clients that must cope with a sparser object than the one documented.
+   */
+  omitFromNextSession(...fields: (keyof FakeCheckoutSession)[]): void;
+  /** Forget queued failures, omissions, requests, sessions and saved idempotent responses. */
   reset(): void;
   /** Stop listening and cut every open connection, hanging requests included. */
   close(): Promise<void>;
@@ -145,6 +150,7 @@ export async function startFakeStripeServer(options: FakeStripeServerOptions = {
   const sessions: FakeCheckoutSession[] = [];
   const lineItems = new Map<string, FakeLineItem[]>();
   const failures: StripeFailure[] = [];
+  let omitted: (keyof FakeCheckoutSession)[] = [];
   const saved = new Map<string, SavedResponse>();
   let sequence = 0;
 
@@ -213,8 +219,11 @@ export async function startFakeStripeServer(options: FakeStripeServerOptions = {
         const { session, items } = createSession(recorded.body, now(), ++sequence);
         sessions.push(session);
         lineItems.set(session.id, items);
-        if (idempotencyKey !== undefined) saved.set(idempotencyKey, { fingerprint, requestId, status: 200, body: session });
-        send(200, session);
+        const answer: Partial<FakeCheckoutSession> = { ...session };
+        for (const field of omitted) delete answer[field];
+        omitted = [];
+        if (idempotencyKey !== undefined) saved.set(idempotencyKey, { fingerprint, requestId, status: 200, body: answer });
+        send(200, answer);
       } else if (method === 'GET' && retrieved) {
         const id = decodeURIComponent(retrieved[1]!);
         const session = sessions.find((candidate) => candidate.id === id);
@@ -255,8 +264,12 @@ export async function startFakeStripeServer(options: FakeStripeServerOptions = {
     sessions,
     lineItems,
     failNext: (...next) => void failures.push(...next),
+    omitFromNextSession: (...fields) => {
+      omitted = fields;
+    },
     reset: () => {
       failures.length = 0;
+      omitted = [];
       requests.length = 0;
       sessions.length = 0;
       lineItems.clear();

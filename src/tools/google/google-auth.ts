@@ -1,9 +1,20 @@
 import { JWT, OAuth2Client } from 'google-auth-library';
 import { z } from 'zod';
 
-export type GoogleCredentials =
+export type GoogleCredentials = (
   | { kind: 'service-account'; json: string; /** Domain-wide delegation: act as this user. */ subject?: string }
-  | { kind: 'oauth'; clientId: string; clientSecret: string; refreshToken: string; /** Token endpoint override, for local endpoints. */ tokenUrl?: string };
+  | { kind: 'oauth'; clientId: string; clientSecret: string; refreshToken: string }
+) & {
+  /** Token endpoint override (GOOGLE_TOKEN_URL), for local endpoints; used by every mode that exchanges a token. */
+  tokenUrl?: string;
+};
+
+/**
+ * Where google-auth-library's JWT client (through gtoken) posts the JWT-bearer
+ * grant. gtoken has the address built in and JWTOptions has no endpoint option,
+ * so requests to exactly this URL are redirected on the client's own transporter.
+ */
+const GOOGLE_JWT_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 
 const serviceAccountSchema = z.object({
   client_email: z.email(),
@@ -48,5 +59,23 @@ export function createGoogleAuth(credentials: GoogleCredentials, scopes: string[
     ...(credentials.subject !== undefined && { subject: credentials.subject }),
   });
   jwt.useJWTAccessWithScope = credentials.subject === undefined;
+  if (credentials.tokenUrl !== undefined) redirectTokenRequests(jwt, credentials.tokenUrl);
   return jwt;
+}
+
+/**
+ * Sends the JWT client's token exchange to `tokenUrl` instead of Google's endpoint.
+ * Only the token request moves: the signed assertion keeps `aud` =
+ * https://oauth2.googleapis.com/token, which Google requires, so a proxy in front
+ * of Google works as well as a local fake. API calls on the same transporter
+ * never have this URL and pass through untouched.
+ */
+function redirectTokenRequests(jwt: JWT, tokenUrl: string): void {
+  const target = new URL(tokenUrl);
+  jwt.transporter.interceptors.request.add({
+    resolved: async (config) => {
+      if (config.url.href === GOOGLE_JWT_TOKEN_URL) config.url = new URL(target);
+      return config;
+    },
+  });
 }
