@@ -2,6 +2,7 @@ import { and, desc, eq, getTableColumns, inArray, lt, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
 import { prepareRows } from './rows.js';
+import { SwitchboardError } from '../errors/index.js';
 import {
   conversations,
   messages,
@@ -58,10 +59,10 @@ export interface TurnOutcome {
 }
 
 /** The user message's turn already ended (another worker finished it): nothing was written. */
-export class TurnAlreadyCompletedError extends Error {
+export class TurnAlreadyCompletedError extends SwitchboardError {
   override readonly name = 'TurnAlreadyCompletedError';
   constructor(readonly messageId: string) {
-    super(`message ${messageId} already has its reply`);
+    super('turn_already_completed', `message ${messageId} already has its reply`);
   }
 }
 
