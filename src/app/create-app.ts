@@ -4,6 +4,7 @@ import { Server } from 'socket.io';
 import { attachAdminConsole } from '../admin/admin-console.js';
 import { ModelChain } from '../agent/model-chain.js';
 import { createChatModels } from '../agent/providers/create-chat-models.js';
+import { apiKeyVariableList } from '../agent/providers/index.js';
 import type { ChatModel } from '../agent/chat-model.js';
 import { WebChannel, type WebServer } from '../channels/web/web-channel.js';
 import { SessionLookup } from '../store/sessions.js';
@@ -80,7 +81,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const models = options.models ?? (await createChatModels(config));
   if (models.length === 0) {
-    logger.warn('no LLM provider configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY or GROQ_API_KEY): every message gets FALLBACK_REPLY');
+    logger.warn(`no LLM provider configured (set ${apiKeyVariableList()}): every message gets FALLBACK_REPLY`);
   } else {
     logger.info({ providers: configuredProviders(config) }, 'LLM providers');
   }
