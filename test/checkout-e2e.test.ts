@@ -125,7 +125,7 @@ describe('checkout links through the web channel', () => {
       'Create a payment link for “Big plan” at 501 USD.',
       'Create a payment link for “Scarf” at 30 GBP.',
     ]);
-    const rows = await server.app.store.listToolCalls(session.conversationId);
+    const rows = await listToolCalls(server.app.database.db, session.conversationId);
     expect(rows.filter((row) => row.status === 'pending').map((row) => row.callId).sort()).toEqual(['gbp', 'usd_big']);
     socket.disconnect();
     openai.reset();

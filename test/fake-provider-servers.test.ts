@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OpenAIChatModel } from '../src/agent/providers/openai-model.js';
+import { OpenAIChatModel } from '../src/agent/providers/openai/openai-model.js';
 import { startFakeAnthropicServer } from './fakes/fake-anthropic-server.js';
 import { echoResponder, startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { chatRequest, collectEvents, textOf } from './helpers/chat-stream.js';

@@ -3,14 +3,14 @@ import Groq from 'groq-sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { readChatCompletionsStream, type ChatCompletionsChunk } from '../src/agent/providers/chat-completions.js';
+import { readGroqExtras, type GroqChunk } from '../src/agent/providers/groq/groq-chunks.js';
 import {
-  kindForStatus,
   parseRetryAfterMs,
   redactSecrets,
   streamEndedEarly,
   toProviderError,
 } from '../src/agent/providers/provider-errors.js';
-import { ProviderError } from '../src/errors/index.js';
+import { kindForStatus, ProviderError } from '../src/errors/index.js';
 import { collectEvents, expectProviderError } from './helpers/chat-stream.js';
 
 describe('parseRetryAfterMs', () => {
@@ -38,7 +38,7 @@ describe('kindForStatus', () => {
     [403, 'auth'],
     [404, 'not_found'],
     [408, 'timeout'],
-    [409, 'server'],
+    [409, 'conflict'],
     [413, 'bad_request'],
     [422, 'bad_request'],
     [429, 'rate_limited'],
@@ -110,7 +110,7 @@ describe('toProviderError', () => {
 });
 
 describe('readChatCompletionsStream', () => {
-  async function* chunks(...items: ChatCompletionsChunk[]) {
+  async function* chunks<Chunk extends ChatCompletionsChunk>(...items: Chunk[]) {
     yield* items;
   }
 
@@ -149,7 +149,10 @@ describe('readChatCompletionsStream', () => {
 
   it('turns a Groq early-stop error into a server error', async () => {
     const error = await expectProviderError(
-      readChatCompletionsStream(chunks({ choices: [], x_groq: { error: 'over capacity' } }), { provider: 'groq' }),
+      readChatCompletionsStream(chunks<GroqChunk>({ choices: [], x_groq: { error: 'over capacity' } }), {
+        provider: 'groq',
+        readExtras: readGroqExtras,
+      }),
     );
     expect(error.kind).toBe('server');
     expect(error.message).toContain('over capacity');

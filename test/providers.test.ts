@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatModel } from '../src/agent/chat-model.js';
-import { AnthropicChatModel } from '../src/agent/providers/anthropic-model.js';
-import { GroqChatModel } from '../src/agent/providers/groq-model.js';
-import { OpenAIChatModel } from '../src/agent/providers/openai-model.js';
+import { AnthropicChatModel } from '../src/agent/providers/anthropic/anthropic-model.js';
+import { GroqChatModel } from '../src/agent/providers/groq/groq-model.js';
+import { OpenAIChatModel } from '../src/agent/providers/openai/openai-model.js';
 import type { ProviderName } from '../src/config/config.js';
 import { startFakeAnthropicServer } from './fakes/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
@@ -159,7 +159,7 @@ describe.each(CASES)('$provider ChatModel against its fake wire format', (testCa
     [403, 'auth'],
     [404, 'not_found'],
     [408, 'timeout'],
-    [409, 'server'],
+    [409, 'conflict'],
     [422, 'bad_request'],
     [503, 'server'],
     [529, 'server'],

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { PROVIDER_NAMES, configuredProviders, providerKey, type Config } from '../config/config.js';
+import { PROVIDERS } from '../agent/providers/index.js';
+import { configuredProviders, type Config } from '../config/config.js';
 import type { Db } from '../store/database.js';
 import type { Metrics } from '../observability/metrics.js';
 import { toolAvailability } from '../tools/build-tools.js';
@@ -52,15 +53,15 @@ export async function loadHealth(db: Db, config: Config, metrics: Metrics) {
     metrics.queueDepths(),
   ]);
 
-  const chain = configuredProviders(config);
+  const chain: string[] = configuredProviders(config);
   return {
-    providers: PROVIDER_NAMES.map((name) => ({
+    providers: PROVIDERS.map(({ name, apiKey, model }) => ({
       name,
-      configured: providerKey(config, name) !== undefined,
+      configured: apiKey(config) !== undefined,
       position: chain.indexOf(name) === -1 ? null : chain.indexOf(name) + 1,
-      model: config[`${name.toUpperCase() as 'OPENAI' | 'ANTHROPIC' | 'GROQ'}_MODEL`],
+      model: model(config),
       // The resilience layer names provider breakers `provider:model`.
-      breaker: breakers.get(`${name}:${config[`${name.toUpperCase() as 'OPENAI' | 'ANTHROPIC' | 'GROQ'}_MODEL`]}`) ?? breakerFor(name),
+      breaker: breakers.get(`${name}:${model(config)}`) ?? breakerFor(name),
       recentErrors: providerErrors
         .filter((row) => row.provider === name)
         .map((row) => ({ kind: row.kind, count: Number(row.count), lastAt: new Date(row.last_at).toISOString() })),

@@ -1,5 +1,3 @@
-import type { ProviderName } from '../config/config.js';
-
 /** A tool the model may call, in provider-neutral form; each provider renders it to its own wire format. */
 export interface ToolSpec {
   name: string;
@@ -42,11 +40,12 @@ export type ChatStreamEvent =
   | { type: 'finish'; reason: FinishReason; usage: TokenUsage };
 
 /**
- * One LLM provider behind the official SDK. Implementations live one per file in
- * ./providers and never leak SDK types or errors: failures are thrown as ProviderError.
+ * One LLM provider behind the official SDK. Implementations live one folder per provider
+ * in ./providers and never leak SDK types or errors: failures are thrown as ProviderError.
  */
 export interface ChatModel {
-  readonly provider: ProviderName;
+  /** The provider's plugin name (`anthropic`, ...): a string, so this contract never lists providers. */
+  readonly provider: string;
   readonly model: string;
   stream(request: ChatRequest): AsyncIterable<ChatStreamEvent>;
 }

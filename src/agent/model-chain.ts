@@ -64,9 +64,10 @@ export class AllProvidersFailedError extends SwitchboardError {
 }
 
 /** The turn ran out of attempts or time: stop trying every provider, not just this one. */
-class BudgetSpentError extends Error {
+class BudgetSpentError extends SwitchboardError {
+  override readonly name = 'BudgetSpentError';
   constructor(readonly reason: Exclude<ChainFailureReason, 'all_providers_failed'>) {
-    super(reason);
+    super('provider_error', reason);
   }
 }
 

@@ -6,6 +6,7 @@ import { chainPolicyFrom } from '../agent/chain-policy-from-config.js';
 import type { ChatModel } from '../agent/chat-model.js';
 import { ModelChain } from '../agent/model-chain.js';
 import { createChatModels } from '../agent/providers/create-chat-models.js';
+import { apiKeyVariableList } from '../agent/providers/index.js';
 import type { ChannelSeams } from '../channels/channel.js';
 import { CHANNEL_FACTORIES, mountChannels, type MountedChannels } from '../channels/index.js';
 import { createDeliveryRetry } from '../channels/delivery-retry.js';
@@ -89,7 +90,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const models = options.models ?? (await createChatModels(config));
   if (models.length === 0) {
-    logger.warn('no LLM provider configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY or GROQ_API_KEY): every message gets FALLBACK_REPLY');
+    logger.warn(`no LLM provider configured (set ${apiKeyVariableList()}): every message gets FALLBACK_REPLY`);
   } else {
     logger.info({ providers: configuredProviders(config) }, 'LLM providers');
   }

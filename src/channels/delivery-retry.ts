@@ -1,23 +1,22 @@
 import { DelegateBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
+import { kindForStatus, SwitchboardError, TRANSIENT_KINDS } from '../errors/index.js';
 
 /**
  * A failed outbound call to a channel's API (Slack Web API, a response_url, Twilio
  * REST). Transports map their SDK's errors into this, so the one retry policy below
  * never branches on a specific SDK.
  */
-export class DeliveryError extends Error {
+export class DeliveryError extends SwitchboardError {
   override readonly name = 'DeliveryError';
   /** 429, 5xx and network failures are worth another attempt; 4xx never are. */
   readonly retryable: boolean;
   readonly status: number | undefined;
-  /** From the provider's Retry-After, when it sent one. */
-  readonly retryAfterMs: number | undefined;
 
   constructor(init: { message: string; retryable: boolean; status?: number; retryAfterMs?: number; cause?: unknown }) {
-    super(init.message, { cause: init.cause });
+    // retryAfterMs: from the provider's Retry-After, when it sent one.
+    super('delivery_error', init.message, { cause: init.cause, retryAfterMs: init.retryAfterMs });
     this.retryable = init.retryable;
     this.status = init.status;
-    this.retryAfterMs = init.retryAfterMs;
   }
 }
 
@@ -29,8 +28,9 @@ export interface DeliveryRetrySettings {
   maxDelayMs: number;
 }
 
+/** No status is a network failure. A 409 is not retried: a channel API's conflict does not pass. */
 export const isRetryableStatus = (status: number | undefined): boolean =>
-  status === undefined || status === 408 || status === 429 || status >= 500;
+  status === undefined || TRANSIENT_KINDS.has(kindForStatus(status));
 
 /**
  * The one retry policy for outbound channel deliveries: only DeliveryErrors marked

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { Secret } from './secret.js';
+import { PROVIDER_SETTINGS } from '../agent/providers/settings.js';
+import { ConfigError } from '../errors/config-error.js';
+import { booleanFlag, emptyAsUndefined, integer, optionalSecret, optionalString, optionalUrl } from './env-fields.js';
+import type { Secret } from './secret.js';
 import {
   currencyAmountsSetting,
   currencySetting,
@@ -10,18 +13,16 @@ import {
   workingHoursSetting,
 } from './tool-settings.js';
 
-export const PROVIDER_NAMES = ['anthropic', 'openai', 'groq'] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
+export { ConfigError };
 
-const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
-const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
-const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
-const optionalSecret = z.preprocess(
-  emptyAsUndefined,
-  z.string().optional().transform((value) => (value === undefined ? undefined : new Secret(value))),
-);
-const integer = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
+/** Every provider's name, in the default fallback order (from each provider's settings slice). */
+export const PROVIDER_NAMES = PROVIDER_SETTINGS.map((settings) => settings.name);
+export type ProviderName = (typeof PROVIDER_SETTINGS)[number]['name'];
+
+type UnionToIntersection<Union> = (Union extends unknown ? (value: Union) => void : never) extends (value: infer Both) => void ? Both : never;
+type ProviderEnv = UnionToIntersection<(typeof PROVIDER_SETTINGS)[number]['env']>;
+/** The variables of every provider (ANTHROPIC_API_KEY, OPENAI_MODEL, ...), declared in each provider's folder. */
+const providerEnv = Object.assign({}, ...PROVIDER_SETTINGS.map((settings) => settings.env)) as ProviderEnv;
 
 const providerList = z.preprocess(
   emptyAsUndefined,
@@ -40,15 +41,6 @@ const providerList = z.preprocess(
       return [...new Set(names)] as ProviderName[];
     }),
 );
-
-const booleanFlag = (fallback: boolean) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z
-      .enum(['true', 'false', '1', '0', 'yes', 'no'])
-      .optional()
-      .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value))),
-  );
 
 /** A JSON object of channel → text, e.g. `{"sms":"..."}`. */
 const channelTexts = z.preprocess(
@@ -83,15 +75,7 @@ export const configSchema = z.object({
   DATA_DIR: z.string().default('./data'),
   REDIS_URL: optionalSecret,
   LLM_PROVIDERS: providerList,
-  ANTHROPIC_API_KEY: optionalSecret,
-  ANTHROPIC_BASE_URL: optionalUrl,
-  ANTHROPIC_MODEL: z.string().default('claude-sonnet-5-5'),
-  OPENAI_API_KEY: optionalSecret,
-  OPENAI_BASE_URL: optionalUrl,
-  OPENAI_MODEL: z.string().default('gpt-4o-mini'),
-  GROQ_API_KEY: optionalSecret,
-  GROQ_BASE_URL: optionalUrl,
-  GROQ_MODEL: z.string().default('llama-3.3-70b-versatile'),
+  ...providerEnv,
   SYSTEM_PROMPT: z.string().default(DEFAULT_SYSTEM_PROMPT),
   MAX_TOOL_STEPS: integer(6, 1, 50),
   MAX_MESSAGE_CHARS: integer(4000, 1, 100_000),
@@ -197,10 +181,6 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
-
 /**
  * Parses the environment once. A bad value throws a ConfigError whose message is
  * one line naming the variable, never echoing its value (it may be a secret).
@@ -227,26 +207,19 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   return parsed.data;
 }
 
-/** The providers to try, in order: LLM_PROVIDERS if set, else every configured one in the default order. */
 /** Whether this process applies migrations at start: MIGRATE_ON_START, else only the all-in-one role does. */
 export function migratesOnStart(config: Config): boolean {
   return config.MIGRATE_ON_START ?? config.SWITCHBOARD_ROLE === 'all';
 }
 
+/** The providers to try, in order: LLM_PROVIDERS if set, else every configured one in the default order. */
 export function configuredProviders(config: Config): ProviderName[] {
   const hasKey = (name: ProviderName) => providerKey(config, name) !== undefined;
   return (config.LLM_PROVIDERS ?? [...PROVIDER_NAMES]).filter(hasKey);
 }
 
 export function providerKey(config: Config, name: ProviderName): Secret | undefined {
-  switch (name) {
-    case 'anthropic':
-      return config.ANTHROPIC_API_KEY;
-    case 'openai':
-      return config.OPENAI_API_KEY;
-    case 'groq':
-      return config.GROQ_API_KEY;
-  }
+  return PROVIDER_SETTINGS.find((settings) => settings.name === name)?.connection(config).apiKey;
 }
 
 /** For entry points: the config, or one line naming the bad variable on stderr and exit code 1. */

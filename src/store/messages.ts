@@ -1,5 +1,6 @@
 import { and, desc, eq } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
+import { SwitchboardError } from '../errors/index.js';
 import type { Db } from './database.js';
 import { toConversation, type ConversationIdentity, type ConversationRecords } from './conversations.js';
 import { trimHistory, type HistoryEntry } from './history.js';
@@ -44,10 +45,10 @@ export interface TurnOutcome {
 }
 
 /** The user message's turn already ended (another worker finished it): nothing was written. */
-export class TurnAlreadyCompletedError extends Error {
+export class TurnAlreadyCompletedError extends SwitchboardError {
   override readonly name = 'TurnAlreadyCompletedError';
   constructor(readonly messageId: string) {
-    super(`message ${messageId} already has its reply`);
+    super('turn_already_completed', `message ${messageId} already has its reply`);
   }
 }
 

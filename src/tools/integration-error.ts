@@ -1,16 +1,6 @@
-import { ToolExecutionError } from '../errors/index.js';
+import { TRANSIENT_KINDS, ToolExecutionError, type OutboundErrorKind } from '../errors/index.js';
 
-export type IntegrationFailureKind =
-  | 'auth'
-  | 'not_found'
-  | 'conflict'
-  | 'bad_request'
-  | 'rate_limited'
-  | 'timeout'
-  | 'server'
-  | 'network';
-
-const RETRYABLE: ReadonlySet<IntegrationFailureKind> = new Set(['rate_limited', 'timeout', 'server', 'network']);
+export type IntegrationFailureKind = OutboundErrorKind;
 
 /**
  * An integration (Google, HubSpot, ...) call failed. Each client maps its SDK's errors
@@ -31,7 +21,8 @@ export class IntegrationError extends ToolExecutionError {
   }
 
   get retryable(): boolean {
-    return RETRYABLE.has(this.kind);
+    // A 409 (`conflict`) is not retried: on an idempotent create it means the record already exists.
+    return TRANSIENT_KINDS.has(this.kind);
   }
 }
 
@@ -57,13 +48,5 @@ export function describeFailure(kind: IntegrationFailureKind, status?: number): 
   }
 }
 
-/** HTTP status → kind, the same way for every integration. */
-export function kindForStatus(status: number): IntegrationFailureKind {
-  if (status === 401 || status === 403) return 'auth';
-  if (status === 404) return 'not_found';
-  if (status === 409) return 'conflict';
-  if (status === 408) return 'timeout';
-  if (status === 429) return 'rate_limited';
-  if (status >= 500) return 'server';
-  return 'bad_request';
-}
+/** HTTP status → kind: the one map every outbound edge shares. */
+export { kindForStatus } from '../errors/index.js';

@@ -1,4 +1,3 @@
-import type { ProviderName } from '../../config/config.js';
 import { ProviderError } from '../../errors/index.js';
 import type { ChatMessage, ChatStreamEvent, FinishReason, TokenUsage, ToolCallRequest, ToolSpec } from '../chat-model.js';
 import { streamEndedEarly } from './provider-errors.js';
@@ -62,7 +61,7 @@ export function toChatCompletionsTools(tools: ToolSpec[]) {
 }
 
 /** The fields of a chat.completion.chunk we read, as both SDKs type them. */
-interface ChunkUsage {
+export interface ChunkUsage {
   prompt_tokens: number;
   completion_tokens: number;
 }
@@ -75,9 +74,20 @@ export interface ChatCompletionsChunk {
     finish_reason?: string | null;
   }[];
   usage?: ChunkUsage | null;
-  /** Groq reports usage (and early-stop errors) here, on the last chunk. */
-  x_groq?: { usage?: ChunkUsage | null; error?: string | null } | null;
 }
+
+/**
+ * What an OpenAI-compatible provider adds to the wire format, read from each chunk by
+ * the provider's own hook: usage reported in its own field, or an error that stops the stream.
+ */
+export interface ChunkExtras {
+  usage?: ChunkUsage | null | undefined;
+  error?: string | null | undefined;
+}
+
+/** OpenAI labels a rate limit with type "requests"/"tokens" and code "rate_limit_exceeded"; compatible APIs copy it. */
+export const isChatCompletionsRateLimitLabel = (label: string): boolean =>
+  label.includes('rate_limit') || label === 'requests' || label === 'tokens';
 
 interface PartialToolCall {
   id: string;
@@ -85,28 +95,30 @@ interface PartialToolCall {
   arguments: string;
 }
 
-interface StreamContext {
-  provider: ProviderName;
+interface StreamContext<Chunk> {
+  provider: string;
   signal?: AbortSignal | undefined;
+  readExtras?: ((chunk: Chunk) => ChunkExtras | null | undefined) | undefined;
 }
 
 /**
  * Turns chunks into our events: text as it arrives; tool calls, assembled by
  * index from their fragments, once the stream has finished; then one finish.
  */
-export async function* readChatCompletionsStream(
-  chunks: AsyncIterable<ChatCompletionsChunk>,
-  context: StreamContext,
+export async function* readChatCompletionsStream<Chunk extends ChatCompletionsChunk>(
+  chunks: AsyncIterable<Chunk>,
+  context: StreamContext<Chunk>,
 ): AsyncGenerator<ChatStreamEvent> {
   const toolCalls = new Map<number, PartialToolCall>();
   let finishReason: string | undefined;
   let usage: TokenUsage = { inputTokens: 0, outputTokens: 0 };
 
   for await (const chunk of chunks) {
-    if (chunk.x_groq?.error) {
-      throw new ProviderError({ provider: context.provider, kind: 'server', message: `stream stopped: ${chunk.x_groq.error}` });
+    const extras = context.readExtras?.(chunk);
+    if (extras?.error) {
+      throw new ProviderError({ provider: context.provider, kind: 'server', message: `stream stopped: ${extras.error}` });
     }
-    const reported = chunk.usage ?? chunk.x_groq?.usage;
+    const reported = chunk.usage ?? extras?.usage;
     if (reported) usage = { inputTokens: reported.prompt_tokens, outputTokens: reported.completion_tokens };
 
     // We never ask for n > 1, so the first choice is the whole answer.

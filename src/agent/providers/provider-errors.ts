@@ -1,5 +1,5 @@
-import type { ProviderName } from '../../config/config.js';
-import { ProviderError, type ProviderFailureKind } from '../../errors/index.js';
+import { kindForStatus, ProviderError, type ProviderFailureKind } from '../../errors/index.js';
+import { PROVIDERS } from './index.js';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
@@ -28,12 +28,19 @@ interface ApiErrorLike extends Error {
 }
 
 export interface ProviderErrorContext {
-  provider: ProviderName;
+  provider: string;
   /** The caller's signal: once it has fired, any failure is reported as an abort. */
   signal?: AbortSignal | undefined;
   /** Scrubbed from every message, in case a provider echoes the key back (OpenAI's 401 does). */
   apiKey?: string | undefined;
   now?: () => number;
+  /** The setting that holds this provider's API origin, named when a wrong one is the likely cause. */
+  baseUrlVariable?: string | undefined;
+  /**
+   * The provider's labels for a rate limit in an error event mid-stream (its wire format's
+   * quirk); without it, every such event counts as a server error.
+   */
+  isRateLimitLabel?: ((label: string) => boolean) | undefined;
 }
 
 /**
@@ -53,7 +60,7 @@ export function toProviderError(error: unknown, context: ProviderErrorContext & 
   }
   if (error instanceof sdk.APIConnectionError && isRefusedRedirect(error)) {
     // Clients refuse redirects (sdk-client-options): a wrong base URL, not a passing failure.
-    const message = `the provider answered with a redirect, which is refused: check ${provider.toUpperCase()}_BASE_URL`;
+    const message = `the provider answered with a redirect, which is refused: check ${context.baseUrlVariable ?? 'its base URL setting'}`;
     return new ProviderError({ provider, kind: 'not_found', message, cause: error });
   }
   if (error instanceof sdk.APIConnectionError) {
@@ -79,7 +86,7 @@ export function toProviderError(error: unknown, context: ProviderErrorContext & 
 function fromApiError(error: ApiErrorLike, context: ProviderErrorContext, redact: (message: string) => string): ProviderError {
   const requestId = error.requestID ? ` (request ${error.requestID})` : '';
   const retryAfterMs = error.headers ? parseRetryAfterMs(error.headers, context.now) : undefined;
-  const kind = error.status === undefined ? inStreamErrorKind(error) : kindForStatus(error.status);
+  const kind = error.status === undefined ? inStreamErrorKind(error, context) : kindForStatus(error.status);
   const where = error.status === undefined ? 'error event mid-stream: ' : '';
   return new ProviderError({
     provider: context.provider,
@@ -88,19 +95,6 @@ function fromApiError(error: ApiErrorLike, context: ProviderErrorContext, redact
     ...(error.status !== undefined && { status: error.status }),
     ...(retryAfterMs !== undefined && { retryAfterMs }),
   });
-}
-
-export function kindForStatus(status: number): ProviderFailureKind {
-  if (status === 401 || status === 403) return 'auth';
-  // 402 (billing) needs a human just like a revoked key does.
-  if (status === 402) return 'auth';
-  if (status === 404) return 'not_found';
-  if (status === 408) return 'timeout';
-  // 409 is a lock/conflict on the provider side: the same request can succeed moments later.
-  if (status === 409) return 'server';
-  if (status === 429) return 'rate_limited';
-  if (status >= 500) return 'server';
-  return 'bad_request';
 }
 
 /** "HTTP 429 rate_limit_error: slow down", from whichever fields this SDK filled in. */
@@ -113,14 +107,13 @@ function describeApiError(error: ApiErrorLike): string {
 }
 
 /** A stream that already answered 200 then sent an error event: overload or rate limit, both transient. */
-function inStreamErrorKind(error: ApiErrorLike): ProviderFailureKind {
+function inStreamErrorKind(error: ApiErrorLike, context: ProviderErrorContext): ProviderFailureKind {
   const nested = (error.error ?? {}) as { type?: unknown; code?: unknown; error?: { type?: unknown } };
   const labels = [error.type, error.code, nested.type, nested.code, nested.error?.type].filter(
     (label): label is string => typeof label === 'string',
   );
-  // OpenAI labels 429s with type "requests"/"tokens" and code "rate_limit_exceeded"; Anthropic with "rate_limit_error".
-  const rateLimited = labels.some((label) => label.includes('rate_limit') || label === 'requests' || label === 'tokens');
-  return rateLimited ? 'rate_limited' : 'server';
+  const isRateLimitLabel = context.isRateLimitLabel;
+  return isRateLimitLabel !== undefined && labels.some(isRateLimitLabel) ? 'rate_limited' : 'server';
 }
 
 /** `retry-after-ms` (OpenAI) wins over `retry-after`, which is seconds or an HTTP date. */
@@ -138,8 +131,13 @@ export function parseRetryAfterMs(headers: Headers, now: () => number = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now());
 }
 
-/** The exact key, plus anything shaped like a provider key (partial echoes included). */
-const KEY_SHAPED = /\b(?:sk-ant-|sk-|gsk_)[A-Za-z0-9_*.-]{4,}/g;
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The exact key, plus anything shaped like any provider's key (partial echoes included). */
+const KEY_SHAPED = new RegExp(
+  `\\b(?:${PROVIDERS.flatMap((plugin) => plugin.keyPrefixes).map(escapeRegExp).join('|')})[A-Za-z0-9_*.-]{4,}`,
+  'g',
+);
 
 export function redactSecrets(message: string, apiKey: string | undefined): string {
   const withoutKey = apiKey ? message.split(apiKey).join('[redacted]') : message;

@@ -1,5 +1,6 @@
 import { JWT, OAuth2Client } from 'google-auth-library';
 import { z } from 'zod';
+import { SwitchboardError } from '../../errors/index.js';
 
 export type GoogleCredentials = (
   | { kind: 'service-account'; json: string; /** Domain-wide delegation: act as this user. */ subject?: string }
@@ -21,8 +22,12 @@ const serviceAccountSchema = z.object({
   private_key: z.string().includes('PRIVATE KEY'),
 });
 
-export class GoogleCredentialsError extends Error {
+/** A bad Google credential setting; the message names the variable, never the key. */
+export class GoogleCredentialsError extends SwitchboardError {
   override readonly name = 'GoogleCredentialsError';
+  constructor(message: string) {
+    super('config_invalid', message);
+  }
 }
 
 /**

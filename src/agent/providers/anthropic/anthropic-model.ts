@@ -8,9 +8,10 @@ import type {
   FinishReason,
   TokenUsage,
   ToolSpec,
-} from '../chat-model.js';
-import { streamEndedEarly, toProviderError, type ProviderErrorContext } from './provider-errors.js';
-import { sdkClientOptions } from './sdk-client-options.js';
+} from '../../chat-model.js';
+import { streamEndedEarly, toProviderError, type ProviderErrorContext } from '../provider-errors.js';
+import { sdkClientOptions } from '../sdk-client-options.js';
+import { anthropicSettings } from './settings.js';
 
 export interface AnthropicModelOptions {
   apiKey: string;
@@ -21,7 +22,7 @@ export interface AnthropicModelOptions {
 
 /** Anthropic's Messages API, streamed as raw events. */
 export class AnthropicChatModel implements ChatModel {
-  readonly provider = 'anthropic' as const;
+  readonly provider = anthropicSettings.name;
   readonly model: string;
   readonly #client: Anthropic;
   readonly #apiKey: string;
@@ -33,7 +34,14 @@ export class AnthropicChatModel implements ChatModel {
   }
 
   async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
-    const context = { provider: this.provider, signal: request.signal, apiKey: this.#apiKey, sdk: Anthropic };
+    const context = {
+      provider: this.provider,
+      signal: request.signal,
+      apiKey: this.#apiKey,
+      sdk: Anthropic,
+      baseUrlVariable: anthropicSettings.variables.baseUrl,
+      isRateLimitLabel: isAnthropicRateLimitLabel,
+    };
     try {
       const events = await this.#client.messages.create(
         {
@@ -52,6 +60,9 @@ export class AnthropicChatModel implements ChatModel {
     }
   }
 }
+
+/** Anthropic labels a rate limit in an error event `rate_limit_error`. */
+const isAnthropicRateLimitLabel = (label: string) => label.includes('rate_limit');
 
 /**
  * Tool results travel as `tool_result` blocks in a user message, and the API

@@ -1,8 +1,14 @@
 import OpenAI from 'openai';
-import type { ChatModel, ChatRequest, ChatStreamEvent } from '../chat-model.js';
-import { readChatCompletionsStream, toChatCompletionsMessages, toChatCompletionsTools } from './chat-completions.js';
-import { toProviderError } from './provider-errors.js';
-import { sdkClientOptions } from './sdk-client-options.js';
+import type { ChatModel, ChatRequest, ChatStreamEvent } from '../../chat-model.js';
+import {
+  isChatCompletionsRateLimitLabel,
+  readChatCompletionsStream,
+  toChatCompletionsMessages,
+  toChatCompletionsTools,
+} from '../chat-completions.js';
+import { toProviderError } from '../provider-errors.js';
+import { sdkClientOptions } from '../sdk-client-options.js';
+import { openaiSettings } from './settings.js';
 
 export interface OpenAIModelOptions {
   apiKey: string;
@@ -13,7 +19,7 @@ export interface OpenAIModelOptions {
 
 /** OpenAI's Chat Completions API, streamed. */
 export class OpenAIChatModel implements ChatModel {
-  readonly provider = 'openai' as const;
+  readonly provider = openaiSettings.name;
   readonly model: string;
   readonly #client: OpenAI;
   readonly #apiKey: string;
@@ -25,7 +31,14 @@ export class OpenAIChatModel implements ChatModel {
   }
 
   async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
-    const context = { provider: this.provider, signal: request.signal, apiKey: this.#apiKey, sdk: OpenAI };
+    const context = {
+      provider: this.provider,
+      signal: request.signal,
+      apiKey: this.#apiKey,
+      sdk: OpenAI,
+      baseUrlVariable: openaiSettings.variables.baseUrl,
+      isRateLimitLabel: isChatCompletionsRateLimitLabel,
+    };
     try {
       const chunks = await this.#client.chat.completions.create(
         {

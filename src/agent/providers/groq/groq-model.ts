@@ -1,8 +1,15 @@
 import Groq from 'groq-sdk';
-import type { ChatModel, ChatRequest, ChatStreamEvent } from '../chat-model.js';
-import { readChatCompletionsStream, toChatCompletionsMessages, toChatCompletionsTools } from './chat-completions.js';
-import { toProviderError } from './provider-errors.js';
-import { sdkClientOptions } from './sdk-client-options.js';
+import type { ChatModel, ChatRequest, ChatStreamEvent } from '../../chat-model.js';
+import {
+  isChatCompletionsRateLimitLabel,
+  readChatCompletionsStream,
+  toChatCompletionsMessages,
+  toChatCompletionsTools,
+} from '../chat-completions.js';
+import { toProviderError } from '../provider-errors.js';
+import { sdkClientOptions } from '../sdk-client-options.js';
+import { readGroqExtras } from './groq-chunks.js';
+import { groqSettings } from './settings.js';
 
 export interface GroqModelOptions {
   apiKey: string;
@@ -14,11 +21,11 @@ export interface GroqModelOptions {
 
 /**
  * Groq's OpenAI-compatible Chat Completions, through groq-sdk. The wire format
- * is OpenAI's; the difference is that usage arrives in `x_groq.usage`, which the
- * shared stream reader also reads, so no `stream_options` is sent.
+ * is OpenAI's; the difference is that usage arrives in `x_groq.usage`, which
+ * readGroqExtras hands the shared stream reader, so no `stream_options` is sent.
  */
 export class GroqChatModel implements ChatModel {
-  readonly provider = 'groq' as const;
+  readonly provider = groqSettings.name;
   readonly model: string;
   readonly #client: Groq;
   readonly #apiKey: string;
@@ -30,7 +37,15 @@ export class GroqChatModel implements ChatModel {
   }
 
   async *stream(request: ChatRequest): AsyncGenerator<ChatStreamEvent> {
-    const context = { provider: this.provider, signal: request.signal, apiKey: this.#apiKey, sdk: Groq };
+    const context = {
+      provider: this.provider,
+      signal: request.signal,
+      apiKey: this.#apiKey,
+      sdk: Groq,
+      baseUrlVariable: groqSettings.variables.baseUrl,
+      isRateLimitLabel: isChatCompletionsRateLimitLabel,
+      readExtras: readGroqExtras,
+    };
     try {
       const chunks = await this.#client.chat.completions.create(
         {

@@ -1,0 +1,11 @@
+import { defineChatModelPlugin } from '../chat-model-plugin.js';
+import { groqSettings } from './settings.js';
+
+export const groq = defineChatModelPlugin({
+  settings: groqSettings,
+  keyPrefixes: ['gsk_'],
+  load: async (connection) => {
+    const { GroqChatModel } = await import('./groq-model.js');
+    return new GroqChatModel(connection);
+  },
+});

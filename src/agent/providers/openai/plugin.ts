@@ -1,0 +1,11 @@
+import { defineChatModelPlugin } from '../chat-model-plugin.js';
+import { openaiSettings } from './settings.js';
+
+export const openai = defineChatModelPlugin({
+  settings: openaiSettings,
+  keyPrefixes: ['sk-'],
+  load: async (connection) => {
+    const { OpenAIChatModel } = await import('./openai-model.js');
+    return new OpenAIChatModel(connection);
+  },
+});

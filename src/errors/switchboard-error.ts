@@ -1,0 +1,60 @@
+/**
+ * One error family with stable codes. `httpStatus` is mapped here, once; the HTTP
+ * error handler and the socket acks read it instead of guessing.
+ */
+export type ErrorCode =
+  | 'invalid_payload'
+  | 'empty_message'
+  | 'message_too_long'
+  | 'not_found'
+  | 'unauthorized'
+  | 'csrf_invalid'
+  | 'rate_limited'
+  | 'payload_too_large'
+  | 'provider_error'
+  | 'tool_error'
+  | 'delivery_error'
+  | 'turn_already_completed'
+  | 'config_invalid'
+  | 'unavailable'
+  | 'shutting_down'
+  | 'internal_error';
+
+const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  invalid_payload: 400,
+  empty_message: 400,
+  message_too_long: 413,
+  not_found: 404,
+  unauthorized: 401,
+  csrf_invalid: 403,
+  rate_limited: 429,
+  payload_too_large: 413,
+  provider_error: 502,
+  tool_error: 502,
+  delivery_error: 502,
+  turn_already_completed: 409,
+  // A bad setting is our fault, never the client's.
+  config_invalid: 500,
+  unavailable: 503,
+  shutting_down: 503,
+  internal_error: 500,
+};
+
+export class SwitchboardError extends Error {
+  override readonly name: string = 'SwitchboardError';
+  readonly code: ErrorCode;
+  readonly httpStatus: number;
+  /** For `rate_limited` (and any code a client may retry): when trying again can succeed. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterMs?: number | undefined }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.httpStatus = STATUS_BY_CODE[code];
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; retryAfterMs?: number } {
+    return { code: this.code, message: this.message, ...(this.retryAfterMs !== undefined && { retryAfterMs: this.retryAfterMs }) };
+  }
+}
