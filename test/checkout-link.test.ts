@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ToolExecutionError } from '../src/errors/index.js';
 import { createCheckoutLinkTool, createStripeClient, type CheckoutLink } from '../src/tools/create-checkout-link.js';
-import { isStripeCurrency, toMinorUnits } from '../src/tools/currencies.js';
+import { isStripeCurrency, toMinorUnits } from '../src/config/currencies.js';
 import type { ToolContext } from '../src/tools/tool.js';
 import { runTool } from '../src/tools/run-tool.js';
 import { ToolRegistry } from '../src/tools/tool-registry.js';

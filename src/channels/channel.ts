@@ -6,7 +6,8 @@ import type { Intake } from '../turn/intake.js';
 import type { ReplyTransport } from '../turn/reply-transport.js';
 import type { ConfirmationAnswerer } from './confirmation-answerer.js';
 import type { OutboundDelivery } from './outbound-delivery.js';
-import type { WebServer } from './web/web-channel.js';
+import type { WebServer } from './web/web-events.js';
+import type { WhatsAppWebClient } from './whatsapp-web/whatsapp-web-client.js';
 
 /** Everything a channel may use, handed over once when it mounts. */
 export interface ChannelContext {
@@ -44,7 +45,7 @@ export interface Channel {
 /** Documented test seams a channel factory may take instead of its real client. */
 export interface ChannelSeams {
   /** Replaces the whatsapp-web.js client (no browser is started). */
-  whatsAppWebClient?: () => import('./whatsapp-web/whatsapp-web-channel.js').WhatsAppWebClient;
+  whatsAppWebClient?: () => WhatsAppWebClient;
 }
 
 /**

@@ -19,6 +19,8 @@ export interface ProviderSettings<Name extends string = string, Env extends z.Zo
   readonly env: Env;
   /** Variable names, for messages that tell an operator what to set or check. */
   readonly variables: { readonly apiKey: string; readonly baseUrl: string };
+  /** How this provider's API keys begin: anything shaped like one is scrubbed from error text. */
+  readonly keyPrefixes: readonly string[];
   /** This provider's connection, from a parsed config (which always holds the slice). */
   connection(config: object): ProviderConnection;
 }
@@ -27,12 +29,14 @@ export function defineProviderSettings<const Name extends string, Env extends z.
   name: Name;
   env: Env;
   variables: { apiKey: keyof Env & string; baseUrl: keyof Env & string };
+  keyPrefixes: readonly string[];
   connection(values: z.output<z.ZodObject<Env>>): ProviderConnection;
 }): ProviderSettings<Name, Env> {
   return {
     name: spec.name,
     env: spec.env,
     variables: spec.variables,
+    keyPrefixes: spec.keyPrefixes,
     // The config schema merges every listed slice, so a parsed config always has these values;
     // the list's callers only hold the common type, which cannot name each provider's fields.
     connection: (config) => spec.connection(config as z.output<z.ZodObject<Env>>),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isStripeCurrency } from '../tools/currencies.js';
+import { isStripeCurrency } from './currencies.js';
 
 /**
  * Zod pieces for the tool settings in src/config/config.ts: kept here, next to

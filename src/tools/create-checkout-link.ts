@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { z } from 'zod';
 import { ToolExecutionError } from '../errors/index.js';
-import { floorToMinorUnits, isStripeCurrency, toMinorUnits } from './currencies.js';
+import { floorToMinorUnits, isStripeCurrency, toMinorUnits } from '../config/currencies.js';
 import { defineTool, type Tool, type ToolContext } from './tool.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;

@@ -28,7 +28,6 @@ export interface ChatModelPlugin<Name extends string = string> {
 
 export function defineChatModelPlugin<const Name extends string>(spec: {
   settings: ProviderSettings<Name>;
-  keyPrefixes: readonly string[];
   /** A lazy `import()` inside, so a provider outside the chain never loads its SDK. */
   load(connection: ModelConnection): Promise<ChatModel>;
 }): ChatModelPlugin<Name> {
@@ -36,7 +35,7 @@ export function defineChatModelPlugin<const Name extends string>(spec: {
   return {
     name: settings.name,
     settings,
-    keyPrefixes: spec.keyPrefixes,
+    keyPrefixes: settings.keyPrefixes,
     apiKey: (config) => settings.connection(config).apiKey,
     model: (config) => settings.connection(config).model,
     async create(config) {

@@ -1,5 +1,5 @@
 import { kindForStatus, ProviderError, type ProviderFailureKind } from '../../errors/index.js';
-import { PROVIDERS } from './index.js';
+import { PROVIDER_SETTINGS } from './settings.js';
 
 type ErrorClass = abstract new (...args: never[]) => Error;
 
@@ -135,7 +135,7 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&
 
 /** The exact key, plus anything shaped like any provider's key (partial echoes included). */
 const KEY_SHAPED = new RegExp(
-  `\\b(?:${PROVIDERS.flatMap((plugin) => plugin.keyPrefixes).map(escapeRegExp).join('|')})[A-Za-z0-9_*.-]{4,}`,
+  `\\b(?:${PROVIDER_SETTINGS.flatMap((settings) => settings.keyPrefixes).map(escapeRegExp).join('|')})[A-Za-z0-9_*.-]{4,}`,
   'g',
 );
 

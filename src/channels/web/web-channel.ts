@@ -15,11 +15,12 @@ import {
   type MessageAck,
   type ServerToClientEvents,
   type SocketData,
+  type WebServer,
 } from './web-events.js';
 
 export const WEB_CHANNEL = 'web';
 
-export type WebServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type { WebServer } from './web-events.js';
 type WebSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
 /**

@@ -1,3 +1,4 @@
+import type { Server } from 'socket.io';
 import { z } from 'zod';
 import type { FinishedReply } from '../../turn/reply-transport.js';
 import type { ConfirmationRequest, ConfirmationResolution } from '../../turn/reply-transport.js';
@@ -56,3 +57,6 @@ export interface SocketData {
 export function conversationRoom(conversationId: string): string {
   return `conversation:${conversationId}`;
 }
+
+/** The web channel's socket.io server, typed by its event maps. */
+export type WebServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;

@@ -1,5 +1,8 @@
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { Channel, ChannelContext } from '../channel.js';
+import type { WhatsAppWebClient, WhatsAppWebMessage } from './whatsapp-web-client.js';
+
+export type { WhatsAppWebClient, WhatsAppWebMessage } from './whatsapp-web-client.js';
 import { DeliveryError } from '../delivery-retry.js';
 import { refusalNotice, SHORT_MESSAGE_REFUSALS, wordingByCode } from '../notices.js';
 import { splitByWords } from '../split-by-words.js';
@@ -8,34 +11,6 @@ import { answerConfirmationByText } from '../text-confirmation.js';
 export const WHATSAPP_WEB_CHANNEL = 'whatsapp-web';
 /** WhatsApp allows far longer messages; shorter parts read better on a phone. */
 const PART_LIMIT = 4000;
-
-/** The fields of whatsapp-web.js's `Message` (event `message`) the channel reads. */
-export interface WhatsAppWebMessage {
-  id: { _serialized: string; fromMe: boolean; remote: string; id: string };
-  from: string;
-  to: string;
-  body: string;
-  type: string;
-  fromMe: boolean;
-  isStatus: boolean;
-  broadcast?: boolean;
-  /** The sender inside a group chat. */
-  author?: string;
-  timestamp: number;
-}
-
-/** The part of whatsapp-web.js's `Client` the channel uses; a new one is made per (re)connection. */
-export interface WhatsAppWebClient {
-  on(event: 'qr', listener: (qr: string) => void): unknown;
-  on(event: 'ready', listener: () => void): unknown;
-  on(event: 'authenticated', listener: () => void): unknown;
-  on(event: 'auth_failure', listener: (message: string) => void): unknown;
-  on(event: 'disconnected', listener: (reason: string) => void): unknown;
-  on(event: 'message', listener: (message: WhatsAppWebMessage) => void): unknown;
-  initialize(): Promise<void>;
-  destroy(): Promise<void>;
-  sendMessage(chatId: string, content: string): Promise<{ id: { _serialized: string } }>;
-}
 
 export type WhatsAppWebState = 'starting' | 'qr' | 'authenticated' | 'ready' | 'disconnected' | 'stopped';
 

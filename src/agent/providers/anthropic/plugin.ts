@@ -3,7 +3,6 @@ import { anthropicSettings } from './settings.js';
 
 export const anthropic = defineChatModelPlugin({
   settings: anthropicSettings,
-  keyPrefixes: ['sk-ant-'],
   load: async (connection) => {
     const { AnthropicChatModel } = await import('./anthropic-model.js');
     return new AnthropicChatModel(connection);

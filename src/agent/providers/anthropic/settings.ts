@@ -11,5 +11,6 @@ export const anthropicSettings = defineProviderSettings({
     ANTHROPIC_MODEL: z.string().default('claude-sonnet-5-5'),
   },
   variables: { apiKey: 'ANTHROPIC_API_KEY', baseUrl: 'ANTHROPIC_BASE_URL' },
+  keyPrefixes: ['sk-ant-'],
   connection: (env) => ({ apiKey: env.ANTHROPIC_API_KEY, baseURL: env.ANTHROPIC_BASE_URL, model: env.ANTHROPIC_MODEL }),
 });

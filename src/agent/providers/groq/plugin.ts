@@ -3,7 +3,6 @@ import { groqSettings } from './settings.js';
 
 export const groq = defineChatModelPlugin({
   settings: groqSettings,
-  keyPrefixes: ['gsk_'],
   load: async (connection) => {
     const { GroqChatModel } = await import('./groq-model.js');
     return new GroqChatModel(connection);

@@ -11,5 +11,6 @@ export const groqSettings = defineProviderSettings({
     GROQ_MODEL: z.string().default('llama-3.3-70b-versatile'),
   },
   variables: { apiKey: 'GROQ_API_KEY', baseUrl: 'GROQ_BASE_URL' },
+  keyPrefixes: ['gsk_'],
   connection: (env) => ({ apiKey: env.GROQ_API_KEY, baseURL: env.GROQ_BASE_URL, model: env.GROQ_MODEL }),
 });

@@ -3,7 +3,6 @@ import { openaiSettings } from './settings.js';
 
 export const openai = defineChatModelPlugin({
   settings: openaiSettings,
-  keyPrefixes: ['sk-'],
   load: async (connection) => {
     const { OpenAIChatModel } = await import('./openai-model.js');
     return new OpenAIChatModel(connection);

@@ -11,5 +11,6 @@ export const openaiSettings = defineProviderSettings({
     OPENAI_MODEL: z.string().default('gpt-4o-mini'),
   },
   variables: { apiKey: 'OPENAI_API_KEY', baseUrl: 'OPENAI_BASE_URL' },
+  keyPrefixes: ['sk-'],
   connection: (env) => ({ apiKey: env.OPENAI_API_KEY, baseURL: env.OPENAI_BASE_URL, model: env.OPENAI_MODEL }),
 });
