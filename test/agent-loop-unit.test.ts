@@ -12,7 +12,7 @@ import { ScriptedModel } from './helpers/scripted-model.js';
 
 const logger = createLogger({ level: 'silent' });
 const chainOf = (...models: ScriptedModel[]) =>
-  new ModelChain(models, logger, { ...DEFAULT_CHAIN_POLICY, retries: 0, firstTokenTimeoutMs: 1000, fallbackAfterMs: 2000 });
+  new ModelChain(models, logger, { policy: { ...DEFAULT_CHAIN_POLICY, retries: 0, firstTokenTimeoutMs: 1000, fallbackAfterMs: 2000 } });
 
 const call = (id: string, name: string, args: unknown): ToolCallRequest => ({ id, name, arguments: JSON.stringify(args) });
 

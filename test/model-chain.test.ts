@@ -41,7 +41,7 @@ describe('ModelChain', () => {
   it('moves a failed step to the next provider with the same messages, and keeps it for the next step', async () => {
     const first = new ScriptedModel('first', [{ fail: serverError('first') }]);
     const second = new ScriptedModel('second', [{ text: 'from second' }]);
-    const chain = new ModelChain([first, second], logger, policy());
+    const chain = new ModelChain([first, second], logger, { policy: policy() });
     const progress = chain.startTurn();
 
     const step0 = await chain.runStep(request(), 0, progress, recordingCallbacks().callbacks);
@@ -61,7 +61,7 @@ describe('ModelChain', () => {
   it('tells the client to discard text streamed by a provider that then failed', async () => {
     const first = new ScriptedModel('first', [{ fail: serverError('first'), afterText: 'half an ans' }]);
     const second = new ScriptedModel('second', [{ text: 'the answer' }]);
-    const chain = new ModelChain([first, second], logger, policy());
+    const chain = new ModelChain([first, second], logger, { policy: policy() });
     const { seen, callbacks } = recordingCallbacks();
 
     await chain.runStep(request(), 0, chain.startTurn(), callbacks);
@@ -73,7 +73,7 @@ describe('ModelChain', () => {
     const badRequest = new ProviderError({ provider: 'first', kind: 'bad_request', message: 'HTTP 400', status: 400 });
     const first = new ScriptedModel('first', [{ fail: badRequest }]);
     const second = new ScriptedModel('second', [{ text: 'ok' }]);
-    const chain = new ModelChain([first, second], logger, policy({ retries: 3, breaker: { ...policy().breaker, minRequests: 1 } }));
+    const chain = new ModelChain([first, second], logger, { policy: policy({ retries: 3, breaker: { ...policy().breaker, minRequests: 1 } }) });
 
     // A 400 is about our request; another provider may still take it, but the first is not retried.
     const result = await chain.runStep(request(), 0, chain.startTurn(), recordingCallbacks().callbacks);
@@ -85,7 +85,7 @@ describe('ModelChain', () => {
   it('opens a provider’s breaker after failures, then skips it without calling it', async () => {
     const first = new ScriptedModel('first', [{ fail: serverError('first') }]);
     const second = new ScriptedModel('second', [{ text: 'ok' }]);
-    const chain = new ModelChain([first, second], logger, policy({ breaker: { failureRatio: 0.5, windowMs: 10_000, minRequests: 2, halfOpenAfterMs: 60_000 } }));
+    const chain = new ModelChain([first, second], logger, { policy: policy({ breaker: { failureRatio: 0.5, windowMs: 10_000, minRequests: 2, halfOpenAfterMs: 60_000 } }) });
 
     for (let turn = 0; turn < 3 && chain.health()[0]!.breaker === 'closed'; turn++) {
       await chain.runStep(request(), 0, chain.startTurn(), recordingCallbacks().callbacks);
@@ -105,7 +105,7 @@ describe('ModelChain', () => {
   it('waits as long as retry-after asks before retrying the same provider', async () => {
     const limited = new ProviderError({ provider: 'first', kind: 'rate_limited', message: 'HTTP 429', status: 429, retryAfterMs: 150 });
     const first = new ScriptedModel('first', [{ fail: limited }, { text: 'after the wait' }]);
-    const chain = new ModelChain([first], logger, policy({ retries: 1 }));
+    const chain = new ModelChain([first], logger, { policy: policy({ retries: 1 }) });
 
     const started = performance.now();
     const result = await chain.runStep(request(), 0, chain.startTurn(), recordingCallbacks().callbacks);
@@ -120,7 +120,7 @@ describe('ModelChain', () => {
     const limited = new ProviderError({ provider: 'first', kind: 'rate_limited', message: 'HTTP 429', status: 429, retryAfterMs: 30_000 });
     const first = new ScriptedModel('first', [{ fail: limited }, { text: 'too late' }]);
     const second = new ScriptedModel('second', [{ text: 'from second' }]);
-    const chain = new ModelChain([first, second], logger, policy({ retries: 2, fallbackAfterMs: 2000 }));
+    const chain = new ModelChain([first, second], logger, { policy: policy({ retries: 2, fallbackAfterMs: 2000 }) });
 
     const started = performance.now();
     const result = await chain.runStep(request(), 0, chain.startTurn(), recordingCallbacks().callbacks);
@@ -133,7 +133,7 @@ describe('ModelChain', () => {
   it('retries a provider’s 409 conflict on the same provider', async () => {
     const conflict = new ProviderError({ provider: 'first', kind: 'conflict', message: 'HTTP 409', status: 409 });
     const first = new ScriptedModel('first', [{ fail: conflict }, { text: 'got past the lock' }]);
-    const chain = new ModelChain([first], logger, policy({ retries: 1 }));
+    const chain = new ModelChain([first], logger, { policy: policy({ retries: 1 }) });
 
     const result = await chain.runStep(request(), 0, chain.startTurn(), recordingCallbacks().callbacks);
 
@@ -144,7 +144,7 @@ describe('ModelChain', () => {
   it('abandons a provider that sends no first token in time, without retrying it, and asks the next', async () => {
     const silent = new ScriptedModel('silent', [{ hang: true }]);
     const second = new ScriptedModel('second', [{ text: 'here' }]);
-    const chain = new ModelChain([silent, second], logger, policy({ retries: 2, firstTokenTimeoutMs: 60 }));
+    const chain = new ModelChain([silent, second], logger, { policy: policy({ retries: 2, firstTokenTimeoutMs: 60 }) });
     const progress = chain.startTurn();
 
     const started = performance.now();
@@ -162,7 +162,7 @@ describe('ModelChain', () => {
   it('fails the step with every attempt listed when no provider answers', async () => {
     const first = new ScriptedModel('first', [{ fail: serverError('first') }]);
     const second = new ScriptedModel('second', [{ fail: serverError('second', { kind: 'network', status: undefined }) }]);
-    const chain = new ModelChain([first, second], logger, policy());
+    const chain = new ModelChain([first, second], logger, { policy: policy() });
     const progress = chain.startTurn();
 
     const failure = await chain.runStep(request(), 0, progress, recordingCallbacks().callbacks).catch((error: unknown) => error);
@@ -176,7 +176,7 @@ describe('ModelChain', () => {
   it('stops at the turn’s attempt budget across retries and providers', async () => {
     const first = new ScriptedModel('first', [{ fail: serverError('first') }]);
     const second = new ScriptedModel('second', [{ text: 'never asked' }]);
-    const chain = new ModelChain([first, second], logger, policy({ retries: 5, maxAttempts: 2 }));
+    const chain = new ModelChain([first, second], logger, { policy: policy({ retries: 5, maxAttempts: 2 }) });
 
     const failure = await chain.runStep(request(), 0, chain.startTurn(), recordingCallbacks().callbacks).catch((error: unknown) => error);
 
@@ -188,7 +188,7 @@ describe('ModelChain', () => {
   it('gives up on a later step once the turn’s deadline has passed on its clock, without calling a provider', async () => {
     let now = 1_000_000;
     const model = new ScriptedModel('only', [{ text: 'step zero' }]);
-    const chain = new ModelChain([model], logger, policy({ turnTimeoutMs: 10_000 }), () => now);
+    const chain = new ModelChain([model], logger, { policy: policy({ turnTimeoutMs: 10_000 }), now: () => now });
     const progress = chain.startTurn();
     await chain.runStep(request(), 0, progress, recordingCallbacks().callbacks);
 
@@ -203,7 +203,7 @@ describe('ModelChain', () => {
   it('reports the fallback deadline, not the turn timeout, when only the step’s bound has passed', async () => {
     let now = 0;
     const model = new ScriptedModel('only', [{ text: 'x' }]);
-    const chain = new ModelChain([model], logger, policy({ fallbackAfterMs: 5000, turnTimeoutMs: 60_000 }), () => now);
+    const chain = new ModelChain([model], logger, { policy: policy({ fallbackAfterMs: 5000, turnTimeoutMs: 60_000 }), now: () => now });
     const progress = chain.startTurn();
 
     // The first step's bound counts from the turn's start.
@@ -215,7 +215,7 @@ describe('ModelChain', () => {
   });
 
   it('says no provider is configured when the chain is empty', async () => {
-    const chain = new ModelChain([], logger, policy());
+    const chain = new ModelChain([], logger, { policy: policy() });
     expect(chain.isEmpty).toBe(true);
     await expect(chain.runStep(request(), 0, chain.startTurn(), recordingCallbacks().callbacks)).rejects.toThrow('no LLM provider is configured');
   });

@@ -146,7 +146,7 @@ describe('integration tools against local Google and HubSpot endpoints', () => {
       { kind: 'oauth', clientId: FAKE_GOOGLE_CLIENT_ID, clientSecret: FAKE_GOOGLE_CLIENT_SECRET, refreshToken: FAKE_GOOGLE_REFRESH_TOKEN, tokenUrl: google.tokenUrl },
       ['https://www.googleapis.com/auth/calendar'],
     );
-    const calendar = new CalendarClient(auth, 'sales@acme.test', policy, google.url);
+    const calendar = new CalendarClient(auth, { calendarId: 'sales@acme.test', policy, rootUrl: google.url });
     const start = nextMondayAt(15).toJSDate();
     const event = { id: calendarEventId('conv-2:call_lost'), title: 'Sync', start, end: new Date(start.getTime() + 1_800_000), timeZone: 'Europe/Berlin', attendees: ['ada@acme.test'], withMeet: false };
     const signal = new AbortController().signal;

@@ -110,7 +110,7 @@ describe('turn spine (no app)', () => {
     const queue = new InProcessTurnQueue({ attempts: options.attempts ?? 2, backoffMs: 10 }, logger);
     const built = createSpine({
       store,
-      chain: new ModelChain(models, logger, {
+      chain: new ModelChain(models, logger, { policy: {
         retries: 0,
         maxAttempts: 2,
         retryBaseMs: 1,
@@ -120,7 +120,7 @@ describe('turn spine (no app)', () => {
         turnTimeoutMs: 10_000,
         fallbackAfterMs: 5000,
         breaker: { failureRatio: 0.5, windowMs: 30_000, minRequests: 100, halfOpenAfterMs: 15_000 },
-      }),
+      } }),
       tools: new ToolRegistry(options.tools ?? [], new ToolPolicy({})),
       settings: {
         systemPrompt: 'You are a test.',

@@ -27,9 +27,12 @@ export async function attachAdminConsole(deps: {
 }): Promise<{ store: AdminStore; feed: AdminLiveFeed }> {
   const store = new AdminStore(deps.db);
   const auth = new AdminAuth(store, deps.config.ADMIN_TOKEN);
-  const feed = new AdminLiveFeed(deps.io, auth, deps.db, deps.logger, (actor, ip) =>
-    store.audit({ actor: actorName(actor), action: 'live-feed.subscribe', ip }),
-  );
+  const feed = new AdminLiveFeed(deps.io, {
+    auth,
+    db: deps.db,
+    logger: deps.logger,
+    audit: (actor, ip) => store.audit({ actor: actorName(actor), action: 'live-feed.subscribe', ip }),
+  });
   feed.attach(deps.events);
   registerAdminRoutes(deps.http, {
     db: deps.db,

@@ -25,14 +25,17 @@ export class AdminLiveFeed {
   readonly nsp: AdminNamespace;
   #offs: (() => void)[] = [];
 
+  private readonly auth: AdminAuth;
+  private readonly db: Db;
+  private readonly logger: Logger;
+  /** Records the subscription in the audit trail: watching the feed is reading the logs. */
+  private readonly audit: (actor: AdminActor, ip: string) => Promise<void>;
+
   constructor(
     io: Server,
-    private readonly auth: AdminAuth,
-    private readonly db: Db,
-    private readonly logger: Logger,
-    /** Records the subscription in the audit trail: watching the feed is reading the logs. */
-    private readonly audit: (actor: AdminActor, ip: string) => Promise<void>,
+    deps: { auth: AdminAuth; db: Db; logger: Logger; audit: (actor: AdminActor, ip: string) => Promise<void> },
   ) {
+    ({ auth: this.auth, db: this.db, logger: this.logger, audit: this.audit } = deps);
     this.nsp = io.of('/admin') as unknown as AdminNamespace;
     this.nsp.use((socket, next) => {
       this.auth

@@ -96,12 +96,18 @@ interface ChainEntry {
 export class ModelChain {
   readonly #entries: ChainEntry[];
 
+  private readonly policy: ChainPolicySettings;
+  /** An injectable clock, for deadlines and breakers in tests. */
+  private readonly now: () => number;
+
   constructor(
     readonly models: readonly ChatModel[],
     private readonly logger: Logger,
-    private readonly policy: ChainPolicySettings = DEFAULT_CHAIN_POLICY,
-    private readonly now: () => number = Date.now,
+    options: { policy?: ChainPolicySettings; now?: () => number } = {},
   ) {
+    const policy = options.policy ?? DEFAULT_CHAIN_POLICY;
+    this.policy = policy;
+    this.now = options.now ?? Date.now;
     this.#entries = models.map((model) => {
       const breaker = createProviderBreaker(policy.breaker);
       const where = { provider: model.provider, model: model.model };

@@ -98,7 +98,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const store = createStore(database.db);
   const events = new PipelineEvents(logger);
   const infra = buildInfra(config, { redis, logger, onRateLimited: (scope) => metrics.rateLimited.inc({ scope }) });
-  const chain = new ModelChain(models, logger, chainPolicyFrom(config));
+  const chain = new ModelChain(models, logger, { policy: chainPolicyFrom(config) });
   const registry = new ToolRegistry([...(await buildTools(config, logger)), ...(options.extraTools ?? [])], new ToolPolicy(config.TOOL_CHANNEL_POLICY));
   const spine = createSpine({
     store,

@@ -62,7 +62,11 @@ export async function buildTools(config: Config, logger: Logger): Promise<AnyToo
       endMinute: config.WORKING_HOURS.endMinute,
       days: config.WORKING_DAYS,
     };
-    const calendar = new CalendarClient(createGoogleAuth(google.credentials, CALENDAR_SCOPES), config.GOOGLE_CALENDAR_ID, policy, config.GOOGLE_API_URL);
+    const calendar = new CalendarClient(createGoogleAuth(google.credentials, CALENDAR_SCOPES), {
+      calendarId: config.GOOGLE_CALENDAR_ID,
+      policy,
+      rootUrl: config.GOOGLE_API_URL,
+    });
     const drive = new DriveClient(createGoogleAuth(google.credentials, DRIVE_SCOPES), policy, config.GOOGLE_API_URL);
     tools.push(findMeetingSlotsTool({ calendar, hours }) as AnyTool);
     tools.push(bookMeetingTool({ calendar, hours }) as AnyTool);

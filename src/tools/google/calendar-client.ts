@@ -41,12 +41,13 @@ export interface CalendarEvent {
 export class CalendarClient {
   readonly #api: calendar_v3.Calendar;
 
-  constructor(
-    auth: OAuth2Client,
-    private readonly calendarId: string,
-    private readonly policy: IntegrationPolicy,
-    rootUrl?: string,
-  ) {
+  private readonly calendarId: string;
+  private readonly policy: IntegrationPolicy;
+
+  constructor(auth: OAuth2Client, options: { calendarId: string; policy: IntegrationPolicy; rootUrl?: string | undefined }) {
+    const { rootUrl } = options;
+    this.calendarId = options.calendarId;
+    this.policy = options.policy;
     this.#api = new calendar_v3.Calendar({ auth, ...(rootUrl !== undefined && { rootUrl: withSlash(rootUrl) }) });
   }
 
