@@ -1,5 +1,4 @@
 import { App, LogLevel, webApi, type Logger as BoltLogger } from '@slack/bolt';
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Server, Socket } from 'socket.io';
+import type { Socket } from 'socket.io';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Conversation } from '../../store/schema.js';
