@@ -7,6 +7,7 @@ import { startFakeAnthropicServer } from './fakes/fake-anthropic-server.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
 import { listMessages, listToolCalls } from './helpers/store-queries.js';
+import { toolCallKey } from '../src/tools/idempotency-key.js';
 
 /** Tools defined the way integrations are, injected through createApp's documented `extraTools`. */
 const orderLookups: string[] = [];
@@ -113,8 +114,10 @@ describe('the agent tool loop and provider chain, end to end through the web cha
       error: null,
       provider: 'openai',
       step: 0,
-      idempotencyKey: `${conversationId}:call_A`,
+      // From what the turn knows (message, step, tool, canonical arguments), not the model's call id.
+      idempotencyKey: toolCallKey({ messageId: row!.messageId, step: 0, toolName: 'get_order_status', arguments: { orderId: 'ord_42' } }),
     });
+    expect(row!.idempotencyKey).not.toContain('call_A');
     expect(row!.durationMs).toBeGreaterThanOrEqual(0);
   });
 

@@ -3,6 +3,7 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { FAKE_STRIPE_SECRET_KEY, startFakeStripeServer, type FakeStripeServer } from './fakes/fake-stripe-server.js';
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
 import { listToolCalls } from './helpers/store-queries.js';
+import { toolCallKey } from '../src/tools/idempotency-key.js';
 
 /** create_checkout_link end to end: web client → model (OpenAI wire) → Stripe SDK → fake Stripe → reply and tool_calls row. */
 describe('checkout links through the web channel', () => {
@@ -36,13 +37,16 @@ describe('checkout links through the web channel', () => {
       const toolResult = JSON.parse(body.messages.at(-1).content);
       return { text: `Pay here: ${toolResult.url}` };
     });
-    const { reply } = await sendAndCollect(socket, 'I want the pro plan');
+    const { ack, reply } = await sendAndCollect(socket, 'I want the pro plan');
     socket.disconnect();
 
     expect(openai.requests[0]!.body.tools.map((t: { function: { name: string } }) => t.function.name)).toContain('create_checkout_link');
     expect(stripe.sessions).toHaveLength(1);
     const request = stripe.requests[0]!;
-    expect(request.headers['idempotency-key']).toBe(`${session.conversationId}:call_pay`);
+    const [recorded] = await listToolCalls(server.app.database.db, session.conversationId);
+    expect(request.headers['idempotency-key']).toBe(
+      toolCallKey({ messageId: ack.messageId, step: 0, toolName: 'create_checkout_link', arguments: recorded!.arguments }),
+    );
     expect(request.body).toMatchObject({
       mode: 'payment',
       success_url: 'https://shop.example.com/?checkout=success',

@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { toolCalls } from '../src/store/schema.js';
 import { calendarEventId } from '../src/tools/book-meeting.js';
+import { toolCallKey } from '../src/tools/idempotency-key.js';
 import { buildTools } from '../src/tools/build-tools.js';
 import { toLangChainTools } from '../src/tools/langchain-tools.js';
 import { ToolExecutor } from '../src/tools/tool-executor.js';
@@ -146,7 +147,9 @@ describe('tools through the web channel', () => {
     expect(delivered.text).toMatch(/^Booked “Demo”: .* Event: https:\/\/www\.google\.com\/calendar\/event\?eid=.* Meet: https:\/\/meet\.google\.com\//);
     expect(delivered.toolCalls).toEqual([{ name: 'book_meeting', status: 'ok' }]);
     expect(seen.resolved).toEqual([{ confirmationId: request.confirmationId, status: 'ok' }]);
-    expect(google.events.map((event) => event.id)).toEqual([calendarEventId(`${session.conversationId}:call_book`)]);
+    // The event id comes from the call's idempotency key: the turn's message, step, tool and arguments.
+    expect(pending!.idempotencyKey).toBe(toolCallKey({ messageId: reply.done.messageId, step: 0, toolName: 'book_meeting', arguments: pending!.arguments }));
+    expect(google.events.map((event) => event.id)).toEqual([calendarEventId(pending!.idempotencyKey)]);
 
     const [done] = await rowsOf(session.conversationId);
     expect(done).toMatchObject({ status: 'ok', confirmationDecision: 'confirmed', result: expect.objectContaining({ title: 'Demo', alreadyBooked: false }) });
@@ -345,7 +348,7 @@ describe('tools through the web channel', () => {
     expect(hubspot.contacts).toHaveLength(1);
     expect(hubspot.requests).toHaveLength(1);
     const rows = await rowsOf(conversation.id);
-    expect(rows).toEqual([expect.objectContaining({ toolName: 'create_crm_lead', status: 'ok', provider: 'langchain', idempotencyKey: `${conversation.id}:lc_call_1` })]);
+    expect(rows).toEqual([expect.objectContaining({ toolName: 'create_crm_lead', status: 'ok', provider: 'langchain', idempotencyKey: toolCallKey({ messageId: message.id, step: 0, toolName: 'create_crm_lead', arguments: call.args }) })]);
   });
 });
 

@@ -3,6 +3,8 @@
  * path, on real PostgreSQL, with an in-memory implementation of our own ChatModel interface
  * (not a module mock) and a transport that records what a channel would be asked to send.
  */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { ChatModel, ChatRequest, ChatStreamEvent } from '../src/agent/chat-model.js';
@@ -263,6 +265,53 @@ describe('turn spine (no app)', () => {
     expect(await answering).toMatchObject({ status: 'error' });
     const [row] = await listToolCalls(database.db, accepted.conversationId);
     expect(row!.status).toBe('error');
+  });
+
+  it('a turn retried after its reply could not be stored runs the tool once, although the model draws a new call id each time', async () => {
+    const charges: string[] = [];
+    const charge = defineTool({
+      name: 'charge',
+      description: 'Charges a card.',
+      input: z.object({ amount: z.number(), currency: z.string() }),
+      async execute(input, context) {
+        charges.push(context.idempotencyKey);
+        return { charged: input.amount };
+      },
+    });
+    let callNumber = 0;
+    // A real model draws a fresh tool-call id on every call, and may order the arguments differently.
+    const freshCall = (): ChatStreamEvent[] =>
+      callTool('charge', ++callNumber % 2 ? { amount: 49.99, currency: 'usd' } : { currency: 'usd', amount: 49.99 }, `call_${randomUUID()}`);
+    const model = new ScriptedModel([freshCall, say('Charged 49.99 USD.'), freshCall, say('Charged 49.99 USD.')]);
+    // The storage edge fails once, for real: PostgreSQL refuses the first assistant reply of this text.
+    await database.db.execute(sql`
+      create sequence if not exists fail_once;
+      create or replace function fail_first_reply() returns trigger language plpgsql as $$
+      begin
+        -- A sequence, because the failing statement's own writes roll back with it.
+        if new.role = 'assistant' and new.text = 'Charged 49.99 USD.' and nextval('fail_once') = 1 then
+          raise exception 'disk full (test)';
+        end if;
+        return new;
+      end $$;
+      create trigger fail_first_reply before insert on messages for each row execute function fail_first_reply();`);
+    try {
+      const { spine, transport } = await build([model], { tools: [charge as AnyTool], attempts: 3 });
+      const accepted = await spine.intake.accept(inbound('charge me'));
+      await until(() => transport.replies.length === 1, 'the reply', 10_000);
+      expect(model.requests).toHaveLength(4);
+      expect(charges).toHaveLength(1);
+      expect(transport.replies[0]).toMatchObject({ text: 'Charged 49.99 USD.', fallback: false });
+      const rows = await listToolCalls(database.db, accepted.conversationId);
+      expect(rows.map((row) => row.status)).toEqual(['ok']);
+      expect(rows[0]!.idempotencyKey).toBe(charges[0]);
+      expect(rows[0]!.idempotencyKey.startsWith(`${accepted.messageId}:0:charge:`)).toBe(true);
+      // The second attempt's model read the recorded result, not a second charge.
+      const secondToolResult = model.requests[3]!.messages.find((message) => message.role === 'tool');
+      expect(secondToolResult).toMatchObject({ content: '{"charged":49.99}', isError: false });
+    } finally {
+      await database.db.execute(sql`drop trigger if exists fail_first_reply on messages; drop function if exists fail_first_reply(); drop sequence if exists fail_once;`);
+    }
   });
 
   it('the in-process queue (also the fallback when Redis fails) honours QUEUE_ATTEMPTS', async () => {

@@ -20,8 +20,8 @@ export interface LangChainToolScope {
  * LangChain / LangGraph agents. Each call goes through the same ToolExecutor as the
  * built-in agent: channel policy, zod validation, confirmation of sensitive calls,
  * idempotency and the tool_calls record. The result is the same JSON text the
- * built-in agent's model reads. Invoke with a ToolCall (`{ id, name, args }`) so the
- * call id (and so the idempotency key) is stable across retries.
+ * built-in agent's model reads. The idempotency key comes from the scope's message, the
+ * tool and its canonical arguments (step 0), so invoking the same call again never repeats it.
  */
 export function toLangChainTools(registry: ToolRegistry, executor: ToolExecutor, scope: LangChainToolScope): DynamicStructuredTool[] {
   const channel = scope.channel ?? 'langchain';

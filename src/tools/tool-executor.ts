@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ToolCall, ToolCallStatus } from '../store/schema.js';
 import type { ToolCallRecord, ToolCallRecords } from '../store/tool-calls.js';
 import { approvalRequestOf, type ApprovalPolicy, type ApprovalRequest } from './approval.js';
+import { toolCallKey } from './idempotency-key.js';
 import { runTool } from './run-tool.js';
 import type { ToolRegistry } from './tool-registry.js';
 
@@ -73,9 +74,14 @@ export class ToolExecutor {
   }
 
   async execute(call: ToolCallRequest, scope: ToolCallScope): Promise<ToolCallOutcome> {
-    const idempotencyKey = `${scope.conversationId}:${call.id}`;
     const tool = this.registry.get(call.name);
     const parsedArguments = parseJson(call.arguments);
+    const idempotencyKey = toolCallKey({
+      messageId: scope.messageId,
+      step: scope.step,
+      toolName: call.name,
+      arguments: parsedArguments.ok ? parsedArguments.value : call.arguments,
+    });
     const base = {
       conversationId: scope.conversationId,
       messageId: scope.messageId,

@@ -5,7 +5,7 @@ export interface ToolContext {
   conversationId: string;
   messageId: string;
   channel: string;
-  /** Stable for one tool call (conversation + provider call id): pass it to the integration so a retry never duplicates. */
+  /** Stable for one tool call of a turn (message, step, tool, canonical arguments; never the model's call id): pass it to the integration so a retry never duplicates. */
   idempotencyKey: string;
   signal: AbortSignal;
 }
