@@ -134,8 +134,8 @@ async function limiterCost(samples: number) {
   await redis.connect();
   const prefix = `bench-rl-${randomBytes(4).toString('hex')}`;
   const logger = createLogger({ level: 'silent' });
-  const on = new RateLimiter({ userPerMinute: 1_000_000, ipPerMinute: 1_000_000, globalPerSecond: 1_000_000, prefix }, redis, logger);
-  const off = new RateLimiter({ userPerMinute: 0, ipPerMinute: 0, globalPerSecond: 0, prefix }, redis, logger);
+  const on = new RateLimiter({ userPerMinute: 1_000_000, ipPerMinute: 1_000_000, globalPerSecond: 1_000_000, prefix }, { redis, logger });
+  const off = new RateLimiter({ userPerMinute: 0, ipPerMinute: 0, globalPerSecond: 0, prefix }, { redis, logger });
   const measure = async (limiter: RateLimiter) => {
     const times: number[] = [];
     for (let i = 0; i < samples; i++) {

@@ -307,6 +307,12 @@ describe('GET /api/admin/tool-calls', () => {
       ['?conversation=not-a-uuid', /conversation/],
       ['?cursor=garbage', /cursor is not valid/],
       ['?colour=red', /colour/],
+      // Once answered 500 from PostgreSQL ("invalid byte sequence", "date/time field value out of range").
+      ...['tool', 'channel', 'user', 'provider', 'q'].map((field): [string, RegExp] => [`?${field}=a%00b`, new RegExp(`${field}: must not contain NUL`)]),
+      ['?from=0000-01-01T00:00:00Z', /from: must be a time between the years 0001 and 9999/],
+      ['?to=0000-12-31T23:59:59Z', /to: must be a time between/],
+      [`?cursor=${Buffer.from(JSON.stringify({ at: '9999-99-99T99:99:99.999999Z', id: '00000000-0000-4000-8000-000000000000' })).toString('base64url')}`, /cursor is not valid/],
+      [`?cursor=${Buffer.from(JSON.stringify({ at: '0000-01-01T00:00:00.000000Z', id: '00000000-0000-4000-8000-000000000000' })).toString('base64url')}`, /cursor is not valid/],
     ];
     for (const [query, message] of cases) {
       const response = await bearer.get(`/api/admin/tool-calls${query}`);

@@ -168,6 +168,34 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     expect(slack.posts).toHaveLength(0);
   });
 
+  it('answers a signed event_callback whose event is null, missing or typeless with 400 and stores nothing (Bolt threw: 500)', async () => {
+    const before = await countRows('messages');
+    for (const event of [null, undefined, 'app_mention', { text: 'no type' }]) {
+      const payload = { ...mention({ text: 'x' }), event };
+      const response = await postEvent(payload);
+      expect(response.status).toBe(400);
+      expect(response.json().error).toMatchObject({ code: 'invalid_payload' });
+    }
+    // Still healthy: a well-formed event right after is answered.
+    provider.push({ text: 'Still here.' });
+    expect((await postEvent(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> ping`, user: 'U0AFTERNULL' }))).status).toBe(200);
+    await slack.waitForDeliveries(1);
+    expect(await countRows('messages')).toBe(before + 2);
+  });
+
+  it('cleans NUL bytes and lone surrogates out of a signed event (text, user, ts) instead of answering 500, and answers it', async () => {
+    provider.push({ text: 'Got it.' });
+    const ts = messageTs();
+    const response = await postEvent(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> hel\u0000lo \ud800`, user: 'U0N\u0000UL', ts: `${ts}\u0000` }));
+    expect(response.status).toBe(200);
+    await slack.waitForDeliveries(1);
+    expect(provider.requests[0]!.body.messages.at(-1)).toMatchObject({ role: 'user', content: 'hello \ufffd' });
+    const rows = (await server.app.database.db.execute(
+      "select external_user_id from conversations where external_user_id = 'T0TEST:U0NUL'" as never,
+    )) as unknown as { external_user_id: string }[] | { rows: { external_user_id: string }[] };
+    expect(Array.isArray(rows) ? rows : rows.rows).toHaveLength(1);
+  });
+
   it('answers an app_mention in its thread, in mrkdwn, and keeps history per thread', async () => {
     provider.push({ text: 'Use **bold** and see [the docs](https://example.com/docs).' });
     const ts = messageTs();

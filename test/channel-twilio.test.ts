@@ -133,6 +133,16 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     expect(delivery).toMatchObject({ channel: 'sms', kind: 'reply', attempts: 1, parts: 1 });
   });
 
+  it('cleans a NUL byte in From and Body instead of answering 500, and replies to the cleaned number', async () => {
+    const from = newNumber();
+    provider.push({ text: 'Cleaned and answered.' });
+    const res = await webhook('/twilio/sms', inbound(`${from}\u0000`, 'Hi\u0000 there'));
+    expect(res.status).toBe(200);
+    await twilioApi.waitForMessages(1);
+    expect(twilioApi.messages[0]).toMatchObject({ to: from, body: 'Cleaned and answered.' });
+    expect(provider.requests[0]!.body.messages.at(-1)).toMatchObject({ role: 'user', content: 'Hi there' });
+  });
+
   it('checks the signature against PUBLIC_URL: wrong URL or token → 403, missing → 400, nothing stored', async () => {
     const before = await countMessages();
     const params = inbound(newNumber(), 'spoofed');

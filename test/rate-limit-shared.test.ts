@@ -122,6 +122,9 @@ describe('global ceiling', () => {
       for (const client of clients) acks.push(await send(client.socket, 'hi'));
       expect(acks.map((ack) => (ack.ok ? 'ok' : ack.error.code))).toEqual(['ok', 'ok', 'rate_limited']);
       expect(acks[2].error.retryAfterMs).toBeLessThanOrEqual(1000);
+      // The refused visitor's first message left no conversation row behind (the budget is taken first).
+      expect(await server.app.store.conversations.getConversation(clients[2]!.session.conversationId)).toBeUndefined();
+      expect(await server.app.store.conversations.getConversation(clients[0]!.session.conversationId)).toBeDefined();
     } finally {
       for (const client of clients) client.socket.disconnect();
       await server.stop();

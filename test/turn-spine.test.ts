@@ -314,6 +314,25 @@ describe('turn spine (no app)', () => {
     }
   });
 
+  it('model output the database cannot hold (NUL in the reply, the tool arguments, the tool result) is cleaned, not a failed turn', async () => {
+    const echo = defineTool({
+      name: 'echo',
+      description: 'Echoes a note.',
+      input: z.object({ note: z.string() }),
+      async execute(input) {
+        return { echoed: input.note };
+      },
+    });
+    const model = new ScriptedModel([callTool('echo', { note: 'a\u0000b\ud800' }, 'call\u0000_1'), say('done\u0000 here')]);
+    const { spine, transport, finished } = await build([model], { tools: [echo as AnyTool] });
+    const accepted = await spine.intake.accept(inbound('echo it'));
+    await until(() => transport.replies.length === 1, 'the reply');
+    expect(transport.replies[0]).toMatchObject({ text: 'done here', fallback: false });
+    expect(finished).toEqual(['answered']);
+    const [row] = await listToolCalls(database.db, accepted.conversationId);
+    expect(row).toMatchObject({ status: 'ok', callId: 'call_1', arguments: { note: 'ab\ufffd' }, result: { echoed: 'ab\ufffd' } });
+  });
+
   it('the in-process queue (also the fallback when Redis fails) honours QUEUE_ATTEMPTS', async () => {
     const config = loadConfig({ QUEUE_ATTEMPTS: '2', DATA_DIR: '/nonexistent' });
     const { queue, localQueue } = buildInfra(config, { redis: undefined, logger });

@@ -35,6 +35,24 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
     await provider?.close();
   });
 
+  it('cleans NUL bytes and lone surrogates from a message, its clientMessageId and the model\'s answer, instead of internal_error', async () => {
+    const { socket, session } = await client();
+    provider.push({ text: 'An answer with a NUL\u0000 byte and a lone \udc00 surrogate.' });
+    const { ack, reply } = await sendAndCollect(socket, 'what\u0000 about \ud83d this?', 'client\u0000-nul');
+    expect(ack).toEqual({ ok: true, messageId: expect.any(String) });
+    // Answered by the model, not the fallback: output the database cannot hold is cleaned, not a failed turn.
+    expect(reply.done).toMatchObject({ text: 'An answer with a NUL byte and a lone \ufffd surrogate.', fallback: false });
+    expect(provider.requests[0]!.body.messages.at(-1)).toMatchObject({ role: 'user', content: 'what about \ufffd this?' });
+    const rows = await listMessages(server.app.database.db, session.conversationId);
+    expect(rows.map((row) => [row.role, row.text, row.status, row.externalMessageId])).toEqual([
+      ['user', 'what about \ufffd this?', 'answered', 'client-nul'],
+      ['assistant', 'An answer with a NUL byte and a lone \ufffd surrogate.', 'answered', null],
+    ]);
+    // The cleaned id still deduplicates: the same resend is a duplicate, not a second message.
+    const again = await socket.emitWithAck('message', { text: 'what\u0000 about \ud83d this?', clientMessageId: 'client\u0000-nul' });
+    expect(again).toEqual({ ok: true, messageId: ack.messageId, duplicate: true });
+  });
+
   it('streams a reply and stores both sides of the turn', async () => {
     const { socket, session } = await client();
     expect(session.conversationId).toMatch(/^[0-9a-f-]{36}$/);

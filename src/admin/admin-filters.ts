@@ -1,14 +1,25 @@
 import { z } from 'zod';
 import { TOOL_CALL_STATUSES, type ToolCallStatus } from '../store/schema.js';
 import { SwitchboardError } from '../errors/index.js';
+import { hasUnstorableText } from '../store/storable-text.js';
 
 /** Query strings are parsed here, once, into typed filters; a bad value is a 400 naming the field. */
 
 const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
-const optionalText = (max: number) => z.preprocess(emptyAsUndefined, z.string().trim().max(max).optional());
+/** A search is not a message to keep: text the database cannot compare (NUL, lone surrogates) is refused. */
+const optionalText = (max: number) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z.string().trim().max(max).refine((value) => !hasUnstorableText(value), 'must not contain NUL characters or lone surrogates').optional(),
+  );
+/** PostgreSQL's timestamps start at 4713 BC, but an ISO year 0000 (1 BC) or one past 9999 is refused by its parser. */
 const optionalTime = z.preprocess(
   emptyAsUndefined,
-  z.iso.datetime({ offset: true }).transform((value) => new Date(value)).optional(),
+  z.iso
+    .datetime({ offset: true })
+    .transform((value) => new Date(value))
+    .refine((date) => date.getUTCFullYear() >= 1 && date.getUTCFullYear() <= 9999, 'must be a time between the years 0001 and 9999')
+    .optional(),
 );
 const optionalBool = z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).transform((value) => value === 'true').optional());
 const statusList = z.preprocess(

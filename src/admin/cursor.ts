@@ -12,9 +12,19 @@ export interface Cursor {
 }
 
 const cursorShape = z.object({
-  at: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
+  at: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+    // A real instant (no 9999-99-99) in the years PostgreSQL parses: the regex alone lets impossible dates through to a 500.
+    .refine((at) => isRealInstant(at)),
   id: z.uuid(),
 });
+
+function isRealInstant(at: string): boolean {
+  const year = Number(at.slice(0, 4));
+  const date = new Date(`${at.slice(0, 23)}Z`);
+  return year >= 1 && !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 19) === at.slice(0, 19);
+}
 
 export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');

@@ -50,9 +50,7 @@ export function buildInfra(
         globalPerSecond: config.RATE_LIMIT_GLOBAL_PER_SECOND,
         prefix: config.REDIS_PREFIX,
       },
-      redis,
-      logger,
-      deps.onRateLimited,
+      { redis, logger, onLimited: deps.onRateLimited },
     ),
   };
 }

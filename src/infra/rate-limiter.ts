@@ -25,12 +25,18 @@ export interface RateLimitSettings {
 export class RateLimiter {
   readonly #limiters = new Map<RateLimitScope, RateLimiterAbstract>();
 
+  private readonly redis: Redis | undefined;
+  private readonly logger: Logger;
+  private readonly onLimited: (scope: RateLimitScope) => void;
+
   constructor(
     settings: RateLimitSettings,
-    private readonly redis: Redis | undefined,
-    private readonly logger: Logger,
-    private readonly onLimited: (scope: RateLimitScope) => void = () => {},
+    deps: { redis: Redis | undefined; logger: Logger; onLimited?: ((scope: RateLimitScope) => void) | undefined },
   ) {
+    const { redis } = deps;
+    this.redis = redis;
+    this.logger = deps.logger;
+    this.onLimited = deps.onLimited ?? (() => {});
     const budgets: [RateLimitScope, number, number][] = [
       ['user', settings.userPerMinute, 60],
       ['ip', settings.ipPerMinute, 60],

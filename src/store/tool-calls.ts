@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, desc, eq, lte } from 'drizzle-orm';
 import type { Db } from './database.js';
 import { toolCalls, type ToolCall, type ToolCallStatus } from './schema.js';
+import { storableJson, storableText } from './storable-text.js';
 
 /** A tool call as the executor records it before it runs (everything but its status). */
 export interface ToolCallRecord {
@@ -21,6 +22,17 @@ export interface PendingCallRecord extends ToolCallRecord {
   expiresAt: Date;
 }
 
+/** A call as the model asked for it is untrusted text: what the database cannot hold is cleaned (see storable-text.ts). */
+function storableRecord(record: ToolCallRecord): ToolCallRecord {
+  return {
+    ...record,
+    callId: storableText(record.callId),
+    toolName: storableText(record.toolName),
+    arguments: storableJson(record.arguments),
+    idempotencyKey: storableText(record.idempotencyKey),
+  };
+}
+
 /**
  * The tool_calls table: every call the model asked for, recorded before it runs and
  * finished after; sensitive calls wait here as `pending` until the person decides.
@@ -31,7 +43,7 @@ export class ToolCallRecords {
 
 
   async findByIdempotencyKey(key: string): Promise<ToolCall | undefined> {
-    const [row] = await this.db.select().from(toolCalls).where(eq(toolCalls.idempotencyKey, key));
+    const [row] = await this.db.select().from(toolCalls).where(eq(toolCalls.idempotencyKey, storableText(key)));
     return row;
   }
 
@@ -39,7 +51,7 @@ export class ToolCallRecords {
   async start(input: ToolCallRecord & { status: ToolCallStatus }): Promise<ToolCall | undefined> {
     const [row] = await this.db
       .insert(toolCalls)
-      .values({ id: randomUUID(), ...input })
+      .values({ id: randomUUID(), ...storableRecord(input), status: input.status })
       .onConflictDoNothing({ target: toolCalls.idempotencyKey })
       .returning();
     return row;
@@ -53,8 +65,9 @@ export class ToolCallRecords {
       .update(toolCalls)
       .set({
         status: outcome.status,
-        result: outcome.result ?? null,
-        error: outcome.error ?? null,
+        // A tool's result and error text come from integrations and model output: cleaned, never a failed write.
+        result: storableJson(outcome.result ?? null),
+        error: outcome.error == null ? null : storableText(outcome.error),
         durationMs: outcome.durationMs,
         completedAt: new Date(),
       })
@@ -66,7 +79,7 @@ export class ToolCallRecords {
     const { summary, expiresAt, ...rest } = record;
     const [row] = await this.db
       .insert(toolCalls)
-      .values({ id: randomUUID(), ...rest, status: 'pending', confirmationSummary: summary, confirmationExpiresAt: expiresAt })
+      .values({ id: randomUUID(), ...storableRecord(rest), status: 'pending', confirmationSummary: storableText(summary), confirmationExpiresAt: expiresAt })
       .onConflictDoNothing({ target: toolCalls.idempotencyKey })
       .returning();
     return row;

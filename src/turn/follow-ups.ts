@@ -2,6 +2,7 @@ import type { AgentTurnResult } from '../agent/agent.js';
 import { AllProvidersFailedError } from '../agent/model-chain.js';
 import type { Logger } from '../observability/logger.js';
 import type { Message } from '../store/schema.js';
+import { storableText } from '../store/storable-text.js';
 import { runAgentFor, type AgentRunDeps } from './agent-run.js';
 import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
 import type { InFlight } from './in-flight.js';
@@ -88,7 +89,7 @@ export class FollowUpRunner {
       throw error;
     }
     const answer = {
-      text: result.text,
+      text: storableText(result.text),
       provider: result.provider,
       model: result.model,
       attempts: result.attempts,

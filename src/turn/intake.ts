@@ -86,10 +86,13 @@ export class Intake {
     /** Stored already answered from the cache (identity channels, one statement). */
     let answeredHit: CachedReply | undefined;
     if (options.conversation || inbound.conversationId) {
-      const known = options.conversation ? await options.conversation() : await store.conversations.getConversation(inbound.conversationId!);
-      if (!known) throw new SwitchboardError('not_found', 'conversation not found');
-      const repeat = await this.consumeBudget(known, inbound.externalMessageId, async () => known);
+      // The budget is the person's, known before their conversation row: taken first, so a
+      // refused first message (the global budget spent) leaves no conversation row behind.
+      const byId = () => (inbound.conversationId ? store.conversations.getConversation(inbound.conversationId) : Promise.resolve(undefined));
+      const repeat = await this.consumeBudget(inbound, inbound.externalMessageId, byId);
       if (repeat) return repeat;
+      const known = options.conversation ? await options.conversation() : await byId();
+      if (!known) throw new SwitchboardError('not_found', 'conversation not found');
       target = known;
       // A conversation that never finished a turn (updated_at still equals created_at) and has
       // not been seen here most likely gets its first message now: look the answer up while the

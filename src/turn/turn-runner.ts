@@ -1,6 +1,7 @@
 import { AllProvidersFailedError } from '../agent/model-chain.js';
 import { deferredChild, type Logger } from '../observability/logger.js';
 import type { HistoryEntry } from '../store/history.js';
+import { storableText } from '../store/storable-text.js';
 import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
 import { runAgentFor, type AgentRunDeps } from './agent-run.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
@@ -116,10 +117,11 @@ export class TurnRunner {
       // An answer that used a tool depends on what the tool saw at the time: never replayed.
       const cacheable = cacheKey !== undefined && result.toolCalls.length === 0 && result.stoppedBy === 'answer' && result.text.length > 0;
       return {
-        ...(cacheable && { cacheEntry: { key: cacheKey, reply: { text: result.text, provider: result.provider, model: result.model } } }),
+        ...(cacheable && { cacheEntry: { key: cacheKey, reply: { text: storableText(result.text), provider: result.provider, model: result.model } } }),
         record: {
           status: 'answered',
-          text: result.text,
+          // Model output is untrusted input: text the database cannot hold is cleaned, not a failed turn.
+          text: storableText(result.text),
           provider: result.provider,
           model: result.model,
           cached: false,

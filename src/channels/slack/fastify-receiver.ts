@@ -1,6 +1,7 @@
 import type { App, Receiver } from '@slack/bolt';
 import { ReceiverMultipleAckError } from '@slack/bolt';
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { SwitchboardError } from '../../errors/index.js';
 import { keepRawBodies, parseForm } from '../raw-body.js';
 import { checkSlackSignature } from './slack-signature.js';
@@ -59,6 +60,11 @@ export class FastifySlackReceiver implements Receiver {
         if (body.type === 'url_verification' && typeof body.challenge === 'string') {
           return reply.status(200).send({ challenge: body.challenge });
         }
+        // Bolt reads `event.type` of every event_callback without checking it is there (a signed
+        // `"event": null` threw inside Bolt and answered 500): the envelope is checked first.
+        if (body.type === 'event_callback' && !eventEnvelopeSchema.safeParse(body).success) {
+          throw new SwitchboardError('invalid_payload', 'event_callback needs an `event` object with a string `type`');
+        }
         const retryNum = Number(header('x-slack-retry-num'));
         const response = await this.dispatch(body, Number.isInteger(retryNum) ? retryNum : undefined, header('x-slack-retry-reason'));
         if (response === undefined || response === '') return reply.status(200).send('');
@@ -86,6 +92,13 @@ export class FastifySlackReceiver implements Receiver {
     return ackBody;
   }
 }
+
+/** The Events API envelope, as far as Bolt relies on it before any listener runs. */
+const eventEnvelopeSchema = z.object({
+  type: z.literal('event_callback'),
+  team_id: z.string().optional(),
+  event: z.looseObject({ type: z.string().min(1) }),
+});
 
 /** Events arrive as JSON; slash commands as a form; interactivity as a form with a JSON `payload` field. */
 function parseSlackBody(rawBody: Buffer, contentType: string | undefined): Record<string, unknown> {

@@ -1,32 +1,34 @@
 import { z } from 'zod';
+import { storableString } from '../../store/storable-text.js';
 
 /**
  * The parts of Slack's payloads the channel reads, validated at the boundary
- * (Events API `event_callback` inner events and the slash-command form body).
+ * (Events API `event_callback` inner events and the slash-command form body). Text that
+ * reaches the database is made storable here (store/storable-text.ts).
  */
 
 /** `app_mention` (channels) and `message` with channel_type `im` (direct messages). */
 export const slackMessageEventSchema = z.object({
   type: z.enum(['app_mention', 'message']),
-  user: z.string().min(1).optional(),
+  user: storableString({ min: 1, max: 64 }).optional(),
   bot_id: z.string().optional(),
   subtype: z.string().optional(),
-  text: z.string().default(''),
-  channel: z.string().min(1),
+  text: storableString().default(''),
+  channel: storableString({ min: 1, max: 64 }),
   channel_type: z.string().optional(),
-  ts: z.string().min(1),
-  thread_ts: z.string().optional(),
+  ts: storableString({ min: 1, max: 64 }),
+  thread_ts: storableString({ max: 64 }).optional(),
 });
 export type SlackMessageEvent = z.infer<typeof slackMessageEventSchema>;
 
 export const slackCommandSchema = z.object({
   command: z.string().min(1),
-  text: z.string().default(''),
-  team_id: z.string().min(1),
-  user_id: z.string().min(1),
-  channel_id: z.string().min(1),
+  text: storableString().default(''),
+  team_id: storableString({ min: 1, max: 64 }),
+  user_id: storableString({ min: 1, max: 64 }),
+  channel_id: storableString({ min: 1, max: 64 }),
   response_url: z.url(),
-  trigger_id: z.string().min(1),
+  trigger_id: storableString({ min: 1, max: 128 }),
 });
 export type SlackCommand = z.infer<typeof slackCommandSchema>;
 

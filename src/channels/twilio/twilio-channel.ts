@@ -2,6 +2,7 @@ import type { FastifyReply } from 'fastify';
 import twilio from 'twilio';
 import { z } from 'zod';
 import { SwitchboardError } from '../../errors/index.js';
+import { storableString } from '../../store/storable-text.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { Channel, ChannelContext } from '../channel.js';
 import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
@@ -30,9 +31,9 @@ const TWILIO_REFUSALS = wordingByCode({ ...SHORT_MESSAGE_REFUSALS, empty_message
 /** The fields of Twilio's inbound-message webhook the channel reads (form-encoded). */
 const inboundSmsSchema = z.object({
   MessageSid: z.string().regex(/^(SM|MM)[0-9a-fA-F]{32}$/, 'MessageSid must be a Twilio message SID'),
-  From: z.string().min(3).max(64),
-  To: z.string().min(3).max(64),
-  Body: z.string().default(''),
+  From: storableString({ min: 3, max: 64 }),
+  To: storableString({ min: 3, max: 64 }),
+  Body: storableString().default(''),
 });
 
 const EMPTY_TWIML = new twilio.twiml.MessagingResponse().toString();
