@@ -45,6 +45,18 @@ describe.each(backends)('persistence on $name', (backend) => {
     await cleanup();
   });
 
+  it('tells a resumed turn from a first run, and keeps a turn journal per message and step', async () => {
+    const conversation = await store.conversations.findOrCreateConversation({ channel: 'web', externalUserId: 'visitor-resume' });
+    const { message } = await store.messages.acceptMessage({ conversationId: conversation.id, text: 'resume me' });
+    expect((await store.messages.startTurn(message.id, 10_000))!.resumed).toBe(false);
+    // A second start of the same open turn (a retry, a recovery after a crash) sees the earlier start.
+    expect((await store.messages.startTurn(message.id, 10_000))!.resumed).toBe(true);
+    const step = { text: 'Let me check.', toolCalls: [{ id: 'call_1', name: 'lookup', arguments: '{"a":1}' }], provider: 'openai', model: 'm', inputTokens: 1, outputTokens: 2 };
+    await store.turnSteps.record(message.id, 0, step);
+    await store.turnSteps.record(message.id, 0, { ...step, text: 'a racing second run' });
+    expect(await store.turnSteps.list(message.id)).toEqual(new Map([[0, step]]));
+  });
+
   it('reports its kind and answers a ping', async () => {
     expect(database.kind).toBe(backend.name);
     await expect(database.ping()).resolves.toBeUndefined();

@@ -267,7 +267,7 @@ describe('turn spine (no app)', () => {
     expect(row!.status).toBe('error');
   });
 
-  it('a turn retried after its reply could not be stored runs the tool once, although the model draws a new call id each time', async () => {
+  it('a turn retried after its reply could not be stored replays its recorded step and runs the tool once, although the model draws a new call id each time', async () => {
     const charges: string[] = [];
     const charge = defineTool({
       name: 'charge',
@@ -282,7 +282,8 @@ describe('turn spine (no app)', () => {
     // A real model draws a fresh tool-call id on every call, and may order the arguments differently.
     const freshCall = (): ChatStreamEvent[] =>
       callTool('charge', ++callNumber % 2 ? { amount: 49.99, currency: 'usd' } : { currency: 'usd', amount: 49.99 }, `call_${randomUUID()}`);
-    const model = new ScriptedModel([freshCall, say('Charged 49.99 USD.'), freshCall, say('Charged 49.99 USD.')]);
+    // The retry asks the model only for the step after the recorded one (the journal replays step 0).
+    const model = new ScriptedModel([freshCall, say('Charged 49.99 USD.'), say('Charged 49.99 USD.')]);
     // The storage edge fails once, for real: PostgreSQL refuses the first assistant reply of this text.
     await database.db.execute(sql`
       create sequence if not exists fail_once;
@@ -299,15 +300,16 @@ describe('turn spine (no app)', () => {
       const { spine, transport } = await build([model], { tools: [charge as AnyTool], attempts: 3 });
       const accepted = await spine.intake.accept(inbound('charge me'));
       await until(() => transport.replies.length === 1, 'the reply', 10_000);
-      expect(model.requests).toHaveLength(4);
-      expect(charges).toHaveLength(1);
+      expect(model.requests).toHaveLength(3);
+      expect(charges, JSON.stringify(charges)).toHaveLength(1);
       expect(transport.replies[0]).toMatchObject({ text: 'Charged 49.99 USD.', fallback: false });
       const rows = await listToolCalls(database.db, accepted.conversationId);
       expect(rows.map((row) => row.status)).toEqual(['ok']);
       expect(rows[0]!.idempotencyKey).toBe(charges[0]);
       expect(rows[0]!.idempotencyKey.startsWith(`${accepted.messageId}:0:charge:`)).toBe(true);
-      // The second attempt's model read the recorded result, not a second charge.
-      const secondToolResult = model.requests[3]!.messages.find((message) => message.role === 'tool');
+      // The retry replayed the recorded step 0 (same call, same key) and its model read the recorded result.
+      expect(await store.turnSteps.list(accepted.messageId)).toEqual(new Map([[0, expect.objectContaining({ toolCalls: [expect.objectContaining({ name: 'charge' })] })]]));
+      const secondToolResult = model.requests[2]!.messages.find((message) => message.role === 'tool');
       expect(secondToolResult).toMatchObject({ content: '{"charged":49.99}', isError: false });
     } finally {
       await database.db.execute(sql`drop trigger if exists fail_first_reply on messages; drop function if exists fail_first_reply(); drop sequence if exists fail_once;`);

@@ -21,6 +21,28 @@ export interface AgentTurnInput {
   executeTool(call: ToolCallRequest, context: { step: number; provider: string; model: string }): Promise<ExecutedToolCall>;
   /** Text as it streams. After a provider switch the client is told to discard, then given the kept text again. */
   stream: StepCallbacks;
+  /** The turn's journal: steps an earlier run recorded are replayed, not asked again; new tool-asking steps are recorded. */
+  journal?: StepJournal;
+}
+
+/** A model step as the model answered it. */
+export interface JournaledStep {
+  text: string;
+  toolCalls: ToolCallRequest[];
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/**
+ * Durable steps, as durable-execution engines keep them: a step that asked for tools is
+ * recorded before the tools run, and a retried turn replays it (the same calls, the same
+ * idempotency keys) instead of asking a model that would answer differently.
+ */
+export interface StepJournal {
+  recorded(step: number): JournaledStep | undefined;
+  record(step: number, output: JournaledStep): Promise<void>;
 }
 
 export interface AgentTurnResult {
@@ -54,7 +76,12 @@ export async function runAgentTurn(chain: ModelChain, input: AgentTurnInput): Pr
   for (let step = 0; step < input.maxSteps; step++) {
     // Text from earlier steps is already on the client; a separator keeps steps readable.
     let needsSeparator = keptTexts.some((text) => text.length > 0);
-    const result = await chain.runStep(
+    const replayed = input.journal?.recorded(step);
+    if (replayed) {
+      // Shown again: the client of a retried turn may have dropped what the first run streamed.
+      if (replayed.text) input.stream.onTextDelta(needsSeparator ? `${STEP_SEPARATOR}${replayed.text}` : replayed.text);
+    }
+    const result = replayed ? fromJournal(replayed) : await chain.runStep(
       {
         system: input.system,
         messages,
@@ -85,6 +112,9 @@ export async function runAgentTurn(chain: ModelChain, input: AgentTurnInput): Pr
     keptTexts.push(result.text);
 
     const base = { provider: result.model.provider, model: result.model.model };
+    if (!replayed && result.toolCalls.length > 0) {
+      await input.journal?.record(step, { text: result.text, toolCalls: result.toolCalls, ...base, ...result.usage });
+    }
     if (result.toolCalls.length === 0) {
       return { ...base, text: joinTexts(keptTexts), steps: step + 1, stoppedBy: 'answer', toolCalls, attempts: progress.attempts, inputTokens, outputTokens };
     }
@@ -103,6 +133,15 @@ export async function runAgentTurn(chain: ModelChain, input: AgentTurnInput): Pr
     }
   }
   throw new Error('unreachable: maxSteps must be at least 1');
+}
+
+function fromJournal(step: JournaledStep): { text: string; toolCalls: ToolCallRequest[]; usage: { inputTokens: number; outputTokens: number }; model: { provider: string; model: string } } {
+  return {
+    text: step.text,
+    toolCalls: step.toolCalls,
+    usage: { inputTokens: step.inputTokens, outputTokens: step.outputTokens },
+    model: { provider: step.provider, model: step.model },
+  };
 }
 
 function joinTexts(texts: string[]): string {

@@ -4,6 +4,7 @@ import type { Db } from './database.js';
 import { MessageLedger } from './messages.js';
 import { SessionLookup } from './sessions.js';
 import { ToolCallRecords } from './tool-calls.js';
+import { TurnSteps } from './turn-steps.js';
 import { UnfinishedMessages } from './unfinished-messages.js';
 
 /**
@@ -17,6 +18,8 @@ export interface Store {
   /** Messages whose turn was lost, and fallback answers waiting for a proper one. */
   readonly unfinished: UnfinishedMessages;
   readonly toolCalls: ToolCallRecords;
+  /** The turn journal: model steps replayed when a turn is retried. */
+  readonly turnSteps: TurnSteps;
   /** Deliveries, opt-outs, limit notices and reply routes of the channels. */
   readonly channels: ChannelRecords;
   /** The web handshake's resume-token lookup. */
@@ -30,6 +33,7 @@ export function createStore(db: Db): Store {
     messages: new MessageLedger(db, conversations),
     unfinished: new UnfinishedMessages(db),
     toolCalls: new ToolCallRecords(db),
+    turnSteps: new TurnSteps(db),
     channels: new ChannelRecords(db),
     sessions: new SessionLookup(db),
   };
@@ -41,3 +45,4 @@ export { TurnAlreadyCompletedError } from './messages.js';
 export type { HistoryEntry } from './history.js';
 export type { ToolCallRecord, PendingCallRecord } from './tool-calls.js';
 export type { DeliveryRecord } from './channel-records.js';
+export type { RecordedStep } from './turn-steps.js';

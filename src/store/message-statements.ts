@@ -55,6 +55,9 @@ export function prepareMessageStatements(db: Db) {
         conversationTokenHash: conversations.tokenHash,
         conversationCreatedAt: conversations.createdAt,
         conversationUpdatedAt: conversations.updatedAt,
+        // RETURNING's subqueries see the row as it was before this statement: `processing` means
+        // an earlier run of this turn started (a retry, or a recovery after a crash).
+        resumed: sql<boolean>`(select earlier.status = 'processing' from messages as earlier where earlier.id = ${messages.id})`,
       })
       .prepare('start_turn'),
     loadHistory: db

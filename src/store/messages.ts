@@ -204,7 +204,7 @@ export class MessageLedger {
   async startTurn(
     messageId: string,
     historyCharBudget: number,
-  ): Promise<{ message: Message; conversation: Conversation; history: HistoryEntry[] } | undefined> {
+  ): Promise<{ message: Message; conversation: Conversation; history: HistoryEntry[]; resumed: boolean } | undefined> {
     // Both at once (two pooled connections): the history read does not wait for the start's
     // commit, and the start only touches this message, which is not part of its own history.
     const [[row], history] = await Promise.all([
@@ -219,6 +219,7 @@ export class MessageLedger {
       conversationTokenHash,
       conversationCreatedAt,
       conversationUpdatedAt,
+      resumed,
       ...message
     } = row;
     return {
@@ -233,6 +234,7 @@ export class MessageLedger {
         updatedAt: conversationUpdatedAt,
       },
       history: trimHistory(history, historyCharBudget),
+      resumed: resumed === true,
     };
   }
 

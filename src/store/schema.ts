@@ -102,7 +102,7 @@ export const toolCalls = pgTable(
     provider: text('provider'),
     model: text('model'),
     step: integer('step').notNull().default(0),
-    /** conversation + call id: the same call never runs its side effect twice. */
+    /** message + step + tool + canonical arguments (tools/idempotency-key.ts): the same call never runs its side effect twice. */
     idempotencyKey: text('idempotency_key').notNull(),
     /** Sensitive calls: what the person is asked to confirm, in plain language. */
     confirmationSummary: text('confirmation_summary'),
@@ -127,6 +127,27 @@ export const toolCalls = pgTable(
     // Free text over arguments (ILIKE '%…%'); needs pg_trgm (migration 0005_pg_trgm).
     index('tool_calls_arguments_trgm_idx').using('gin', sql`(${table.arguments}::text) gin_trgm_ops`),
   ],
+);
+
+/**
+ * The turn journal: each model step that asked for tools, recorded before its tools run.
+ * A retried or recovered turn replays these steps instead of asking the model again, so it
+ * asks for the same calls (the same idempotency keys) and resumes after the last one; the
+ * tools' own outcomes are in `tool_calls`. The final answer is not journaled: `completeTurn`
+ * stores it.
+ */
+export const turnSteps = pgTable(
+  'turn_steps',
+  {
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    step: integer('step').notNull(),
+    /** { text, toolCalls, provider, model, inputTokens, outputTokens } as the model answered. */
+    output: jsonb('output').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.messageId, table.step] })],
 );
 
 /** Admin console accounts (created by `npm run admin:create`); passwords are argon2id hashes. */

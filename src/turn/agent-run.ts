@@ -1,4 +1,4 @@
-import { runAgentTurn, type AgentTurnResult } from '../agent/agent.js';
+import { runAgentTurn, type AgentTurnResult, type StepJournal } from '../agent/agent.js';
 import type { ChatMessage } from '../agent/chat-model.js';
 import type { ModelChain } from '../agent/model-chain.js';
 import type { Logger } from '../observability/logger.js';
@@ -27,6 +27,8 @@ export interface AgentRunOptions {
   stream?: { onTextDelta(delta: string): void; onDiscard(): void };
   /** A sensitive call was held: the turn shows its question (approval is data, not a side effect of the tool loop). */
   onApproval?: (request: ApprovalRequest) => Promise<void>;
+  /** The turn's journal of model steps (see agent.ts StepJournal); without it every step asks the model. */
+  journal?: StepJournal;
   log: Logger;
 }
 
@@ -61,5 +63,18 @@ export async function runAgentFor(deps: AgentRunDeps, turn: TurnSubject, options
       onTextDelta: (delta) => options.stream?.onTextDelta(delta),
       onDiscard: () => options.stream?.onDiscard(),
     },
+    ...(options.journal && { journal: options.journal }),
   });
+}
+
+/**
+ * The journal of one turn: what an earlier run recorded (read only when this run resumes one,
+ * so a first run costs no read), and a writer for the steps this run adds.
+ */
+export async function journalFor(store: Store, messageId: string, resumed: boolean): Promise<StepJournal> {
+  const recorded = resumed ? await store.turnSteps.list(messageId) : new Map();
+  return {
+    recorded: (step) => recorded.get(step),
+    record: (step, output) => store.turnSteps.record(messageId, step, output),
+  };
 }

@@ -1,9 +1,10 @@
+import type { StepJournal } from '../agent/agent.js';
 import { AllProvidersFailedError } from '../agent/model-chain.js';
 import { deferredChild, type Logger } from '../observability/logger.js';
 import type { HistoryEntry } from '../store/history.js';
 import { storableText } from '../store/storable-text.js';
 import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
-import { runAgentFor, type AgentRunDeps } from './agent-run.js';
+import { journalFor, runAgentFor, type AgentRunDeps } from './agent-run.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
 import type { InFlight } from './in-flight.js';
 import { fallbackRecord, type TurnResult } from './outcomes.js';
@@ -51,9 +52,11 @@ export class TurnRunner {
     // history take one round trip; a finished message is skipped.
     const opened = await agent.store.messages.startTurn(messageId, agent.settings.historyCharBudget);
     if (!opened) return;
-    const { history, ...turn } = opened;
+    const { history, resumed, ...turn } = opened;
     const log = turnLogger(this.deps.logger, turn);
-    const outcome = await this.produceReply(turn, history, started, log);
+    if (resumed) log.info('resuming a turn an earlier run started: recorded steps are replayed');
+    const journal = await journalFor(agent.store, turn.message.id, resumed);
+    const outcome = await this.produceReply(turn, history, journal, started, log);
     await delivery.finishTurn(turn, outcome, log);
   }
 
@@ -75,7 +78,7 @@ export class TurnRunner {
     }
   }
 
-  private async produceReply(turn: TurnSubject, history: HistoryEntry[], started: number, log: Logger): Promise<TurnResult> {
+  private async produceReply(turn: TurnSubject, history: HistoryEntry[], journal: StepJournal, started: number, log: Logger): Promise<TurnResult> {
     const { agent, delivery } = this.deps;
     const { settings, chain } = agent;
     const { message, conversation } = turn;
@@ -111,6 +114,7 @@ export class TurnRunner {
           },
         },
         onApproval: (request) => delivery.showApproval(target, request, log),
+        journal,
       });
       // Whatever text is still held back goes out before the reply is stored and `done` sent.
       deltas?.flush();
