@@ -53,6 +53,18 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
     expect(again).toEqual({ ok: true, messageId: ack.messageId, duplicate: true });
   });
 
+  it('answers a message with 50 binary attachments with an error ack and keeps the connection (it was closed, no ack)', async () => {
+    const { socket } = await client();
+    const attachments = Array.from({ length: 50 }, (_, i) => Buffer.from([i]));
+    const ack = await socket.timeout(5000).emitWithAck('message', { text: 'hi', clientMessageId: 'many-blobs', attachments });
+    expect(ack).toEqual({ ok: false, error: { code: 'invalid_payload', message: 'a message may carry at most 10 binary attachments (got 50)' } });
+    expect(socket.connected).toBe(true);
+    // Within the limit, binary data reaches the channel's own validation (text only), and the socket still answers.
+    provider.push({ text: 'Still here.' });
+    const { reply } = await sendAndCollect(socket, 'are you there?');
+    expect(reply.done.text).toBe('Still here.');
+  });
+
   it('streams a reply and stores both sides of the turn', async () => {
     const { socket, session } = await client();
     expect(session.conversationId).toMatch(/^[0-9a-f-]{36}$/);

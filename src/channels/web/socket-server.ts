@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import cors from 'cors';
 import { Server, type ServerOptions } from 'socket.io';
+import { boundedParser } from './bounded-parser.js';
 
 /**
  * socket.io's server, with CORS (any origin, no credentials: the widget is embedded on other sites)
@@ -12,7 +13,9 @@ import { Server, type ServerOptions } from 'socket.io';
  *
  * Without an HTTP server (a worker), the server is detached: it only broadcasts through the adapter.
  */
-export function createSocketServer<S extends Server>(httpServer: HttpServer | undefined, options: Partial<ServerOptions>): S {
+export function createSocketServer<S extends Server>(httpServer: HttpServer | undefined, serverOptions: Partial<ServerOptions>): S {
+  // A message with too many binary attachments is answered with an error ack, not a dropped connection.
+  const options = { parser: boundedParser, ...serverOptions };
   if (!httpServer) return new Server(options) as S;
   const io = new Server(httpServer, options);
   const allowAnyOrigin = cors({ origin: true, credentials: false });

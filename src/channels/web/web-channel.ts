@@ -5,6 +5,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Conversation } from '../../store/schema.js';
 import type { ConfirmationRequest, ConfirmationResolution, FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { Channel, ChannelContext, ChannelFactory } from '../channel.js';
+import { MAX_ATTACHMENTS, TOO_MANY_ATTACHMENTS_EVENT } from './bounded-parser.js';
 import { hashSessionToken, looksLikeSessionToken, newSessionToken } from './session-token.js';
 import {
   clientMessageSchema,
@@ -102,6 +103,13 @@ export class WebChannel implements ReplyTransport, Channel {
     socket.on('confirmation.answer', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};
       this.onConfirmationAnswer(socket, payload).then(respond, (error: unknown) => respond(toAckError(error, this.logger) as ConfirmationAck));
+    });
+    socket.on(TOO_MANY_ATTACHMENTS_EVENT, (attachments, ack) => {
+      if (typeof ack !== 'function') return;
+      ack({
+        ok: false,
+        error: { code: 'invalid_payload', message: `a message may carry at most ${MAX_ATTACHMENTS} binary attachments (got ${Number(attachments) || 'more'})` },
+      });
     });
     socket.on('message', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};

@@ -45,6 +45,8 @@ export interface ServerToClientEvents {
 export interface ClientToServerEvents {
   message: (payload: unknown, ack?: (response: MessageAck) => void) => void;
   'confirmation.answer': (payload: unknown, ack?: (response: ConfirmationAck) => void) => void;
+  /** Not sent by clients: what a packet with too many binary attachments becomes (bounded-parser.ts). */
+  'switchboard:too-many-attachments': (attachments: unknown, ack?: (response: MessageAck) => void) => void;
 }
 
 export interface SocketData {
