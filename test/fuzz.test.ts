@@ -1,0 +1,202 @@
+/**
+ * Property-based fuzzing of every boundary, as a hostile user would: socket.io payloads, signed
+ * Slack and Twilio webhooks (signed correctly, so the payload reaches the parser), admin queries,
+ * and model output (the fake provider answers with hostile text). Seeded and bounded:
+ * FUZZ_RUNS (default 100 per property, part of `.ci/run`) and FUZZ_SEED; `npm run fuzz` runs more.
+ *
+ * Properties: no 5xx; every socket ack present and typed, never `internal_error`; the server is
+ * healthy after the run; no half-written rows; every accepted message answered exactly once.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOpenAIServer, lastUserText, type FakeProviderServer } from './fakes/fake-openai-server.js';
+import { FAKE_SLACK_BOT_TOKEN, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
+import { FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_AUTH_TOKEN, startFakeTwilioApi, type FakeTwilioApi } from './fakes/fake-twilio-api.js';
+import { connectClient, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
+const SEED = Number(process.env.FUZZ_SEED ?? 20261204);
+const SLACK_SECRET = 'fuzz-slack-signing-secret-0001';
+const ADMIN_TOKEN = 'fuzz-admin-token-0123456789abcdef';
+const PUBLIC_URL = 'https://switchboard.example.com';
+const SMS_FROM = '+15005550006';
+
+/** Text with what breaks storage and parsers: NUL, lone surrogates, emoji, markup, very long runs. */
+const hostileChar = fc.oneof(
+  fc.constantFrom('\u0000', '\ud800', '\udfff', '\ufffd', '😀', '<', '"', '\\', '%', '\n', '*', '`'),
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+);
+const hostileText = (maxLength = 120) => fc.string({ unit: hostileChar, maxLength });
+
+/** A path segment from any string (a lone surrogate cannot be percent-encoded: it becomes U+FFFD, as a browser sends it). */
+const safeSegment = (text: string) => encodeURIComponent(text.replace(/[\uD800-\uDFFF]/g, '\uFFFD')) || 'x';
+
+const rows = async <T>(server: RunningApp, query: string): Promise<T[]> => {
+  const result = (await server.app.database.db.execute(query as never)) as unknown as T[] | { rows: T[] };
+  return Array.isArray(result) ? result : result.rows;
+};
+
+describe('fuzzing every boundary', () => {
+  let provider: FakeProviderServer;
+  let slack: FakeSlackApi;
+  let twilioApi: FakeTwilioApi;
+  let server: RunningApp;
+  let socket: ClientSocket;
+  const acceptedWeb: string[] = [];
+
+  beforeAll(async () => {
+    [provider, slack, twilioApi] = await Promise.all([startFakeOpenAIServer(), startFakeSlackApi(), startFakeTwilioApi()]);
+    // Model output is fuzzed too: the answer repeats the person's hostile text with more of its own.
+    provider.setResponder((body) => ({ text: `echo\u0000 ${lastUserText(body)} \ud800` }));
+    server = await startTestApp({
+      OPENAI_API_KEY: 'sk-test-fuzz',
+      OPENAI_BASE_URL: provider.url,
+      LLM_PROVIDERS: 'openai',
+      SLACK_SIGNING_SECRET: SLACK_SECRET,
+      SLACK_BOT_TOKEN: FAKE_SLACK_BOT_TOKEN,
+      SLACK_API_URL: slack.apiUrl,
+      PUBLIC_URL,
+      TWILIO_ACCOUNT_SID: FAKE_TWILIO_ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: FAKE_TWILIO_AUTH_TOKEN,
+      TWILIO_SMS_FROM: SMS_FROM,
+      TWILIO_API_URL: twilioApi.url,
+      ADMIN_TOKEN,
+      RATE_LIMIT_USER_PER_MINUTE: '0',
+      RATE_LIMIT_IP_PER_MINUTE: '0',
+      RATE_LIMIT_GLOBAL_PER_SECOND: '0',
+      CHANNEL_DELIVERY_ATTEMPTS: '1',
+    });
+    ({ socket } = await connectClient(server.url));
+  });
+
+  afterAll(async () => {
+    socket?.disconnect();
+    await server?.stop();
+    await Promise.all([provider?.close(), slack?.close(), twilioApi?.close()]);
+  });
+
+  it('socket.io: every payload gets a typed ack, never internal_error', async () => {
+    const payload = fc.oneof(
+      fc.record({ text: hostileText(), clientMessageId: hostileText(300) }),
+      fc.record({ text: hostileText(), clientMessageId: fc.uuid() }, { requiredKeys: ['text'] }),
+      fc.anything(),
+    );
+    await fc.assert(
+      fc.asyncProperty(payload, async (sent) => {
+        const ack = await socket.timeout(5000).emitWithAck('message', sent);
+        expect(typeof ack?.ok).toBe('boolean');
+        if (ack.ok) {
+          expect(typeof ack.messageId).toBe('string');
+          if (!ack.duplicate) acceptedWeb.push(ack.messageId);
+        } else {
+          expect(typeof ack.error?.code).toBe('string');
+          expect(ack.error.code).not.toBe('internal_error');
+        }
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+    expect(socket.connected).toBe(true);
+  });
+
+  it('Slack: signed events and commands of any shape never answer 5xx', async () => {
+    const event = fc.oneof(
+      fc.constant(null),
+      fc.anything(),
+      fc.record({
+        type: fc.constantFrom('app_mention', 'message'),
+        user: hostileText(20),
+        text: hostileText(),
+        ts: hostileText(20),
+        channel: hostileText(12),
+        channel_type: fc.constantFrom('im', 'channel'),
+        thread_ts: fc.option(hostileText(20), { nil: undefined }),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(event, hostileText(16), async (inner, teamId) => {
+        const body = JSON.stringify({ type: 'event_callback', team_id: teamId, event_id: `Ev${randomBytes(6).toString('hex')}`, event: inner });
+        const timestamp = String(Math.floor(Date.now() / 1000));
+        const signature = `v0=${createHmac('sha256', SLACK_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+        const response = await fetch(`${server.url}/slack/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': signature },
+          body,
+        });
+        await response.arrayBuffer();
+        expect(response.status, body.slice(0, 200)).toBeLessThan(500);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  it('Twilio: signed webhooks with hostile From, Body and MessageSid never answer 5xx', async () => {
+    const sid = fc.oneof(fc.constant(null), hostileText(40));
+    await fc.assert(
+      fc.asyncProperty(hostileText(30), hostileText(), sid, async (from, text, rawSid) => {
+        const params: Record<string, string> = {
+          MessageSid: rawSid ?? `SM${randomBytes(16).toString('hex')}`,
+          From: from,
+          To: SMS_FROM,
+          Body: text,
+          AccountSid: FAKE_TWILIO_ACCOUNT_SID,
+        };
+        // Twilio signs what it sends; a form body carries what URLSearchParams makes of the text.
+        const sent = Object.fromEntries(new URLSearchParams(new URLSearchParams(params).toString()));
+        const url = `${PUBLIC_URL}/twilio/sms`;
+        const signature = createHmac('sha1', FAKE_TWILIO_AUTH_TOKEN)
+          .update(url + Object.keys(sent).sort().map((key) => key + sent[key]).join(''))
+          .digest('base64');
+        const response = await fetch(`${server.url}/twilio/sms`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+          body: new URLSearchParams(params).toString(),
+        });
+        await response.arrayBuffer();
+        expect(response.status).toBeLessThan(500);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  it('admin API: any filter, cursor and id answer below 500', async () => {
+    const field = fc.constantFrom('tool', 'channel', 'user', 'provider', 'q', 'from', 'to', 'cursor', 'status', 'limit', 'conversation', 'hasError');
+    const value = fc.oneof(hostileText(40), fc.date({ noInvalidDate: true }).map((date) => date.toISOString()), fc.constantFrom('0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '-1', '1e9'));
+    const route = fc.constantFrom('/api/admin/tool-calls', '/api/admin/conversations', '/api/admin/stats', '/api/admin/tool-calls/export');
+    await fc.assert(
+      fc.asyncProperty(route, fc.dictionary(field, value, { maxKeys: 4 }), hostileText(40), async (path, query, id) => {
+        const list = await fetch(`${server.url}${path}?${new URLSearchParams(query)}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        await list.arrayBuffer();
+        expect(list.status, `${path} ${JSON.stringify(query)}`).toBeLessThan(500);
+        const detail = await fetch(`${server.url}/api/admin/tool-calls/${safeSegment(id)}`, {
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        });
+        await detail.arrayBuffer();
+        expect(detail.status).toBeLessThan(500);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  it('afterwards: healthy, every accepted message answered exactly once, no half-written rows', async () => {
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    const deadline = Date.now() + 20_000;
+    let open: { n: number }[] = [];
+    do {
+      open = await rows<{ n: number }>(server, "select count(*)::int as n from messages where role = 'user' and status in ('received', 'processing')");
+      if (open[0]!.n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } while (Date.now() < deadline);
+    expect(open[0]!.n).toBe(0);
+    const twice = await rows(server, "select reply_to_id from messages where role = 'assistant' and reply_to_id is not null group by reply_to_id having count(*) > 1");
+    expect(twice).toEqual([]);
+    const unanswered = await rows(
+      server,
+      "select id from messages u where u.role = 'user' and not exists (select 1 from messages a where a.reply_to_id = u.id)",
+    );
+    expect(unanswered).toEqual([]);
+    const empty = await rows(server, 'select id from conversations c where not exists (select 1 from messages m where m.conversation_id = c.id)');
+    expect(empty).toEqual([]);
+    expect(acceptedWeb.length).toBeGreaterThan(0);
+  });
+});
