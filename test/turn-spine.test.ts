@@ -114,7 +114,7 @@ describe('turn spine (no app)', () => {
       store,
       chain: new ModelChain(models, logger, { policy: {
         retries: 0,
-        maxAttempts: 2,
+        maxAttempts: 6,
         retryBaseMs: 1,
         retryMaxDelayMs: 1,
         firstTokenTimeoutMs: 2000,
@@ -314,6 +314,34 @@ describe('turn spine (no app)', () => {
     } finally {
       await database.db.execute(sql`drop trigger if exists fail_first_reply on messages; drop function if exists fail_first_reply(); drop sequence if exists fail_once;`);
     }
+  });
+
+  it('a provider that fails after the tool ran hands the step to the next provider, and the tool does not run again', async () => {
+    const charges: string[] = [];
+    const charge = defineTool({
+      name: 'charge',
+      description: 'Charges a card.',
+      input: z.object({ amount: z.number() }),
+      async execute(input, context) {
+        charges.push(context.idempotencyKey);
+        return { charged: input.amount };
+      },
+    });
+    const serverError = (): ChatStreamEvent[] => {
+      throw new ProviderError({ provider: 'openai', kind: 'server', message: 'overloaded', status: 529 });
+    };
+    const first = new ScriptedModel([callTool('charge', { amount: 5 }, `call_${randomUUID()}`), serverError, serverError]);
+    const second = new (class extends ScriptedModel {
+      override readonly provider = 'anthropic' as never;
+    })([say('Charged 5.')]);
+    const { spine, transport } = await build([first, second], { tools: [charge as AnyTool] });
+    const accepted = await spine.intake.accept(inbound('charge 5'));
+    await until(() => transport.replies.length === 1, 'the reply');
+    expect(transport.replies[0]).toMatchObject({ text: 'Charged 5.', fallback: false });
+    expect(charges).toHaveLength(1);
+    // The next provider continued the same step, with the tool's result in its messages.
+    expect(second.requests[0]!.messages.find((message) => message.role === 'tool')).toMatchObject({ content: '{"charged":5}' });
+    expect((await listToolCalls(database.db, accepted.conversationId)).map((row) => row.status)).toEqual(['ok']);
   });
 
   it('model output the database cannot hold (NUL in the reply, the tool arguments, the tool result) is cleaned, not a failed turn', async () => {
