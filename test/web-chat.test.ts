@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
@@ -63,6 +64,30 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
     provider.push({ text: 'Still here.' });
     const { reply } = await sendAndCollect(socket, 'are you there?');
     expect(reply.done.text).toBe('Still here.');
+  });
+
+  it('a first message the database refuses leaves no conversation row behind (accepting is one statement)', async () => {
+    const db = server.app.database.db;
+    // A real refusal at the storage edge: PostgreSQL rejects this one text.
+    await db.execute(sql`
+      create or replace function refuse_poison() returns trigger language plpgsql as $$
+      begin
+        if new.text = 'poison' then raise exception 'refused (test)'; end if;
+        return new;
+      end $$;
+      create trigger refuse_poison before insert on messages for each row execute function refuse_poison();`);
+    try {
+      const { socket, session } = await client();
+      const ack = await socket.timeout(5000).emitWithAck('message', { text: 'poison', clientMessageId: 'poison-1' });
+      expect(ack).toMatchObject({ ok: false, error: { code: 'internal_error' } });
+      expect(await server.app.store.conversations.getConversation(session.conversationId)).toBeUndefined();
+      // The same visitor's next message creates the conversation with its resume token, as usual.
+      const { reply } = await sendAndCollect(socket, 'hello again', 'poison-2');
+      expect(reply.done.text).toBe('echo: hello again');
+      expect(await server.app.store.conversations.getConversation(session.conversationId)).toMatchObject({ id: session.conversationId, tokenHash: expect.any(String) });
+    } finally {
+      await db.execute(sql`drop trigger if exists refuse_poison on messages; drop function if exists refuse_poison();`);
+    }
   });
 
   it('streams a reply and stores both sides of the turn', async () => {

@@ -10,6 +10,12 @@ export interface ConversationIdentity {
   threadKey?: string;
 }
 
+/** What a conversation is created with when the channel chose its id (the web channel: one per resume token). */
+export interface NewConversation {
+  id: string;
+  tokenHash: string;
+}
+
 /** A conversations row as raw SQL returns it (timestamps as text from postgres.js, Date from PGlite). */
 export interface RawConversation {
   id: string;
@@ -40,23 +46,23 @@ export class ConversationRecords {
   constructor(private readonly db: Db) {
     const placeholder = sql.placeholder;
     this.#findOrCreate = prepareRows<RawConversation>(
-        db,
-        'find_or_create_conversation',
-        sql`with created as (
-              insert into conversations (id, channel, external_user_id, thread_key)
-              values (${placeholder('id')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')})
-              on conflict (channel, external_user_id, thread_key) do nothing
-              returning *
-            )
-            select * from created
-            union all
-            select * from conversations
-            where channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
-              and thread_key = ${placeholder('threadKey')}
-              and not exists (select 1 from created)`,
-      );
+      db,
+      'find_or_create_conversation',
+      sql`with created as (
+            insert into conversations (id, channel, external_user_id, thread_key, token_hash)
+            values (${placeholder('id')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')},
+                    ${placeholder('tokenHash')}::text)
+            on conflict (channel, external_user_id, thread_key) do nothing
+            returning *
+          )
+          select * from created
+          union all
+          select * from conversations
+          where channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
+            and thread_key = ${placeholder('threadKey')}
+            and not exists (select 1 from created)`,
+    );
   }
-
 
   async createConversation(identity: ConversationIdentity & { id?: string; tokenHash?: string }): Promise<Conversation> {
     const [row] = await this.db
@@ -76,9 +82,10 @@ export class ConversationRecords {
    * One conversation per channel identity, created on first contact; safe under concurrent
    * first messages. One statement either way: the insert, or (on conflict) the existing row.
    */
-  async findOrCreateConversation(identity: ConversationIdentity): Promise<Conversation> {
+  async findOrCreateConversation(identity: ConversationIdentity, created?: NewConversation): Promise<Conversation> {
     const [row] = await this.#findOrCreate({
-      id: randomUUID(),
+      id: created?.id ?? randomUUID(),
+      tokenHash: created?.tokenHash ?? null,
       channel: identity.channel,
       externalUserId: identity.externalUserId,
       threadKey: identity.threadKey ?? '',

@@ -97,8 +97,9 @@ export function prepareMessageStatements(db: Db) {
       // inserted already touched (`updated_at`) rather than updated after, which would write a
       // second row version and all six of its index entries again.
       sql`with created as (
-            insert into conversations (id, channel, external_user_id, thread_key, updated_at)
+            insert into conversations (id, channel, external_user_id, thread_key, token_hash, updated_at)
             values (${placeholder('conversationId')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')},
+                    ${placeholder('tokenHash')}::text,
                     case when ${placeholder('hasAnswer')}::boolean then ${placeholder('at')}::timestamptz else now() end)
             on conflict (channel, external_user_id, thread_key) do nothing
             returning *

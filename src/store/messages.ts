@@ -2,7 +2,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { SwitchboardError } from '../errors/index.js';
 import type { Db } from './database.js';
-import { toConversation, type ConversationIdentity, type ConversationRecords } from './conversations.js';
+import { toConversation, type ConversationIdentity, type ConversationRecords, type NewConversation } from './conversations.js';
 import { trimHistory, type HistoryEntry } from './history.js';
 import { prepareMessageStatements } from './message-statements.js';
 import { conversations, messages, type Conversation, type FollowUpStatus, type Message, type MessageStatus } from './schema.js';
@@ -69,18 +69,22 @@ export class MessageLedger {
 
   /**
    * First contact and message in one round trip, for channels that know a person by
-   * identity (Slack, SMS, WhatsApp): finds or creates the conversation and stores the
+   * identity (Slack, SMS, WhatsApp), and a web visitor's first message (`created` carries the
+   * id and token hash the web channel chose): finds or creates the conversation and stores the
    * message as `received`, as findOrCreateConversation then acceptMessage would.
    *
    * With `cachedAnswer` (a reply-cache hit for this text), a message that turns out to be
    * the first of its conversation is stored already answered, with that answer as its
    * reply, in the same statement: one commit for the whole turn. Any other message is
-   * stored as `received` and the cached answer is not used.
+   * stored as `received` and the cached answer is not used. One statement, so a message the
+   * database refuses leaves no conversation row behind.
    */
   async acceptInbound(
     identity: ConversationIdentity,
     input: { text: string; externalMessageId?: string },
     cachedAnswer?: CachedAnswer,
+    /** The id and token hash to create the conversation with, when the channel chose them (web). */
+    created?: NewConversation,
   ): Promise<{ conversation: Conversation; accepted: AcceptedMessage; answeredFromCache: boolean }> {
     const threadKey = identity.threadKey ?? '';
     const now = new Date();
@@ -108,7 +112,8 @@ export class MessageLedger {
     };
     const answer = cachedAnswer ?? null;
     const [row] = await this.#hot.acceptInbound({
-      conversationId: randomUUID(),
+      conversationId: created?.id ?? randomUUID(),
+      tokenHash: created?.tokenHash ?? null,
       channel: identity.channel,
       externalUserId: identity.externalUserId,
       threadKey,
@@ -126,7 +131,7 @@ export class MessageLedger {
     if (!row) {
       // Another transaction created this identity's conversation after this statement's
       // snapshot was taken: it is visible to the next one (and the cache is not used).
-      const conversation = await this.conversations.findOrCreateConversation(identity);
+      const conversation = await this.conversations.findOrCreateConversation(identity, created);
       const accepted = await this.acceptMessage({ conversationId: conversation.id, ...input });
       return { conversation, accepted, answeredFromCache: false };
     }

@@ -17,6 +17,8 @@ export interface AcceptResult {
   messageId: string;
   conversationId: string;
   duplicate: boolean;
+  /** The conversation row as stored (a channel may keep it, e.g. per web socket). */
+  conversation: Conversation;
 }
 
 export interface AcceptOptions {
@@ -28,6 +30,12 @@ export interface AcceptOptions {
    * leaves no conversation row behind. Channels that know a person by identity leave it out.
    */
   conversation?: () => Promise<Conversation>;
+  /**
+   * The conversation `inbound.conversationId` may not exist yet: create it with this token hash
+   * in the same statement as the message (a web visitor's first message), so a message the
+   * database refuses leaves no conversation row behind.
+   */
+  newConversation?: { tokenHash: string };
 }
 
 export interface IntakeDeps {
@@ -85,7 +93,8 @@ export class Intake {
     let lookup: Promise<CachedReply | undefined> | undefined;
     /** Stored already answered from the cache (identity channels, one statement). */
     let answeredHit: CachedReply | undefined;
-    if (options.conversation || inbound.conversationId) {
+    const created = options.newConversation && inbound.conversationId ? { id: inbound.conversationId, tokenHash: options.newConversation.tokenHash } : undefined;
+    if (!created && (options.conversation || inbound.conversationId)) {
       // The budget is the person's, known before their conversation row: taken first, so a
       // refused first message (the global budget spent) leaves no conversation row behind.
       const byId = () => (inbound.conversationId ? store.conversations.getConversation(inbound.conversationId) : Promise.resolve(undefined));
@@ -104,15 +113,17 @@ export class Intake {
       this.#hadMessages.add(target);
       accepted = await store.messages.acceptMessage({ conversationId: target.id, text, ...external });
     } else {
-      // Known by identity (Slack, SMS, WhatsApp): the budget is the identity's, so it is
+      // Known by identity (Slack, SMS, WhatsApp; a web visitor's first message): the budget is the identity's, so it is
       // checked first; the conversation and the message are then stored in one statement,
       // which also stores a cached answer when the message turns out to be a first one.
       const repeat = await this.consumeBudget(inbound, inbound.externalMessageId, () => store.conversations.findConversation(inbound));
       if (repeat) return repeat;
       const started = performance.now();
       const hit = await this.lookUpCache(text);
-      const stored = await store.messages.acceptInbound(inbound, { text, ...external }, hit && { ...hit, latencyMs: Math.round(performance.now() - started) });
+      const stored = await store.messages.acceptInbound(inbound, { text, ...external }, hit && { ...hit, latencyMs: Math.round(performance.now() - started) }, created);
       ({ conversation: target, accepted } = stored);
+      // A channel that keeps this row (the web channel, per socket) passes it back next time: not a first message then.
+      this.#hadMessages.add(target);
       if (stored.answeredFromCache) answeredHit = hit;
       // Looked up already: a hit the statement did not use belongs to a message with history.
       lookup = Promise.resolve(undefined);
@@ -130,7 +141,7 @@ export class Intake {
         if (!answered) await this.deps.dispatcher.dispatch(turn.message.id);
       }
     }
-    return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate };
+    return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate, conversation: target };
   }
 
   /** The stored reply of a message accepted earlier (a resent web message gets it again). */
@@ -164,7 +175,7 @@ export class Intake {
       const conversation = externalMessageId ? await conversationOf() : undefined;
       const repeat = conversation ? await this.deps.store.messages.findByExternalId(conversation.id, externalMessageId!) : undefined;
       if (!repeat) throw error;
-      return { messageId: repeat.id, conversationId: conversation!.id, duplicate: true };
+      return { messageId: repeat.id, conversationId: conversation!.id, duplicate: true, conversation: conversation! };
     }
   }
 

@@ -34,8 +34,6 @@ export class WebChannel implements ReplyTransport, Channel {
   readonly name = WEB_CHANNEL;
   readonly transport: ReplyTransport = this;
   #context: ChannelContext | undefined;
-  /** One creation per conversation even if two messages race on a fresh socket. */
-  readonly #creating = new Map<string, Promise<Conversation>>();
   /** The raw token lives only here, between the handshake and the `session` event; it is never stored. */
   readonly #tokens = new WeakMap<WebSocket, string>();
   /** The socket's conversation row once known, so a message does not re-read it (its identity never changes). */
@@ -147,9 +145,8 @@ export class WebChannel implements ReplyTransport, Channel {
       const message = first?.path.length ? first.message : 'payload must be an object { text, clientMessageId }';
       return { ok: false, error: { code: 'invalid_payload', message } };
     }
-    const { conversationId } = socket.data;
-    // The intake validates and takes the IP budget before it asks for the conversation,
-    // so a refused message leaves no conversation row behind.
+    const { conversationId, tokenHash } = socket.data;
+    const known = await this.knownConversation(socket);
     const result = await this.context.intake.accept(
       {
         channel: WEB_CHANNEL,
@@ -158,8 +155,12 @@ export class WebChannel implements ReplyTransport, Channel {
         externalMessageId: parsed.data.clientMessageId,
         text: parsed.data.text,
       },
-      { ip: clientAddress(socket), conversation: () => this.ensureConversation(socket) },
+      // A visitor's first message creates the conversation in the same statement as the message:
+      // a refused or failed message leaves no conversation row behind.
+      known ? { ip: clientAddress(socket), conversation: async () => known } : { ip: clientAddress(socket), newConversation: { tokenHash } },
     );
+    socket.data.persisted = true;
+    this.#conversations.set(socket, result.conversation);
     if (result.duplicate) {
       void this.replayFinishedReply(socket, result.messageId);
       return { ok: true, messageId: result.messageId, duplicate: true };
@@ -167,33 +168,13 @@ export class WebChannel implements ReplyTransport, Channel {
     return { ok: true, messageId: result.messageId };
   }
 
-  private async ensureConversation(socket: WebSocket): Promise<Conversation> {
-    const known = this.#conversations.get(socket);
-    if (known) return known;
-    const { conversationId, tokenHash } = socket.data;
-    // A socket recovered on another instance has its data but not this cache: read once.
-    if (socket.data.persisted) {
-      const existing = await this.context.store.conversations.getConversation(conversationId);
-      if (existing) {
-        this.#conversations.set(socket, existing);
-        return existing;
-      }
-    }
-    let creating = this.#creating.get(conversationId);
-    if (creating === undefined) {
-      creating = this.context.store.conversations.createConversation({
-        id: conversationId,
-        channel: WEB_CHANNEL,
-        externalUserId: visitorId(conversationId),
-        tokenHash,
-      });
-      this.#creating.set(conversationId, creating);
-      void creating.finally(() => this.#creating.delete(conversationId)).catch(() => {});
-    }
-    const conversation = await creating;
-    socket.data.persisted = true;
-    this.#conversations.set(socket, conversation);
-    return conversation;
+  /** The socket's stored conversation, if it has one (a socket recovered on another instance has its data but not this cache: read once). */
+  private async knownConversation(socket: WebSocket): Promise<Conversation | undefined> {
+    const cached = this.#conversations.get(socket);
+    if (cached || !socket.data.persisted) return cached;
+    const existing = await this.context.store.conversations.getConversation(socket.data.conversationId);
+    if (existing) this.#conversations.set(socket, existing);
+    return existing;
   }
 
   /** A client that resends a message it already sent (e.g. after a reconnect) gets the stored answer. */
