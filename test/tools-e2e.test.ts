@@ -333,7 +333,7 @@ describe('tools through the web channel', () => {
 
   it('LangChain tools run the same executor: validation, idempotency and the tool_calls row', async () => {
     const { store } = server.app;
-    const conversation = await store.conversations.createConversation({ channel: 'langchain', externalUserId: 'lc-user' });
+    const conversation = await store.conversations.findOrCreateConversation({ channel: 'langchain', externalUserId: 'lc-user' });
     const { message } = await store.messages.acceptMessage({ conversationId: conversation.id, text: 'agent task' });
     const registry = new ToolRegistry(await buildTools(server.config, server.app.logger));
     const executor = new ToolExecutor({ registry, log: store.toolCalls, logger: server.app.logger, timeoutMs: 5000 });

@@ -64,20 +64,6 @@ export class ConversationRecords {
     );
   }
 
-  async createConversation(identity: ConversationIdentity & { id?: string; tokenHash?: string }): Promise<Conversation> {
-    const [row] = await this.db
-      .insert(conversations)
-      .values({
-        id: identity.id ?? randomUUID(),
-        channel: identity.channel,
-        externalUserId: identity.externalUserId,
-        threadKey: identity.threadKey ?? '',
-        tokenHash: identity.tokenHash ?? null,
-      })
-      .returning();
-    return row!;
-  }
-
   /**
    * One conversation per channel identity, created on first contact; safe under concurrent
    * first messages. One statement either way: the insert, or (on conflict) the existing row.

@@ -9,6 +9,8 @@ import { z } from 'zod';
  * message to keep).
  */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** The same, without the global flag (whose `lastIndex` state would make `test` depend on the call before). */
+const LONE_SURROGATE_ANYWHERE = new RegExp(LONE_SURROGATE.source);
 
 export function storableText(text: string): string {
   const withoutNul = text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
@@ -17,8 +19,7 @@ export function storableText(text: string): string {
 
 /** Whether the text holds something the database cannot store as it is. */
 export function hasUnstorableText(text: string): boolean {
-  LONE_SURROGATE.lastIndex = 0;
-  return text.includes('\u0000') || LONE_SURROGATE.test(text);
+  return text.includes('\u0000') || LONE_SURROGATE_ANYWHERE.test(text);
 }
 
 /** `storableText` over every string (keys included) of a JSON value, e.g. a tool's arguments or result. */

@@ -24,12 +24,8 @@ export interface AcceptResult {
 export interface AcceptOptions {
   /** The sender's network address, for the per-IP budget (the web widget; webhooks come from the platform's servers). */
   ip?: string;
-  /**
-   * The conversation a channel resolves itself (the web channel, by resume token), called
-   * only once the message passed validation and the IP budget, so a refused message
-   * leaves no conversation row behind. Channels that know a person by identity leave it out.
-   */
-  conversation?: () => Promise<Conversation>;
+  /** The conversation row a channel already holds (the web channel keeps one per socket). */
+  conversation?: Conversation;
   /**
    * The conversation `inbound.conversationId` may not exist yet: create it with this token hash
    * in the same statement as the message (a web visitor's first message), so a message the
@@ -100,7 +96,7 @@ export class Intake {
       const byId = () => (inbound.conversationId ? store.conversations.getConversation(inbound.conversationId) : Promise.resolve(undefined));
       const repeat = await this.consumeBudget(inbound, inbound.externalMessageId, byId);
       if (repeat) return repeat;
-      const known = options.conversation ? await options.conversation() : await byId();
+      const known = options.conversation ?? (await byId());
       if (!known) throw new SwitchboardError('not_found', 'conversation not found');
       target = known;
       // A conversation that never finished a turn (updated_at still equals created_at) and has

@@ -157,7 +157,7 @@ export class WebChannel implements ReplyTransport, Channel {
       },
       // A visitor's first message creates the conversation in the same statement as the message:
       // a refused or failed message leaves no conversation row behind.
-      known ? { ip: clientAddress(socket), conversation: async () => known } : { ip: clientAddress(socket), newConversation: { tokenHash } },
+      known ? { ip: clientAddress(socket), conversation: known } : { ip: clientAddress(socket), newConversation: { tokenHash } },
     );
     socket.data.persisted = true;
     this.#conversations.set(socket, result.conversation);
