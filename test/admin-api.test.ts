@@ -183,7 +183,7 @@ describe('admin API access', () => {
   it('accepts the ADMIN_TOKEN bearer', async () => {
     const me = await bearer.get('/api/admin/me');
     expect(me.status).toBe(200);
-    expect(me.body).toEqual({ actor: 'token', email: null });
+    expect(me.body).toEqual({ actor: 'token', email: null, role: 'admin', name: 'Support' });
   });
 
   it('logs in with a session cookie only with a valid CSRF token, and logs out', async () => {
@@ -209,7 +209,7 @@ describe('admin API access', () => {
     expect(sessionCookie).toMatch(/HttpOnly/);
     expect(sessionCookie).toMatch(/SameSite=Strict/);
     expect(sessionCookie).not.toMatch(/Secure/); // plain http in tests; Secure is set when served over HTTPS
-    expect((await browser.get('/api/admin/me')).body).toEqual({ actor: 'session', email: EMAIL });
+    expect((await browser.get('/api/admin/me')).body).toEqual({ actor: 'session', email: EMAIL, role: 'admin', name: 'ops' });
 
     // The session cookie alone does not allow a state change.
     const logoutWithoutCsrf = await browser.request('POST', '/api/admin/logout');

@@ -46,7 +46,7 @@ describe('admin:create', () => {
   it('creates an account from a password on stdin; the password is stored only as an argon2id hash', async () => {
     const created = await createAdmin(['--email', 'Lead@Example.com', '--password-stdin'], 'a long enough password\n');
     expect(created.stderr).toBe('');
-    expect(created.stdout.trim()).toBe('admin account created: lead@example.com');
+    expect(created.stdout.trim()).toBe('admin account created: lead@example.com (admin)');
     expect(created.code).toBe(0);
     expect(await login('lead@example.com', 'a long enough password')).toBe(200);
     expect(await login('lead@example.com', 'a long enough password\n')).toBe(401);

@@ -93,7 +93,8 @@ describe('the agent tool loop and provider chain, end to end through the web cha
 
     const first = openai.requests[0]!.body;
     const offered = first.tools.map((tool: { function: { name: string } }) => tool.function.name);
-    expect(offered).toEqual(['get_order_status', 'slow_report']);
+    // request_human is the spine's own tool, offered on every channel unless HANDOFF_ENABLED=false.
+    expect(offered).toEqual(['get_order_status', 'slow_report', 'request_human']);
     expect(first.tools[0].function.parameters).toMatchObject({
       type: 'object',
       properties: { orderId: { type: 'string' } },
@@ -143,7 +144,7 @@ describe('the agent tool loop and provider chain, end to end through the web cha
 
     const toolMessages = openai.requests[1]!.body.messages.filter((m: { role: string }) => m.role === 'tool');
     const errors = toolMessages.map((m: { content: string }) => JSON.parse(m.content).error as string);
-    expect(errors[0]).toBe('unknown tool "drop_all_tables". Available tools: get_order_status, slow_report.');
+    expect(errors[0]).toBe('unknown tool "drop_all_tables". Available tools: get_order_status, slow_report, request_human.');
     expect(errors[1]).toMatch(/^arguments for get_order_status are not valid JSON/);
     expect(errors[2]).toMatch(/^invalid arguments for get_order_status:/);
     expect(errors[2]).toContain('orderId');
@@ -228,6 +229,7 @@ describe('the agent tool loop and provider chain, end to end through the web cha
       fallback: true,
       cached: false,
       toolCalls: [],
+      author: 'agent',
     });
     const [question, answer] = await listMessages(server.app.database.db, conversationId);
     expect(question).toMatchObject({ status: 'fallback', fallback: true, fallbackReason: 'all_providers_failed' });

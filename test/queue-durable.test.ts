@@ -242,7 +242,7 @@ describe('a worker killed mid-turn', () => {
       resumed.socket.disconnect();
 
       expect(dones).toEqual([
-        { messageId: ack.messageId, text: 'answer to survive this', fallback: false, cached: false, toolCalls: [] },
+        { messageId: ack.messageId, text: 'answer to survive this', fallback: false, cached: false, toolCalls: [], author: 'agent' },
       ]);
       const check = await openDatabase({ url: database.url, dataDir: '/nonexistent' });
       try {

@@ -255,6 +255,9 @@ describe('follow-up after recovery', () => {
       LLM_RETRIES: '0',
       FALLBACK_REPLY: 'Busy right now; we saved your message.',
       FOLLOW_UP_INTERVAL_MS: '200',
+      // Follow-ups answer fallback-answered messages when nobody else will: with the default
+      // HANDOFF_ON_FALLBACK the conversation would go to a person instead (test/handoff-api.test.ts).
+      HANDOFF_ON_FALLBACK: 'false',
     });
   });
   afterAll(async () => {

@@ -167,7 +167,7 @@ describe('scale-out: 2 web + 2 worker processes', () => {
       await waitFor(() => dones.every((list) => list.length > 0), 20_000, 'both answers');
       await sleep(1500); // room for a second delivery to show up
       dones.forEach((list, i) => {
-        expect(list).toEqual([{ messageId: acks[i].messageId, text: `slow answer to survive ${i}`, fallback: false, cached: false, toolCalls: [] }]);
+        expect(list).toEqual([{ messageId: acks[i].messageId, text: `slow answer to survive ${i}`, fallback: false, cached: false, toolCalls: [], author: 'agent' }]);
       });
       for (const [i, { session }] of visitors.entries()) {
         const rows = await listMessages(check.db, session.conversationId);
@@ -198,7 +198,7 @@ describe('scale-out: 2 web + 2 worker processes', () => {
     await waitFor(() => socket.connected, 5000, 'the reconnect');
     expect(socket.recovered).toBe(true);
     await waitFor(() => dones.length > 0, 3000, 'the missed reply');
-    expect(dones).toEqual([{ messageId: ack.messageId, text: 'sent while you were away', fallback: false, cached: false, toolCalls: [] }]);
+    expect(dones).toEqual([{ messageId: ack.messageId, text: 'sent while you were away', fallback: false, cached: false, toolCalls: [], author: 'agent' }]);
   });
 
   it('killing web A lets its clients reconnect to B and continue', async () => {

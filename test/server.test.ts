@@ -95,7 +95,16 @@ describe('HTTP endpoints', () => {
       const { reply } = await sendAndCollect(socket, 'hello embedded');
       socket.disconnect();
       expect(reply.done.fallback).toBe(true);
-      expect(await listMessages(server.app.database.db, session.conversationId)).toHaveLength(2);
+      // No provider on a fresh machine: the fallback reply hands the conversation to a person
+      // (HANDOFF_ON_FALLBACK), who is told so once.
+      const rows = await listMessages(server.app.database.db, session.conversationId);
+      expect(rows.map((row) => [row.role, row.author])).toEqual([
+        ['user', null],
+        ['assistant', null], // a turn's reply: the agent's (the column marks operators and notices)
+        ['assistant', 'system'],
+      ]);
+      expect(rows[2]!.text).toBe(server.config.HANDOFF_NOTICE);
+      expect((await server.app.store.conversations.getConversation(session.conversationId))!.mode).toBe('human');
     } finally {
       await server.stop();
     }

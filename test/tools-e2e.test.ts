@@ -110,7 +110,7 @@ describe('tools through the web channel', () => {
     socket.disconnect();
 
     const offered = openai.requests[0]!.body.tools.map((t: any) => t.function.name).sort();
-    expect(offered).toEqual(['book_meeting', 'create_checkout_link', 'create_crm_lead', 'find_meeting_slots', 'share_drive_file']);
+    expect(offered).toEqual(['book_meeting', 'create_checkout_link', 'create_crm_lead', 'find_meeting_slots', 'request_human', 'share_drive_file']);
     expect(google.apiRequests().map((request) => request.path)).toEqual(['/calendar/v3/freeBusy']);
     expect(reply.done.text).toBe(`First free: ${monday.toISO({ suppressMilliseconds: true })}`);
     expect(reply.done.toolCalls).toEqual([{ name: 'find_meeting_slots', status: 'ok' }]);

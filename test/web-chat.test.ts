@@ -107,6 +107,7 @@ describe('web chat over socket.io → agent → PostgreSQL', () => {
       fallback: false,
       cached: false,
       toolCalls: [],
+      author: 'agent',
     });
 
     const rows = await listMessages(server.app.database.db, session.conversationId);

@@ -153,7 +153,7 @@ describe('web sessions with the Redis adapter', () => {
       expect(socket.recovered).toBe(true);
       const deadline = Date.now() + 5000;
       while (dones.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(dones).toEqual([{ messageId: ack.messageId, text: 'sent while you were away', fallback: false, cached: false, toolCalls: [] }]);
+      expect(dones).toEqual([{ messageId: ack.messageId, text: 'sent while you were away', fallback: false, cached: false, toolCalls: [], author: 'agent' }]);
     } finally {
       for (const socket of sockets.splice(0)) socket.disconnect();
       await second.stop();

@@ -45,6 +45,9 @@ describe('chat widget in a real browser', () => {
       OPENAI_BASE_URL: provider.url,
       LLM_PROVIDERS: 'openai',
       MAX_MESSAGE_CHARS: String(MAX_MESSAGE_CHARS),
+      // One page's conversation runs through every case: a fallback reply must not hand it to a
+      // person (test/widget-handoff.browser.test.ts shows the widget in a handoff).
+      HANDOFF_ON_FALLBACK: 'false',
     });
     server.app.io.on('connection', (socket) => {
       socket.use(([event, payload], next) => {

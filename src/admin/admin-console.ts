@@ -7,7 +7,7 @@ import type { Db } from '../store/database.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { actorName, AdminAuth } from './admin-auth.js';
-import { registerAdminRoutes, type ChannelAdminView } from './admin-routes.js';
+import { registerAdminRoutes, type AdminRouteDeps, type ChannelAdminView } from './admin-routes.js';
 import { AdminStore } from './admin-store.js';
 import { AdminLiveFeed } from './live-feed.js';
 import { LoginLimiter } from './login-limiter.js';
@@ -24,6 +24,8 @@ export async function attachAdminConsole(deps: {
   logger: Logger;
   redis?: Redis;
   channels?: ChannelAdminView;
+  /** The handoff service and records; `broadcast`: a socket.io adapter carries the live feed to every instance. */
+  handoffs: AdminRouteDeps['handoffs'] & { broadcast: boolean };
 }): Promise<{ store: AdminStore; feed: AdminLiveFeed }> {
   const store = new AdminStore(deps.db);
   const auth = new AdminAuth(store, deps.config.ADMIN_TOKEN);
@@ -31,6 +33,7 @@ export async function attachAdminConsole(deps: {
     auth,
     db: deps.db,
     logger: deps.logger,
+    broadcast: deps.handoffs.broadcast,
     audit: (actor, ip) => store.audit({ actor: actorName(actor), action: 'live-feed.subscribe', ip }),
   });
   feed.attach(deps.events);
@@ -43,6 +46,7 @@ export async function attachAdminConsole(deps: {
     limiter: new LoginLimiter(deps.config.ADMIN_LOGIN_MAX_ATTEMPTS, deps.redis),
     logger: deps.logger,
     onLogout: (token) => feed.disconnectSession(token),
+    handoffs: { handoffs: deps.handoffs.handoffs, records: deps.handoffs.records },
     ...(deps.channels && { channels: deps.channels }),
   });
   await registerAdminUi(deps.http);

@@ -27,6 +27,8 @@ import { redactValue } from '../observability/redaction.js';
 import { loadStats } from './stats-query.js';
 import { collectExport, toCsv } from './tool-call-export.js';
 import { getToolCallDetail, listToolCalls } from './tool-call-query.js';
+import { registerAccountRoutes } from './account-routes.js';
+import { registerHandoffRoutes, type HandoffRouteDeps } from './handoff-routes.js';
 
 /** What the console shows of the messaging channels: failed deliveries and WhatsApp Web pairing. */
 export interface ChannelAdminView {
@@ -49,6 +51,8 @@ export interface AdminRouteDeps {
   /** Called on logout so live-feed sockets of that session close too. */
   onLogout?: (sessionToken: string) => void;
   channels?: ChannelAdminView;
+  /** The operators' inbox and actions (human handoff). */
+  handoffs: Pick<HandoffRouteDeps, 'handoffs' | 'records'>;
 }
 
 declare module 'fastify' {
@@ -167,8 +171,11 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
 
       scope.get('/me', async (request) => {
         const actor = request.adminActor!;
-        return { actor: actor.kind, email: actor.email };
+        return { actor: actor.kind, email: actor.email, role: actor.role, name: actor.kind === 'session' ? actor.name : 'Support' };
       });
+
+      registerHandoffRoutes(scope, { ...deps.handoffs, audit, csrf });
+      registerAccountRoutes(scope, { store: deps.store, audit, csrf });
 
       scope.get('/tool-calls', async (request) => {
         const filters = parseQuery(toolCallFiltersSchema, request.query);

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, gt, lt } from 'drizzle-orm';
 import type { Db } from '../store/database.js';
-import { adminAudit, adminSessions, adminUsers, type AdminUser } from '../store/schema.js';
+import { adminAudit, adminSessions, adminUsers, type AdminRole, type AdminUser } from '../store/schema.js';
 
 export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
@@ -9,10 +9,10 @@ export const sha256 = (value: string) => createHash('sha256').update(value).dige
 export class AdminStore {
   constructor(private readonly db: Db) {}
 
-  async createUser(email: string, passwordHash: string): Promise<AdminUser | undefined> {
+  async createUser(email: string, passwordHash: string, profile: { role?: AdminRole; name?: string | undefined } = {}): Promise<AdminUser | undefined> {
     const [row] = await this.db
       .insert(adminUsers)
-      .values({ id: randomUUID(), email: normalizeEmail(email), passwordHash })
+      .values({ id: randomUUID(), email: normalizeEmail(email), passwordHash, role: profile.role ?? 'admin', name: profile.name?.trim() || null })
       .onConflictDoNothing({ target: adminUsers.email })
       .returning();
     return row;
@@ -43,9 +43,24 @@ export class AdminStore {
     return { token, expiresAt };
   }
 
-  async findSession(token: string): Promise<{ email: string; adminUserId: string } | undefined> {
+  /** Every account, for admins managing them (no password hashes). */
+  async listUsers(): Promise<Pick<AdminUser, 'id' | 'email' | 'role' | 'name' | 'createdAt'>[]> {
+    return this.db
+      .select({ id: adminUsers.id, email: adminUsers.email, role: adminUsers.role, name: adminUsers.name, createdAt: adminUsers.createdAt })
+      .from(adminUsers)
+      .orderBy(adminUsers.email);
+  }
+
+  /** Changes an account's role; its sessions end, so the new role applies at once. */
+  async setRole(id: string, role: AdminRole): Promise<AdminUser | undefined> {
+    const [row] = await this.db.update(adminUsers).set({ role, updatedAt: new Date() }).where(eq(adminUsers.id, id)).returning();
+    if (row) await this.db.delete(adminSessions).where(eq(adminSessions.adminUserId, id));
+    return row;
+  }
+
+  async findSession(token: string): Promise<{ email: string; adminUserId: string; role: AdminRole; name: string | null } | undefined> {
     const [row] = await this.db
-      .select({ email: adminUsers.email, adminUserId: adminUsers.id })
+      .select({ email: adminUsers.email, adminUserId: adminUsers.id, role: adminUsers.role, name: adminUsers.name })
       .from(adminSessions)
       .innerJoin(adminUsers, eq(adminUsers.id, adminSessions.adminUserId))
       .where(and(eq(adminSessions.tokenHash, sha256(token)), gt(adminSessions.expiresAt, new Date())));

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../store/database.js';
-import { conversations, messages, toolCalls } from '../store/schema.js';
+import { conversationNotes, conversations, handoffs, messages, toolCalls, type Handoff } from '../store/schema.js';
 import type { ConversationFilters } from './admin-filters.js';
 import { CURSOR_TIME_FORMAT, decodeCursor, encodeCursor } from './cursor.js';
 import { redactText } from '../observability/redaction.js';
@@ -13,6 +13,8 @@ export interface ConversationListItem {
   id: string;
   channel: string;
   user: string;
+  /** `human` while the conversation is with a person (handoff). */
+  mode: string;
   createdAt: string;
   updatedAt: string;
   messageCount: number;
@@ -47,6 +49,7 @@ export async function listConversations(db: Db, filters: ConversationFilters): P
       id: conversations.id,
       channel: conversations.channel,
       externalUserId: conversations.externalUserId,
+      mode: conversations.mode,
       createdAt: conversations.createdAt,
       updatedAt: conversations.updatedAt,
       messageCount: sql<number>`(select count(*)::int from ${messages} m where m.conversation_id = ${CONVERSATION_ID})`,
@@ -67,6 +70,7 @@ export async function listConversations(db: Db, filters: ConversationFilters): P
       id: row.id,
       channel: row.channel,
       user: redactText(row.externalUserId, 'list'),
+      mode: row.mode,
       createdAt: row.createdAt.toISOString(),
       updatedAt: row.updatedAt.toISOString(),
       messageCount: Number(row.messageCount),
@@ -82,15 +86,23 @@ export async function listConversations(db: Db, filters: ConversationFilters): P
 export async function getConversationDetail(db: Db, id: string) {
   const [conversation] = await db.select().from(conversations).where(eq(conversations.id, id));
   if (!conversation) return undefined;
-  const [rows, calls] = await Promise.all([
+  const [rows, calls, handoffRows, notes] = await Promise.all([
     db.select().from(messages).where(eq(messages.conversationId, id)).orderBy(asc(messages.createdAt)).limit(1000),
     db.select().from(toolCalls).where(eq(toolCalls.conversationId, id)).orderBy(asc(toolCalls.createdAt)).limit(5000),
+    db.select().from(handoffs).where(eq(handoffs.conversationId, id)).orderBy(desc(handoffs.requestedAt)).limit(50),
+    db.select().from(conversationNotes).where(eq(conversationNotes.conversationId, id)).orderBy(asc(conversationNotes.createdAt)).limit(500),
   ]);
+  const open = handoffRows.find((row) => row.status !== 'released');
   return {
     id: conversation.id,
     channel: conversation.channel,
     user: redactText(conversation.externalUserId, 'detail'),
     threadKey: conversation.threadKey,
+    mode: conversation.mode,
+    /** The open handoff (waiting or active), if any; `handoffs` is every one, newest first. */
+    handoff: open ? handoffView(open) : null,
+    handoffs: handoffRows.map(handoffView),
+    notes: notes.map((note) => ({ id: note.id, author: note.author, text: redactText(note.text, 'detail'), createdAt: note.createdAt.toISOString() })),
     createdAt: conversation.createdAt.toISOString(),
     updatedAt: conversation.updatedAt.toISOString(),
     hasFallback: rows.some((row) => row.fallback),
@@ -106,3 +118,17 @@ export async function getConversationDetail(db: Db, id: string) {
 }
 
 const toBool = (value: unknown) => value === true || value === 't' || value === 'true';
+
+function handoffView(handoff: Handoff) {
+  return {
+    id: handoff.id,
+    status: handoff.status,
+    reason: handoff.reason,
+    summary: handoff.summary === null ? null : redactText(handoff.summary, 'detail'),
+    operator: handoff.operator,
+    operatorName: handoff.operatorName,
+    requestedAt: handoff.requestedAt.toISOString(),
+    claimedAt: handoff.claimedAt?.toISOString() ?? null,
+    releasedAt: handoff.releasedAt?.toISOString() ?? null,
+  };
+}

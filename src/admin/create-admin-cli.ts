@@ -2,6 +2,7 @@
  * Creates an admin console account (or resets its password with --reset):
  *
  *   npm run admin:create -- --email ops@example.com            # prompts for the password (not echoed)
+ *   npm run admin:create -- --email sam@example.com --role operator --name Sam   # an operator (inbox, replies)
  *   printf '%s' "$PASSWORD" | npm run admin:create -- --email ops@example.com --password-stdin
  *
  * The password is never taken from argv: it would sit in shell history and in the
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadConfig } from '../config/config.js';
 import { openDatabase } from '../store/database.js';
+import { ADMIN_ROLES } from '../store/schema.js';
 import { AdminStore } from './admin-store.js';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 
@@ -44,11 +46,16 @@ async function main(argv: string[]): Promise<void> {
       email: { type: 'string' },
       'password-stdin': { type: 'boolean', default: false },
       reset: { type: 'boolean', default: false },
+      role: { type: 'string', default: 'admin' },
+      name: { type: 'string' },
     },
     strict: true,
   });
   const email = z.email().safeParse(values.email?.trim());
   if (!email.success) throw new UsageError('--email must be an email address');
+  const role = z.enum(ADMIN_ROLES).safeParse(values.role);
+  if (!role.success) throw new UsageError(`--role must be one of ${ADMIN_ROLES.join(', ')}`);
+  if (values.name !== undefined && (values.name.trim().length === 0 || values.name.length > 80)) throw new UsageError('--name must be 1 to 80 characters');
 
   let password: string;
   if (values['password-stdin'] || !process.stdin.isTTY) {
@@ -70,9 +77,9 @@ async function main(argv: string[]): Promise<void> {
       if (!(await store.setPassword(email.data, passwordHash))) throw new UsageError(`no admin account for ${email.data}`);
       console.log(`password reset for ${email.data}; its sessions were ended`);
     } else {
-      const created = await store.createUser(email.data, passwordHash);
+      const created = await store.createUser(email.data, passwordHash, { role: role.data, name: values.name });
       if (!created) throw new UsageError(`an admin account for ${email.data} already exists (use --reset to change its password)`);
-      console.log(`admin account created: ${created.email}`);
+      console.log(`admin account created: ${created.email} (${created.role})`);
     }
   } finally {
     await database.close();

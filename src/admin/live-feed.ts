@@ -1,5 +1,5 @@
 import type { Namespace, Server } from 'socket.io';
-import type { PipelineEvents } from '../observability/events.js';
+import type { HandoffEvent, PipelineEvents } from '../observability/events.js';
 import type { Db } from '../store/database.js';
 import type { Logger } from '../observability/logger.js';
 import type { AdminActor, AdminAuth } from './admin-auth.js';
@@ -11,6 +11,13 @@ export interface AdminFeedEvents {
   'tool-call': (item: ToolCallListItem) => void;
   /** A turn finished (no text, only its outcome). */
   turn: (turn: { messageId: string; conversationId: string; channel: string; status: string; provider: string | null; latencyMs: number; fallback: boolean; cached: boolean }) => void;
+  /** A handoff opened, was claimed or released, or got a note: the inbox changes. */
+  handoff: (event: HandoffEvent) => void;
+  /**
+   * A message in a conversation with a person (held user message, operator reply, notice) or an
+   * assistant-side message outside a turn. No text: the console reads the transcript (redacted) by id.
+   */
+  message: (message: { conversationId: string; messageId: string; channel: string; role: string; status: string; author: string | null }) => void;
 }
 
 type AdminNamespace = Namespace<Record<string, never>, AdminFeedEvents, Record<string, never>, { actor: AdminActor }>;
@@ -28,14 +35,21 @@ export class AdminLiveFeed {
   private readonly auth: AdminAuth;
   private readonly db: Db;
   private readonly logger: Logger;
+  /**
+   * With a socket.io adapter (several instances) every event is emitted through it, so a console
+   * on any instance sees what happened on every one (a worker, which has no console sockets,
+   * included); alone, an event is emitted only when a console is connected here.
+   */
+  private readonly broadcast: boolean;
   /** Records the subscription in the audit trail: watching the feed is reading the logs. */
   private readonly audit: (actor: AdminActor, ip: string) => Promise<void>;
 
   constructor(
     io: Server,
-    deps: { auth: AdminAuth; db: Db; logger: Logger; audit: (actor: AdminActor, ip: string) => Promise<void> },
+    deps: { auth: AdminAuth; db: Db; logger: Logger; broadcast?: boolean; audit: (actor: AdminActor, ip: string) => Promise<void> },
   ) {
     ({ auth: this.auth, db: this.db, logger: this.logger, audit: this.audit } = deps);
+    this.broadcast = deps.broadcast ?? false;
     this.nsp = io.of('/admin') as unknown as AdminNamespace;
     this.nsp.use((socket, next) => {
       this.auth
@@ -59,13 +73,18 @@ export class AdminLiveFeed {
   attach(events: PipelineEvents): void {
     this.#offs.push(
       events.on('tool-call.finished', (call) => {
-        if (this.nsp.sockets.size === 0) return;
+        if (!this.watched) return;
         getToolCallListItem(this.db, call.id)
           .then((item) => item && this.nsp.emit('tool-call', item))
           .catch((error: unknown) => this.logger.warn({ err: error, messageId: call.messageId }, 'admin feed: tool call not sent'));
       }),
+      events.on('handoff.changed', (event) => {
+        if (this.watched) this.nsp.emit('handoff', event);
+      }),
+      events.on('message.held', ({ message, conversation }) => this.sendMessage(message, conversation)),
+      events.on('message.appended', ({ message, conversation }) => this.sendMessage(message, conversation)),
       events.on('turn.finished', ({ message, conversation, outcome }) => {
-        if (this.nsp.sockets.size === 0) return;
+        if (!this.watched) return;
         this.nsp.emit('turn', {
           messageId: message.id,
           conversationId: conversation.id,
@@ -78,6 +97,23 @@ export class AdminLiveFeed {
         });
       }),
     );
+  }
+
+  /** Whether an event is worth emitting: somebody may watch it here, or on another instance. */
+  private get watched(): boolean {
+    return this.broadcast || this.nsp.sockets.size > 0;
+  }
+
+  private sendMessage(message: { id: string; role: string; status: string; author: string | null }, conversation: { id: string; channel: string }): void {
+    if (!this.watched) return;
+    this.nsp.emit('message', {
+      conversationId: conversation.id,
+      messageId: message.id,
+      channel: conversation.channel,
+      role: message.role,
+      status: message.status,
+      author: message.author,
+    });
   }
 
   /** Closes the feed of one login session (after logout). */

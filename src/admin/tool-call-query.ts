@@ -174,6 +174,9 @@ export function messageView(message: typeof messages.$inferSelect) {
     latencyMs: message.latencyMs,
     inputTokens: message.inputTokens,
     outputTokens: message.outputTokens,
+    // Who wrote an assistant-side message: the agent, an operator (by name), or a notice.
+    author: message.role === 'assistant' ? (message.author ?? 'agent') : null,
+    authorName: message.authorName,
     createdAt: message.createdAt.toISOString(),
   };
 }

@@ -9,6 +9,8 @@ export interface ToolCallSummary {
 export interface ExecutedToolCall extends ToolCallSummary {
   content: string;
   isError: boolean;
+  /** The call ended the turn (request_human): the reply closes with this text, no further model call. */
+  endTurn?: string | undefined;
 }
 
 export interface AgentTurnInput {
@@ -50,7 +52,8 @@ export interface AgentTurnResult {
   provider: string;
   model: string;
   steps: number;
-  stoppedBy: 'answer' | 'step-limit';
+  /** `handoff`: a tool ended the turn (request_human). */
+  stoppedBy: 'answer' | 'step-limit' | 'handoff';
   toolCalls: ToolCallSummary[];
   attempts: ProviderAttempt[];
   inputTokens: number;
@@ -120,10 +123,19 @@ export async function runAgentTurn(chain: ModelChain, input: AgentTurnInput): Pr
     }
 
     messages.push({ role: 'assistant', content: result.text, toolCalls: result.toolCalls });
+    const endings: string[] = [];
     for (const call of result.toolCalls) {
       const executed = await input.executeTool(call, { step, ...base });
       toolCalls.push({ name: executed.name, status: executed.status });
       messages.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: executed.content, isError: executed.isError });
+      if (executed.endTurn) endings.push(executed.endTurn);
+    }
+    if (endings.length > 0) {
+      // The conversation went to a person: no further model call; the reply closes with the tool's text.
+      const ending = endings.join(STEP_SEPARATOR);
+      input.stream.onTextDelta(keptTexts.some((text) => text.length > 0) ? `${STEP_SEPARATOR}${ending}` : ending);
+      keptTexts.push(ending);
+      return { ...base, text: joinTexts(keptTexts), steps: step + 1, stoppedBy: 'handoff', toolCalls, attempts: progress.attempts, inputTokens, outputTokens };
     }
 
     if (step === input.maxSteps - 1) {

@@ -11,6 +11,7 @@ import type { ChannelSeams } from '../channels/channel.js';
 import { CHANNEL_FACTORIES, mountChannels, type MountedChannels } from '../channels/index.js';
 import { createDeliveryRetry } from '../channels/delivery-retry.js';
 import { OutboundDelivery } from '../channels/outbound-delivery.js';
+import type { SlackChannel } from '../channels/slack/slack-channel.js';
 import type { WebServer } from '../channels/web/web-channel.js';
 import { createSocketServer } from '../channels/web/socket-server.js';
 import type { WhatsAppWebChannel } from '../channels/whatsapp-web/whatsapp-web-channel.js';
@@ -33,6 +34,7 @@ import { ToolPolicy } from '../tools/tool-policy.js';
 import { ToolRegistry } from '../tools/tool-registry.js';
 import type { ConfirmationService } from '../turn/confirmations.js';
 import type { Intake } from '../turn/intake.js';
+import { handoffSettingsFrom } from '../turn/handoff-settings.js';
 import { turnSettingsFrom } from '../turn/settings.js';
 import { createSpine, type Spine } from '../turn/spine.js';
 import type { TransportRegistry } from '../turn/transports.js';
@@ -96,6 +98,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
 
   const store = createStore(database.db);
+  let mountedChannels: MountedChannels | undefined;
   const events = new PipelineEvents(logger);
   const infra = buildInfra(config, { redis, logger, onRateLimited: (scope) => metrics.rateLimited.inc({ scope }) });
   const chain = new ModelChain(models, logger, { policy: chainPolicyFrom(config) });
@@ -113,6 +116,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     approvals: new ApprovalPolicy({ sensitiveTools: new Set(config.SENSITIVE_TOOLS), ttlMs: config.CONFIRMATION_TTL_S * 1000 }),
     toolTimeoutMs: config.TOOL_TIMEOUT_MS,
     followUpIntervalMs: config.FOLLOW_UP_INTERVAL_MS,
+    handoff: {
+      settings: handoffSettingsFrom(config),
+      consoleLink: (conversationId) => `${config.PUBLIC_URL ?? `http://localhost:${config.PORT}`}/admin#/conversations/${conversationId}`,
+      // The channels mount after the spine: the Slack channel is looked up when a handoff opens.
+      notifier: () => {
+        const slack = mountedChannels?.get('slack') as SlackChannel | undefined;
+        const target = config.HANDOFF_SLACK_CHANNEL;
+        return slack && target ? { waiting: (input) => slack.notifyWaitingHandoff(target, input) } : undefined;
+      },
+    },
   });
   await spine.start(consumesTurns);
   const { confirmations } = spine;
@@ -163,6 +176,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     spine.transports,
     { logger, seams: { ...(options.whatsAppWebClient && { whatsAppWebClient: options.whatsAppWebClient }) } },
   );
+  mountedChannels = channels;
 
   const metrics = new Metrics();
   metrics.observe(events, logger);
@@ -181,6 +195,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     events,
     logger,
     redis,
+    handoffs: { handoffs: spine.handoffs, records: store.handoffs, broadcast: socketAdapter !== undefined },
     channels: {
       listDeliveries: (filter) => store.channels.listDeliveries(filter),
       whatsappWebPairing: () => (channels.get('whatsapp-web') as WhatsAppWebChannel | undefined)?.pairing,
@@ -210,6 +225,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await spine.recover(config.LEDGER_RECOVERY_AFTER_MS).catch((error: unknown) => logger.error({ err: error }, 'ledger recovery failed'));
       if (config.FOLLOW_UP_ENABLED) spine.followUps.start();
       confirmations.startSweeper(Math.min(60_000, config.CONFIRMATION_TTL_S * 1000));
+      spine.handoffs?.startSweeper(Math.min(30_000, Math.max(1000, config.HANDOFF_WAIT_NOTICE_S * 250)));
       return address;
     },
     async close() {

@@ -155,6 +155,25 @@ export const configSchema = z.object({
   BREAKER_WINDOW_MS: integer(30_000, 1000, 3_600_000),
   BREAKER_MIN_REQUESTS: integer(5, 1, 100_000),
   BREAKER_HALF_OPEN_AFTER_MS: integer(15_000, 10, 3_600_000),
+  // Human handoff (src/turn/handoffs.ts, README "Human handoff").
+  HANDOFF_ENABLED: booleanFlag(true),
+  HANDOFF_KEYWORDS: nameListSetting(''),
+  HANDOFF_ON_FALLBACK: booleanFlag(true),
+  HANDOFF_NOTICE: z.preprocess(
+    emptyAsUndefined,
+    z.string().max(1000).default("I've asked a person from our team to join. They'll answer here; you can keep writing in the meantime."),
+  ),
+  HANDOFF_NOTICE_BY_CHANNEL: channelTexts,
+  HANDOFF_WAIT_NOTICE_S: integer(600, 0, 7 * 86_400),
+  HANDOFF_BUSY_NOTICE: z.preprocess(
+    emptyAsUndefined,
+    z.string().max(1000).default('Everyone on our team is busy right now. Your messages are saved, and a person will answer as soon as they can.'),
+  ),
+  HANDOFF_CLOSED_NOTICE: z.preprocess(
+    emptyAsUndefined,
+    z.string().max(1000).default('Our team is away right now and back {back}. Your messages are saved, and a person will answer then.'),
+  ),
+  HANDOFF_SLACK_CHANNEL: optionalString,
   FOLLOW_UP_ENABLED: booleanFlag(true),
   FOLLOW_UP_INTERVAL_MS: integer(30_000, 50, 86_400_000),
   CACHE_TTL_S: integer(3600, 0, 30 * 86_400),

@@ -9,6 +9,10 @@ export type ErrorCode =
   | 'not_found'
   | 'unauthorized'
   | 'csrf_invalid'
+  | 'forbidden'
+  | 'not_in_human_mode'
+  | 'not_held'
+  | 'already_taken'
   | 'rate_limited'
   | 'payload_too_large'
   | 'provider_error'
@@ -27,6 +31,12 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   not_found: 404,
   unauthorized: 401,
   csrf_invalid: 403,
+  // The caller's role does not allow the action (a viewer taking a conversation over).
+  forbidden: 403,
+  // Handoff conflicts: the conversation is not in the state the operator's action needs.
+  not_in_human_mode: 409,
+  not_held: 409,
+  already_taken: 409,
   rate_limited: 429,
   payload_too_large: 413,
   provider_error: 502,

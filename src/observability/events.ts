@@ -18,6 +18,22 @@ export interface PipelineEventMap {
   'message.accepted': [{ message: Message; conversation: Conversation }];
   'turn.finished': [{ message: Message; conversation: Conversation; outcome: TurnOutcome }];
   'tool-call.finished': [ToolCallEvent];
+  /** A user message was stored for a person (the conversation is with an operator): no turn runs. */
+  'message.held': [{ message: Message; conversation: Conversation }];
+  /** A message of the assistant's side that answers no user message was stored (notice, operator reply, tool outcome). */
+  'message.appended': [{ message: Message; conversation: Conversation }];
+  /** A handoff opened, was claimed or released, or got a note: the operators' inbox changes. */
+  'handoff.changed': [HandoffEvent];
+}
+
+export interface HandoffEvent {
+  conversationId: string;
+  channel: string;
+  /** What happened: requested, claimed, started (an operator took it from the agent), released, note. */
+  change: 'requested' | 'claimed' | 'started' | 'released' | 'note';
+  status: 'waiting' | 'active' | 'released';
+  reason: string;
+  operator: string | null;
 }
 
 /**

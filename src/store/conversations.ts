@@ -2,7 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
 import { prepareRows } from './rows.js';
-import { conversations, type Conversation } from './schema.js';
+import { conversations, type Conversation, type ConversationMode } from './schema.js';
 
 export interface ConversationIdentity {
   channel: string;
@@ -23,6 +23,7 @@ export interface RawConversation {
   external_user_id: string;
   thread_key: string;
   token_hash: string | null;
+  mode: ConversationMode;
   created_at: string | Date;
   updated_at: string | Date;
 }
@@ -34,6 +35,7 @@ export function toConversation(row: RawConversation): Conversation {
     externalUserId: row.external_user_id,
     threadKey: row.thread_key,
     tokenHash: row.token_hash,
+    mode: row.mode,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };

@@ -1,6 +1,7 @@
 import { ChannelRecords } from './channel-records.js';
 import { ConversationRecords } from './conversations.js';
 import type { Db } from './database.js';
+import { HandoffRecords } from './handoffs.js';
 import { MessageLedger } from './messages.js';
 import { SessionLookup } from './sessions.js';
 import { ToolCallRecords } from './tool-calls.js';
@@ -24,6 +25,8 @@ export interface Store {
   readonly channels: ChannelRecords;
   /** The web handshake's resume-token lookup. */
   readonly sessions: SessionLookup;
+  /** Handoffs to people, the conversation mode they switch, operators' notes. */
+  readonly handoffs: HandoffRecords;
 }
 
 export function createStore(db: Db): Store {
@@ -36,6 +39,7 @@ export function createStore(db: Db): Store {
     turnSteps: new TurnSteps(db),
     channels: new ChannelRecords(db),
     sessions: new SessionLookup(db),
+    handoffs: new HandoffRecords(db),
   };
 }
 
@@ -45,4 +49,5 @@ export { TurnAlreadyCompletedError } from './messages.js';
 export type { HistoryEntry } from './history.js';
 export type { ToolCallRecord, PendingCallRecord } from './tool-calls.js';
 export type { DeliveryRecord } from './channel-records.js';
+export type { HandoffOperator, InboxEntry, OpenedHandoff, TakeoverResult } from './handoffs.js';
 export type { RecordedStep } from './turn-steps.js';

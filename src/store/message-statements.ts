@@ -20,7 +20,9 @@ export function prepareMessageStatements(db: Db) {
         conversationId: placeholder('conversationId'),
         role: 'user',
         text: placeholder('text'),
-        status: 'received',
+        // A conversation with a person takes the message without a turn, decided in this statement
+        // (not from a row the channel read earlier, which a takeover may have outdated).
+        status: sql`case when exists (select 1 from conversations c where c.id = ${placeholder('conversationId')} and c.mode = 'human') then 'human' else 'received' end`,
         externalMessageId: placeholder('externalMessageId'),
         createdAt: placeholder('createdAt'),
       })
@@ -53,6 +55,7 @@ export function prepareMessageStatements(db: Db) {
         conversationExternalUserId: conversations.externalUserId,
         conversationThreadKey: conversations.threadKey,
         conversationTokenHash: conversations.tokenHash,
+        conversationMode: conversations.mode,
         conversationCreatedAt: conversations.createdAt,
         conversationUpdatedAt: conversations.updatedAt,
         // RETURNING's subqueries see the row as it was before this statement: `processing` means
@@ -112,7 +115,7 @@ export function prepareMessageStatements(db: Db) {
               and not exists (select 1 from created)
           ), turn as (
             -- the statement's snapshot predates its own inserts: this sees earlier messages only
-            select c.id as conversation_id,
+            select c.id as conversation_id, c.mode,
                    not exists (select 1 from messages earlier where earlier.conversation_id = c.id) as first,
                    ${placeholder('hasAnswer')}::boolean
                      and not exists (select 1 from messages earlier where earlier.conversation_id = c.id) as answered
@@ -121,7 +124,7 @@ export function prepareMessageStatements(db: Db) {
             insert into messages (id, conversation_id, role, text, status, external_message_id, provider, model, cached,
                                   attempts, latency_ms, created_at, updated_at)
             select ${placeholder('messageId')}::uuid, t.conversation_id, 'user', ${placeholder('text')},
-                   case when t.answered then 'answered' else 'received' end, ${placeholder('externalMessageId')},
+                   case when t.answered then 'answered' when t.mode = 'human' then 'human' else 'received' end, ${placeholder('externalMessageId')},
                    case when t.answered then ${placeholder('answerProvider')}::text end,
                    case when t.answered then ${placeholder('answerModel')}::text end,
                    t.answered,

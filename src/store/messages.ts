@@ -1,11 +1,11 @@
-import { and, desc, eq } from 'drizzle-orm';
+import { and, desc, eq, inArray } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { SwitchboardError } from '../errors/index.js';
 import type { Db } from './database.js';
 import { toConversation, type ConversationIdentity, type ConversationRecords, type NewConversation } from './conversations.js';
 import { trimHistory, type HistoryEntry } from './history.js';
 import { prepareMessageStatements } from './message-statements.js';
-import { conversations, messages, type Conversation, type FollowUpStatus, type Message, type MessageStatus } from './schema.js';
+import { conversations, messages, type Conversation, type FollowUpStatus, type Message, type MessageAuthor, type MessageStatus } from './schema.js';
 
 export interface AcceptedMessage {
   message: Message;
@@ -107,6 +107,9 @@ export class MessageLedger {
       inputTokens: null,
       outputTokens: null,
       followUp: null,
+      author: null,
+      authorId: null,
+      authorName: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -148,7 +151,7 @@ export class MessageLedger {
             attempts: [],
             latencyMs: answer!.latencyMs,
           }
-        : { ...message, conversationId: conversation.id };
+        : { ...message, conversationId: conversation.id, status: conversation.mode === 'human' ? 'human' : 'received' };
       return {
         conversation,
         accepted: { message: stored, duplicate: false, firstInConversation: !row.has_earlier },
@@ -222,6 +225,7 @@ export class MessageLedger {
       conversationExternalUserId,
       conversationThreadKey,
       conversationTokenHash,
+      conversationMode,
       conversationCreatedAt,
       conversationUpdatedAt,
       resumed,
@@ -235,6 +239,7 @@ export class MessageLedger {
         externalUserId: conversationExternalUserId,
         threadKey: conversationThreadKey,
         tokenHash: conversationTokenHash,
+        mode: conversationMode,
         createdAt: conversationCreatedAt,
         updatedAt: conversationUpdatedAt,
       },
@@ -295,11 +300,17 @@ export class MessageLedger {
   }
 
   /**
-   * The outcome of a confirmed call as a new assistant message of the conversation.
-   * It answers no user message (replyToId stays null), so the reply of the turn that
-   * asked is still what a resent message gets back.
+   * A message of the assistant's side that answers no user message (replyToId stays null, so
+   * the reply of the turn that asked is still what a resent message gets back): the outcome of
+   * a confirmed call, a handoff notice, an operator's reply.
    */
-  async appendAssistantMessage(input: { conversationId: string; text: string }): Promise<Message> {
+  async appendAssistantMessage(input: {
+    conversationId: string;
+    text: string;
+    author?: MessageAuthor;
+    authorId?: string | null;
+    authorName?: string | null;
+  }): Promise<Message> {
     return this.db.transaction(async (tx) => {
       const now = new Date();
       const [row] = await tx
@@ -310,11 +321,27 @@ export class MessageLedger {
           role: 'assistant',
           text: input.text,
           status: 'answered',
+          author: input.author ?? 'agent',
+          authorId: input.authorId ?? null,
+          authorName: input.authorName ?? null,
           createdAt: now,
         })
         .returning();
       await tx.update(conversations).set({ updatedAt: now }).where(eq(conversations.id, input.conversationId));
       return row!;
     });
+  }
+
+  /**
+   * A turn opened for a conversation that went to a person meanwhile: the message is kept for
+   * the operator (`human`) and no turn runs. False when its turn had already ended.
+   */
+  async holdForHuman(messageId: string): Promise<boolean> {
+    const rows = await this.db
+      .update(messages)
+      .set({ status: 'human', updatedAt: new Date() })
+      .where(and(eq(messages.id, messageId), inArray(messages.status, ['received', 'processing'])))
+      .returning({ id: messages.id });
+    return rows.length > 0;
   }
 }

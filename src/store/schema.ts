@@ -6,11 +6,28 @@ import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, u
  * are generated from this file (`npm run db:generate`) and committed.
  */
 
-export const MESSAGE_STATUSES = ['received', 'processing', 'answered', 'fallback', 'failed'] as const;
+/** `human`: stored while the conversation is with a person (handoff); no agent turn runs for it. */
+export const MESSAGE_STATUSES = ['received', 'processing', 'answered', 'fallback', 'failed', 'human'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export const FOLLOW_UP_STATUSES = ['pending', 'answered', 'skipped'] as const;
 export type FollowUpStatus = (typeof FOLLOW_UP_STATUSES)[number];
+
+/** Who wrote an assistant-side message: the agent, an operator (handoff), or Switchboard itself (a notice). */
+export const MESSAGE_AUTHORS = ['agent', 'operator', 'system'] as const;
+export type MessageAuthor = (typeof MESSAGE_AUTHORS)[number];
+
+/** `agent`: turns run; `human`: a person (waiting for or held by an operator) answers, the agent never runs. */
+export const CONVERSATION_MODES = ['agent', 'human'] as const;
+export type ConversationMode = (typeof CONVERSATION_MODES)[number];
+
+export const HANDOFF_STATUSES = ['waiting', 'active', 'released'] as const;
+export type HandoffStatus = (typeof HANDOFF_STATUSES)[number];
+export const HANDOFF_REASONS = ['requested', 'fallback', 'operator', 'keyword'] as const;
+export type HandoffReason = (typeof HANDOFF_REASONS)[number];
+
+export const ADMIN_ROLES = ['viewer', 'operator', 'admin'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
 
 export const TOOL_CALL_STATUSES = ['running', 'ok', 'error', 'invalid', 'refused', 'pending', 'declined', 'expired'] as const;
 export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number];
@@ -30,6 +47,8 @@ export const conversations = pgTable(
     threadKey: text('thread_key').notNull().default(''),
     /** sha256 of the web resume token; the token itself is never stored. */
     tokenHash: text('token_hash'),
+    /** Who answers: the agent, or a person (see `handoffs`). Checked by the statements that accept a message and open a turn. */
+    mode: text('mode', { enum: CONVERSATION_MODES }).notNull().default('agent'),
     ...timestamps,
   },
   (table) => [
@@ -68,6 +87,12 @@ export const messages = pgTable(
     outputTokens: integer('output_tokens'),
     /** On user messages answered with the fallback reply: `pending` until a recovered provider answers it properly. */
     followUp: text('follow_up', { enum: FOLLOW_UP_STATUSES }),
+    /** On assistant messages: who wrote it (null on rows older than handoffs: the agent). */
+    author: text('author', { enum: MESSAGE_AUTHORS }),
+    /** The operator's account, for operator messages. */
+    authorId: uuid('author_id'),
+    /** The name the person was shown (operators). */
+    authorName: text('author_name'),
     ...timestamps,
   },
   (table) => [
@@ -155,8 +180,62 @@ export const adminUsers = pgTable('admin_users', {
   id: uuid('id').primaryKey(),
   email: text('email').notNull().unique(),
   passwordHash: text('password_hash').notNull(),
+  /** viewer (read only), operator (inbox, take over, reply, release, notes), admin (everything). */
+  role: text('role', { enum: ADMIN_ROLES }).notNull().default('admin'),
+  /** Shown to the people an operator answers (default: the email's local part). */
+  name: text('name'),
   ...timestamps,
 });
+
+/**
+ * A conversation handed to a person: `waiting` (asked for, nobody holds it), `active` (an
+ * operator holds it), `released` (back to the agent). At most one open (waiting or active)
+ * handoff per conversation: the partial unique index makes a takeover race have one winner.
+ */
+export const handoffs = pgTable(
+  'handoffs',
+  {
+    id: uuid('id').primaryKey(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    status: text('status', { enum: HANDOFF_STATUSES }).notNull(),
+    reason: text('reason', { enum: HANDOFF_REASONS }).notNull(),
+    /** What the model or the person said they need (request_human's `reason`), if anything. */
+    summary: text('summary'),
+    /** The user message that asked (keyword, tool, fallback); null for an operator's takeover. */
+    messageId: uuid('message_id').references(() => messages.id, { onDelete: 'set null' }),
+    operatorId: uuid('operator_id').references(() => adminUsers.id, { onDelete: 'set null' }),
+    /** Email or 'admin-token': who holds it, for the inbox. */
+    operator: text('operator'),
+    operatorName: text('operator_name'),
+    requestedAt: timestamp('requested_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    claimedAt: timestamp('claimed_at', { withTimezone: true, mode: 'date' }),
+    releasedAt: timestamp('released_at', { withTimezone: true, mode: 'date' }),
+    /** The one "everyone is busy" notice was sent (set by the sweeper that sent it, so once across instances). */
+    waitNoticeAt: timestamp('wait_notice_at', { withTimezone: true, mode: 'date' }),
+  },
+  (table) => [
+    uniqueIndex('handoffs_open_uq').on(table.conversationId).where(sql`${table.status} in ('waiting', 'active')`),
+    index('handoffs_status_requested_idx').on(table.status, table.requestedAt),
+    index('handoffs_conversation_idx').on(table.conversationId, table.requestedAt),
+  ],
+);
+
+/** Operators' internal notes on a conversation: shown in the console, never sent to the person. */
+export const conversationNotes = pgTable(
+  'conversation_notes',
+  {
+    id: uuid('id').primaryKey(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    author: text('author').notNull(),
+    text: text('text').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (table) => [index('conversation_notes_conversation_idx').on(table.conversationId, table.createdAt)],
+);
 
 /** Admin login sessions: only the sha256 of the cookie value is stored. */
 export const adminSessions = pgTable(
@@ -260,3 +339,5 @@ export type Message = typeof messages.$inferSelect;
 export type ToolCall = typeof toolCalls.$inferSelect;
 export type AdminUser = typeof adminUsers.$inferSelect;
 export type ChannelDelivery = typeof channelDeliveries.$inferSelect;
+export type Handoff = typeof handoffs.$inferSelect;
+export type ConversationNote = typeof conversationNotes.$inferSelect;

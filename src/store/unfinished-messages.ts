@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './database.js';
 import { messages, type Message } from './schema.js';
 
@@ -50,7 +50,14 @@ export class UnfinishedMessages {
       const [claimed] = await tx
         .update(messages)
         .set({ followUp: 'answered', status: 'answered', provider: answer.provider, model: answer.model, updatedAt: now })
-        .where(and(eq(messages.id, userMessage.id), eq(messages.followUp, 'pending')))
+        .where(
+          and(
+            eq(messages.id, userMessage.id),
+            eq(messages.followUp, 'pending'),
+            // Handed to a person while the provider was answering: the agent does not talk over them.
+            sql`not exists (select 1 from conversations c where c.id = ${messages.conversationId} and c.mode = 'human')`,
+          ),
+        )
         .returning({ id: messages.id });
       if (!claimed) return undefined;
       const [reply] = await tx

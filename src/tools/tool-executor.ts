@@ -33,6 +33,8 @@ export interface ToolCallOutcome {
   isError: boolean;
   /** Set when the call is held for the person's confirmation: the turn shows this question. */
   approval?: ApprovalRequest;
+  /** Set by a tool that ends the turn (request_human): the text the reply closes with. */
+  endTurn?: string;
 }
 
 /** How a confirmed call ended, and the sentence that tells the person. */
@@ -122,7 +124,11 @@ export class ToolExecutor {
     }
 
     const row = await this.claim(base);
-    if (row.alreadyDone) return row.alreadyDone;
+    if (row.alreadyDone) {
+      // A replayed turn-ending call ends the replayed turn too.
+      const done = row.alreadyDone;
+      return done.status === 'ok' && tool.endsTurn ? { ...done, endTurn: tool.endsTurn(JSON.parse(done.content)) } : done;
+    }
 
     const outcome = await runTool(
       tool,
@@ -133,7 +139,13 @@ export class ToolExecutor {
     if (outcome.status === 'ok') {
       await this.store.finish(row.id, { status: 'ok', result: outcome.result, durationMs: outcome.durationMs });
       this.announce(row.id, base, scope, 'ok', outcome.durationMs);
-      return { name: call.name, status: 'ok', content: JSON.stringify(outcome.result), isError: false };
+      return {
+        name: call.name,
+        status: 'ok',
+        content: JSON.stringify(outcome.result),
+        isError: false,
+        ...(tool.endsTurn && { endTurn: tool.endsTurn(outcome.result) }),
+      };
     }
     this.logger.warn({ err: outcome.cause, tool: call.name, messageId: scope.messageId }, 'tool call failed');
     await this.store.finish(row.id, { status: 'error', error: outcome.error, durationMs: outcome.durationMs });

@@ -24,6 +24,11 @@ export class ToolRegistry {
     }));
   }
 
+  /** This registry with more tools, under the same channel policy. */
+  with(extra: AnyTool[]): ToolRegistry {
+    return new ToolRegistry([...this.#tools.values(), ...extra], this.policy);
+  }
+
   get(name: string): AnyTool | undefined {
     return this.#tools.get(name);
   }

@@ -26,6 +26,11 @@ export interface Tool<Input = unknown, Output = unknown> {
   readonly confirmation?: ToolConfirmation<Input>;
   /** The result in a sentence for the person, used when a confirmed call's outcome is delivered. */
   describeResult?(output: Output): string;
+  /**
+   * A tool after which the agent must not go on (request_human): the turn ends once the step's
+   * calls have run, and its reply closes with this text instead of another model call.
+   */
+  endsTurn?(output: Output): string;
 }
 
 export interface ToolConfirmation<Input> {
@@ -43,6 +48,7 @@ export function defineTool<Schema extends z.ZodType, Output>(tool: {
   execute(input: z.output<Schema>, context: ToolContext): Promise<Output>;
   confirmation?: ToolConfirmation<z.output<Schema>>;
   describeResult?(output: Output): string;
+  endsTurn?(output: Output): string;
 }): Tool<z.output<Schema>, Output> {
   return tool as Tool<z.output<Schema>, Output>;
 }

@@ -7,6 +7,7 @@ import type { Store } from '../store/index.js';
 import type { AcceptedMessage } from '../store/messages.js';
 import type { Conversation, Message } from '../store/schema.js';
 import type { TurnDispatcher } from './dispatcher.js';
+import type { HandoffService } from './handoffs.js';
 import type { InFlight } from './in-flight.js';
 import { inboundMessageSchema, type InboundMessage } from './inbound-message.js';
 import { cachedResult, type TurnResult } from './outcomes.js';
@@ -47,6 +48,8 @@ export interface IntakeDeps {
   cache?: ResponseCache | undefined;
   /** The reply-cache key of a first message's text; undefined when the cache is off. */
   cacheKey?: ((text: string) => string) | undefined;
+  /** Conversations with a person take messages without a turn; HANDOFF_KEYWORDS hand one over. */
+  handoffs?: HandoffService | undefined;
 }
 
 /**
@@ -81,6 +84,8 @@ export class Intake {
     }
     const inbound = parsed.data;
     const text = this.validateText(inbound.text);
+    // "human" (HANDOFF_KEYWORDS) goes to a person: never answered from the cache or by the model.
+    const keyword = this.deps.handoffs?.matchesKeyword(text) ?? false;
     if (options.ip !== undefined) await this.deps.limiter?.consume([{ scope: 'ip', key: options.ip }]);
     const external = inbound.externalMessageId !== undefined ? { externalMessageId: inbound.externalMessageId } : {};
     let target: Conversation;
@@ -103,7 +108,7 @@ export class Intake {
       // not been seen here most likely gets its first message now: look the answer up while the
       // message is stored. (A channel that keeps its conversation row, as the web channel does
       // per socket, passes the same object every time; its timestamps are those of the read.)
-      if (this.deps.cacheKey && !this.#hadMessages.has(target) && target.updatedAt.getTime() === target.createdAt.getTime()) {
+      if (this.deps.cacheKey && !keyword && !this.#hadMessages.has(target) && target.updatedAt.getTime() === target.createdAt.getTime()) {
         lookup = this.lookUpCache(text);
       }
       this.#hadMessages.add(target);
@@ -115,7 +120,7 @@ export class Intake {
       const repeat = await this.consumeBudget(inbound, inbound.externalMessageId, () => store.conversations.findConversation(inbound));
       if (repeat) return repeat;
       const started = performance.now();
-      const hit = await this.lookUpCache(text);
+      const hit = keyword ? undefined : await this.lookUpCache(text);
       const stored = await store.messages.acceptInbound(inbound, { text, ...external }, hit && { ...hit, latencyMs: Math.round(performance.now() - started) }, created);
       ({ conversation: target, accepted } = stored);
       // A channel that keeps this row (the web channel, per socket) passes it back next time: not a first message then.
@@ -127,7 +132,13 @@ export class Intake {
     if (!accepted.duplicate) {
       const turn = { message: accepted.message, conversation: target };
       this.deps.events.emit('message.accepted', turn);
-      if (answeredHit) {
+      if (turn.message.status === 'human') {
+        // The conversation is with a person (decided by the statement that stored it): operators see it, no turn runs.
+        this.deps.events.emit('message.held', turn);
+      } else if (keyword && this.deps.handoffs) {
+        await this.deps.handoffs.request(target, 'keyword', { messageId: turn.message.id, holdMessage: true });
+        this.deps.events.emit('message.held', { message: { ...turn.message, status: 'human' }, conversation: { ...target, mode: 'human' } });
+      } else if (answeredHit) {
         const outcome = cachedResult(answeredHit, turn.message.latencyMs ?? 0);
         const log = turnLogger(this.deps.logger, turn);
         this.deps.delivery.announceTurn(turn, outcome, log);

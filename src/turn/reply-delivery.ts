@@ -4,11 +4,11 @@ import type { PipelineEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/index.js';
 import { TurnAlreadyCompletedError } from '../store/messages.js';
-import type { Conversation, Message, ToolCallStatus } from '../store/schema.js';
+import type { Conversation, DeliveryStatus, Message, MessageAuthor, ToolCallStatus } from '../store/schema.js';
 import type { FollowUpAnswer } from '../store/unfinished-messages.js';
 import type { ApprovalRequest } from '../tools/approval.js';
 import type { TurnResult } from './outcomes.js';
-import type { ReplyTarget } from './reply-transport.js';
+import type { FinishedReply, HandoffState, ReplyTarget } from './reply-transport.js';
 import type { TransportRegistry } from './transports.js';
 
 export interface ReplyDeliveryDeps {
@@ -17,6 +17,20 @@ export interface ReplyDeliveryDeps {
   events: PipelineEvents;
   cache?: ResponseCache | undefined;
   logger: Logger;
+}
+
+/**
+ * What became of one delivery: the channel's recorded outcome, `failed` when the transport threw,
+ * `no_transport` when this deployment has no transport for the conversation's channel.
+ */
+export type DeliveryResult = DeliveryStatus | 'no_transport';
+
+/** A message of the assistant's side that answers no user message: a notice, an operator's reply, a tool outcome. */
+export interface AppendedMessage {
+  text: string;
+  author: MessageAuthor;
+  authorId?: string | null;
+  authorName?: string | null;
 }
 
 /** A turn's user message and its conversation. */
@@ -66,7 +80,7 @@ export class ReplyDelivery {
     const { record } = outcome;
     await this.send(
       { conversation: turn.conversation, messageId: turn.message.id },
-      { text: record.text, fallback: record.fallback, cached: record.cached, toolCalls: outcome.toolCalls },
+      { text: record.text, fallback: record.fallback, cached: record.cached, toolCalls: outcome.toolCalls, author: 'agent' },
       log,
       'reply stored but not delivered',
     );
@@ -83,7 +97,7 @@ export class ReplyDelivery {
     log.info({ provider: answer.provider }, 'follow-up answered');
     await this.send(
       { conversation: turn.conversation, messageId: turn.message.id },
-      { text: reply.text, fallback: false, cached: false, toolCalls },
+      { text: reply.text, fallback: false, cached: false, toolCalls, author: 'agent' },
       log,
       'follow-up stored but not delivered',
     );
@@ -100,13 +114,50 @@ export class ReplyDelivery {
     text: string,
     log: Logger,
   ): Promise<void> {
-    const message = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, text });
+    const message = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, text, author: 'agent' });
     const target: ReplyTarget = { conversation, messageId: message.id };
     const transport = this.deps.transports.get(conversation.channel);
     await transport
       ?.confirmationResolved?.(target, { confirmationId: call.confirmationId, status: call.status })
       .catch((error: unknown) => log.warn({ err: error }, 'confirmation resolution not shown'));
-    await this.send(target, { text, fallback: false, cached: false, toolCalls: [{ name: call.toolName, status: call.status }] }, log, 'confirmation outcome not delivered');
+    this.deps.events.emit('message.appended', { message, conversation });
+    await this.send(
+      target,
+      { text, fallback: false, cached: false, toolCalls: [{ name: call.toolName, status: call.status }], author: 'agent' },
+      log,
+      'confirmation outcome not delivered',
+    );
+  }
+
+  /**
+   * Stores a message of the assistant's side (a handoff notice, an operator's reply) and
+   * delivers it like any reply: the same transport, retries and delivery record.
+   */
+  async deliverMessage(conversation: Conversation, input: AppendedMessage, log: Logger): Promise<{ message: Message; delivery: DeliveryResult }> {
+    const message = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, ...input });
+    this.deps.events.emit('message.appended', { message, conversation });
+    const delivery = await this.send(
+      { conversation, messageId: message.id },
+      {
+        text: message.text,
+        fallback: false,
+        cached: false,
+        toolCalls: [],
+        author: input.author,
+        ...(input.author === 'operator' && input.authorName && { operatorName: input.authorName }),
+      },
+      log,
+      `${input.author} message stored but not delivered`,
+    );
+    return { message, delivery };
+  }
+
+  /** Tells the person's channel where the handoff stands (channels that show it: the web widget). */
+  async showHandoff(conversation: Conversation, state: HandoffState, log: Logger): Promise<void> {
+    await this.deps.transports
+      .get(conversation.channel)
+      ?.handoffChanged?.(conversation, state)
+      .catch((error: unknown) => log.warn({ err: error }, 'handoff state not shown'));
   }
 
   /** Shows a held sensitive call's question on the conversation's channel (if it can show one). */
@@ -125,15 +176,17 @@ export class ReplyDelivery {
       .catch((deliveryError: unknown) => log.error({ err: deliveryError }, 'failure notice not delivered'));
   }
 
-  private async send(
-    target: ReplyTarget,
-    reply: { text: string; fallback: boolean; cached: boolean; toolCalls: ToolCallSummary[] },
-    log: Logger,
-    failure: string,
-  ): Promise<void> {
-    await this.deps.transports
-      .get(target.conversation.channel)
-      ?.done(target, { messageId: target.messageId, ...reply })
-      .catch((error: unknown) => log.error({ err: error }, failure));
+  private async send(target: ReplyTarget, reply: Omit<FinishedReply, 'messageId'>, log: Logger, failure: string): Promise<DeliveryResult> {
+    const transport = this.deps.transports.get(target.conversation.channel);
+    if (!transport) {
+      log.error({ channel: target.conversation.channel }, `${failure}: no transport for this channel here`);
+      return 'no_transport';
+    }
+    try {
+      return (await transport.done(target, { messageId: target.messageId, ...reply })) ?? 'sent';
+    } catch (error) {
+      log.error({ err: error }, failure);
+      return 'failed';
+    }
   }
 }

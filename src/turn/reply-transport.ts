@@ -1,5 +1,5 @@
 import type { ToolCallSummary } from '../agent/agent.js';
-import type { Conversation, ToolCallStatus } from '../store/schema.js';
+import type { Conversation, DeliveryStatus, HandoffStatus, MessageAuthor, ToolCallStatus } from '../store/schema.js';
 import type { ApprovalRequest } from '../tools/approval.js';
 
 /** Who a reply goes to: the conversation (which knows its channel and identity) and the message being answered. */
@@ -14,6 +14,16 @@ export interface FinishedReply {
   fallback: boolean;
   cached: boolean;
   toolCalls: ToolCallSummary[];
+  /** `agent` for turns and tool outcomes, `operator` for a person's reply, `system` for a handoff notice. */
+  author: MessageAuthor;
+  /** The operator's name, on operator replies. */
+  operatorName?: string;
+}
+
+/** Where a conversation's handoff stands, as the person is shown it. */
+export interface HandoffState {
+  status: HandoffStatus;
+  operatorName?: string;
 }
 
 /** The question a channel shows for a held sensitive call. */
@@ -35,7 +45,11 @@ export interface ReplyTransport {
   delta?(target: ReplyTarget, delta: string): void;
   /** Throw away streamed text for this message (the turn moved to another provider). */
   discard?(target: ReplyTarget): void;
-  done(target: ReplyTarget, reply: FinishedReply): Promise<void>;
+  /**
+   * Delivers a stored reply. Channels that record deliveries (Slack, SMS, WhatsApp) resolve to
+   * the recorded outcome; a streaming channel resolves to nothing once it has emitted (sent).
+   */
+  done(target: ReplyTarget, reply: FinishedReply): Promise<DeliveryStatus | void>;
   /** The turn could not produce even the fallback reply (e.g. the database is gone). */
   failed?(target: ReplyTarget, error: { code: string; message: string }): Promise<void>;
   /**
@@ -45,4 +59,6 @@ export interface ReplyTransport {
   requestConfirmation?(target: ReplyTarget, request: ConfirmationRequest): Promise<void>;
   /** The question was answered (or expired): e.g. the web widget replaces its buttons. */
   confirmationResolved?(target: ReplyTarget, resolution: ConfirmationResolution): Promise<void>;
+  /** The conversation's handoff changed (web: the widget shows "waiting for a person", who joined, "back with the assistant"). */
+  handoffChanged?(conversation: Conversation, state: HandoffState): Promise<void>;
 }

@@ -29,3 +29,4 @@ export function turnSettingsFrom(config: Config): TurnSettings {
     followUp: config.FOLLOW_UP_ENABLED,
   };
 }
+

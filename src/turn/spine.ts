@@ -7,10 +7,12 @@ import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/index.js';
 import type { ApprovalPolicy } from '../tools/approval.js';
 import { ToolExecutor } from '../tools/tool-executor.js';
+import { requestHumanTool } from '../tools/request-human.js';
 import type { ToolRegistry } from '../tools/tool-registry.js';
 import { ConfirmationService } from './confirmations.js';
 import { TurnDispatcher } from './dispatcher.js';
 import { FollowUpRunner } from './follow-ups.js';
+import { HandoffService, type HandoffSettings, type OperatorNotifier } from './handoffs.js';
 import { InFlight } from './in-flight.js';
 import { Intake } from './intake.js';
 import { recoverStuckMessages } from './recovery.js';
@@ -35,6 +37,8 @@ export interface SpineDeps {
   toolTimeoutMs: number;
   /** FOLLOW_UP_INTERVAL_MS. */
   followUpIntervalMs: number;
+  /** Human handoff (HANDOFF_*); without it conversations never leave the agent. */
+  handoff?: { settings: HandoffSettings; consoleLink: (conversationId: string) => string; notifier?: () => OperatorNotifier | undefined };
 }
 
 /** The channel-agnostic spine, wired: what the composition root and the channels use. */
@@ -45,6 +49,8 @@ export interface Spine {
   readonly delivery: ReplyDelivery;
   readonly confirmations: ConfirmationService;
   readonly followUps: FollowUpRunner;
+  /** Handing conversations to people, and the operators' actions on them; undefined when not configured. */
+  readonly handoffs: HandoffService | undefined;
   readonly executor: ToolExecutor;
   readonly dispatcher: TurnDispatcher;
   readonly inFlight: InFlight;
@@ -62,11 +68,42 @@ export interface Spine {
  * transport registry. No part holds a reference back up this chain.
  */
 export function createSpine(deps: SpineDeps): Spine {
-  const { store, chain, tools, settings, events, logger } = deps;
+  const { store, chain, settings, events, logger } = deps;
   const transports = new TransportRegistry();
   const inFlight = new InFlight();
   const dispatcher = new TurnDispatcher(deps.queues, logger);
   const delivery = new ReplyDelivery({ store, transports, events, cache: deps.cache, logger });
+  const handoffs = deps.handoff
+    ? new HandoffService({
+        store,
+        delivery,
+        events,
+        inFlight,
+        logger,
+        settings: deps.handoff.settings,
+        consoleLink: deps.handoff.consoleLink,
+        // Looked up when a handoff starts: the notifier's channel (Slack) is mounted after the spine.
+        notifier: { waiting: (input) => deps.handoff?.notifier?.()?.waiting(input) ?? Promise.resolve() },
+      })
+    : undefined;
+  // request_human is the spine's own tool: it switches the conversation's mode, in code.
+  const tools =
+    handoffs && handoffs.settings.enabled
+      ? deps.tools.with([
+          requestHumanTool({
+            requestHuman: async (context, input) => {
+              const conversation = await store.conversations.getConversation(context.conversationId);
+              if (!conversation) throw new Error('the conversation of this turn is gone');
+              const { handoff } = await handoffs.request(conversation, 'requested', {
+                messageId: context.messageId,
+                ...(input.reason && { summary: input.reason }),
+                tellPerson: false,
+              });
+              return { status: handoff.status === 'active' ? 'active' : 'waiting', notice: handoffs.noticeFor(conversation) };
+            },
+          }),
+        ])
+      : deps.tools;
   const executor = new ToolExecutor({
     registry: tools,
     log: store.toolCalls,
@@ -81,7 +118,7 @@ export function createSpine(deps: SpineDeps): Spine {
     deps.cache && !chain.isEmpty
       ? responseCacheKeyer({ systemPrompt: settings.systemPrompt, tools: tools.specs(), chain: chain.models.map((model) => `${model.provider}:${model.model}`) })
       : undefined;
-  const runner = new TurnRunner({ agent, delivery, transports, inFlight, logger, cacheKey });
+  const runner = new TurnRunner({ agent, delivery, transports, inFlight, logger, cacheKey, handoffs });
   const intake = new Intake({
     store,
     dispatcher,
@@ -93,6 +130,7 @@ export function createSpine(deps: SpineDeps): Spine {
     limiter: deps.limiter,
     cache: deps.cache,
     cacheKey,
+    handoffs,
   });
   const confirmations = new ConfirmationService({ store, executor, delivery, inFlight, events, logger, toolTimeoutMs: deps.toolTimeoutMs });
   const followUps = new FollowUpRunner({ agent, delivery, inFlight, logger, intervalMs: deps.followUpIntervalMs });
@@ -103,6 +141,7 @@ export function createSpine(deps: SpineDeps): Spine {
     delivery,
     confirmations,
     followUps,
+    handoffs,
     executor,
     dispatcher,
     inFlight,
@@ -111,6 +150,7 @@ export function createSpine(deps: SpineDeps): Spine {
     recover: (olderThanMs) => recoverStuckMessages({ store, dispatcher, logger }, olderThanMs),
     async drain(timeoutMs) {
       confirmations.stopSweeper();
+      handoffs?.stopSweeper();
       await followUps.stop();
       await inFlight.drain(timeoutMs, () => dispatcher.drain(timeoutMs));
       await dispatcher.close();

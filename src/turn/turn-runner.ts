@@ -6,13 +6,14 @@ import { storableText } from '../store/storable-text.js';
 import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
 import { journalFor, runAgentFor, type AgentRunDeps } from './agent-run.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
+import type { HandoffService } from './handoffs.js';
 import type { InFlight } from './in-flight.js';
 import { fallbackRecord, type TurnResult } from './outcomes.js';
 import type { ReplyDelivery, TurnSubject } from './reply-delivery.js';
 import type { ReplyTarget } from './reply-transport.js';
 import type { TransportRegistry } from './transports.js';
 
-const FINISHED_STATUSES = new Set(['answered', 'fallback', 'failed']);
+const FINISHED_STATUSES = new Set(['answered', 'fallback', 'failed', 'human']);
 
 export interface TurnRunnerDeps {
   agent: AgentRunDeps;
@@ -22,6 +23,8 @@ export interface TurnRunnerDeps {
   logger: Logger;
   /** The reply-cache key of a first message's text; undefined when the cache is off. */
   cacheKey?: ((text: string) => string) | undefined;
+  /** Human handoff: conversations with a person run no turn; a fallback answer may hand one over (HANDOFF_ON_FALLBACK). */
+  handoffs?: HandoffService | undefined;
 }
 
 /** A turn's log lines carry its message, conversation and channel (built only when something logs). */
@@ -54,10 +57,26 @@ export class TurnRunner {
     if (!opened) return;
     const { history, resumed, ...turn } = opened;
     const log = turnLogger(this.deps.logger, turn);
+    if (turn.conversation.mode === 'human') {
+      // Taken over by a person after the message was accepted: theirs to answer, not the agent's.
+      await this.deps.handoffs?.hold(turn);
+      log.info('conversation is with a person: message kept for the operator, no turn');
+      return;
+    }
     if (resumed) log.info('resuming a turn an earlier run started: recorded steps are replayed');
     const journal = await journalFor(agent.store, turn.message.id, resumed);
     const outcome = await this.produceReply(turn, history, journal, started, log);
     await delivery.finishTurn(turn, outcome, log);
+    await this.afterFallback(turn, outcome, log);
+  }
+
+  /** HANDOFF_ON_FALLBACK: a person takes over a conversation the agent could not answer. */
+  private async afterFallback(turn: TurnSubject, outcome: TurnResult, log: Logger): Promise<void> {
+    const handoffs = this.deps.handoffs;
+    if (!handoffs?.settings.onFallback || !outcome.record.fallback) return;
+    await handoffs
+      .request(turn.conversation, 'fallback', { messageId: turn.message.id })
+      .catch((error: unknown) => log.error({ err: error }, 'handoff after the fallback reply failed'));
   }
 
   /** The queue gave up on a message: it still ends with the fallback reply, marked failed. */
@@ -70,8 +89,14 @@ export class TurnRunner {
     const conversation = await agent.store.conversations.getConversation(message.conversationId);
     if (!conversation) return;
     const turn = { message, conversation };
+    if (conversation.mode === 'human' && this.deps.handoffs) {
+      await this.deps.handoffs.hold(turn);
+      return;
+    }
     try {
-      await delivery.finishTurn(turn, { record: { ...fallbackRecord(agent.settings, conversation, 'turn_failed', [], 0), status: 'failed' }, toolCalls: [] }, log);
+      const outcome: TurnResult = { record: { ...fallbackRecord(agent.settings, conversation, 'turn_failed', [], 0), status: 'failed' }, toolCalls: [] };
+      await delivery.finishTurn(turn, outcome, log);
+      await this.afterFallback(turn, outcome, log);
     } catch (finalError) {
       await delivery.deliverFailure({ conversation, messageId }, { code: 'internal_error', message: 'the reply could not be produced; please try again' }, log);
       throw finalError;

@@ -2,11 +2,14 @@ import { App, LogLevel, webApi, type Logger as BoltLogger } from '@slack/bolt';
 import { z } from 'zod';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
+import { redactText } from '../../observability/redaction.js';
+import type { Conversation, DeliveryStatus, Handoff } from '../../store/schema.js';
 import type { ConfirmationDecision } from '../../turn/confirmations.js';
 import type { ConfirmationRequest, FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { Channel, ChannelContext } from '../channel.js';
 import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
 import { refusalNotice, type RefusalWording } from '../notices.js';
+import { signedText } from '../signed-text.js';
 import { FastifySlackReceiver } from './fastify-receiver.js';
 import { slackCommandSchema, slackDestination, slackIdentity, slackMessageEventSchema, type SlackMessageEvent } from './slack-payloads.js';
 import { splitForSlack, toSlackMrkdwn } from './slack-format.js';
@@ -212,8 +215,8 @@ export class SlackChannel implements ReplyTransport, Channel {
     return ephemeral(`:hourglass_flowing_sand: Working on: ${escapeForQuote(text)}`);
   }
 
-  async done(target: ReplyTarget, reply: FinishedReply): Promise<void> {
-    await this.deliver(target, 'reply', reply.text);
+  async done(target: ReplyTarget, reply: FinishedReply): Promise<DeliveryStatus> {
+    return this.deliver(target, 'reply', signedText(reply));
   }
 
   /** Shows a sensitive tool call as a message with Confirm / Cancel buttons. */
@@ -269,12 +272,12 @@ export class SlackChannel implements ReplyTransport, Channel {
     await this.deliver(target, 'failure_notice', `Sorry, ${error.message}.`);
   }
 
-  private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<void> {
+  private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<DeliveryStatus> {
     const { conversation, messageId } = target;
     const parts = splitForSlack(toSlackMrkdwn(text));
     const { channel, threadTs } = slackDestination(conversation.threadKey);
     const route = await this.replyRoute(messageId, threadTs);
-    await this.context.delivery.deliver({
+    return this.context.delivery.deliver({
       conversationId: conversation.id,
       messageId,
       channel: SLACK_CHANNEL,
@@ -282,6 +285,21 @@ export class SlackChannel implements ReplyTransport, Channel {
       parts,
       send: (part) => (route?.kind === 'response_url' ? this.postToResponseUrl(route.url, part) : this.postMessage(channel, threadTs, part)),
     });
+  }
+
+  /**
+   * Tells operators who live in Slack that a person is waiting (HANDOFF_SLACK_CHANNEL): one
+   * message with the reason, the channel and a link to the conversation in the console. The
+   * person's identity and the model's summary are masked as in the console's lists.
+   */
+  async notifyWaitingHandoff(slackChannel: string, input: { conversation: Conversation; handoff: Handoff; link: string }): Promise<void> {
+    const { conversation, handoff, link } = input;
+    const summary = handoff.summary ? `\n>${escapeForQuote(redactText(handoff.summary, 'list'))}` : '';
+    const who = redactText(conversation.externalUserId, 'list');
+    const text =
+      `:raising_hand: A person is waiting for someone from the team (${handoff.reason}) on *${conversation.channel}* (${escapeForQuote(who)}).` +
+      `${summary}\n<${link}|Open the conversation in the console>`;
+    await this.postMessage(slackChannel, undefined, text);
   }
 
   /**

@@ -1,3 +1,5 @@
+import type { DeliveryStatus } from '../../store/schema.js';
+import { signedText } from '../signed-text.js';
 import type { FastifyReply } from 'fastify';
 import twilio from 'twilio';
 import { z } from 'zod';
@@ -125,24 +127,24 @@ export class TwilioChannel implements ReplyTransport, Channel {
     }
   }
 
-  async done(target: ReplyTarget, reply: FinishedReply): Promise<void> {
-    await this.deliver(target, 'reply', reply.text);
+  async done(target: ReplyTarget, reply: FinishedReply): Promise<DeliveryStatus> {
+    return this.deliver(target, 'reply', signedText(reply));
   }
 
   async failed(target: ReplyTarget, error: { code: string; message: string }): Promise<void> {
     await this.deliver(target, 'failure_notice', `Sorry, ${error.message}.`);
   }
 
-  private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<void> {
+  private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<DeliveryStatus> {
     const { conversation, messageId } = target;
     const to = conversation.externalUserId;
     const identity = { conversationId: conversation.id, messageId, channel: this.channel, kind } as const;
     if (await this.context.store.channels.isOptedOut(this.channel, to)) {
       await this.context.delivery.suppressed(identity, 'recipient opted out (STOP)');
-      return;
+      return 'suppressed';
     }
     const parts = this.channel === 'sms' ? splitSms(text) : splitWhatsApp(text);
-    await this.context.delivery.deliver({ ...identity, parts, send: (body) => this.send(to, body) });
+    return this.context.delivery.deliver({ ...identity, parts, send: (body) => this.send(to, body) });
   }
 
   private async send(to: string, body: string): Promise<string> {

@@ -3,7 +3,7 @@ import type { Socket } from 'socket.io';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Conversation } from '../../store/schema.js';
-import type { ConfirmationRequest, ConfirmationResolution, FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
+import type { ConfirmationRequest, ConfirmationResolution, FinishedReply, HandoffState, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { Channel, ChannelContext, ChannelFactory } from '../channel.js';
 import { MAX_ATTACHMENTS, TOO_MANY_ATTACHMENTS_EVENT } from './bounded-parser.js';
 import { hashSessionToken, looksLikeSessionToken, newSessionToken } from './session-token.js';
@@ -97,6 +97,8 @@ export class WebChannel implements ReplyTransport, Channel {
       this.#tokens.delete(socket);
       void socket.join(conversationRoom(socket.data.conversationId));
       sendSession(this.io, socket, { conversationId: socket.data.conversationId, token }, this.context.recoveryOffset());
+      const known = this.#conversations.get(socket);
+      if (known?.mode === 'human') void this.sendHandoffState(socket, known.id);
     }
     socket.on('confirmation.answer', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};
@@ -113,6 +115,16 @@ export class WebChannel implements ReplyTransport, Channel {
       const respond = typeof ack === 'function' ? ack : () => {};
       this.onMessage(socket, payload).then(respond, (error: unknown) => respond(toAckError(error, this.logger)));
     });
+  }
+
+  /** A visitor coming back to a conversation that is with a person sees where it stands (straight to this socket, as the session). */
+  private async sendHandoffState(socket: WebSocket, conversationId: string): Promise<void> {
+    const open = await this.context.store.handoffs.findOpen(conversationId).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'handoff state not read');
+      return undefined;
+    });
+    if (!open) return;
+    this.io.local.to(socket.id).emit('handoff', { status: open.status, ...(open.status === 'active' && open.operatorName && { operatorName: open.operatorName }) });
   }
 
   /** Only the socket's own conversation can be answered for: the id is looked up within it. */
@@ -187,6 +199,7 @@ export class WebChannel implements ReplyTransport, Channel {
       fallback: reply.fallback,
       cached: reply.cached,
       toolCalls: [],
+      author: reply.author ?? 'agent',
     });
   }
 
@@ -200,6 +213,10 @@ export class WebChannel implements ReplyTransport, Channel {
 
   async done(target: ReplyTarget, reply: FinishedReply): Promise<void> {
     this.io.to(conversationRoom(target.conversation.id)).emit('reply.done', reply);
+  }
+
+  async handoffChanged(conversation: Conversation, state: HandoffState): Promise<void> {
+    this.io.to(conversationRoom(conversation.id)).emit('handoff', state);
   }
 
   async failed(target: ReplyTarget, error: { code: string; message: string }): Promise<void> {

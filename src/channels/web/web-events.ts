@@ -1,7 +1,7 @@
 import type { Server } from 'socket.io';
 import { z } from 'zod';
 import type { FinishedReply } from '../../turn/reply-transport.js';
-import type { ConfirmationRequest, ConfirmationResolution } from '../../turn/reply-transport.js';
+import type { ConfirmationRequest, ConfirmationResolution, HandoffState } from '../../turn/reply-transport.js';
 
 /** The socket.io contract of the web channel (documented in the README). */
 
@@ -40,6 +40,8 @@ export interface ServerToClientEvents {
   'confirmation.request': (payload: ConfirmationRequest) => void;
   /** A confirmation was answered (here or in another tab) or expired: retire its buttons. */
   'confirmation.resolved': (payload: ConfirmationResolution) => void;
+  /** The conversation went to a person (`waiting`), one joined (`active`, with their name), or it is back with the agent (`released`). */
+  handoff: (payload: HandoffState) => void;
 }
 
 export interface ClientToServerEvents {

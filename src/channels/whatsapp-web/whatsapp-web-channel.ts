@@ -1,3 +1,5 @@
+import type { DeliveryStatus } from '../../store/schema.js';
+import { signedText } from '../signed-text.js';
 import type { FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { Channel, ChannelContext } from '../channel.js';
 import type { WhatsAppWebClient, WhatsAppWebMessage } from './whatsapp-web-client.js';
@@ -145,17 +147,17 @@ export class WhatsAppWebChannel implements ReplyTransport, Channel {
     }
   }
 
-  async done(target: ReplyTarget, reply: FinishedReply): Promise<void> {
-    await this.deliver(target, 'reply', reply.text);
+  async done(target: ReplyTarget, reply: FinishedReply): Promise<DeliveryStatus> {
+    return this.deliver(target, 'reply', signedText(reply));
   }
 
   async failed(target: ReplyTarget, error: { code: string; message: string }): Promise<void> {
     await this.deliver(target, 'failure_notice', `Sorry, ${error.message}.`);
   }
 
-  private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<void> {
+  private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<DeliveryStatus> {
     const { conversation, messageId } = target;
-    await this.context.delivery.deliver({
+    return this.context.delivery.deliver({
       conversationId: conversation.id,
       messageId,
       channel: WHATSAPP_WEB_CHANNEL,

@@ -89,3 +89,24 @@ export function parseDateTime(text: string, timeZone: string): Date | undefined 
 }
 
 export const DATE_TIME_HINT = 'an ISO 8601 date-time such as 2026-11-24T10:00 (in timeZone) or 2026-11-24T10:00:00+01:00';
+
+/** Whether `now` is inside working hours (a working day, between the start and end minute, in the business's zone). */
+export function isOpen(now: Date, hours: WorkingHours): boolean {
+  const local = DateTime.fromJSDate(now, { zone: hours.timeZone });
+  if (!hours.days.includes(local.weekday)) return false;
+  const minute = local.hour * 60 + local.minute;
+  return minute >= hours.startMinute && minute < hours.endMinute;
+}
+
+/** The next time working hours start after `now`, e.g. "Monday 09:00 (Europe/Berlin)"; "tomorrow 09:00 (UTC)" when it is tomorrow. */
+export function describeNextOpening(now: Date, hours: WorkingHours): string {
+  const local = DateTime.fromJSDate(now, { zone: hours.timeZone });
+  for (let offset = 0; offset <= 7; offset++) {
+    const day = local.plus({ days: offset }).startOf('day');
+    const opening = day.plus({ minutes: hours.startMinute });
+    if (!hours.days.includes(day.weekday) || opening <= local) continue;
+    const when = offset === 0 ? 'today' : offset === 1 ? 'tomorrow' : opening.toFormat('cccc');
+    return `${when} at ${opening.toFormat('HH:mm')} (${hours.timeZone})`;
+  }
+  return 'soon';
+}
