@@ -165,6 +165,8 @@ export const configSchema = z.object({
   ),
   HANDOFF_NOTICE_BY_CHANNEL: channelTexts,
   HANDOFF_WAIT_NOTICE_S: integer(600, 0, 7 * 86_400),
+  // Sent when an operator takes a conversation straight from the agent ({operator}: their name).
+  HANDOFF_JOINED_NOTICE: z.preprocess(emptyAsUndefined, z.string().max(1000).default('{operator} from our team has joined the conversation.')),
   HANDOFF_BUSY_NOTICE: z.preprocess(
     emptyAsUndefined,
     z.string().max(1000).default('Everyone on our team is busy right now. Your messages are saved, and a person will answer as soon as they can.'),

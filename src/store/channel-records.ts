@@ -102,7 +102,11 @@ export class ChannelRecords {
       .onConflictDoNothing();
   }
 
-  /** The route saved for the user message `messageId` (through its external id), if still valid. */
+  /**
+   * The route saved for the user message `messageId` (through its external id), if still valid;
+   * for a message that answers none (an operator's reply, a handoff notice), the newest valid
+   * route of its conversation, so it goes where the person's last question was answered.
+   */
   async findReplyRoute(channel: string, messageId: string): Promise<unknown> {
     const [row] = await this.db
       .select({ route: channelReplyRoutes.route })
@@ -111,7 +115,15 @@ export class ChannelRecords {
         channelReplyRoutes,
         and(eq(channelReplyRoutes.channel, channel), eq(channelReplyRoutes.externalMessageId, messages.externalMessageId)),
       )
-      .where(and(eq(messages.id, messageId), gt(channelReplyRoutes.expiresAt, sql`now()`)));
+      .where(
+        and(
+          sql`${messages.conversationId} = (select m.conversation_id from messages m where m.id = ${messageId})`,
+          eq(messages.role, 'user'),
+          gt(channelReplyRoutes.expiresAt, sql`now()`),
+        ),
+      )
+      .orderBy(sql`${messages.id} = ${messageId} desc`, desc(messages.createdAt))
+      .limit(1);
     return row?.route;
   }
 }

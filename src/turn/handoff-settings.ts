@@ -13,6 +13,8 @@ export interface HandoffSettings {
   /** HANDOFF_WAIT_NOTICE_S in ms; 0: no "everyone is busy" notice. */
   waitNoticeMs: number;
   busyNotice: string;
+  /** With `{operator}`: an operator took the conversation straight from the agent. */
+  joinedNotice: string;
   /** With `{back}` for when people are back (outside working hours). */
   closedNotice: string;
   /** When people answer; undefined: always (the busy notice is used). */
@@ -31,6 +33,7 @@ export function handoffSettingsFrom(config: Config): HandoffSettings {
     noticeByChannel: config.HANDOFF_NOTICE_BY_CHANNEL,
     waitNoticeMs: config.HANDOFF_WAIT_NOTICE_S * 1000,
     busyNotice: config.HANDOFF_BUSY_NOTICE,
+    joinedNotice: config.HANDOFF_JOINED_NOTICE,
     closedNotice: config.HANDOFF_CLOSED_NOTICE,
     hours: {
       timeZone: config.WORKING_TIME_ZONE,

@@ -120,8 +120,12 @@ export class HandoffService {
     log.info({ operator: operator.actor, from: result.outcome === 'claimed' ? 'waiting' : 'agent' }, 'operator took the conversation over');
     this.announce(human, result.handoff, result.outcome);
     await this.deps.delivery.showHandoff(human, { status: 'active', operatorName: operator.name }, log);
-    // Taken straight from the agent: this is where the handoff starts for the person.
-    if (result.outcome === 'started') await this.deps.delivery.deliverMessage(human, { text: this.noticeFor(conversation), author: 'system' }, log);
+    // Taken straight from the agent: the person learns a person answers from here (on every
+    // channel; the web widget also shows the state).
+    if (result.outcome === 'started') {
+      const text = this.deps.settings.joinedNotice.replaceAll('{operator}', operator.name);
+      await this.deps.delivery.deliverMessage(human, { text, author: 'system' }, log);
+    }
     return result.handoff;
   }
 

@@ -24,6 +24,8 @@ export interface SlackPost {
   ts: string;
   /** Block Kit blocks, when the message has any (sent as a JSON string in form bodies). */
   blocks?: unknown;
+  /** chat.postEphemeral: the one user who sees it. */
+  ephemeralTo?: string;
 }
 
 export interface SlackHookPost {
@@ -124,6 +126,15 @@ export async function startFakeSlackApi(options: { botToken?: string } = {}): Pr
         };
         posts.push(post);
         send(res, method, 200, { ok: true, channel: body.channel, ts, message: { type: 'message', text: body.text, ts, bot_id: FAKE_SLACK_BOT_ID } });
+        return notify();
+      }
+      case 'chat.postEphemeral': {
+        if (typeof body.channel !== 'string' || !body.channel) return send(res, method, 200, { ok: false, error: 'channel_not_found' });
+        if (typeof body.user !== 'string' || !body.user) return send(res, method, 200, { ok: false, error: 'user_not_in_channel' });
+        if (typeof body.text !== 'string' || !body.text) return send(res, method, 200, { ok: false, error: 'no_text' });
+        const ts = `${1_700_000_000 + ++tsCounter}.000100`;
+        posts.push({ channel: body.channel, text: body.text, ts, ephemeralTo: body.user });
+        send(res, method, 200, { ok: true, message_ts: ts });
         return notify();
       }
       default:

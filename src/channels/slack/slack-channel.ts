@@ -283,7 +283,13 @@ export class SlackChannel implements ReplyTransport, Channel {
       channel: SLACK_CHANNEL,
       kind,
       parts,
-      send: (part) => (route?.kind === 'response_url' ? this.postToResponseUrl(route.url, part) : this.postMessage(channel, threadTs, part)),
+      send: (part) => {
+        if (route?.kind === 'response_url') return this.postToResponseUrl(route.url, part);
+        // A slash command's conversation (a channel, no thread) is private to the person who
+        // typed it: once its response_url is gone, answer them ephemerally, never to the channel.
+        if (threadTs === undefined && !isDirectMessage(channel)) return this.postEphemeral(channel, slackUserOf(conversation), part);
+        return this.postMessage(channel, threadTs, part);
+      },
     });
   }
 
@@ -327,6 +333,15 @@ export class SlackChannel implements ReplyTransport, Channel {
     }
   }
 
+  private async postEphemeral(channel: string, user: string, text: string): Promise<undefined> {
+    try {
+      await this.client.chat.postEphemeral({ channel, user, text });
+      return undefined;
+    } catch (error) {
+      throw toDeliveryError(error);
+    }
+  }
+
   private async postToResponseUrl(url: string, text: string, blocks?: unknown[]): Promise<undefined> {
     let response: Response;
     try {
@@ -364,6 +379,10 @@ function ephemeral(text: string): Record<string, unknown> {
   return { response_type: 'ephemeral', text };
 }
 
+/** Direct-message channel ids start with D: posting there reaches only the person. */
+const isDirectMessage = (channel: string) => channel.startsWith('D');
+/** The Slack user of a conversation (`externalUserId` is `team:user`). */
+const slackUserOf = (conversation: Conversation) => conversation.externalUserId.split(':')[1] ?? conversation.externalUserId;
 const escapeForQuote = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').slice(0, 200);
 
 function refusalText(error: SwitchboardError): string {
