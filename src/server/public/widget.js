@@ -40,6 +40,10 @@
     not_delivered: 'Message not delivered',
   };
   var FALLBACK_HINT = 'Automatic reply: the assistant is unavailable right now.';
+  var AUTHORS = ['user', 'agent', 'operator', 'system'];
+  var HANDOFF_STATUSES = ['waiting', 'active', 'released'];
+  var RELEASED_NOTICE_MS = 6000;
+  var HANDOFF_RESEND_GRACE_MS = 5000;
 
   function findOwnScript() {
     var scripts = document.querySelectorAll('script[src]');
@@ -224,6 +228,25 @@
     '.confirm-actions .confirm-yes { background: #4f46e5; color: #fff; }',
     '.confirm-actions .confirm-no { background: #fff; color: #4338ca; }',
     '.confirm-actions button:disabled { opacity: .5; cursor: not-allowed; }',
+    '.author { display: flex; align-items: baseline; gap: 4px; margin: 0 0 3px 4px; font-size: 12.5px; color: #6b7280; }',
+    '.author [data-role="author-name"] { font-weight: 600; color: #065f46; }',
+    '.message[data-author="operator"] .bubble { background: #ecfdf5; color: #064e3b; border: 1px solid #a7f3d0; box-shadow: none; }',
+    '.message[data-author="operator"] .bubble a { color: #047857; }',
+    '.message[data-author="system"] { align-self: center; align-items: center; max-width: 92%; }',
+    '.message[data-author="system"] .bubble { background: transparent; color: #4b5563; border: 1px dashed #cbd5e1; border-radius: 12px;',
+    '  box-shadow: none; font-size: 13.5px; text-align: center; padding: 7px 12px; }',
+    '.handoff { flex: none; display: flex; align-items: center; gap: 8px; padding: 0 16px; font-size: 13.5px; line-height: 1.35; color: #1f2330;',
+    '  border-bottom: 1px solid #e5e7eb; }',
+    '.handoff:empty { border-bottom: 0; }',
+    '.handoff:not(:empty) { padding: 9px 16px; }',
+    '.handoff::before { content: ""; flex: none; width: 8px; height: 8px; border-radius: 50%; }',
+    '.handoff:empty::before { display: none; }',
+    '.handoff[data-state="waiting"] { background: #fffbeb; color: #78350f; }',
+    '.handoff[data-state="waiting"]::before { background: #f59e0b; animation: sb-blink 1.6s infinite ease-in-out; }',
+    '.handoff[data-state="active"] { background: #ecfdf5; color: #064e3b; }',
+    '.handoff[data-state="active"]::before { background: #10b981; }',
+    '.handoff[data-state="released"] { background: #eef2ff; color: #3730a3; }',
+    '.handoff[data-state="released"]::before { background: #6366f1; }',
     '.typing { display: inline-flex; gap: 4px; padding: 4px 0; }',
     '.typing span { width: 7px; height: 7px; border-radius: 50%; background: #9ca3af; animation: sb-blink 1.2s infinite ease-in-out; }',
     '.typing span:nth-child(2) { animation-delay: .2s; }',
@@ -243,7 +266,7 @@
     '  .message { max-width: 90%; }',
     '}',
     '@supports (height: 100dvh) { @media (max-width: 479.98px) { .panel { height: 100dvh; } } }',
-    '@media (prefers-reduced-motion: reduce) { .typing span { animation: none; opacity: .6; } }',
+    '@media (prefers-reduced-motion: reduce) { .typing span, .handoff::before { animation: none !important; opacity: .6; } }',
   ].join('\n');
 
   /* ---------- the widget ---------- */
@@ -262,6 +285,17 @@
       icon(ICON_CLOSE),
     ]);
     var header = el('div', { class: 'header' }, [el('div', { class: 'heading' }, [titleText, statusText]), closeButton]);
+
+    // Always in the tree (empty and zero-height without a handoff): a live region that appears
+    // together with its first text is not reliably announced.
+    var handoffStatus = el('div', {
+      class: 'handoff',
+      role: 'status',
+      'aria-live': 'polite',
+      'aria-atomic': 'true',
+      'data-testid': 'handoff-status',
+      'data-state': 'none',
+    });
 
     var emptyHint = el('p', { class: 'empty' });
     emptyHint.textContent = 'Ask a question and the assistant will answer here.';
@@ -298,7 +332,7 @@
       'data-testid': 'switchboard-panel',
       'data-connection': 'connecting',
       hidden: '',
-    }, [header, messages, announcer, composer]);
+    }, [header, handoffStatus, messages, announcer, composer]);
 
     var launcher = el('button', {
       type: 'button',
@@ -318,6 +352,7 @@
       launcher: launcher,
       closeButton: closeButton,
       statusText: statusText,
+      handoffStatus: handoffStatus,
       messages: messages,
       emptyHint: emptyHint,
       announcer: announcer,
@@ -378,8 +413,9 @@
     }
 
     function addMessage(role, status, after) {
+      var author = role === 'user' ? 'user' : 'agent'; // an operator's or a notice's row learns its author at reply.done
       var bubble = el('div', { class: 'bubble' });
-      var row = el('div', { class: 'message', 'data-testid': 'switchboard-message', 'data-role': role, 'data-status': status }, [bubble]);
+      var row = el('div', { class: 'message', 'data-testid': 'switchboard-message', 'data-role': role, 'data-author': author, 'data-status': status }, [bubble]);
       var follow = isNearBottom();
       ui.emptyHint.hidden = true;
       if (after && after.parentNode === ui.messages) after.after(row);
@@ -390,8 +426,29 @@
         bubble: bubble,
         text: '',
         recorded: false,
-        entry: { role: role, text: '', status: status },
+        entry: { role: role, author: author, text: '', status: status },
       };
+    }
+
+    /** Who wrote a row: `user`, `agent`, `operator` (shown with their name) or `system` (a notice). */
+    function setAuthor(view, author, operatorName) {
+      view.row.setAttribute('data-author', author);
+      view.entry.author = author;
+      view.entry.operatorName = author === 'operator' && operatorName ? operatorName : undefined;
+      var label = view.row.querySelector('.author');
+      if (label) label.remove();
+      if (author !== 'operator') return;
+      var name = el('span', { 'data-role': 'author-name' });
+      name.textContent = operatorName || 'Our team';
+      var parts = [name];
+      if (operatorName) {
+        var dot = el('span', { 'aria-hidden': 'true' });
+        dot.textContent = '·';
+        var team = el('span');
+        team.textContent = 'Team member';
+        parts.push(dot, team);
+      }
+      view.row.prepend(el('div', { class: 'author' }, parts));
     }
 
     function setNote(view, text, options) {
@@ -427,6 +484,8 @@
         var view = addMessage(entry.role, entry.status);
         view.entry = entry;
         view.recorded = true;
+        // Transcripts saved before authors existed: the role tells.
+        setAuthor(view, AUTHORS.indexOf(entry.author) >= 0 ? entry.author : entry.role === 'user' ? 'user' : 'agent', entry.operatorName);
         view.text = entry.text;
         renderText(view.bubble, entry.text);
         if (entry.note) setNote(view, entry.note);
@@ -552,14 +611,19 @@
         showTyping(view);
       } else if (kind === 'done') {
         var text = typeof payload.text === 'string' ? payload.text : view.text;
+        var author = AUTHORS.indexOf(payload.author) >= 0 && payload.author !== 'user' ? payload.author : 'agent';
+        var operatorName = typeof payload.operatorName === 'string' && payload.operatorName.trim() !== '' ? payload.operatorName.trim() : null;
         view.text = text;
         view.entry.text = text;
+        setAuthor(view, author, operatorName);
         renderText(view.bubble, text);
         setStatus(view, payload.fallback ? 'fallback' : 'done');
         setNote(view, payload.fallback ? FALLBACK_HINT : '');
         renderToolCalls(view, payload.toolCalls);
         record(view);
-        announce('Assistant: ' + text);
+        if (author === 'operator') announce((operatorName || 'Our team') + ': ' + text);
+        else if (author === 'system') announce(text);
+        else announce('Assistant: ' + text);
       } else if (kind === 'error') {
         var failure = 'Sorry, no reply could be produced. Please try again.';
         view.text = failure;
@@ -596,6 +660,70 @@
       }
     }
 
+    /* --- handoff to a person (server: handoff) --- */
+
+    var NO_HANDOFF = { status: null, operatorName: null };
+    /** Where the conversation stands: with the assistant (null), `waiting` for a person, `active` with one, or just `released`. */
+    var handoff = NO_HANDOFF;
+    var handoffTimer = null;
+
+    function withPerson() {
+      return handoff.status === 'waiting' || handoff.status === 'active';
+    }
+
+    function handoffText(state) {
+      if (state.status === 'waiting') return "You're waiting for a person from our team. You can keep writing in the meantime.";
+      if (state.status === 'active') return (state.operatorName || 'A person') + ' from our team has joined the chat.';
+      if (state.status === 'released') return "You're back with the assistant.";
+      return '';
+    }
+
+    function showHandoff(state) {
+      clearTimeout(handoffTimer);
+      handoffTimer = null;
+      handoff = state;
+      var text = handoffText(state);
+      var follow = isNearBottom(); // the strip takes height from the log
+      // Unchanged text is left alone, so a state re-sent on reconnect is not announced again.
+      if (ui.handoffStatus.textContent !== text) ui.handoffStatus.textContent = text;
+      ui.handoffStatus.setAttribute('data-state', text ? state.status : 'none');
+      if (follow) scrollToBottom(true);
+      if (state.status === 'released') {
+        handoffTimer = setTimeout(function () {
+          showHandoff(NO_HANDOFF);
+        }, RELEASED_NOTICE_MS);
+      }
+    }
+
+    function onHandoff(payload) {
+      if (!payload || HANDOFF_STATUSES.indexOf(payload.status) < 0) return;
+      var name = payload.status === 'active' && typeof payload.operatorName === 'string' ? payload.operatorName.trim() : '';
+      showHandoff({ status: payload.status, operatorName: name || null });
+      if (withPerson()) retireTypingBubbles();
+    }
+
+    /**
+     * Typing dots that have shown nothing yet may wait for a turn the handoff stopped (the message
+     * is kept for the person instead). A turn that does finish sends its reply.done, which then
+     * opens a bubble of its own.
+     */
+    function retireTypingBubbles() {
+      replies.forEach(function (view, messageId) {
+        if (view.row.getAttribute('data-status') !== 'streaming' || view.text !== '') return;
+        view.row.remove();
+        replies.delete(messageId);
+      });
+    }
+
+    /** A fresh session re-sends an open handoff: none within the grace period means it ended while we were away. */
+    function expectHandoffResent() {
+      if (!withPerson()) return;
+      clearTimeout(handoffTimer);
+      handoffTimer = setTimeout(function () {
+        showHandoff(NO_HANDOFF);
+      }, HANDOFF_RESEND_GRACE_MS);
+    }
+
     /* --- sending --- */
 
     function refreshSendButton() {
@@ -610,7 +738,7 @@
       renderText(view.bubble, text);
       scrollToBottom(true);
       return new Promise(function (resolve) {
-        outbox.set(clientMessageId, { text: text, view: view, resolve: resolve, attempt: 0, epoch: -1, tries: 0 });
+        outbox.set(clientMessageId, { text: text, view: view, resolve: resolve, attempt: 0, epoch: -1, tries: 0, toPerson: withPerson() });
         refreshSendButton();
         if (socket && socket.connected) transmit(clientMessageId);
       });
@@ -642,7 +770,9 @@
       if (ack.ok === true && typeof ack.messageId === 'string') {
         setStatus(view, 'done');
         record(view);
-        replyView(ack.messageId, view.row);
+        // With a person (when sent or now) the message is theirs to answer, in their own time: no
+        // typing bubble to wait on. Should the assistant answer after all, its reply opens its own bubble.
+        if (!(pending.toPerson || withPerson()) || earlyEvents.has(ack.messageId)) replyView(ack.messageId, view.row);
         replayEarlyEvents(ack.messageId);
       } else {
         setStatus(view, 'error');
@@ -714,6 +844,8 @@
       socket.on('connect', function () {
         connectionEpoch++;
         reconnectAttempt = 0;
+        // A recovered connection gets the missed events replayed; a fresh one gets the current state.
+        if (!socket.recovered) expectHandoffResent();
         setConnection('online', 'Online');
         outbox.forEach(function (pending, clientMessageId) {
           if (pending.epoch !== connectionEpoch) {
@@ -730,6 +862,7 @@
         if (transcript.conversationId !== session.conversationId) {
           // The server started a new conversation: the history shown belonged to another one.
           if (transcript.entries.length > 0) clearSettledMessages();
+          showHandoff(NO_HANDOFF);
           transcript = { conversationId: session.conversationId, entries: [] };
           saveTranscript();
         }
@@ -761,6 +894,7 @@
       });
       socket.on('confirmation.request', showConfirmation);
       socket.on('confirmation.resolved', onConfirmationResolved);
+      socket.on('handoff', onHandoff);
     }
 
     function loadSocketIo() {
