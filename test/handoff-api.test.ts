@@ -118,6 +118,8 @@ describe('ways into a handoff', () => {
     expect((await server.app.store.messages.getMessage(messageId))!.status).toBe('human');
     const [handoff] = await server.app.database.db.select().from(handoffs).where(eq(handoffs.conversationId, person.conversationId));
     expect(handoff).toMatchObject({ status: 'waiting', reason: 'keyword', messageId });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/switchboard_handoffs_total\{change="requested",reason="keyword",channel="web"\} [1-9]/);
 
     // Saying it again changes nothing: the handoff is already open, no second notice.
     await person.send('human');

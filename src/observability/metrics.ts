@@ -68,6 +68,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly handoffs = new Counter({
+    name: 'switchboard_handoffs_total',
+    help: 'Handoff changes: requested (by reason), claimed or started by an operator, released.',
+    labelNames: ['change', 'reason', 'channel'] as const,
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'switchboard_rate_limited_total',
     help: 'Requests refused by a rate limit, by scope.',
@@ -152,6 +158,12 @@ export class Metrics {
           this.turnLatency.observe({ provider: outcome.provider ?? 'none' }, outcome.latencyMs / 1000);
           if (outcome.cached) this.cacheHits.inc({ channel: conversation.channel });
           if (outcome.fallback) this.fallbacks.inc({ reason: outcome.fallbackReason ?? 'unknown' });
+        }),
+      ),
+      events.on(
+        'handoff.changed',
+        guard((event) => {
+          if (event.change !== 'note') this.handoffs.inc({ change: event.change, reason: event.reason, channel: event.channel });
         }),
       ),
       events.on(

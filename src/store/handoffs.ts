@@ -147,7 +147,7 @@ export class HandoffRecords {
       .from(handoffs)
       .innerJoin(conversations, eq(conversations.id, handoffs.conversationId))
       .where(inArray(handoffs.status, statuses))
-      .orderBy(sql`case ${handoffs.status} when 'waiting' then 0 when 'active' then 1 else 2 end`, asc(handoffs.requestedAt))
+      .orderBy(sql`case ${handoffs.status} when 'waiting' then 0 when 'active' then 1 else 2 end`, sql`coalesce(${handoffs.claimedAt}, ${handoffs.requestedAt})`)
       .limit(limit);
     return rows;
   }

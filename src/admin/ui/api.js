@@ -33,6 +33,11 @@ export async function login(email, password) {
   return request('POST', '/api/admin/login', { body: { email, password }, csrf: await csrfToken() });
 }
 
+/** A state-changing call of the console (takeover, reply, release, notes). */
+export async function post(path, body) {
+  return request('POST', path, { body, csrf: await csrfToken() });
+}
+
 export async function logout() {
   return request('POST', '/api/admin/logout', { csrf: await csrfToken() });
 }

@@ -1,11 +1,82 @@
 // The admin console: hash routes, filters, the tool-call table with live updates,
-// the detail drawer, transcripts, charts and health. Data arrives redacted from the API.
-import { ApiError, exportUrl, get, login, logout } from './api.js';
+// the detail drawer, the handoff inbox, transcripts an operator can answer from, charts
+// and health. Data arrives redacted from the API.
+import { ApiError, exportUrl, get, login, logout, post } from './api.js';
 import { barChart } from './charts.js';
-import { clear, conversationRow, el, healthView, statsSummary, toolCallDetail, toolCallRow, transcript } from './views.js';
+import {
+  clear,
+  conversationRow,
+  el,
+  formatDuration,
+  handoffState,
+  healthView,
+  inboxRow,
+  notesList,
+  statsSummary,
+  toolCallDetail,
+  toolCallRow,
+  transcript,
+} from './views.js';
 
 const $ = (selector) => document.querySelector(selector);
-const state = { toolCallQuery: {}, toolCallCursor: null, conversationQuery: {}, conversationCursor: null, socket: null };
+const state = {
+  toolCallQuery: {},
+  toolCallCursor: null,
+  conversationQuery: {},
+  conversationCursor: null,
+  socket: null,
+  /** GET /api/admin/me: who is logged in and their role. */
+  me: null,
+  /** The last inbox read and when it arrived (waiting times tick from there). */
+  inbox: { items: [], readAt: 0 },
+  /** The conversation on screen and its last read. */
+  conversationId: null,
+  conversation: null,
+  /** The list a transcript was opened from (its nav entry stays highlighted). */
+  list: null,
+};
+
+const RANK = { viewer: 0, operator: 1, admin: 2 };
+const isAtLeast = (role) => RANK[state.me?.role] >= RANK[role];
+/** How the API names this caller on a handoff it holds. */
+const myActor = () => state.me?.email ?? 'admin-token';
+
+/**
+ * Runs `task` once at a time: a call while it runs schedules exactly one more run after it,
+ * so a burst of live events costs at most two reads and the last one always sees the latest state.
+ */
+function coalesced(task) {
+  let running = null;
+  let again = false;
+  return function run() {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await task();
+      } while (again);
+    })().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+}
+
+/** An API error as a sentence for the person at the console (the code stays in the tooltip). */
+function describeError(error) {
+  if (error instanceof ApiError) return error.message || error.code;
+  return String(error?.message ?? error);
+}
+
+function showActionError(target, action, error) {
+  if (error instanceof ApiError && error.status === 401) return showLogin();
+  const node = $(target);
+  node.textContent = `${action}: ${describeError(error)}`;
+  node.title = error instanceof ApiError ? `${error.status} ${error.code}` : '';
+}
 
 function showError(target, error) {
   $(target).textContent = error instanceof ApiError ? `${error.code}: ${error.message}` : String(error?.message ?? error);
@@ -34,7 +105,10 @@ function showLogin() {
 async function start() {
   try {
     const me = await get('/api/admin/me');
+    state.me = me;
     $('#whoami').textContent = me.email ?? 'token';
+    $('#whoami').title = `${me.name} · ${me.role}`;
+    document.body.dataset.role = me.role;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return showLogin();
     throw error;
@@ -42,6 +116,7 @@ async function start() {
   $('#login').hidden = true;
   $('#console').hidden = false;
   connectFeed();
+  refreshInbox();
   route();
 }
 
@@ -72,6 +147,9 @@ function connectFeed() {
   socket.on('connect', () => {
     status.textContent = 'live';
     status.classList.add('on');
+    // Events missed while offline: read the inbox and the open conversation again.
+    refreshInbox();
+    if (state.conversationId) refreshConversation();
   });
   socket.on('disconnect', () => {
     status.textContent = 'offline';
@@ -89,6 +167,18 @@ function connectFeed() {
     row.classList.add('fresh');
     body.prepend(row);
   });
+  const onConversationEvent = (event) => {
+    if (event?.conversationId && event.conversationId === state.conversationId) refreshConversation();
+  };
+  socket.on('handoff', (event) => {
+    refreshInbox();
+    onConversationEvent(event);
+  });
+  socket.on('message', (event) => {
+    if (!$('#view-inbox').hidden) refreshInbox();
+    onConversationEvent(event);
+  });
+  socket.on('turn', onConversationEvent);
 }
 
 /** New rows appear live when they match the filters that can be checked in the browser. */
@@ -186,14 +276,219 @@ $('#conversation-filters').addEventListener('submit', (event) => {
 });
 $('#conversation-more').addEventListener('click', () => loadConversations(true));
 
-async function openConversation(id) {
-  await guarded(async () => {
-    const detail = await get(`/api/admin/conversations/${encodeURIComponent(id)}`);
-    const target = $('#transcript');
-    clear(target);
-    target.append(transcript(detail, openToolCall));
-  });
+// ---------- inbox ----------
+
+const refreshInbox = coalesced(async () => {
+  try {
+    $('#inbox-error').textContent = '';
+    const { items } = await get('/api/admin/handoffs');
+    state.inbox = { items, readAt: Date.now() };
+    renderInbox();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return showLogin();
+    $('#inbox-error').textContent = `Inbox not updated: ${describeError(error)}`;
+  }
+});
+
+const waitedMs = (item) => item.waitingMs + (item.status === 'waiting' ? Date.now() - state.inbox.readAt : 0);
+
+function renderInbox() {
+  const { items } = state.inbox;
+  const waiting = items.filter((item) => item.status === 'waiting').length;
+  const badge = $('#inbox-count');
+  badge.textContent = String(waiting);
+  badge.hidden = waiting === 0;
+  badge.title = `${waiting} waiting for a person`;
+  document.title = waiting > 0 ? `(${waiting}) Switchboard admin` : 'Switchboard admin';
+  const body = $('#inbox-table tbody');
+  // A live refresh must not take the keyboard focus off the row the operator is on.
+  const focused = body.contains(document.activeElement) ? document.activeElement.dataset.id : undefined;
+  clear(body);
+  for (const item of items) body.append(inboxRow(item, waitedMs(item), (id) => (location.hash = `#/conversations/${id}`)));
+  if (focused) body.querySelector(`tr[data-id="${CSS.escape(focused)}"]`)?.focus();
+  $('#inbox-empty').hidden = items.length > 0;
+  $('#inbox-table').closest('.table-wrap').hidden = items.length === 0;
 }
+
+/** Waiting times keep counting between reads. */
+setInterval(() => {
+  if ($('#view-inbox').hidden) return;
+  const rows = $('#inbox-table tbody').rows;
+  state.inbox.items.forEach((item, index) => {
+    const cell = rows[index]?.querySelector('.waited.ticking');
+    if (cell) cell.textContent = formatDuration(waitedMs(item));
+  });
+}, 5000);
+
+// ---------- one conversation, answered by an operator ----------
+
+async function openConversation(id) {
+  state.conversationId = id;
+  state.conversation = null;
+  clear($('#transcript'));
+  clear($('#handoff-state'));
+  clear($('#notes-list'));
+  for (const target of ['#transcript-error', '#handoff-error', '#reply-error', '#note-error']) $(target).textContent = '';
+  $('#reply-text').value = '';
+  $('#note-text').value = '';
+  await refreshConversation();
+  // An operator opening a conversation with a person wants the latest messages and the reply box.
+  if (state.conversation?.mode === 'human') scrollToEnd();
+}
+
+const refreshConversation = coalesced(async () => {
+  const id = state.conversationId;
+  if (!id) return;
+  try {
+    const detail = await get(`/api/admin/conversations/${encodeURIComponent(id)}`);
+    if (state.conversationId !== id) return;
+    $('#transcript-error').textContent = '';
+    const atEnd = state.conversation !== null && nearEnd();
+    state.conversation = detail;
+    renderConversation(detail);
+    if (atEnd) scrollToEnd();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return showLogin();
+    $('#transcript-error').textContent = `Conversation not loaded: ${describeError(error)}`;
+  }
+});
+
+const nearEnd = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 160;
+const scrollToEnd = () => window.scrollTo({ top: document.documentElement.scrollHeight });
+
+function renderConversation(detail) {
+  const target = $('#transcript');
+  clear(target);
+  target.append(transcript(detail, openToolCall));
+  clear($('#handoff-state'));
+  $('#handoff-state').append(handoffState(detail));
+  clear($('#notes-list'));
+  $('#notes-list').append(...notesList(detail.notes ?? []));
+  renderControls(detail);
+}
+
+/**
+ * What this person may do here. Viewers get no controls; an operator takes over a conversation
+ * nobody holds, replies and releases while holding it; an admin may also reply to and release
+ * one another operator holds (the API enforces all of it; this only avoids offering a 409).
+ */
+function renderControls(detail) {
+  const operator = isAtLeast('operator');
+  const admin = isAtLeast('admin');
+  const open = detail.mode === 'human' ? detail.handoff : null;
+  const mine = open?.status === 'active' && open.operator === myActor();
+  const heldByOther = open?.status === 'active' && !mine;
+  const holder = open?.operatorName ?? 'another operator';
+
+  $('#handoff-actions').hidden = !operator;
+  $('#note-form').hidden = !operator;
+  $('#reply-form').hidden = !operator;
+
+  const takeover = $('#takeover');
+  takeover.hidden = mine;
+  takeover.disabled = heldByOther;
+  takeover.textContent = open ? 'Take over' : 'Take over from the agent';
+  const release = $('#release');
+  release.hidden = !open;
+  release.disabled = heldByOther && !admin;
+
+  let hint = '';
+  if (!operator) hint = 'You can read this conversation; your role (viewer) cannot act on it.';
+  else if (mine) hint = 'You hold this conversation: the agent stays silent until you release it.';
+  else if (heldByOther) hint = `${holder} holds this conversation.`;
+  else if (open?.status === 'waiting') hint = 'The person is waiting for someone from the team.';
+  else hint = 'The agent is answering. Taking over stops it and tells the person.';
+  $('#handoff-hint').textContent = hint;
+
+  const canReply = operator && open !== null && (mine || admin);
+  $('#reply-form').classList.toggle('ready', canReply);
+  $('#reply-text').disabled = !canReply;
+  $('#reply-send').disabled = !canReply;
+  $('#reply-text').placeholder = canReply ? 'Write to the person…' : '';
+  $('#reply-hint').textContent = canReply
+    ? 'Enter sends · Shift+Enter adds a line'
+    : !open
+      ? 'Take over to reply: the agent is answering.'
+      : open.status === 'waiting'
+        ? 'Take over to reply.'
+        : `${holder} holds this conversation.`;
+}
+
+async function conversationAction(button, errorTarget, action, run) {
+  const id = state.conversationId;
+  $(errorTarget).textContent = '';
+  button.disabled = true;
+  try {
+    await run(id);
+    await refreshConversation();
+    refreshInbox();
+    return true;
+  } catch (error) {
+    showActionError(errorTarget, action, error);
+    // The state may have moved on (someone else took it): show where it stands now.
+    await refreshConversation();
+    return false;
+  } finally {
+    if (state.conversation) renderControls(state.conversation);
+  }
+}
+
+const conversationPath = (id, action) => `/api/admin/conversations/${encodeURIComponent(id)}/${action}`;
+
+$('#takeover').addEventListener('click', async (event) => {
+  const done = await conversationAction(event.currentTarget, '#handoff-error', 'Could not take over', (id) => post(conversationPath(id, 'takeover')));
+  if (done) $('#reply-text').focus();
+});
+
+$('#release').addEventListener('click', (event) =>
+  conversationAction(event.currentTarget, '#handoff-error', 'Could not release', (id) => post(conversationPath(id, 'release'))),
+);
+
+let sending = false;
+$('#reply-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const box = $('#reply-text');
+  if (sending || box.disabled || box.value.trim() === '') return;
+  sending = true;
+  // Read-only rather than disabled: the box keeps focus for the next line.
+  box.readOnly = true;
+  const text = box.value;
+  const sent = await conversationAction($('#reply-send'), '#reply-error', 'Not sent', (id) => post(conversationPath(id, 'messages'), { text }));
+  box.readOnly = false;
+  sending = false;
+  if (sent) {
+    box.value = '';
+    scrollToEnd();
+  }
+  box.focus();
+});
+
+// An error belongs to the text that caused it: editing clears it.
+$('#reply-text').addEventListener('input', () => ($('#reply-error').textContent = ''));
+$('#note-text').addEventListener('input', () => ($('#note-error').textContent = ''));
+
+$('#reply-text').addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  $('#reply-form').requestSubmit();
+});
+
+$('#note-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const box = $('#note-text');
+  if (box.value.trim() === '') return;
+  const text = box.value;
+  const button = event.currentTarget.querySelector('button[type=submit]');
+  if (await conversationAction(button, '#note-error', 'Note not added', (id) => post(conversationPath(id, 'notes'), { text }))) box.value = '';
+  button.disabled = false;
+});
+
+$('#note-text').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    $('#note-form').requestSubmit();
+  }
+});
 
 // ---------- charts and health ----------
 
@@ -235,14 +530,26 @@ async function loadHealth() {
 // ---------- routing ----------
 
 function show(view) {
+  if (view !== 'transcript') state.conversationId = null;
+  // A transcript belongs to the list it was opened from.
+  if (view === 'inbox' || view === 'conversations') state.list = view;
+  const active = view === 'transcript' ? (state.list ?? 'conversations') : view;
   for (const section of document.querySelectorAll('.view')) section.hidden = section.id !== `view-${view}`;
-  for (const link of document.querySelectorAll('nav a')) link.classList.toggle('active', link.dataset.view === view || (view === 'transcript' && link.dataset.view === 'conversations'));
+  for (const link of document.querySelectorAll('nav a')) {
+    link.classList.toggle('active', link.dataset.view === active);
+    if (link.dataset.view === active) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
 }
 
 function route() {
-  const [, view = 'tool-calls', id] = location.hash.split('/');
+  // Operators work from the inbox; everyone else starts at the tool calls.
+  const [, view = state.me?.role === 'operator' ? 'inbox' : 'tool-calls', id] = location.hash.split('/');
   closeDrawer();
-  if (view === 'conversations' && id) {
+  if (view === 'inbox') {
+    show('inbox');
+    refreshInbox();
+  } else if (view === 'conversations' && id) {
     show('transcript');
     openConversation(id);
   } else if (view === 'conversations') {

@@ -54,7 +54,79 @@ export function conversationRow(item, onOpen) {
     el('td', { class: 'user' }, item.user),
     el('td', { class: 'num' }, item.messageCount),
     el('td', { class: 'num' }, item.toolCallCount),
-    el('td', {}, item.hasFallback ? statusBadge('fallback') : '', ' ', item.hasError ? statusBadge('error') : ''),
+    el('td', {}, item.mode === 'human' ? statusBadge('human') : '', ' ', item.hasFallback ? statusBadge('fallback') : '', ' ', item.hasError ? statusBadge('error') : ''),
+  );
+}
+
+/** "45 s", "12 min", "2 h 5 min", "3 d 4 h": how long someone has waited. */
+export function formatDuration(ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+const REASONS = { requested: 'asked the agent', fallback: 'agent could not answer', operator: 'taken over', keyword: 'keyword' };
+export const reasonText = (reason) => REASONS[reason] ?? reason;
+
+/** One inbox row. `waitedMs` is computed by the caller (it keeps ticking while the row waits). */
+export function inboxRow(item, waitedMs, onOpen) {
+  const open = () => onOpen(item.conversationId);
+  return el(
+    'tr',
+    { dataset: { id: item.conversationId, status: item.status }, tabindex: '0', onclick: open, onkeydown: (event) => event.key === 'Enter' && open() },
+    el('td', { class: 'user' }, item.user),
+    el('td', {}, item.channel),
+    el('td', {}, statusBadge(item.status)),
+    el('td', {}, reasonText(item.reason)),
+    el('td', { class: 'summary' }, item.summary ?? el('span', { class: 'muted' }, '—')),
+    el('td', { class: `num nowrap waited${item.status === 'waiting' ? ' ticking' : ''}`, title: `asked ${formatTime(item.requestedAt)}` }, formatDuration(waitedMs)),
+    el('td', {}, item.operator ?? el('span', { class: 'muted' }, 'nobody yet')),
+  );
+}
+
+/** Who wrote a message, as the console labels it. */
+function authorOf(message) {
+  if (message.role === 'user') return { key: 'user', label: 'user' };
+  if (message.author === 'operator') return { key: 'operator', label: message.authorName ?? 'operator', suffix: ' (operator)' };
+  if (message.author === 'system') return { key: 'system', label: 'notice' };
+  return { key: 'agent', label: 'agent' };
+}
+
+function messageBubble(message, onOpenToolCall) {
+  const author = authorOf(message);
+  const held = message.role === 'user' && message.status === 'human';
+  return el(
+    'article',
+    { class: `bubble ${message.role} author-${author.key}${held ? ' held' : ''}`, dataset: { id: message.id, author: author.key } },
+    el(
+      'header',
+      { class: 'muted' },
+      el('span', { class: author.key === 'operator' ? 'author-name' : 'author' }, author.label),
+      author.suffix ?? '',
+      ` · ${formatTime(message.createdAt)}`,
+      held ? [' · ', el('span', { class: 'badge status-human' }, 'held for a person')] : author.key === 'user' || author.key === 'agent' ? ` · ${message.status}` : '',
+      message.provider ? ` · ${message.provider}` : '',
+      message.latencyMs !== null && message.role === 'assistant' && author.key === 'agent' ? ` · ${message.latencyMs} ms` : '',
+      message.cached ? ' · cached' : '',
+      message.fallback ? ` · fallback (${message.fallbackReason ?? '?'})` : '',
+    ),
+    el('p', { class: 'message-text' }, message.text),
+    message.toolCalls.map((call) =>
+      el(
+        'div',
+        { class: 'inline-call', tabindex: '0', onclick: () => onOpenToolCall(call.id), dataset: { id: call.id } },
+        el('span', { class: 'tool' }, call.toolName),
+        ' ',
+        statusBadge(call.status),
+        ` ${call.durationMs ?? '?'} ms `,
+        el('code', {}, oneLine(call.arguments, 120)),
+        call.error ? el('div', { class: 'error-text' }, call.error) : null,
+      ),
+    ),
   );
 }
 
@@ -101,34 +173,55 @@ export function transcript(detail, onOpenToolCall) {
     'div',
     { class: 'transcript' },
     el('h2', {}, `${detail.channel} · `, detail.user),
-    el('p', { class: 'muted' }, `${detail.id} · started ${formatTime(detail.createdAt)}`, detail.hasFallback ? ' · has fallback' : '', detail.hasError ? ' · has errors' : ''),
-    detail.messages.map((message) =>
-      el(
-        'article',
-        { class: `bubble ${message.role}` },
-        el(
-          'header',
-          { class: 'muted' },
-          `${message.role} · ${formatTime(message.createdAt)} · ${message.status}`,
-          message.provider ? ` · ${message.provider}` : '',
-          message.latencyMs !== null && message.role === 'assistant' ? ` · ${message.latencyMs} ms` : '',
-          message.cached ? ' · cached' : '',
-          message.fallback ? ` · fallback (${message.fallbackReason ?? '?'})` : '',
-        ),
-        el('p', { class: 'message-text' }, message.text),
-        message.toolCalls.map((call) =>
-          el(
-            'div',
-            { class: 'inline-call', tabindex: '0', onclick: () => onOpenToolCall(call.id), dataset: { id: call.id } },
-            el('span', { class: 'tool' }, call.toolName),
-            ' ',
-            statusBadge(call.status),
-            ` ${call.durationMs ?? '?'} ms `,
-            el('code', {}, oneLine(call.arguments, 120)),
-            call.error ? el('div', { class: 'error-text' }, call.error) : null,
-          ),
-        ),
-      ),
+    el(
+      'p',
+      { class: 'muted' },
+      `${detail.id} · started ${formatTime(detail.createdAt)}`,
+      detail.hasFallback ? ' · has fallback' : '',
+      detail.hasError ? ' · has errors' : '',
+    ),
+    detail.messages.length === 0 ? el('p', { class: 'muted' }, 'no messages yet') : detail.messages.map((message) => messageBubble(message, onOpenToolCall)),
+  );
+}
+
+/** Where the conversation stands: with the agent, waiting for a person, or with one (and who). */
+export function handoffState(detail) {
+  const open = detail.handoff;
+  const mode = detail.mode === 'human' ? el('span', { class: 'badge status-human' }, 'with a person') : el('span', { class: 'badge status-agent' }, 'with the agent');
+  if (!open) {
+    const last = detail.handoffs?.[0];
+    return el(
+      'div',
+      { class: 'handoff-state' },
+      el('p', { class: 'state-line' }, mode),
+      last ? el('p', { class: 'muted' }, `Last handoff released ${formatTime(last.releasedAt)}${last.operatorName ? ` (held by ${last.operatorName})` : ''}.`) : null,
+    );
+  }
+  return el(
+    'div',
+    { class: 'handoff-state' },
+    el('p', { class: 'state-line' }, mode, ' ', statusBadge(open.status)),
+    el(
+      'dl',
+      {},
+      field('reason', reasonText(open.reason)),
+      field('summary', open.summary),
+      field('asked', formatTime(open.requestedAt)),
+      field('operator', open.operatorName ?? 'nobody yet'),
+      open.claimedAt ? field('taken over', formatTime(open.claimedAt)) : null,
+    ),
+  );
+}
+
+/** Operators' internal notes, oldest first. */
+export function notesList(notes) {
+  if (notes.length === 0) return [el('li', { class: 'muted empty' }, 'No notes yet.')];
+  return notes.map((note) =>
+    el(
+      'li',
+      { class: 'note', dataset: { id: note.id } },
+      el('div', { class: 'muted note-meta' }, `${note.author} · ${formatTime(note.createdAt)}`),
+      el('p', { class: 'message-text' }, note.text),
     ),
   );
 }
