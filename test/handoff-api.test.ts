@@ -364,3 +364,22 @@ describe('the wait notice', () => {
     }
   });
 });
+
+describe('request_human and the channel tool policy', () => {
+  it('is offered on a channel whose TOOL_CHANNEL_POLICY lists no tools, and not at all with HANDOFF_ENABLED=false', async () => {
+    const locked = await startTestApp({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', TOOL_CHANNEL_POLICY: 'web=' });
+    const off = await startTestApp({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', HANDOFF_ENABLED: 'false' });
+    try {
+      const offered = async (running: RunningApp) => {
+        const person = await visitor(running.url);
+        await person.send('hello');
+        await waitFor(() => person.dones.length > 0, 'the reply');
+        return (openai.requests.at(-1)!.body.tools ?? []).map((tool: any) => tool.function.name);
+      };
+      expect(await offered(locked)).toEqual(['request_human']);
+      expect(await offered(off)).toEqual([]);
+    } finally {
+      await Promise.all([locked.stop(), off.stop()]);
+    }
+  });
+});

@@ -24,9 +24,9 @@ export class ToolRegistry {
     }));
   }
 
-  /** This registry with more tools, under the same channel policy. */
-  with(extra: AnyTool[]): ToolRegistry {
-    return new ToolRegistry([...this.#tools.values(), ...extra], this.policy);
+  /** This registry with more tools that every channel may use, whatever TOOL_CHANNEL_POLICY lists. */
+  withEverywhere(extra: AnyTool[]): ToolRegistry {
+    return new ToolRegistry([...this.#tools.values(), ...extra], this.policy.allowingEverywhere(extra.map((tool) => tool.name)));
   }
 
   get(name: string): AnyTool | undefined {

@@ -89,7 +89,7 @@ export function createSpine(deps: SpineDeps): Spine {
   // request_human is the spine's own tool: it switches the conversation's mode, in code.
   const tools =
     handoffs && handoffs.settings.enabled
-      ? deps.tools.with([
+      ? deps.tools.withEverywhere([
           requestHumanTool({
             requestHuman: async (context, input) => {
               const conversation = await store.conversations.getConversation(context.conversationId);
