@@ -377,7 +377,8 @@ describe('per-channel tool policy', () => {
     openai.push({ toolCalls: [{ id: 'sneaky', name: 'create_crm_lead', arguments: { email: 'a@b.test' } }] }, { text: 'I cannot do that here.' });
     const { reply } = await sendAndCollect(socket, 'save me as a lead');
     socket.disconnect();
-    expect(openai.requests[0]!.body.tools ?? []).toEqual([]);
+    // Only the spine's own request_human, which no channel list takes away.
+    expect((openai.requests[0]!.body.tools ?? []).map((tool: any) => tool.function.name)).toEqual(['request_human']);
     expect(reply.done.toolCalls).toEqual([{ name: 'create_crm_lead', status: 'refused' }]);
     expect(hubspot.requests).toHaveLength(0);
     const [row] = await listToolCalls(server.app.database.db, session.conversationId);
