@@ -317,6 +317,42 @@ describe('operators', () => {
   });
 });
 
+describe('a visitor who was away', () => {
+  it('gets the replies stored since the newest one they hold, once, in order; nothing for an id they already hold or of another conversation', async () => {
+    const person = await visitor();
+    await person.send('human');
+    await waitFor(() => person.dones.length > 0, 'the notice');
+    const held = person.dones[0]!.messageId as string;
+    const base = `/api/admin/conversations/${person.conversationId}`;
+    expect((await admin.post(`${base}/takeover`)).status).toBe(200);
+    person.socket.disconnect();
+    const first = await admin.post(`${base}/messages`, { text: 'Are you still there?' });
+    const second = await admin.post(`${base}/messages`, { text: 'I will email you the label.' });
+
+    const reconnect = async (auth: Record<string, unknown>) => {
+      const socket = connect(server.url, { auth, transports: ['websocket'], reconnection: false, forceNew: true });
+      sockets.push(socket);
+      const dones: any[] = [];
+      socket.on('reply.done', (payload) => dones.push(payload));
+      await new Promise((resolve) => socket.once('session', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      socket.disconnect();
+      return dones;
+    };
+    const missed = await reconnect({ token: person.token, after: held });
+    expect(missed.map((done) => [done.messageId, done.text, done.author, done.operatorName])).toEqual([
+      [first.body.messageId, 'Are you still there?', 'operator', 'Support'],
+      [second.body.messageId, 'I will email you the label.', 'operator', 'Support'],
+    ]);
+    expect(await reconnect({ token: person.token, after: second.body.messageId })).toEqual([]);
+    expect(await reconnect({ token: person.token })).toEqual([]);
+    const other = await visitor();
+    await other.send('hello');
+    await waitFor(() => other.dones.length > 0, 'the other reply');
+    expect(await reconnect({ token: person.token, after: other.dones[0]!.messageId })).toEqual([]);
+  });
+});
+
 describe('the wait notice', () => {
   /** A server whose handoffs get the wait notice after one second, with the given working days. */
   async function serverWith(env: Record<string, string>) {

@@ -143,6 +143,24 @@ describe('chat widget during a human handoff', () => {
     expect(await typingIndicators(page)).toBe(0);
   });
 
+  it('shows, once, what the operator wrote while the visitor was on another page', async () => {
+    await page.goto('about:blank');
+    const away = 'Your refund is on its way.';
+    await admin('POST', `/conversations/${conversationId}/messages`, { text: away });
+    await page.goto(`${server.url}/`);
+    await waitForOnline(page);
+    await waitForBubble(page, away, 'operator');
+    await page.waitForTimeout(300);
+    const shown = await shownMessages(page);
+    expect(shown.filter((m) => m.text === away)).toEqual([{ author: 'operator', status: 'done', name: 'Support', text: away }]);
+    expect(shown.filter((m) => m.text === OPERATOR_TEXT)).toHaveLength(1);
+    // Back again: nothing is shown twice.
+    await page.reload();
+    await waitForOnline(page);
+    await page.waitForTimeout(500);
+    expect((await shownMessages(page)).filter((m) => m.text === away)).toHaveLength(1);
+  });
+
   it('goes back to the assistant on release: the next message gets an agent reply that knows the operator\'s words', async () => {
     expect(await admin('POST', `/conversations/${conversationId}/release`)).toMatchObject({ status: 'released' });
     await waitForHandoff(page, 'released');

@@ -1,6 +1,9 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Db } from './database.js';
-import { conversations, type Conversation } from './schema.js';
+import { conversations, messages, type Conversation, type Message } from './schema.js';
+
+/** At most this many missed replies are sent to a visitor who comes back. */
+const MISSED_REPLIES_LIMIT = 50;
 
 /**
  * The one database read of a web handshake: the conversation a resume token's hash belongs to.
@@ -11,17 +14,43 @@ import { conversations, type Conversation } from './schema.js';
 export class SessionLookup {
   readonly #byTokenHash;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.#byTokenHash = db
-      .select()
+      .select({
+        conversation: conversations,
+        // The newest assistant-side message: a returning visitor who holds it missed nothing, and
+        // the handshake needs no second read (one index probe on messages_conversation_created_idx).
+        // Qualified by hand: drizzle renders a column unqualified in a single-table select.
+        latestReplyId: sql<string | null>`(select m.id from messages m where m.conversation_id = "conversations"."id" and m.role = 'assistant' order by m.created_at desc limit 1)`,
+      })
       .from(conversations)
       .where(eq(conversations.tokenHash, sql.placeholder('tokenHash')))
       .limit(1)
       .prepare('web_conversation_by_token_hash');
   }
 
-  async conversationByTokenHash(tokenHash: string): Promise<Conversation | undefined> {
+  async conversationByTokenHash(tokenHash: string): Promise<{ conversation: Conversation; latestReplyId: string | null } | undefined> {
     const [row] = await this.#byTokenHash.execute({ tokenHash });
     return row;
+  }
+
+  /**
+   * The assistant-side messages of a conversation stored after `afterMessageId` (the newest one a
+   * returning visitor holds), oldest first: replies, operators' messages and notices sent while
+   * they were away. An id of another conversation finds nothing.
+   */
+  async repliesAfter(conversationId: string, afterMessageId: string): Promise<Message[]> {
+    return this.db
+      .select()
+      .from(messages)
+      .where(
+        and(
+          eq(messages.conversationId, conversationId),
+          eq(messages.role, 'assistant'),
+          gt(messages.createdAt, sql`(select seen.created_at from messages seen where seen.id = ${afterMessageId} and seen.conversation_id = ${conversationId})`),
+        ),
+      )
+      .orderBy(asc(messages.createdAt))
+      .limit(MISSED_REPLIES_LIMIT);
   }
 }

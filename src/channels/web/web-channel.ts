@@ -29,6 +29,8 @@ type WebSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<strin
  * the resume token, turns `message` events into inbound messages, and streams
  * replies to the conversation's room (every tab of that conversation sees them).
  */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export class WebChannel implements ReplyTransport, Channel {
   readonly channel = WEB_CHANNEL;
   readonly name = WEB_CHANNEL;
@@ -36,6 +38,8 @@ export class WebChannel implements ReplyTransport, Channel {
   #context: ChannelContext | undefined;
   /** The raw token lives only here, between the handshake and the `session` event; it is never stored. */
   readonly #tokens = new WeakMap<WebSocket, string>();
+  /** A returning visitor's newest reply id, when replies were stored after it (sent on connect). */
+  readonly #missedAfter = new WeakMap<WebSocket, string>();
   /** The socket's conversation row once known, so a message does not re-read it (its identity never changes). */
   readonly #conversations = new WeakMap<WebSocket, Conversation>();
 
@@ -76,11 +80,15 @@ export class WebChannel implements ReplyTransport, Channel {
     const token: unknown = socket.handshake.auth?.token;
     if (looksLikeSessionToken(token)) {
       const tokenHash = hashSessionToken(token);
-      const existing = await this.context.store.sessions.conversationByTokenHash(tokenHash);
+      const found = await this.context.store.sessions.conversationByTokenHash(tokenHash);
+      const existing = found?.conversation;
       if (existing && existing.channel === WEB_CHANNEL) {
         socket.data = { conversationId: existing.id, tokenHash, persisted: true };
         this.#tokens.set(socket, token);
         this.#conversations.set(socket, existing);
+        // `auth.after`: the newest reply the visitor holds; anything stored since is sent on connect.
+        const after: unknown = socket.handshake.auth?.after;
+        if (typeof after === 'string' && UUID.test(after) && found.latestReplyId !== null && found.latestReplyId !== after) this.#missedAfter.set(socket, after);
         return;
       }
     }
@@ -98,7 +106,9 @@ export class WebChannel implements ReplyTransport, Channel {
       void socket.join(conversationRoom(socket.data.conversationId));
       sendSession(this.io, socket, { conversationId: socket.data.conversationId, token }, this.context.recoveryOffset());
       const known = this.#conversations.get(socket);
-      if (known?.mode === 'human') void this.sendHandoffState(socket, known.id);
+      const missedAfter = this.#missedAfter.get(socket);
+      this.#missedAfter.delete(socket);
+      if (known && (missedAfter !== undefined || known.mode === 'human')) void this.catchUp(socket, known, missedAfter);
     }
     socket.on('confirmation.answer', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};
@@ -117,14 +127,33 @@ export class WebChannel implements ReplyTransport, Channel {
     });
   }
 
-  /** A visitor coming back to a conversation that is with a person sees where it stands (straight to this socket, as the session). */
-  private async sendHandoffState(socket: WebSocket, conversationId: string): Promise<void> {
-    const open = await this.context.store.handoffs.findOpen(conversationId).catch((error: unknown) => {
-      this.logger.warn({ err: error }, 'handoff state not read');
-      return undefined;
-    });
-    if (!open) return;
-    this.io.local.to(socket.id).emit('handoff', { status: open.status, ...(open.status === 'active' && open.operatorName && { operatorName: open.operatorName }) });
+  /**
+   * A visitor coming back (a reload, another page, after a drop longer than connection-state
+   * recovery keeps) gets, straight to this socket: the replies stored since the newest one they
+   * hold (`auth.after`: an operator may have answered meanwhile), then where a handoff stands.
+   */
+  private async catchUp(socket: WebSocket, conversation: Conversation, after: string | undefined): Promise<void> {
+    try {
+      const toSocket = this.io.local.to(socket.id);
+      if (after !== undefined) {
+        for (const message of await this.context.store.sessions.repliesAfter(conversation.id, after)) {
+          toSocket.emit('reply.done', {
+            messageId: message.id,
+            text: message.text,
+            fallback: message.fallback,
+            cached: message.cached,
+            toolCalls: [],
+            author: message.author ?? 'agent',
+            ...(message.author === 'operator' && message.authorName && { operatorName: message.authorName }),
+          });
+        }
+      }
+      if (conversation.mode !== 'human') return;
+      const open = await this.context.store.handoffs.findOpen(conversation.id);
+      if (open) toSocket.emit('handoff', { status: open.status, ...(open.status === 'active' && open.operatorName && { operatorName: open.operatorName }) });
+    } catch (error) {
+      this.logger.warn({ err: error }, 'missed replies or handoff state not sent');
+    }
   }
 
   /** Only the socket's own conversation can be answered for: the id is looked up within it. */

@@ -479,6 +479,15 @@
       view.bubble.replaceChildren(dots);
     }
 
+    /** The id of the newest server reply in the transcript: what the visitor last received. */
+    function newestReplyId() {
+      for (var i = transcript.entries.length - 1; i >= 0; i--) {
+        var entry = transcript.entries[i];
+        if (entry.role === 'assistant' && typeof entry.messageId === 'string') return entry.messageId;
+      }
+      return null;
+    }
+
     function restoreTranscript() {
       transcript.entries.forEach(function (entry) {
         var view = addMessage(entry.role, entry.status);
@@ -489,6 +498,8 @@
         view.text = entry.text;
         renderText(view.bubble, entry.text);
         if (entry.note) setNote(view, entry.note);
+        // A finished reply the server may send again (missed-replies catch-up) changes nothing.
+        if (entry.role === 'assistant' && typeof entry.messageId === 'string') replies.set(entry.messageId, view);
       });
       scrollToBottom(true);
     }
@@ -615,6 +626,9 @@
         var operatorName = typeof payload.operatorName === 'string' && payload.operatorName.trim() !== '' ? payload.operatorName.trim() : null;
         view.text = text;
         view.entry.text = text;
+        // Kept in the transcript: a reload restores this bubble under its id, and the server is told
+        // the newest id it holds (auth.after) to send what arrived while the visitor was away.
+        view.entry.messageId = payload.messageId;
         setAuthor(view, author, operatorName);
         renderText(view.bubble, text);
         setStatus(view, payload.fallback ? 'fallback' : 'done');
@@ -837,7 +851,9 @@
         // A function, so every reconnect presents the latest token the server issued.
         auth: function (callback) {
           var token = storage.get(TOKEN_KEY);
-          callback(token ? { token: token } : {});
+          if (!token) return callback({});
+          var after = newestReplyId();
+          callback(after ? { token: token, after: after } : { token: token });
         },
       });
 
