@@ -71,4 +71,14 @@ describe('admin:create', () => {
     expect(await login('lead@example.com', 'a long enough password')).toBe(401);
     expect(await login('lead@example.com', 'the new long password')).toBe(200);
   });
+
+  it('creates an operator with a display name, and refuses an unknown role', async () => {
+    const created = await createAdmin(['--email', 'sam@example.com', '--role', 'operator', '--name', 'Sam', '--password-stdin'], 'a long enough password');
+    expect(created.stdout.trim()).toBe('admin account created: sam@example.com (operator)');
+    const rows = (await server.app.database.db.execute(sql`select role, name from admin_users where email = 'sam@example.com'`)) as unknown as { role: string; name: string }[];
+    expect(rows[0]).toEqual({ role: 'operator', name: 'Sam' });
+    const bad = await createAdmin(['--email', 'x@example.com', '--role', 'root', '--password-stdin'], 'a long enough password');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--role must be one of viewer, operator, admin/);
+  });
 });

@@ -117,4 +117,35 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
     );
     expect(delivery.parts).toBe(1);
   });
+
+  it('hands a chat to a person: the model asks for one, an operator takes it and answers in the chat as "Support: …", the agent stays out', async () => {
+    const client = current();
+    const chatId = '15551230009@c.us';
+    provider.push({ toolCalls: [{ name: 'request_human', arguments: { reason: 'delivery complaint' } }] });
+    client.receive({ from: chatId, body: 'I need a person' });
+    await waitFor(() => client.sent.filter((sent) => sent.chatId === chatId).length === 1);
+    expect(client.sent.filter((sent) => sent.chatId === chatId)[0]!.content).toBe(server.config.HANDOFF_NOTICE);
+    const conversation = await server.app.store.conversations.findOrCreateConversation({ channel: 'whatsapp-web', externalUserId: chatId });
+    expect(conversation.mode).toBe('human');
+
+    const admin = (path: string, body?: unknown) =>
+      fetch(`${server.url}/api/admin/conversations/${conversation.id}/${path}`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer admin-token-for-pairing', 'content-type': 'application/json' },
+        body: JSON.stringify(body ?? {}),
+      }).then(async (response) => ({ status: response.status, json: (await response.json()) as any }));
+    expect((await admin('takeover')).status).toBe(200);
+    const reply = await admin('messages', { text: 'Your parcel is at the depot.' });
+    expect(reply.json).toEqual({ messageId: expect.any(String), delivery: 'sent' });
+    expect(client.sent.filter((sent) => sent.chatId === chatId).map((sent) => sent.content)).toEqual([
+      server.config.HANDOFF_NOTICE,
+      'Support: Your parcel is at the depot.',
+    ]);
+
+    const requests = provider.requests.length;
+    client.receive({ from: chatId, body: 'thank you!' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(provider.requests).toHaveLength(requests);
+    expect(client.sent.filter((sent) => sent.chatId === chatId)).toHaveLength(2);
+  });
 });
