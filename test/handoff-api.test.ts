@@ -320,12 +320,13 @@ describe('operators', () => {
 describe('a visitor who was away', () => {
   it('gets the replies stored since the newest one they hold, once, in order; nothing for an id they already hold or of another conversation', async () => {
     const person = await visitor();
-    await person.send('human');
-    await waitFor(() => person.dones.length > 0, 'the notice');
+    await person.send('hello');
+    await waitFor(() => person.dones.length > 0, 'the agent reply');
+    // A turn's reply is known by the user message it answers.
     const held = person.dones[0]!.messageId as string;
     const base = `/api/admin/conversations/${person.conversationId}`;
-    expect((await admin.post(`${base}/takeover`)).status).toBe(200);
     person.socket.disconnect();
+    expect((await admin.post(`${base}/takeover`)).status).toBe(200);
     const first = await admin.post(`${base}/messages`, { text: 'Are you still there?' });
     const second = await admin.post(`${base}/messages`, { text: 'I will email you the label.' });
 
@@ -340,10 +341,12 @@ describe('a visitor who was away', () => {
       return dones;
     };
     const missed = await reconnect({ token: person.token, after: held });
-    expect(missed.map((done) => [done.messageId, done.text, done.author, done.operatorName])).toEqual([
-      [first.body.messageId, 'Are you still there?', 'operator', 'Support'],
-      [second.body.messageId, 'I will email you the label.', 'operator', 'Support'],
+    expect(missed.map((done) => [done.text, done.author, done.operatorName])).toEqual([
+      ['Support from our team has joined the conversation.', 'system', undefined],
+      ['Are you still there?', 'operator', 'Support'],
+      ['I will email you the label.', 'operator', 'Support'],
     ]);
+    expect(missed.slice(1).map((done) => done.messageId)).toEqual([first.body.messageId, second.body.messageId]);
     expect(await reconnect({ token: person.token, after: second.body.messageId })).toEqual([]);
     expect(await reconnect({ token: person.token })).toEqual([]);
     const other = await visitor();

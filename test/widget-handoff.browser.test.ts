@@ -3,6 +3,7 @@ import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastUserText, startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { launchChromium } from './helpers/browser.js';
+import { expectAnnounced, sendThroughUi, waitForOnline } from './helpers/widget-page.js';
 import { listMessages } from './helpers/store-queries.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
 
@@ -190,26 +191,6 @@ describe('chat widget during a human handoff', () => {
   });
 });
 
-declare global {
-  interface Window {
-    Switchboard: {
-      open(): void;
-      close(): void;
-      send(text: string): Promise<unknown>;
-      readonly conversationId: string | null;
-    };
-  }
-}
-
-async function waitForOnline(page: Page): Promise<void> {
-  await page.locator('[data-testid="switchboard-panel"][data-connection="online"]').waitFor({ state: 'attached', timeout: 10_000 });
-}
-
-async function sendThroughUi(page: Page, text: string): Promise<void> {
-  await page.getByTestId('switchboard-input').fill(text);
-  await page.getByTestId('switchboard-send').click();
-}
-
 async function waitForHandoff(page: Page, state: string, timeout = 10_000): Promise<void> {
   await page.locator(`[data-testid="handoff-status"][data-state="${state}"]`).waitFor({ state: 'attached', timeout });
 }
@@ -238,12 +219,3 @@ async function typingIndicators(page: Page): Promise<number> {
   return page.evaluate(() => document.getElementById('switchboard-widget')!.shadowRoot!.querySelectorAll('.typing').length);
 }
 
-async function expectAnnounced(page: Page, text: string): Promise<void> {
-  await page.waitForFunction(
-    (expected) =>
-      document.getElementById('switchboard-widget')!.shadowRoot!.querySelector('[data-testid="switchboard-announcer"]')!.textContent ===
-      expected,
-    text,
-    { timeout: 5_000 },
-  );
-}

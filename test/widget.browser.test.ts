@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastUserText, startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
 import { launchChromium } from './helpers/browser.js';
+import { expectAnnounced, sendThroughUi, waitForOnline } from './helpers/widget-page.js';
 import { listMessages } from './helpers/store-queries.js';
 
 /**
@@ -314,27 +315,6 @@ describe('chat widget in a real browser', () => {
   });
 });
 
-declare global {
-  interface Window {
-    Switchboard: {
-      open(): void;
-      close(): void;
-      send(text: string): Promise<unknown>;
-      readonly conversationId: string | null;
-    };
-  }
-}
-
-async function waitForOnline(page: Page): Promise<void> {
-  await page.locator('[data-testid="switchboard-panel"][data-connection="online"]').waitFor({ state: 'attached', timeout: 10_000 });
-}
-
-async function sendThroughUi(page: Page, text: string): Promise<void> {
-  const input = page.getByTestId('switchboard-input');
-  await input.fill(text);
-  await page.getByTestId('switchboard-send').click();
-}
-
 /** Waits until the `ordinal`-th assistant bubble (1-based) has the status. */
 async function waitForAssistant(page: Page, ordinal: number, status: string): Promise<void> {
   await page
@@ -360,16 +340,6 @@ async function isFocused(page: Page, testId: string): Promise<boolean> {
   return page.evaluate(
     (id) => document.getElementById('switchboard-widget')!.shadowRoot!.activeElement?.getAttribute('data-testid') === id,
     testId,
-  );
-}
-
-async function expectAnnounced(page: Page, text: string): Promise<void> {
-  await page.waitForFunction(
-    (expected) =>
-      document.getElementById('switchboard-widget')!.shadowRoot!.querySelector('[data-testid="switchboard-announcer"]')!.textContent ===
-      expected,
-    text,
-    { timeout: 5_000 },
   );
 }
 

@@ -18,10 +18,11 @@ export class SessionLookup {
     this.#byTokenHash = db
       .select({
         conversation: conversations,
-        // The newest assistant-side message: a returning visitor who holds it missed nothing, and
-        // the handshake needs no second read (one index probe on messages_conversation_created_idx).
-        // Qualified by hand: drizzle renders a column unqualified in a single-table select.
-        latestReplyId: sql<string | null>`(select m.id from messages m where m.conversation_id = "conversations"."id" and m.role = 'assistant' order by m.created_at desc limit 1)`,
+        // The newest reply's id as clients know it (see replyKey): a returning visitor who holds it
+        // missed nothing, and the handshake needs no second read (one index probe on
+        // messages_conversation_created_idx). Qualified by hand: drizzle renders a column
+        // unqualified in a single-table select.
+        latestReplyId: sql<string | null>`(select coalesce(m.reply_to_id, m.id) from messages m where m.conversation_id = "conversations"."id" and m.role = 'assistant' order by m.created_at desc limit 1)`,
       })
       .from(conversations)
       .where(eq(conversations.tokenHash, sql.placeholder('tokenHash')))
@@ -35,11 +36,11 @@ export class SessionLookup {
   }
 
   /**
-   * The assistant-side messages of a conversation stored after `afterMessageId` (the newest one a
-   * returning visitor holds), oldest first: replies, operators' messages and notices sent while
-   * they were away. An id of another conversation finds nothing.
+   * The assistant-side messages of a conversation stored after the reply `afterReplyId` (the
+   * newest one a returning visitor holds, by its key), oldest first: replies, operators' messages
+   * and notices sent while they were away. An id of another conversation finds nothing.
    */
-  async repliesAfter(conversationId: string, afterMessageId: string): Promise<Message[]> {
+  async repliesAfter(conversationId: string, afterReplyId: string): Promise<Message[]> {
     return this.db
       .select()
       .from(messages)
@@ -47,10 +48,24 @@ export class SessionLookup {
         and(
           eq(messages.conversationId, conversationId),
           eq(messages.role, 'assistant'),
-          gt(messages.createdAt, sql`(select seen.created_at from messages seen where seen.id = ${afterMessageId} and seen.conversation_id = ${conversationId})`),
+          gt(
+            messages.createdAt,
+            sql`(select min(seen.created_at) from messages seen
+                 where seen.conversation_id = ${conversationId} and seen.role = 'assistant'
+                   and (seen.id = ${afterReplyId} or seen.reply_to_id = ${afterReplyId}))`,
+          ),
         ),
       )
       .orderBy(asc(messages.createdAt))
       .limit(MISSED_REPLIES_LIMIT);
   }
+}
+
+/**
+ * The id a client knows a reply by: a turn's reply (and its follow-up) by the user message it
+ * answers, as `reply.delta` / `reply.done` carry it; a message that answers none (an operator's,
+ * a notice, a confirmed call's outcome) by its own id.
+ */
+export function replyKey(message: Pick<Message, 'id' | 'replyToId'>): string {
+  return message.replyToId ?? message.id;
 }

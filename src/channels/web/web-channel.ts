@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'socket.io';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
+import { replyKey } from '../../store/sessions.js';
 import type { Conversation } from '../../store/schema.js';
 import type { ConfirmationRequest, ConfirmationResolution, FinishedReply, HandoffState, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { Channel, ChannelContext, ChannelFactory } from '../channel.js';
@@ -138,7 +139,7 @@ export class WebChannel implements ReplyTransport, Channel {
       if (after !== undefined) {
         for (const message of await this.context.store.sessions.repliesAfter(conversation.id, after)) {
           toSocket.emit('reply.done', {
-            messageId: message.id,
+            messageId: replyKey(message),
             text: message.text,
             fallback: message.fallback,
             cached: message.cached,
