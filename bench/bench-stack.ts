@@ -1,9 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createBenchDatabase, type BenchDatabase } from './bench-database.js';
 import { dropRedisPrefix, REDIS_URL } from './bench-redis.js';
 import { FakeProvider } from './fake-provider.js';
 import type { BenchOptions } from './options.js';
 import { ServerProcess } from './server-process.js';
-
 
 /** What one scenario runs against: a fresh database, a fake provider process and a server process. */
 export interface BenchStack {
@@ -72,4 +74,67 @@ export function stackOptions(options: BenchOptions, latencyMs: number): StackOpt
     serverEntry: options.serverEntry,
     serverEnv: options.serverEnv,
   };
+}
+
+/** Data directories of embedded stacks not yet removed: the exit path removes them. */
+const embeddedDataDirs = new Set<string>();
+
+/** The server as it runs with no DATABASE_URL and no REDIS_URL, and a fake provider process. */
+export interface EmbeddedStack {
+  /** The server's throw-away DATA_DIR (PGlite's files). */
+  dataDir: string;
+  provider: FakeProvider;
+  server: ServerProcess;
+  /** Stops the server (gracefully), then the fake provider, then removes the data directory. Returns the server's exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * The embedded default: PGlite in a fresh DATA_DIR under the system's temporary directory, the
+ * in-process queue and socket.io's in-memory adapter. The database runs inside the server
+ * process, so its CPU is the server's.
+ */
+export async function startEmbeddedStack(options: StackOptions): Promise<EmbeddedStack> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sb_bench_embedded_'));
+  embeddedDataDirs.add(dataDir);
+  let provider: FakeProvider | undefined;
+  try {
+    provider = await FakeProvider.start({ latencyMs: options.latencyMs, chunkSize: options.chunkSize });
+    const server = await ServerProcess.start({
+      extraEnv: { DATA_DIR: dataDir, ...options.serverEnv },
+      providerUrl: provider.url,
+      ...(options.cpuProfileDir !== undefined && { cpuProfileDir: options.cpuProfileDir }),
+      ...(options.serverRoot !== undefined && { root: options.serverRoot }),
+      ...(options.serverEntry !== undefined && { entry: options.serverEntry }),
+    });
+    const started = provider;
+    process.stderr.write(`bench: embedded server pid ${server.pid} at ${server.url} (DATA_DIR ${dataDir}), fake provider pid ${started.pid}\n`);
+    return {
+      dataDir,
+      provider: started,
+      server,
+      async stop() {
+        try {
+          return await server.stop();
+        } finally {
+          await started.stop();
+          await removeDataDir(dataDir);
+        }
+      },
+    };
+  } catch (error) {
+    await provider?.stop();
+    await removeDataDir(dataDir);
+    throw error;
+  }
+}
+
+/** Removes the data directories of embedded stacks still present (used on error and Ctrl-C). */
+export async function removeAllEmbeddedDataDirs(): Promise<void> {
+  for (const dataDir of [...embeddedDataDirs]) await removeDataDir(dataDir);
+}
+
+async function removeDataDir(dataDir: string): Promise<void> {
+  await rm(dataDir, { recursive: true, force: true });
+  embeddedDataDirs.delete(dataDir);
 }

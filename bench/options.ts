@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['serial', 'load', 'idle'] as const;
+export const SCENARIOS = ['serial', 'load', 'idle', 'handoff'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -18,6 +18,11 @@ export interface BenchOptions {
   /** idle: connected sockets, and how many connect at once. */
   idle: number;
   connectBatch: number;
+  /** handoff: visitors taken over, and operator replies measured per visitor. */
+  visitors: number;
+  replies: number;
+  /** handoff: run the server with no DATABASE_URL and no REDIS_URL (PGlite, in-process queue). */
+  embedded: boolean;
   /** Characters per streamed delta from the fake provider. */
   chunkSize: number;
   /** serial and load: after this many turns a client reconnects as a new visitor (0 = never). */
@@ -32,12 +37,14 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [options]
-  --scenario=serial|load|idle|all   which scenario(s) to run (default all; a comma list works too)
+  --scenario=all                    serial, load, idle, handoff or all (default; a comma list works too)
   --messages=2000 --warmup=200      serial: measured messages after unmeasured warm-up messages
   --duration=30 --warmup-seconds=3  load: measured seconds after unmeasured warm-up seconds
   --sockets=200 --latency=200       load: closed-loop sockets; fake provider latency in ms
   --rate=0                          load: offer this many messages/s in all, paced per socket (0 = closed loop)
   --idle=10000 --connect-batch=250  idle: sockets to hold open; how many connect at once
+  --visitors=20 --replies=10        handoff: visitors taken over by an operator; operator replies per visitor
+  --embedded                        handoff only: the server without DATABASE_URL and REDIS_URL (PGlite, in-process queue)
   --chunk-size=16                   characters per streamed delta from the fake provider
   --conversation-turns=0            serial/load: start a new conversation every N turns (0 = never)
   --cpu-prof=DIR                    write a V8 CPU profile of the server per scenario into DIR
@@ -60,6 +67,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       rate: { type: 'string', default: '0' },
       idle: { type: 'string', default: '10000' },
       'connect-batch': { type: 'string', default: '250' },
+      visitors: { type: 'string', default: '20' },
+      replies: { type: 'string', default: '10' },
+      embedded: { type: 'boolean', default: false },
       'chunk-size': { type: 'string', default: '16' },
       'conversation-turns': { type: 'string', default: '0' },
       'cpu-prof': { type: 'string' },
@@ -74,8 +84,11 @@ export function parseOptions(argv: string[]): BenchOptions {
     console.log(USAGE);
     process.exit(0);
   }
+  const scenarios = parseScenarios(values.scenario);
+  // The other scenarios' stack (and serial's PostgreSQL reference) needs PostgreSQL and Redis.
+  if (values.embedded && scenarios.some((name) => name !== 'handoff')) throw new Error('--embedded: only the handoff scenario runs embedded (use --scenario=handoff)');
   return {
-    scenarios: parseScenarios(values.scenario),
+    scenarios,
     messages: count('messages', values.messages, 1),
     warmup: count('warmup', values.warmup, 0),
     duration: count('duration', values.duration, 1),
@@ -85,6 +98,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     rate: count('rate', values.rate, 0),
     idle: count('idle', values.idle, 1),
     connectBatch: count('connect-batch', values['connect-batch'], 1),
+    visitors: count('visitors', values.visitors, 1),
+    replies: count('replies', values.replies, 1),
+    embedded: values.embedded,
     chunkSize: count('chunk-size', values['chunk-size'], 1),
     conversationTurns: count('conversation-turns', values['conversation-turns'], 0),
     cpuProfileDir: values['cpu-prof'],

@@ -9,11 +9,13 @@ import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { dropAllBenchDatabases } from './bench-database.js';
 import { dropRedisPrefix } from './bench-redis.js';
+import { removeAllEmbeddedDataDirs } from './bench-stack.js';
 import { killAllChildren, PROJECT_ROOT } from './child-processes.js';
 import type { CpuUsage } from './cpu-meter.js';
 import { parseOptions, USAGE, type BenchOptions, type ScenarioName } from './options.js';
 import { loadAverage1m } from './proc-stats.js';
 import { formatTable, isMet, type ScenarioResult } from './report.js';
+import { runHandoff } from './scenarios/handoff.js';
 import { runIdle } from './scenarios/idle.js';
 import { runLoad } from './scenarios/load.js';
 import { runSerial } from './scenarios/serial.js';
@@ -23,6 +25,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: stri
   serial: runSerial,
   load: runLoad,
   idle: runIdle,
+  handoff: runHandoff,
 };
 
 /** Work by others on the machine above this share of a core makes latency figures unreliable. */
@@ -39,6 +42,7 @@ async function emergencyCleanup(reason: string, exitCode: number): Promise<never
     const cleanup = async () => {
       // Each database name is also its scenario's Redis key prefix.
       for (const name of await dropAllBenchDatabases()) await dropRedisPrefix(name);
+      await removeAllEmbeddedDataDirs();
     };
     await Promise.race([cleanup().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 10_000))]);
   }

@@ -28,10 +28,11 @@ const MEMORY_SAMPLE_MS = 200;
 const STOP_GRACE_MS = 20_000;
 
 export interface ServerOptions {
-  databaseUrl: string;
-  redisUrl: string;
+  /** PostgreSQL and Redis; without them the server runs embedded (PGlite in DATA_DIR, in-process queue). */
+  databaseUrl?: string;
+  redisUrl?: string;
+  redisPrefix?: string;
   providerUrl: string;
-  redisPrefix: string;
   /** Settings on top of the bench's own (they win). */
   extraEnv?: Record<string, string>;
   /** The checkout to run (default: this repository) and its entry point relative to it (default dist/main.js, built first). */
@@ -71,12 +72,12 @@ export class ServerProcess {
         HOST: '127.0.0.1',
         PORT: String(port),
         LOG_LEVEL: 'warn',
-        DATABASE_URL: options.databaseUrl,
-        REDIS_URL: options.redisUrl,
+        ...(options.databaseUrl !== undefined && { DATABASE_URL: options.databaseUrl }),
+        ...(options.redisUrl !== undefined && { REDIS_URL: options.redisUrl }),
+        ...(options.redisPrefix !== undefined && { REDIS_PREFIX: options.redisPrefix }),
         LLM_PROVIDERS: 'openai',
         OPENAI_API_KEY: 'sk-bench',
         OPENAI_BASE_URL: options.providerUrl,
-        REDIS_PREFIX: options.redisPrefix,
         ...BENCH_POLICY_ENV,
         ...options.extraEnv,
       },

@@ -5,7 +5,7 @@ import { redactText } from '../observability/redaction.js';
 import type { HandoffRecords, InboxEntry } from '../store/handoffs.js';
 import type { AdminRole } from '../store/schema.js';
 import type { HandoffService } from '../turn/handoffs.js';
-import { hasRole, operatorOf, type AdminActor } from './admin-auth.js';
+import { actorName, hasRole, operatorOf, type AdminActor } from './admin-auth.js';
 import { idParamSchema, parseQuery } from './admin-filters.js';
 
 export interface HandoffRouteDeps {
@@ -59,14 +59,20 @@ export function registerHandoffRoutes(scope: FastifyInstance, deps: HandoffRoute
     if (!deps.handoffs) throw new SwitchboardError('not_found', 'human handoff is not configured on this server');
     return deps.handoffs;
   };
-  /** An operator action: role checked first, then the action, then its audit row (only what happened is recorded). */
+  /**
+   * An operator action: role checked first, then the action, then its audit row (only what
+   * happened is recorded). A reply already delivered is not answered with an error because its
+   * audit row could not be written — the operator would send it again; the log keeps the action.
+   */
   const act = <T>(action: string, run: (request: FastifyRequest, id: string) => Promise<T>) =>
     async (request: FastifyRequest) => {
       const actor = request.adminActor!;
       requireRole(actor, 'operator');
       const { id } = parseQuery(idParamSchema, request.params);
       const result = await run(request, id);
-      await deps.audit(request, action, { conversationId: id });
+      await deps.audit(request, action, { conversationId: id }).catch((error: unknown) => {
+        request.log.error({ err: error, action, conversationId: id, actor: actorName(actor) }, 'admin audit row not written');
+      });
       return result;
     };
 
