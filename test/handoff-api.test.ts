@@ -198,6 +198,26 @@ describe('operators', () => {
     expect(actions.map((row) => row.action)).toEqual(expect.arrayContaining(['handoff.takeover', 'handoff.reply', 'handoff.note', 'handoff.release']));
   });
 
+  it('a takeover while the agent is answering: the agent\'s answer is taken back and never sent', async () => {
+    const person = await visitor();
+    const discards: string[] = [];
+    person.socket.on('reply.discard', (payload) => discards.push(payload.messageId));
+    const deltas: string[] = [];
+    person.socket.on('reply.delta', (payload) => deltas.push(payload.delta));
+    openai.push({ text: 'Let me think about that for a long while…', chunkSize: 4, interChunkDelayMs: 80 });
+    const messageId = await person.send('what do you think?');
+    await waitFor(() => deltas.length > 0, 'the first streamed text');
+
+    expect((await admin.post(`/api/admin/conversations/${person.conversationId}/takeover`)).status).toBe(200);
+    await waitFor(() => discards.includes(messageId), 'the streamed text taken back');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(person.dones.filter((done) => done.messageId === messageId)).toEqual([]);
+    expect(person.dones.map((done) => done.author)).toEqual(['system']); // the joined notice only
+    expect((await server.app.store.messages.getMessage(messageId))!.status).toBe('human');
+    const rows = await listMessages(server.app.database.db, person.conversationId);
+    expect(rows.filter((row) => row.replyToId === messageId)).toEqual([]);
+  });
+
   it('two operators taking over at once: exactly one wins, the other gets 409', async () => {
     const [ana, ben] = await Promise.all([account('ana@example.com', 'operator', 'Ana'), account('ben@example.com', 'operator', 'Ben')]);
     for (const fromState of ['agent', 'waiting'] as const) {

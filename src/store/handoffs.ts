@@ -80,7 +80,8 @@ export class HandoffRecords {
         const [existing] = await tx.select().from(handoffs).where(and(eq(handoffs.conversationId, input.conversationId), inArray(handoffs.status, OPEN)));
         return { handoff: existing!, started: false };
       }
-      await enterHumanMode(tx, input.conversationId);
+      // request_human: the asking turn goes on to deliver the notice; a keyword's message is held above.
+      await enterHumanMode(tx, input.conversationId, input.messageId ?? null);
       return { handoff: created, started: true };
     });
   }
@@ -107,7 +108,7 @@ export class HandoffRecords {
           .onConflictDoNothing(openTarget)
           .returning();
         if (started) {
-          await enterHumanMode(tx, conversationId);
+          await enterHumanMode(tx, conversationId, null);
           return { outcome: 'started' as const, handoff: started };
         }
         const [open] = await tx.select().from(handoffs).where(and(eq(handoffs.conversationId, conversationId), inArray(handoffs.status, OPEN)));
@@ -191,8 +192,25 @@ export class HandoffRecords {
 
 type Transaction = Parameters<Parameters<Db['transaction']>[0]>[0];
 
-async function enterHumanMode(tx: Transaction, conversationId: string): Promise<void> {
+/**
+ * The conversation is with a person from now on. Turns still running for it (received or
+ * processing, except `keepTurn`: the turn whose request_human call is handing it over) are kept
+ * for the operator: their completion finds the message no longer open and delivers nothing, so
+ * the agent never answers over the person who took over.
+ */
+async function enterHumanMode(tx: Transaction, conversationId: string, keepTurn: string | null): Promise<void> {
   await tx.update(conversations).set({ mode: 'human' }).where(eq(conversations.id, conversationId));
+  await tx
+    .update(messages)
+    .set({ status: 'human', updatedAt: new Date() })
+    .where(
+      and(
+        eq(messages.conversationId, conversationId),
+        eq(messages.role, 'user'),
+        inArray(messages.status, ['received', 'processing']),
+        ...(keepTurn ? [sql`${messages.id} <> ${keepTurn}`] : []),
+      ),
+    );
   // A fallback answer waiting for a recovered provider is not sent over a person.
   await tx
     .update(messages)

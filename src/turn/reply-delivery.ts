@@ -60,13 +60,29 @@ export class ReplyDelivery {
       await this.deps.store.messages.completeTurn(turn.message, outcome.record);
     } catch (error) {
       if (error instanceof TurnAlreadyCompletedError) {
-        log.info('turn already completed elsewhere; not answering twice');
+        await this.afterClosedElsewhere(turn, log);
         return false;
       }
       throw error;
     }
     this.announceTurn(turn, outcome, log);
     return true;
+  }
+
+  /**
+   * The turn's message was closed by someone else: another run of the turn answered it, or an
+   * operator took the conversation over while it ran (the message is then `human`, and what was
+   * streamed of the agent's answer is taken back).
+   */
+  private async afterClosedElsewhere(turn: TurnSubject, log: Logger): Promise<void> {
+    const now = await this.deps.store.messages.getMessage(turn.message.id);
+    if (now?.status !== 'human') {
+      log.info('turn already completed elsewhere; not answering twice');
+      return;
+    }
+    log.info('conversation taken over by a person while the turn ran: the answer is not sent');
+    this.deps.transports.get(turn.conversation.channel)?.discard?.({ conversation: turn.conversation, messageId: turn.message.id });
+    this.deps.events.emit('message.held', { message: now, conversation: { ...turn.conversation, mode: 'human' } });
   }
 
   /** A turn's outcome is stored (here, or by the statement that accepted it): observers and the log hear of it. */

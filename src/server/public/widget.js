@@ -620,6 +620,8 @@
       } else if (kind === 'discard') {
         view.text = '';
         showTyping(view);
+        // A person took the conversation over while the assistant was answering: no answer follows.
+        if (withPerson()) retireTypingBubbles();
       } else if (kind === 'done') {
         var text = typeof payload.text === 'string' ? payload.text : view.text;
         var author = AUTHORS.indexOf(payload.author) >= 0 && payload.author !== 'user' ? payload.author : 'agent';
