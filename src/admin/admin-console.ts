@@ -24,8 +24,8 @@ export async function attachAdminConsole(deps: {
   logger: Logger;
   redis?: Redis;
   channels?: ChannelAdminView;
-  /** The handoff service and records; `broadcast`: a socket.io adapter carries the live feed to every instance. */
-  handoffs: AdminRouteDeps['handoffs'] & { broadcast: boolean };
+  /** The handoff service and records (the operators' routes). */
+  handoffs: AdminRouteDeps['handoffs'];
 }): Promise<{ store: AdminStore; feed: AdminLiveFeed }> {
   const store = new AdminStore(deps.db);
   const auth = new AdminAuth(store, deps.config.ADMIN_TOKEN);
@@ -33,7 +33,6 @@ export async function attachAdminConsole(deps: {
     auth,
     db: deps.db,
     logger: deps.logger,
-    broadcast: deps.handoffs.broadcast,
     audit: (actor, ip) => store.audit({ actor: actorName(actor), action: 'live-feed.subscribe', ip }),
   });
   feed.attach(deps.events);
@@ -46,7 +45,7 @@ export async function attachAdminConsole(deps: {
     limiter: new LoginLimiter(deps.config.ADMIN_LOGIN_MAX_ATTEMPTS, deps.redis),
     logger: deps.logger,
     onLogout: (token) => feed.disconnectSession(token),
-    handoffs: { handoffs: deps.handoffs.handoffs, records: deps.handoffs.records },
+    handoffs: deps.handoffs,
     ...(deps.channels && { channels: deps.channels }),
   });
   await registerAdminUi(deps.http);

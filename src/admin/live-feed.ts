@@ -35,21 +35,14 @@ export class AdminLiveFeed {
   private readonly auth: AdminAuth;
   private readonly db: Db;
   private readonly logger: Logger;
-  /**
-   * With a socket.io adapter (several instances) every event is emitted through it, so a console
-   * on any instance sees what happened on every one (a worker, which has no console sockets,
-   * included); alone, an event is emitted only when a console is connected here.
-   */
-  private readonly broadcast: boolean;
   /** Records the subscription in the audit trail: watching the feed is reading the logs. */
   private readonly audit: (actor: AdminActor, ip: string) => Promise<void>;
 
   constructor(
     io: Server,
-    deps: { auth: AdminAuth; db: Db; logger: Logger; broadcast?: boolean; audit: (actor: AdminActor, ip: string) => Promise<void> },
+    deps: { auth: AdminAuth; db: Db; logger: Logger; audit: (actor: AdminActor, ip: string) => Promise<void> },
   ) {
     ({ auth: this.auth, db: this.db, logger: this.logger, audit: this.audit } = deps);
-    this.broadcast = deps.broadcast ?? false;
     this.nsp = io.of('/admin') as unknown as AdminNamespace;
     this.nsp.use((socket, next) => {
       this.auth
@@ -72,20 +65,12 @@ export class AdminLiveFeed {
 
   attach(events: PipelineEvents): void {
     this.#offs.push(
-      events.on('tool-call.finished', (call) => {
-        if (!this.watched) return;
-        getToolCallListItem(this.db, call.id)
-          .then((item) => item && this.nsp.emit('tool-call', item))
-          .catch((error: unknown) => this.logger.warn({ err: error, messageId: call.messageId }, 'admin feed: tool call not sent'));
-      }),
-      events.on('handoff.changed', (event) => {
-        if (this.watched) this.nsp.emit('handoff', event);
-      }),
-      events.on('message.held', ({ message, conversation }) => this.sendMessage(message, conversation)),
-      events.on('message.appended', ({ message, conversation }) => this.sendMessage(message, conversation)),
-      events.on('turn.finished', ({ message, conversation, outcome }) => {
-        if (!this.watched) return;
-        this.nsp.emit('turn', {
+      events.on('tool-call.finished', (call) => this.send('tool-call', () => getToolCallListItem(this.db, call.id))),
+      events.on('handoff.changed', (event) => this.send('handoff', () => event)),
+      events.on('message.held', ({ message, conversation }) => this.send('message', () => messageItem(message, conversation))),
+      events.on('message.appended', ({ message, conversation }) => this.send('message', () => messageItem(message, conversation))),
+      events.on('turn.finished', ({ message, conversation, outcome }) =>
+        this.send('turn', () => ({
           messageId: message.id,
           conversationId: conversation.id,
           channel: conversation.channel,
@@ -94,26 +79,28 @@ export class AdminLiveFeed {
           latencyMs: outcome.latencyMs,
           fallback: outcome.fallback,
           cached: outcome.cached,
-        });
-      }),
+        })),
+      ),
     );
   }
 
-  /** Whether an event is worth emitting: somebody may watch it here, or on another instance. */
-  private get watched(): boolean {
-    return this.broadcast || this.nsp.sockets.size > 0;
-  }
-
-  private sendMessage(message: { id: string; role: string; status: string; author: string | null }, conversation: { id: string; channel: string }): void {
-    if (!this.watched) return;
-    this.nsp.emit('message', {
-      conversationId: conversation.id,
-      messageId: message.id,
-      channel: conversation.channel,
-      role: message.role,
-      status: message.status,
-      author: message.author,
-    });
+  /**
+   * Emits an event when somebody may watch it: a console connected here, or another instance (a
+   * web instance's console, when this is a worker). The adapter knows the other instances from its
+   * heartbeats, without a Redis command; through it, the event reaches their consoles. A lone
+   * instance with no console connected builds and sends nothing.
+   */
+  private send<Event extends keyof AdminFeedEvents>(
+    event: Event,
+    payload: () => Parameters<AdminFeedEvents[Event]>[0] | undefined | Promise<Parameters<AdminFeedEvents[Event]>[0] | undefined>,
+  ): void {
+    const watched = this.nsp.sockets.size > 0 ? Promise.resolve(true) : this.nsp.adapter.serverCount().then((count) => count > 1);
+    watched
+      .then(async (yes) => {
+        const value = yes ? await payload() : undefined;
+        if (value !== undefined) (this.nsp.emit as (name: string, value: unknown) => boolean)(event, value);
+      })
+      .catch((error: unknown) => this.logger.warn({ err: error, event }, 'admin feed: event not sent'));
   }
 
   /** Closes the feed of one login session (after logout). */
@@ -128,4 +115,9 @@ export class AdminLiveFeed {
     for (const off of this.#offs) off();
     this.#offs = [];
   }
+}
+
+/** A message of the feed: which conversation, whose, in what state; never its text. */
+function messageItem(message: { id: string; role: string; status: string; author: string | null }, conversation: { id: string; channel: string }) {
+  return { conversationId: conversation.id, messageId: message.id, channel: conversation.channel, role: message.role, status: message.status, author: message.author };
 }

@@ -195,7 +195,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     events,
     logger,
     redis,
-    handoffs: { handoffs: spine.handoffs, records: store.handoffs, broadcast: socketAdapter !== undefined },
+    handoffs: { handoffs: spine.handoffs, records: store.handoffs },
     channels: {
       listDeliveries: (filter) => store.channels.listDeliveries(filter),
       whatsappWebPairing: () => (channels.get('whatsapp-web') as WhatsAppWebChannel | undefined)?.pairing,
