@@ -43,7 +43,7 @@ function turnInput(overrides: Partial<AgentTurnInput> = {}) {
       const run = await runTool(
         lookupOrder,
         JSON.parse(toolCall.arguments),
-        { conversationId: 'c1', messageId: 'm1', channel: 'web', idempotencyKey: toolCall.id, signal: input.signal },
+        { conversationId: 'c1', messageId: 'm1', channel: 'web', idempotencyKey: toolCall.id, toolCallId: toolCall.id, signal: input.signal },
         1000,
       );
       return run.status === 'ok'

@@ -36,6 +36,7 @@ function context(overrides: Partial<ToolContext> = {}): ToolContext {
     messageId: `msg_${callNumber}`,
     channel: 'web',
     idempotencyKey: `conv_1:call_${callNumber}`,
+    toolCallId: `00000000-0000-4000-8000-${String(callNumber).padStart(12, '0')}`,
     signal: new AbortController().signal,
     ...overrides,
   };
@@ -91,10 +92,14 @@ describe('create_checkout_link against the fake Stripe API', () => {
       ],
       success_url: SUCCESS_URL,
       cancel_url: CANCEL_URL,
+      // What a webhook event about this session finds its conversation and call by.
+      client_reference_id: 'conv_1',
+      metadata: { conversation_id: 'conv_1', tool_call_id: ctx.toolCallId, channel: 'web' },
     });
 
     const session = server.sessions[0]!;
     expect(session.amount_total).toBe(4999);
+    expect(session.metadata).toEqual({ conversation_id: 'conv_1', tool_call_id: ctx.toolCallId, channel: 'web' });
     expect(link).toEqual({
       url: session.url,
       sessionId: session.id,

@@ -64,7 +64,7 @@ describe('Google service account with domain-wide delegation', () => {
 
   const call = (name: string, args: unknown, key = `conv:${Math.random()}`) => {
     const tool = tools.get(name)!;
-    return runTool(tool, tool.input.parse(args), { conversationId: 'c', messageId: 'm', channel: 'web', idempotencyKey: key, signal: new AbortController().signal }, 5000);
+    return runTool(tool, tool.input.parse(args), { conversationId: 'c', messageId: 'm', channel: 'web', idempotencyKey: key, toolCallId: key, signal: new AbortController().signal }, 5000);
   };
 
   it('find_meeting_slots: posts the JWT-bearer grant with the delegated sub to GOOGLE_TOKEN_URL and calls the API as that user', async () => {

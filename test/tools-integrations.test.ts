@@ -70,7 +70,7 @@ describe('integration tools against local Google and HubSpot endpoints', () => {
   const call = async (name: string, args: unknown, key = `conv:${Math.random()}`) => {
     const tool = tools.get(name)!;
     const input = tool.input.parse(args);
-    return runTool(tool, input, { conversationId: 'c', messageId: 'm', channel: 'web', idempotencyKey: key, signal: new AbortController().signal }, 5000);
+    return runTool(tool, input, { conversationId: 'c', messageId: 'm', channel: 'web', idempotencyKey: key, toolCallId: key, signal: new AbortController().signal }, 5000);
   };
 
   it('offers a tool only when its integration is configured, and says why not', () => {
@@ -90,7 +90,7 @@ describe('integration tools against local Google and HubSpot endpoints', () => {
     const json = JSON.stringify({ type: 'service_account', client_email: clientEmail, private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
     const serviceTools = await buildTools(loadConfig({ GOOGLE_SERVICE_ACCOUNT_JSON: json, GOOGLE_API_URL: google.url, GOOGLE_CALENDAR_ID: 'sales@acme.test' }), logger);
     const slots = serviceTools.find((tool) => tool.name === 'find_meeting_slots')!;
-    const outcome = await runTool(slots, slots.input.parse({ durationMinutes: 30 }), { conversationId: 'c', messageId: 'm', channel: 'web', idempotencyKey: 'k', signal: new AbortController().signal }, 5000);
+    const outcome = await runTool(slots, slots.input.parse({ durationMinutes: 30 }), { conversationId: 'c', messageId: 'm', channel: 'web', idempotencyKey: 'k', toolCallId: 'k', signal: new AbortController().signal }, 5000);
     expect(outcome.status).toBe('ok');
     const request = google.apiRequests()[0]!;
     const claims = JSON.parse(Buffer.from(String(request.headers.authorization).split('.')[1]!, 'base64url').toString());

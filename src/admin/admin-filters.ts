@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TOOL_CALL_STATUSES, type ToolCallStatus } from '../store/schema.js';
+import { PAYMENT_EVENT_STATUSES, TOOL_CALL_STATUSES, type ToolCallStatus } from '../store/schema.js';
 import { SwitchboardError } from '../errors/index.js';
 import { hasUnstorableText } from '../store/storable-text.js';
 
@@ -68,6 +68,16 @@ export const conversationFiltersSchema = z.object({
   ...page,
 }).strict();
 export type ConversationFilters = z.infer<typeof conversationFiltersSchema>;
+
+export const paymentFiltersSchema = z.object({
+  type: optionalText(100),
+  outcome: optionalText(50),
+  status: z.preprocess(emptyAsUndefined, z.enum(PAYMENT_EVENT_STATUSES).optional()),
+  conversation: z.preprocess(emptyAsUndefined, z.uuid().optional()),
+  ...timeRange,
+  ...page,
+}).strict();
+export type PaymentFilters = z.infer<typeof paymentFiltersSchema>;
 
 export const statsQuerySchema = z.object({ ...timeRange }).strict();
 

@@ -15,11 +15,13 @@ import {
   exportQuerySchema,
   idParamSchema,
   parseQuery,
+  paymentFiltersSchema,
   statsQuerySchema,
   toolCallFiltersSchema,
 } from './admin-filters.js';
 import type { AdminStore } from './admin-store.js';
 import { getConversationDetail, listConversations } from './conversation-query.js';
+import { listPaymentEvents } from './payment-query.js';
 import { loadHealth } from './health-view.js';
 import { LoginRateLimitedError, type LoginLimiter } from './login-limiter.js';
 import { decoyPasswordHash, verifyPassword } from './passwords.js';
@@ -217,6 +219,13 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
         if (!detail) throw new SwitchboardError('not_found', 'no conversation with this id');
         await audit(request, 'conversations.read', { id });
         return detail;
+      });
+
+      scope.get('/payments', async (request) => {
+        const filters = parseQuery(paymentFiltersSchema, request.query);
+        const page = await listPaymentEvents(deps.db, filters);
+        await audit(request, 'payments.list', request.query);
+        return page;
       });
 
       scope.get('/stats', async (request) => {

@@ -21,6 +21,27 @@ export interface ToolCallListItem {
   messageId: string;
   arguments: unknown;
   error: string | null;
+  /** Checkout links: the payment as Stripe's webhooks reported it (`open` until the first event); null for other tools. */
+  payment: PaymentView | null;
+}
+
+export interface PaymentView {
+  status: 'open' | 'processing' | 'paid' | 'failed' | 'expired';
+  /** Minor units, as Stripe reports the session's total. */
+  amount: number | null;
+  currency: string | null;
+  at: string | null;
+}
+
+/** The payment of a checkout call: what the webhooks said, or `open` for a link created and not heard of since. */
+export function paymentView(call: { toolName: unknown; status: unknown; paymentStatus: unknown; paymentAmount: unknown; paymentCurrency: unknown; paymentAt: unknown }): PaymentView | null {
+  if (call.toolName !== 'create_checkout_link' || call.status !== 'ok') return null;
+  return {
+    status: (call.paymentStatus as PaymentView['status'] | null) ?? 'open',
+    amount: (call.paymentAmount as number | null) ?? null,
+    currency: (call.paymentCurrency as string | null) ?? null,
+    at: call.paymentAt instanceof Date ? call.paymentAt.toISOString() : null,
+  };
 }
 
 export interface Page<T> {
@@ -44,6 +65,10 @@ const listColumns = {
   messageId: toolCalls.messageId,
   arguments: toolCalls.arguments,
   error: toolCalls.error,
+  paymentStatus: toolCalls.paymentStatus,
+  paymentAmount: toolCalls.paymentAmount,
+  paymentCurrency: toolCalls.paymentCurrency,
+  paymentAt: toolCalls.paymentAt,
   cursorAt: sql<string>`to_char(${toolCalls.createdAt} at time zone 'UTC', ${CURSOR_TIME_FORMAT})`,
 };
 
@@ -112,6 +137,7 @@ export function toListItem(row: ListRow): ToolCallListItem {
     messageId: row.messageId as string,
     arguments: redactValue(row.arguments, 'list'),
     error: row.error === null ? null : redactText(row.error as string, 'list'),
+    payment: paymentView(row),
   };
 }
 
@@ -155,6 +181,7 @@ export function toolCallDetailView(call: typeof toolCalls.$inferSelect) {
     error: call.error === null ? null : redactText(call.error, 'detail'),
     durationMs: call.durationMs,
     provider: call.provider,
+    payment: paymentView(call),
     createdAt: call.createdAt.toISOString(),
   };
 }

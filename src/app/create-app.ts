@@ -22,6 +22,9 @@ import { PipelineEvents } from '../observability/events.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { registerMetricsRoute } from '../observability/metrics-route.js';
+import { paymentNoticesFrom } from '../payments/payment-notices.js';
+import { PaymentEventProcessor } from '../payments/payment-processor.js';
+import { registerStripeWebhook } from '../payments/stripe-webhook.js';
 import { handleHttpError } from '../server/error-handler.js';
 import { registerHealthRoutes } from '../server/health-routes.js';
 import { loadStaticAssets } from '../server/static-assets.js';
@@ -178,6 +181,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   );
   mountedChannels = channels;
 
+  // Signed Stripe webhooks close the loop on checkout links (STRIPE_WEBHOOK_SECRET).
+  const webhookSecrets = config.STRIPE_WEBHOOK_SECRET?.reveal().split(',').map((secret) => secret.trim()).filter(Boolean) ?? [];
+  const payments =
+    webhookSecrets.length > 0
+      ? new PaymentEventProcessor({ store, delivery: spine.delivery, events, inFlight: spine.inFlight, logger, notices: paymentNoticesFrom(config) })
+      : undefined;
+  if (payments) registerStripeWebhook(http, { secrets: webhookSecrets, store, processor: payments, logger });
+
   const metrics = new Metrics();
   metrics.observe(events, logger);
   registerMetricsRoute(http, metrics);
@@ -220,6 +231,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // accept queue (511) the kernel drops their SYNs and each dropped client waits for TCP to
       // retransmit (after 1 s, 3 s, 7 s). The kernel caps this at net.core.somaxconn.
       const address = await http.listen({ port, host, backlog: 4096 });
+      // Events a stopped process stored but did not handle; then a sweep for those that fail.
+      if (payments) {
+        await payments.sweep(0).catch((error: unknown) => logger.error({ err: error }, 'payment event recovery failed'));
+        payments.startSweeper(30_000);
+      }
       if (!consumesTurns) return address;
       // Every channel is attached by now, so recovered and followed-up turns can be delivered.
       await spine.recover(config.LEDGER_RECOVERY_AFTER_MS).catch((error: unknown) => logger.error({ err: error }, 'ledger recovery failed'));
@@ -230,6 +246,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
     async close() {
       shuttingDown = true;
+      payments?.stopSweeper();
       await spine.drain(config.SHUTDOWN_TIMEOUT_MS);
       await channels.close();
       // A detached server (worker) has no engine to close.

@@ -42,6 +42,9 @@ const providerList = z.preprocess(
     }),
 );
 
+/** A text told to people, with a good default (empty: the default). */
+const notice = (fallback: string) => z.preprocess(emptyAsUndefined, z.string().max(1000).default(fallback));
+
 /** A JSON object of channel → text, e.g. `{"sms":"..."}`. */
 const channelTexts = z.preprocess(
   emptyAsUndefined,
@@ -89,6 +92,15 @@ export const configSchema = z.object({
     .default("Sorry, I can't answer right now. Your message is saved and someone will follow up."),
   STRIPE_SECRET_KEY: optionalSecret,
   STRIPE_API_URL: optionalUrl,
+  // Signed Stripe webhooks (src/payments): one secret, or the old and the new one, comma-separated, while rotating.
+  STRIPE_WEBHOOK_SECRET: optionalSecret,
+  PAYMENT_NOTICE_PAID: notice('Payment received: {description}, {amount}. Thank you!'),
+  PAYMENT_NOTICE_PROCESSING: notice("Thank you! Your payment for {description} ({amount}) is being processed; I'll let you know once it is confirmed."),
+  PAYMENT_NOTICE_FAILED: notice('The payment for {description} ({amount}) did not go through. You can try again, or ask me for a new link.'),
+  PAYMENT_NOTICE_EXPIRED: notice('The payment link for {description} expired; ask me for a new one if you still want it.'),
+  PAYMENT_NOTICE_SUBSCRIPTION_STARTED: notice('Your subscription has started. Thank you!'),
+  PAYMENT_NOTICE_SUBSCRIPTION_ENDED: notice('Your subscription has ended.'),
+  PAYMENT_NOTICE_INVOICE_FAILED: notice('A payment for your subscription ({amount}) did not go through; please check your payment method.'),
   CHECKOUT_SUCCESS_URL: optionalUrl,
   CHECKOUT_CANCEL_URL: optionalUrl,
   CHECKOUT_MAX_AMOUNT: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(10_000)),

@@ -10,6 +10,9 @@ export type ErrorCode =
   | 'unauthorized'
   | 'csrf_invalid'
   | 'forbidden'
+  | 'signature_missing'
+  | 'signature_invalid'
+  | 'signature_expired'
   | 'not_in_human_mode'
   | 'not_held'
   | 'already_taken'
@@ -33,6 +36,10 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   csrf_invalid: 403,
   // The caller's role does not allow the action (a viewer taking a conversation over).
   forbidden: 403,
+  // A signed webhook (Stripe) without a signature, with one that matches no secret, or one too old to replay.
+  signature_missing: 400,
+  signature_invalid: 400,
+  signature_expired: 400,
   // Handoff conflicts: the conversation is not in the state the operator's action needs.
   not_in_human_mode: 409,
   not_held: 409,

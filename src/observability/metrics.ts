@@ -74,6 +74,12 @@ export class Metrics {
     labelNames: ['change', 'reason', 'channel'] as const,
     registers: [this.registry],
   });
+  readonly payments = new Counter({
+    name: 'switchboard_payments_total',
+    help: 'Stripe webhook events handled, by event type and outcome (paid, failed, expired, stale, unknown_session, ignored, …).',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'switchboard_rate_limited_total',
     help: 'Requests refused by a rate limit, by scope.',
@@ -165,6 +171,10 @@ export class Metrics {
         guard((event) => {
           if (event.change !== 'note') this.handoffs.inc({ change: event.change, reason: event.reason, channel: event.channel });
         }),
+      ),
+      events.on(
+        'payment.processed',
+        guard((event) => this.payments.inc({ type: event.type, outcome: event.outcome })),
       ),
       events.on(
         'tool-call.finished',

@@ -2,7 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
 import { prepareRows } from './rows.js';
-import { conversations, type Conversation, type ConversationMode } from './schema.js';
+import { conversations, messages, type Conversation, type ConversationMode } from './schema.js';
 
 export interface ConversationIdentity {
   channel: string;
@@ -100,9 +100,17 @@ export class ConversationRecords {
     return row;
   }
 
-
   async getConversation(id: string): Promise<Conversation | undefined> {
     const [row] = await this.db.select().from(conversations).where(eq(conversations.id, id));
     return row;
+  }
+
+  /** When the person last wrote (WhatsApp's 24-hour customer-service window counts from it). */
+  async lastInboundAt(conversationId: string): Promise<Date | undefined> {
+    const [row] = await this.db
+      .select({ at: sql<string | null>`max(${messages.createdAt})` })
+      .from(messages)
+      .where(and(eq(messages.conversationId, conversationId), eq(messages.role, 'user')));
+    return row?.at ? new Date(row.at) : undefined;
   }
 }

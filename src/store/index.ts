@@ -3,6 +3,7 @@ import { ConversationRecords } from './conversations.js';
 import type { Db } from './database.js';
 import { HandoffRecords } from './handoffs.js';
 import { MessageLedger } from './messages.js';
+import { PaymentEventRecords } from './payment-events.js';
 import { SessionLookup } from './sessions.js';
 import { ToolCallRecords } from './tool-calls.js';
 import { TurnSteps } from './turn-steps.js';
@@ -27,6 +28,8 @@ export interface Store {
   readonly sessions: SessionLookup;
   /** Handoffs to people, the conversation mode they switch, operators' notes. */
   readonly handoffs: HandoffRecords;
+  /** Stripe webhook events and the payment state of checkout links. */
+  readonly payments: PaymentEventRecords;
 }
 
 export function createStore(db: Db): Store {
@@ -40,6 +43,7 @@ export function createStore(db: Db): Store {
     channels: new ChannelRecords(db),
     sessions: new SessionLookup(db),
     handoffs: new HandoffRecords(db),
+    payments: new PaymentEventRecords(db),
   };
 }
 
@@ -51,3 +55,4 @@ export type { ToolCallRecord, PendingCallRecord } from './tool-calls.js';
 export type { DeliveryRecord } from './channel-records.js';
 export type { HandoffOperator, InboxEntry, OpenedHandoff, TakeoverResult } from './handoffs.js';
 export type { RecordedStep } from './turn-steps.js';
+export type { AppliedPayment, NewPaymentEvent } from './payment-events.js';

@@ -26,6 +26,13 @@ export type HandoffStatus = (typeof HANDOFF_STATUSES)[number];
 export const HANDOFF_REASONS = ['requested', 'fallback', 'operator', 'keyword'] as const;
 export type HandoffReason = (typeof HANDOFF_REASONS)[number];
 
+/** A checkout link's payment: `processing` (completed, paid by a delayed method), then `paid`, `failed` or `expired`. */
+export const PAYMENT_STATUSES = ['processing', 'paid', 'failed', 'expired'] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+/** A stored Stripe event: `received` until handled, then `processed`, `ignored` (a type we do not act on) or `failed`. */
+export const PAYMENT_EVENT_STATUSES = ['received', 'processed', 'ignored', 'failed'] as const;
+export type PaymentEventStatus = (typeof PAYMENT_EVENT_STATUSES)[number];
+
 export const ADMIN_ROLES = ['viewer', 'operator', 'admin'] as const;
 export type AdminRole = (typeof ADMIN_ROLES)[number];
 
@@ -135,6 +142,19 @@ export const toolCalls = pgTable(
     confirmationExpiresAt: timestamp('confirmation_expires_at', { withTimezone: true, mode: 'date' }),
     confirmationDecision: text('confirmation_decision', { enum: ['confirmed', 'declined', 'expired'] }),
     confirmationDecidedAt: timestamp('confirmation_decided_at', { withTimezone: true, mode: 'date' }),
+    /**
+     * Checkout links: what Stripe's signed webhooks said of the payment (null: no event yet, the
+     * link is open). Moves forward only (payments/payment-state.ts), so an event arriving late
+     * never undoes a later one.
+     */
+    paymentStatus: text('payment_status', { enum: PAYMENT_STATUSES }),
+    /** In the currency's minor units, as Stripe reports the session's total. */
+    paymentAmount: integer('payment_amount'),
+    paymentCurrency: text('payment_currency'),
+    /** When Stripe created the event that set the status. */
+    paymentAt: timestamp('payment_at', { withTimezone: true, mode: 'date' }),
+    /** The event that set the status (a recovered event finds it already applied, and still tells the person). */
+    paymentEventId: text('payment_event_id'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     completedAt: timestamp('completed_at', { withTimezone: true, mode: 'date' }),
   },
@@ -219,6 +239,50 @@ export const handoffs = pgTable(
     uniqueIndex('handoffs_open_uq').on(table.conversationId).where(sql`${table.status} in ('waiting', 'active')`),
     index('handoffs_status_requested_idx').on(table.status, table.requestedAt),
     index('handoffs_conversation_idx').on(table.conversationId, table.requestedAt),
+  ],
+);
+
+/**
+ * Every Stripe webhook event, stored once by its id when its signature checks out (a redelivery
+ * finds it and does nothing again), then handled from this row: a crash between the two is
+ * recovered at start-up. Only the fields we act on and show are kept, not the whole payload.
+ */
+export const paymentEvents = pgTable(
+  'payment_events',
+  {
+    /** Stripe's event id (`evt_…`). */
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    /** When Stripe created the event. */
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
+    livemode: boolean('livemode').notNull(),
+    /** The object the event is about: a checkout session, invoice or subscription id. */
+    objectId: text('object_id'),
+    checkoutSessionId: text('checkout_session_id'),
+    invoiceId: text('invoice_id'),
+    subscriptionId: text('subscription_id'),
+    /** As the event's metadata names them (no foreign key: an event about a conversation we do not have is kept too). */
+    conversationId: uuid('conversation_id'),
+    toolCallId: uuid('tool_call_id'),
+    /** Minor units. */
+    amount: integer('amount'),
+    currency: text('currency'),
+    /** For checkout session events: the payment state the event reports (paid, processing, failed, expired). */
+    paymentStatus: text('payment_status', { enum: PAYMENT_STATUSES }),
+    status: text('status', { enum: PAYMENT_EVENT_STATUSES }).notNull().default('received'),
+    /** What handling it did: paid, processing, failed, expired, subscription_created, …, stale (a later state already applied), unknown_session, ignored. */
+    outcome: text('outcome'),
+    /** The person was told (a message in their conversation). */
+    notified: boolean('notified').notNull().default(false),
+    error: text('error'),
+    receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date' }),
+  },
+  (table) => [
+    index('payment_events_received_idx').on(table.receivedAt),
+    index('payment_events_pending_idx').on(table.receivedAt).where(sql`${table.status} = 'received'`),
+    index('payment_events_conversation_idx').on(table.conversationId, table.receivedAt),
+    index('payment_events_type_idx').on(table.type, table.receivedAt),
   ],
 );
 
@@ -341,3 +405,4 @@ export type AdminUser = typeof adminUsers.$inferSelect;
 export type ChannelDelivery = typeof channelDeliveries.$inferSelect;
 export type Handoff = typeof handoffs.$inferSelect;
 export type ConversationNote = typeof conversationNotes.$inferSelect;
+export type PaymentEvent = typeof paymentEvents.$inferSelect;

@@ -180,6 +180,10 @@ async function createCheckoutLink(
       ],
       success_url: options.successUrl,
       cancel_url: options.cancelUrl,
+      // Stripe's webhook events about this session find their conversation and call by these
+      // (payments/), never by guessing from amounts or times.
+      client_reference_id: context.conversationId,
+      metadata: { conversation_id: context.conversationId, tool_call_id: context.toolCallId, channel: context.channel },
     },
     { idempotencyKey: stripeIdempotencyKey(context.idempotencyKey) },
   );

@@ -133,7 +133,7 @@ export class ToolExecutor {
     const outcome = await runTool(
       tool,
       input.data,
-      { conversationId: scope.conversationId, messageId: scope.messageId, channel: scope.channel, idempotencyKey, signal: scope.signal },
+      { conversationId: scope.conversationId, messageId: scope.messageId, channel: scope.channel, idempotencyKey, toolCallId: row.id, signal: scope.signal },
       this.timeoutMs,
     );
     if (outcome.status === 'ok') {
@@ -194,7 +194,14 @@ export class ToolExecutor {
     const outcome = await runTool(
       tool,
       input.data,
-      { conversationId: row.conversationId, messageId: row.messageId, channel: context.channel, idempotencyKey: row.idempotencyKey, signal: context.signal },
+      {
+        conversationId: row.conversationId,
+        messageId: row.messageId,
+        channel: context.channel,
+        idempotencyKey: row.idempotencyKey,
+        toolCallId: row.id,
+        signal: context.signal,
+      },
       this.timeoutMs,
     );
     if (outcome.status === 'ok') {

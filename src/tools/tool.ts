@@ -7,6 +7,8 @@ export interface ToolContext {
   channel: string;
   /** Stable for one tool call of a turn (message, step, tool, canonical arguments; never the model's call id): pass it to the integration so a retry never duplicates. */
   idempotencyKey: string;
+  /** The call's row in `tool_calls`: an integration that calls back later (a Stripe webhook) finds it by this id. */
+  toolCallId: string;
   signal: AbortSignal;
 }
 

@@ -1,0 +1,156 @@
+import type { PipelineEvents } from '../observability/events.js';
+import type { Logger } from '../observability/logger.js';
+import type { Store } from '../store/index.js';
+import type { Conversation, PaymentEvent, PaymentEventStatus } from '../store/schema.js';
+import type { InFlight } from '../turn/in-flight.js';
+import type { DeliveryResult, ReplyDelivery } from '../turn/reply-delivery.js';
+import { fill, formatAmount, type PaymentNotices } from './payment-notices.js';
+import { SUBSCRIPTION_EVENTS } from './stripe-event.js';
+
+export interface PaymentProcessorDeps {
+  store: Store;
+  delivery: ReplyDelivery;
+  events: PipelineEvents;
+  inFlight: InFlight;
+  logger: Logger;
+  notices: PaymentNotices;
+  now?: () => Date;
+}
+
+interface Handled {
+  status: Exclude<PaymentEventStatus, 'received'>;
+  outcome: string;
+  notified?: boolean;
+}
+
+/** WhatsApp delivers free-form messages only within 24 hours of the person's last message. */
+const WHATSAPP_CHANNELS = new Set(['whatsapp', 'whatsapp-web']);
+const CUSTOMER_SERVICE_WINDOW_MS = 24 * 3600_000;
+/** Outcomes the subscription events record (the person is told only of some). */
+const SUBSCRIPTION_OUTCOMES: Record<string, { outcome: string; notice?: keyof PaymentNotices }> = {
+  'customer.subscription.created': { outcome: 'subscription_created', notice: 'subscriptionStarted' },
+  'customer.subscription.updated': { outcome: 'subscription_updated' },
+  'customer.subscription.deleted': { outcome: 'subscription_deleted', notice: 'subscriptionEnded' },
+  'invoice.payment_succeeded': { outcome: 'invoice_paid' },
+  'invoice.payment_failed': { outcome: 'invoice_failed', notice: 'invoiceFailed' },
+};
+
+/**
+ * Handles stored Stripe events: a checkout event moves its link's payment forward and tells the
+ * person, in the channel they used, through the one reply-delivery path (in human mode too: the
+ * operator sees it in the transcript, and the agent reads it in the history of its next turn).
+ * The webhook stores an event and answers at once; handling runs after, and an event a crash left
+ * unhandled is taken up again by the sweep (claims with a lease keep it to one instance at a time).
+ */
+export class PaymentEventProcessor {
+  readonly #now: () => Date;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: PaymentProcessorDeps) {
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  /** Handles a just-stored event after the webhook has answered. */
+  schedule(id: string): void {
+    void this.deps.inFlight.track(this.process(id));
+  }
+
+  /** Handles one stored event, once; a failure leaves it for the sweep (its claim lapses). */
+  async process(id: string): Promise<void> {
+    const log = this.deps.logger.child({ paymentEventId: id });
+    try {
+      const event = await this.deps.store.payments.claim(id);
+      if (!event) return;
+      const handled = await this.handle(event, log.child({ type: event.type }));
+      await this.deps.store.payments.finish(id, handled);
+      this.deps.events.emit('payment.processed', { type: event.type, outcome: handled.outcome, conversationId: event.conversationId });
+      log.info({ type: event.type, outcome: handled.outcome, notified: handled.notified ?? false }, 'payment event handled');
+    } catch (error) {
+      log.error({ err: error }, 'payment event not handled; the sweep tries again');
+    }
+  }
+
+  /** Events stored but not handled (a crash, a failed attempt): handled now, oldest first. */
+  async sweep(olderThanMs: number): Promise<number> {
+    const ids = await this.deps.store.payments.listUnhandled(new Date(this.#now().getTime() - olderThanMs));
+    for (const id of ids) await this.process(id);
+    return ids.length;
+  }
+
+  startSweeper(intervalMs: number): void {
+    if (this.#sweeper) return;
+    this.#sweeper = setInterval(() => {
+      void this.deps.inFlight.track(this.sweep(intervalMs)).catch((error: unknown) => this.deps.logger.warn({ err: error }, 'payment event sweep failed'));
+    }, intervalMs);
+    this.#sweeper.unref();
+  }
+
+  stopSweeper(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  private async handle(event: PaymentEvent, log: Logger): Promise<Handled> {
+    if (event.paymentStatus && event.checkoutSessionId) return this.handleCheckout(event, log);
+    if (SUBSCRIPTION_EVENTS.has(event.type)) return this.handleSubscription(event, log);
+    return { status: 'ignored', outcome: 'ignored' };
+  }
+
+  private async handleCheckout(event: PaymentEvent, log: Logger): Promise<Handled> {
+    if (!event.toolCallId || !event.conversationId) return { status: 'processed', outcome: 'unknown_session' };
+    const applied = await this.deps.store.payments.applyToToolCall({
+      toolCallId: event.toolCallId,
+      conversationId: event.conversationId,
+      checkoutSessionId: event.checkoutSessionId!,
+      status: event.paymentStatus!,
+      amount: event.amount,
+      currency: event.currency,
+      at: event.createdAt,
+      eventId: event.id,
+    });
+    if (applied.result === 'unknown_session') return { status: 'processed', outcome: 'unknown_session' };
+    if (applied.result === 'stale') {
+      log.info({ recorded: applied.call.paymentStatus, reported: event.paymentStatus }, 'payment event older than the recorded state: not applied');
+      return { status: 'processed', outcome: 'stale' };
+    }
+    const conversation = await this.deps.store.conversations.getConversation(event.conversationId);
+    if (!conversation) return { status: 'processed', outcome: event.paymentStatus! };
+    const description = describeOrder(applied.call.arguments);
+    const text = fill(this.deps.notices[event.paymentStatus!], {
+      description,
+      amount: formatAmount(event.amount ?? applied.call.paymentAmount, event.currency ?? applied.call.paymentCurrency),
+    });
+    const delivery = await this.tell(conversation, text, log);
+    return { status: 'processed', outcome: event.paymentStatus!, notified: delivery === 'sent' };
+  }
+
+  private async handleSubscription(event: PaymentEvent, log: Logger): Promise<Handled> {
+    const { outcome, notice } = SUBSCRIPTION_OUTCOMES[event.type]!;
+    // Told only when the subscription came from one of our conversations (its metadata says which).
+    const conversation = event.conversationId ? await this.deps.store.conversations.getConversation(event.conversationId) : undefined;
+    if (!conversation || !notice) return { status: 'processed', outcome };
+    const delivery = await this.tell(conversation, fill(this.deps.notices[notice], { amount: formatAmount(event.amount, event.currency) }), log);
+    return { status: 'processed', outcome, notified: delivery === 'sent' };
+  }
+
+  private async tell(conversation: Conversation, text: string, log: Logger): Promise<DeliveryResult> {
+    const message = { text, author: 'system' as const };
+    const turnLog = log.child({ conversationId: conversation.id, channel: conversation.channel });
+    if (WHATSAPP_CHANNELS.has(conversation.channel)) {
+      // Where the WhatsApp template rule (outside the window, send an approved template) will plug in.
+      const lastInbound = await this.deps.store.conversations.lastInboundAt(conversation.id);
+      if (!lastInbound || this.#now().getTime() - lastInbound.getTime() > CUSTOMER_SERVICE_WINDOW_MS) {
+        return (await this.deps.delivery.recordUndeliverable(conversation, message, 'undeliverable: outside_24h_window', turnLog)).delivery;
+      }
+    }
+    return (await this.deps.delivery.deliverMessage(conversation, message, turnLog)).delivery;
+  }
+}
+
+/** The checkout call's description (what was bought), as the tool was asked for it. */
+function describeOrder(args: unknown): string | undefined {
+  if (typeof args !== 'object' || args === null) return undefined;
+  const { description, quantity } = args as { description?: unknown; quantity?: unknown };
+  if (typeof description !== 'string' || description.trim() === '') return undefined;
+  return typeof quantity === 'number' && quantity > 1 ? `${quantity} × ${description}` : description;
+}
