@@ -9,6 +9,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
+import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, lastUserText, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_SLACK_BOT_TOKEN, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
@@ -21,6 +22,7 @@ const SLACK_SECRET = 'fuzz-slack-signing-secret-0001';
 const ADMIN_TOKEN = 'fuzz-admin-token-0123456789abcdef';
 const PUBLIC_URL = 'https://switchboard.example.com';
 const SMS_FROM = '+15005550006';
+const STRIPE_SECRET = 'whsec_fuzz_0123456789';
 
 /** Text with what breaks storage and parsers: NUL, lone surrogates, emoji, markup, very long runs. */
 const hostileChar = fc.oneof(
@@ -62,6 +64,7 @@ describe('fuzzing every boundary', () => {
       TWILIO_SMS_FROM: SMS_FROM,
       TWILIO_API_URL: twilioApi.url,
       ADMIN_TOKEN,
+      STRIPE_WEBHOOK_SECRET: STRIPE_SECRET,
       RATE_LIMIT_USER_PER_MINUTE: '0',
       RATE_LIMIT_IP_PER_MINUTE: '0',
       RATE_LIMIT_GLOBAL_PER_SECOND: '0',
@@ -154,6 +157,48 @@ describe('fuzzing every boundary', () => {
         });
         await response.arrayBuffer();
         expect(response.status).toBeLessThan(500);
+      }),
+      { numRuns: RUNS, seed: SEED },
+    );
+  });
+
+  it('Stripe: signed events of any shape never answer 5xx, and a refused one stores nothing', async () => {
+    const object = fc.record(
+      {
+        id: fc.oneof(hostileText(30), fc.constantFrom('cs_test_1', 'in_1', 'sub_1')),
+        payment_status: fc.oneof(fc.constantFrom('paid', 'unpaid', 'no_payment_required'), hostileText(10)),
+        amount_total: fc.oneof(fc.integer(), fc.double(), hostileText(10)),
+        currency: fc.oneof(fc.constantFrom('usd', 'jpy'), hostileText(12)),
+        metadata: fc.oneof(fc.dictionary(hostileText(20), hostileText(40), { maxKeys: 4 }), fc.jsonValue({ maxDepth: 1 })),
+        subscription: fc.oneof(hostileText(20), fc.jsonValue({ maxDepth: 1 })),
+      },
+      { requiredKeys: [] },
+    );
+    const event = fc.record(
+      {
+        id: fc.oneof(fc.stringMatching(/^evt_[A-Za-z0-9]{1,30}$/), hostileText(30)),
+        object: fc.constantFrom('event', 'other'),
+        type: fc.oneof(
+          fc.constantFrom('checkout.session.completed', 'checkout.session.expired', 'invoice.payment_failed', 'customer.subscription.deleted', 'charge.refunded'),
+          hostileText(40),
+        ),
+        created: fc.oneof(fc.integer({ min: -1, max: 4_000_000_000 }), fc.double(), hostileText(10)),
+        livemode: fc.oneof(fc.boolean(), hostileText(5)),
+        data: fc.oneof(fc.record({ object }), fc.jsonValue({ maxDepth: 2 })),
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(event, async (payload) => {
+        const body = JSON.stringify(payload);
+        const header = Stripe.webhooks.generateTestHeaderString({ payload: body, secret: STRIPE_SECRET });
+        const response = await fetch(`${server.url}/stripe/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body });
+        await response.arrayBuffer();
+        expect(response.status, body.slice(0, 200)).toBeLessThan(500);
+        if (response.status !== 200 && typeof (payload as { id?: unknown }).id === 'string') {
+          const stored = await rows(server, `select 1 from payment_events where id = '${String((payload as { id: string }).id).replace(/'/g, "''").replace(/\u0000/g, '')}'`);
+          expect(stored).toEqual([]);
+        }
       }),
       { numRuns: RUNS, seed: SEED },
     );

@@ -7,37 +7,42 @@ import type { PaymentStatus } from '../store/schema.js';
  * objects are loose; ids and types must look like Stripe's.
  */
 const metadataSchema = z.record(z.string(), z.string()).nullish();
+/** Stripe's object ids (`cs_…`, `in_…`, `sub_…`): letters, digits and underscores — nothing a database refuses (NUL). */
+const stripeId = z.string().regex(/^[A-Za-z0-9_]{1,255}$/);
+const currency = z.string().regex(/^[A-Za-z]{3}$/);
+/** Minor units that fit the column. */
+const amount = z.number().int().min(-2_147_483_648).max(2_147_483_647);
 const eventSchema = z.object({
   id: z.string().regex(/^evt_[A-Za-z0-9_]{1,250}$/),
   object: z.literal('event'),
-  type: z.string().min(1).max(100),
-  created: z.number().int().positive(),
+  type: z.string().regex(/^[a-z][a-z0-9_.]{0,99}$/),
+  created: z.number().int().positive().max(253_402_300_799), // up to 9999-12-31
   livemode: z.boolean(),
-  data: z.object({ object: z.looseObject({ id: z.string().max(255).optional(), object: z.string().max(100).optional() }) }),
+  data: z.object({ object: z.looseObject({ id: stripeId.optional() }) }),
 });
 
 const checkoutSessionSchema = z.looseObject({
-  id: z.string().startsWith('cs_').max(255),
-  amount_total: z.number().int().nullish(),
-  currency: z.string().max(10).nullish(),
+  id: stripeId.startsWith('cs_'),
+  amount_total: amount.nullish(),
+  currency: currency.nullish(),
   payment_status: z.enum(['paid', 'unpaid', 'no_payment_required']).nullish(),
   client_reference_id: z.string().nullish(),
   metadata: metadataSchema,
 });
 
 const invoiceSchema = z.looseObject({
-  id: z.string().max(255),
-  amount_due: z.number().int().nullish(),
-  amount_paid: z.number().int().nullish(),
-  currency: z.string().max(10).nullish(),
-  subscription: z.union([z.string(), z.looseObject({ id: z.string() })]).nullish(),
+  id: stripeId,
+  amount_due: amount.nullish(),
+  amount_paid: amount.nullish(),
+  currency: currency.nullish(),
+  subscription: z.union([stripeId, z.looseObject({ id: stripeId })]).nullish(),
   subscription_details: z.looseObject({ metadata: metadataSchema }).nullish(),
   // Newer API versions move the subscription under `parent`.
-  parent: z.looseObject({ subscription_details: z.looseObject({ subscription: z.string().nullish(), metadata: metadataSchema }).nullish() }).nullish(),
+  parent: z.looseObject({ subscription_details: z.looseObject({ subscription: stripeId.nullish(), metadata: metadataSchema }).nullish() }).nullish(),
   metadata: metadataSchema,
 });
 
-const subscriptionSchema = z.looseObject({ id: z.string().max(255), currency: z.string().max(10).nullish(), metadata: metadataSchema });
+const subscriptionSchema = z.looseObject({ id: stripeId, currency: currency.nullish(), metadata: metadataSchema });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const uuidOrNull = (value: string | null | undefined) => (value && UUID.test(value) ? value.toLowerCase() : null);
