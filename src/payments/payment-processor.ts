@@ -116,9 +116,11 @@ export class PaymentEventProcessor {
     const conversation = await this.deps.store.conversations.getConversation(event.conversationId);
     if (!conversation) return { status: 'processed', outcome: event.paymentStatus! };
     const description = describeOrder(applied.call.arguments);
+    const recorded = applied.call.paymentAmount !== null && applied.call.paymentCurrency !== null;
     const text = fill(this.deps.notices[event.paymentStatus!], {
       description,
-      amount: formatAmount(event.amount ?? applied.call.paymentAmount, event.currency ?? applied.call.paymentCurrency),
+      // Stripe's total when an event carried it; else the price the link was made for.
+      amount: recorded ? formatAmount(applied.call.paymentAmount, applied.call.paymentCurrency) : askedAmount(applied.call.arguments),
     });
     const delivery = await this.tell(conversation, text, log);
     return { status: 'processed', outcome: event.paymentStatus!, notified: delivery === 'sent' };
@@ -145,6 +147,15 @@ export class PaymentEventProcessor {
     }
     return (await this.deps.delivery.deliverMessage(conversation, message, turnLog)).delivery;
   }
+}
+
+/** The total the checkout call was asked for (major units), e.g. "98 USD" for 2 × 49. */
+function askedAmount(args: unknown): string | undefined {
+  if (typeof args !== 'object' || args === null) return undefined;
+  const { amount, currency, quantity } = args as { amount?: unknown; currency?: unknown; quantity?: unknown };
+  if (typeof amount !== 'number' || typeof currency !== 'string') return undefined;
+  const total = +(amount * (typeof quantity === 'number' ? quantity : 1)).toFixed(3);
+  return `${total} ${currency.toUpperCase()}`;
 }
 
 /** The checkout call's description (what was bought), as the tool was asked for it. */

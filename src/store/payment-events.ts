@@ -125,8 +125,9 @@ export class PaymentEventRecords {
       .update(toolCalls)
       .set({
         paymentStatus: input.status,
-        paymentAmount: input.amount,
-        paymentCurrency: input.currency,
+        // An event without the total (Stripe omits it on some) keeps what an earlier one said.
+        paymentAmount: sql`coalesce(${input.amount}::integer, ${toolCalls.paymentAmount})`,
+        paymentCurrency: sql`coalesce(${input.currency}::text, ${toolCalls.paymentCurrency})`,
         paymentAt: input.at,
         paymentEventId: input.eventId,
       })

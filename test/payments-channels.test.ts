@@ -1,0 +1,414 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { and, eq, sql } from 'drizzle-orm';
+import Stripe from 'stripe';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { toPaymentEvent } from '../src/payments/stripe-event.js';
+import { conversations, paymentEvents, type Conversation } from '../src/store/schema.js';
+import type { WhatsAppWebChannel } from '../src/channels/whatsapp-web/whatsapp-web-channel.js';
+import { startFakeOpenAIServer, type FakeProviderServer, type Responder } from './fakes/fake-openai-server.js';
+import { FAKE_SLACK_BOT_TOKEN, FAKE_SLACK_BOT_USER_ID, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
+import { FAKE_STRIPE_SECRET_KEY, startFakeStripeServer, type FakeCheckoutSession, type FakeStripeServer } from './fakes/fake-stripe-server.js';
+import { FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_AUTH_TOKEN, startFakeTwilioApi, type FakeTwilioApi } from './fakes/fake-twilio-api.js';
+import { FakeWhatsAppWebClient } from './fakes/fake-whatsapp-web-client.js';
+import { listMessages, listToolCalls } from './helpers/store-queries.js';
+import { startTestApp, type RunningApp } from './helpers/test-app.js';
+
+/**
+ * Payments close the loop, end to end on the person's own channel: a checkout link made in an SMS,
+ * Slack or WhatsApp conversation (real stripe SDK → fake Stripe), then Stripe's signed webhook
+ * events → the notice through the channel's SDK (Twilio, Slack and whatsapp-web.js fakes).
+ */
+
+const PUBLIC_URL = 'https://switchboard.example.com';
+const SMS_FROM = '+15005550006';
+const ADMIN_TOKEN = 'admin-token-for-payments';
+const SLACK_SIGNING_SECRET = 'slack-payments-signing-secret-001';
+const WEBHOOK_SECRET = 'whsec_paymentsChannelsTestSecret0001';
+const TAKEOVER_NOTICE = 'Support from our team has joined the conversation.';
+
+const paidNotice = (description: string, amount: string) => `Payment received: ${description}, ${amount}. Thank you!`;
+const processingNotice = (description: string, amount: string) =>
+  `Thank you! Your payment for ${description} (${amount}) is being processed; I'll let you know once it is confirmed.`;
+const failedNotice = (description: string, amount: string) =>
+  `The payment for ${description} (${amount}) did not go through. You can try again, or ask me for a new link.`;
+
+const twilioSign = (url: string, params: Record<string, string>) =>
+  createHmac('sha1', FAKE_TWILIO_AUTH_TOKEN)
+    .update(url + Object.keys(params).sort().map((key) => key + params[key]).join(''))
+    .digest('base64');
+const slackSign = (timestamp: string, body: string) =>
+  `v0=${createHmac('sha256', SLACK_SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+const messageSid = () => `SM${randomBytes(16).toString('hex')}`;
+let counter = 0;
+const newNumber = () => `+1415557${String(1000 + ++counter).padStart(4, '0')}`;
+const slackTs = () => `${1_700_300_000 + ++counter}.00${String(counter).padStart(4, '0')}`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(25);
+  }
+}
+
+/** A checkout.session.* event about a session the fake created, as Stripe would send it. */
+function sessionEvent(
+  type: string,
+  session: FakeCheckoutSession,
+  paymentStatus: 'paid' | 'unpaid',
+  object: { amount_total?: number; currency?: string } = {},
+) {
+  return {
+    id: `evt_${randomBytes(12).toString('hex')}`,
+    object: 'event',
+    type,
+    created: Math.floor(Date.now() / 1000),
+    livemode: false,
+    data: { object: { ...session, status: type === 'checkout.session.expired' ? 'expired' : 'complete', payment_status: paymentStatus, ...object } },
+  };
+}
+
+/** The model makes the link when told to (a queued tool call), then answers with the URL its tool returned. */
+const linkResponder: Responder = (body) => {
+  const last = body.messages.at(-1);
+  if (last?.role === 'tool') return { text: `Pay here: ${JSON.parse(last.content).url}` };
+  return { text: 'OK.' };
+};
+
+interface PaymentEventItem {
+  id: string;
+  type: string;
+  status: string;
+  outcome: string | null;
+  notified: boolean;
+  channel: string | null;
+  checkoutSessionId: string | null;
+  paymentStatus: string | null;
+}
+
+describe('Payments close the loop: signed Stripe events → a notice in the channel the person used', () => {
+  let twilioApi: FakeTwilioApi;
+  let slack: FakeSlackApi;
+  let provider: FakeProviderServer;
+  let stripe: FakeStripeServer;
+  let server: RunningApp;
+  const whatsapp: FakeWhatsAppWebClient[] = [];
+  let env: Record<string, string>;
+
+  const sms = async (from: string, body: string) => {
+    const params: Record<string, string> = {
+      ToCountry: 'US',
+      SmsMessageSid: messageSid(),
+      NumMedia: '0',
+      SmsStatus: 'received',
+      Body: body,
+      To: SMS_FROM,
+      NumSegments: '1',
+      MessageSid: messageSid(),
+      AccountSid: FAKE_TWILIO_ACCOUNT_SID,
+      From: from,
+      ApiVersion: '2010-04-01',
+    };
+    const response = await fetch(`${server.url}/twilio/sms`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSign(`${PUBLIC_URL}/twilio/sms`, params) },
+      body: new URLSearchParams(params).toString(),
+    });
+    expect(response.status).toBe(200);
+  };
+  const slackEvent = async (event: Record<string, unknown>) => {
+    const body = JSON.stringify({ token: 'deprecated', team_id: 'T0TEST', api_app_id: 'A0TEST', type: 'event_callback', event_id: `EvPay${++counter}`, event });
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const response = await fetch(`${server.url}/slack/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSign(timestamp, body) },
+      body,
+    });
+    expect(response.status).toBe(200);
+  };
+  /** POSTs an event to /stripe/webhook signed as Stripe signs it (a redelivery is signed afresh, as Stripe does). */
+  const deliver = async (event: unknown) => {
+    const payload = JSON.stringify(event);
+    const response = await fetch(`${server.url}/stripe/webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) },
+      body: payload,
+    });
+    return { status: response.status, json: (await response.json()) as any };
+  };
+  const admin = async (method: 'GET' | 'POST', path: string) => {
+    const response = await fetch(`${server.url}/api/admin${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return { status: response.status, json: (await response.json()) as any };
+  };
+  const paymentEventsOf = async (conversationId: string): Promise<PaymentEventItem[]> => {
+    const { status, json } = await admin('GET', `/payments?conversation=${conversationId}`);
+    expect(status).toBe(200);
+    return (json.items as PaymentEventItem[]).reverse();
+  };
+  /** Waits until the event is handled (no longer `received`) and returns its admin list item. */
+  const handled = (conversationId: string, eventId: string) =>
+    waitFor(async () => (await paymentEventsOf(conversationId)).find((item) => item.id === eventId && item.status !== 'received'));
+  const paymentOfCall = async (conversationId: string) => {
+    const { json } = await admin('GET', `/tool-calls?conversation=${conversationId}&tool=create_checkout_link`);
+    return json.items.map((item: { payment: unknown }) => item.payment);
+  };
+  const conversationOf = (channel: string, externalUserId: string, threadKey = ''): Promise<Conversation> =>
+    waitFor(async () => {
+      const [row] = await server.app.database.db
+        .select()
+        .from(conversations)
+        .where(and(eq(conversations.channel, channel), eq(conversations.externalUserId, externalUserId), eq(conversations.threadKey, threadKey)));
+      return row;
+    });
+  const sessionsOf = (conversationId: string) => stripe.sessions.filter((session) => session.metadata.conversation_id === conversationId);
+  const smsTo = (to: string) => twilioApi.messages.filter((m) => m.to === to).map((m) => m.body);
+  const waitForSmsTo = (to: string, count: number) => waitFor(() => (smsTo(to).length >= count ? smsTo(to) : undefined));
+  const systemMessages = async (conversationId: string) =>
+    (await listMessages(server.app.database.db, conversationId)).filter((m) => m.role === 'assistant' && m.author === 'system').map((m) => m.text);
+  const checkoutCall = (description: string, amount = 49.99, currency = 'usd') => ({
+    toolCalls: [{ name: 'create_checkout_link', arguments: { amount, currency, description } }],
+  });
+
+  /** An SMS conversation in which the model made a link for `description`: the person has the link. */
+  const smsWithLink = async (description: string) => {
+    const from = newNumber();
+    provider.push(checkoutCall(description));
+    await sms(from, `I want the ${description}`);
+    const [reply] = await waitForSmsTo(from, 1);
+    const conversation = await conversationOf('sms', from);
+    const [session] = sessionsOf(conversation.id);
+    expect(reply).toBe(`Pay here: ${session!.url}`);
+    return { from, conversation, session: session! };
+  };
+
+  beforeAll(async () => {
+    [twilioApi, slack, provider, stripe] = await Promise.all([startFakeTwilioApi(), startFakeSlackApi(), startFakeOpenAIServer(), startFakeStripeServer()]);
+    env = {
+      OPENAI_API_KEY: 'sk-test-payments',
+      OPENAI_BASE_URL: provider.url,
+      OPENAI_MODEL: 'gpt-fake',
+      LLM_PROVIDERS: 'openai',
+      LLM_RETRIES: '0',
+      FOLLOW_UP_ENABLED: 'false',
+      PUBLIC_URL,
+      ADMIN_TOKEN,
+      STRIPE_SECRET_KEY: FAKE_STRIPE_SECRET_KEY,
+      STRIPE_API_URL: stripe.url,
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      TWILIO_ACCOUNT_SID: FAKE_TWILIO_ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: FAKE_TWILIO_AUTH_TOKEN,
+      TWILIO_SMS_FROM: SMS_FROM,
+      TWILIO_API_URL: twilioApi.url,
+      SLACK_SIGNING_SECRET,
+      SLACK_BOT_TOKEN: FAKE_SLACK_BOT_TOKEN,
+      SLACK_API_URL: slack.apiUrl,
+      WHATSAPP_WEB_ENABLED: 'true',
+      CHANNEL_DELIVERY_ATTEMPTS: '3',
+      CHANNEL_DELIVERY_BASE_DELAY_MS: '10',
+      CHANNEL_DELIVERY_MAX_DELAY_MS: '50',
+      RATE_LIMIT_USER_PER_MINUTE: '30',
+      // Links up to 500 EUR need no confirmation (as up to 500 USD by default): the cases are about what follows payment.
+      CHECKOUT_CONFIRM_ABOVE_BY_CURRENCY: 'eur:500',
+      HANDOFF_WAIT_NOTICE_S: '0',
+    };
+    server = await startTestApp(env, {
+      whatsAppWebClient: () => {
+        const client = new FakeWhatsAppWebClient();
+        whatsapp.push(client);
+        return client;
+      },
+    });
+    const channel = server.app.channels.get('whatsapp-web') as WhatsAppWebChannel;
+    await waitFor(() => (channel.pairing.state === 'qr' ? true : undefined));
+    whatsapp.at(-1)!.pair();
+  });
+
+  beforeEach(() => provider.setResponder(linkResponder));
+
+  afterEach(() => {
+    twilioApi.reset();
+    slack.reset();
+    provider.reset();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await Promise.all([provider?.close(), slack?.close(), twilioApi?.close(), stripe?.close()]);
+  });
+
+  it('SMS: paid → one SMS; a redelivery and a late "expired" change nothing; the next turn knows the payment went through', async () => {
+    const { from, conversation, session } = await smsWithLink('Pro plan');
+    const [call] = await listToolCalls(server.app.database.db, conversation.id);
+    // The session names its conversation and call, so the webhook finds them without guessing.
+    expect(session.metadata).toEqual({ conversation_id: conversation.id, tool_call_id: call!.id, channel: 'sms' });
+    expect(session.client_reference_id).toBe(conversation.id);
+    expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'open', amount: null, currency: null, at: null }]);
+
+    const paid = sessionEvent('checkout.session.completed', session, 'paid', { amount_total: 4999, currency: 'usd' });
+    expect(await deliver(paid)).toEqual({ status: 200, json: { received: true } });
+    const notice = paidNotice('Pro plan', '49.99 USD');
+    expect(await waitForSmsTo(from, 2)).toEqual([`Pay here: ${session.url}`, notice]);
+    expect(await handled(conversation.id, paid.id)).toMatchObject({ status: 'processed', outcome: 'paid', notified: true, channel: 'sms' });
+
+    // Stripe redelivers: acknowledged, not handled again.
+    expect(await deliver(paid)).toEqual({ status: 200, json: { received: true, duplicate: true } });
+    // Out of order: the session "expires" after it was paid. Recorded as stale; nobody is told.
+    const expired = sessionEvent('checkout.session.expired', session, 'unpaid', { amount_total: 4999, currency: 'usd' });
+    expect(await deliver(expired)).toEqual({ status: 200, json: { received: true } });
+    expect(await handled(conversation.id, expired.id)).toMatchObject({ status: 'processed', outcome: 'stale', notified: false });
+    await sleep(300);
+    expect(smsTo(from)).toHaveLength(2);
+    expect((await paymentEventsOf(conversation.id)).map((item) => [item.type, item.outcome])).toEqual([
+      ['checkout.session.completed', 'paid'],
+      ['checkout.session.expired', 'stale'],
+    ]);
+    expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'paid', amount: 4999, currency: 'usd', at: expect.any(String) }]);
+    expect(await systemMessages(conversation.id)).toEqual([notice]);
+    const [sent] = await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'sent' });
+    expect(sent).toMatchObject({ channel: 'sms', providerIds: [twilioApi.messages.at(-1)!.sid] });
+
+    provider.push({ text: 'Yes: your payment for the Pro plan went through.' });
+    await sms(from, 'Did my payment go through?');
+    expect((await waitForSmsTo(from, 3)).at(-1)).toBe('Yes: your payment for the Pro plan went through.');
+    const history = provider.requests.at(-1)!.body.messages.filter((m: { role: string }) => m.role !== 'system');
+    expect(history.slice(-3)).toEqual([
+      { role: 'assistant', content: `Pay here: ${session.url}` },
+      { role: 'assistant', content: notice },
+      { role: 'user', content: 'Did my payment go through?' },
+    ]);
+  });
+
+  it('Slack thread: a delayed payment is "processing" then "failed", each notice once, in the thread of the mention', async () => {
+    const ts = slackTs();
+    provider.push(checkoutCall('Team plan', 120, 'eur'));
+    await slackEvent({ type: 'app_mention', user: 'U0PAYER', text: `<@${FAKE_SLACK_BOT_USER_ID}> upgrade us to the team plan`, ts, channel: 'C0GENERAL', event_ts: ts });
+    await slack.waitForDeliveries(1);
+    const conversation = await conversationOf('slack', 'T0TEST:U0PAYER', `C0GENERAL:${ts}`);
+    const [session] = sessionsOf(conversation.id);
+    expect(session!.metadata.channel).toBe('slack');
+    expect(slack.posts[0]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: `Pay here: ${session!.url}` });
+
+    const completed = sessionEvent('checkout.session.completed', session!, 'unpaid');
+    expect((await deliver(completed)).json).toEqual({ received: true });
+    await slack.waitForDeliveries(2);
+    expect(slack.posts[1]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: processingNotice('Team plan', '120.00 EUR') });
+    expect(await handled(conversation.id, completed.id)).toMatchObject({ outcome: 'processing', notified: true });
+    expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'processing', amount: 12000, currency: 'eur', at: expect.any(String) }]);
+
+    const failed = sessionEvent('checkout.session.async_payment_failed', session!, 'unpaid');
+    expect((await deliver(failed)).json).toEqual({ received: true });
+    await slack.waitForDeliveries(3);
+    expect(slack.posts[2]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: failedNotice('Team plan', '120.00 EUR') });
+    expect(await handled(conversation.id, failed.id)).toMatchObject({ outcome: 'failed', notified: true });
+
+    // Each once, and nothing outside the thread.
+    await sleep(300);
+    expect(slack.posts.map((post) => [post.channel, post.thread_ts])).toEqual([
+      ['C0GENERAL', ts],
+      ['C0GENERAL', ts],
+      ['C0GENERAL', ts],
+    ]);
+    expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'failed', amount: 12000, currency: 'eur', at: expect.any(String) }]);
+    expect(await systemMessages(conversation.id)).toEqual([processingNotice('Team plan', '120.00 EUR'), failedNotice('Team plan', '120.00 EUR')]);
+  });
+
+  it('WhatsApp (whatsapp-web.js): outside the 24-hour window the notice is stored, not sent, and recorded as suppressed; inside it, sent', async () => {
+    const client = whatsapp.at(-1)!;
+    const chatId = '15551239001@c.us';
+    const toChat = () => client.sent.filter((sent) => sent.chatId === chatId).map((sent) => sent.content);
+
+    provider.push(checkoutCall('Annual plan', 199, 'usd'));
+    client.receive({ from: chatId, body: 'I want the annual plan' });
+    await waitFor(() => (toChat().length === 1 ? true : undefined));
+    const conversation = await conversationOf('whatsapp-web', chatId);
+    const [annual] = sessionsOf(conversation.id);
+    expect(annual!.metadata.channel).toBe('whatsapp-web');
+    expect(toChat()).toEqual([`Pay here: ${annual!.url}`]);
+
+    // The person last wrote 25 hours ago.
+    await server.app.database.db.execute(
+      sql`update messages set created_at = created_at - interval '25 hours' where conversation_id = ${conversation.id}`,
+    );
+    const late = sessionEvent('checkout.session.completed', annual!, 'paid');
+    expect((await deliver(late)).json).toEqual({ received: true });
+    expect(await handled(conversation.id, late.id)).toMatchObject({ status: 'processed', outcome: 'paid', notified: false, channel: 'whatsapp-web' });
+    await sleep(200);
+    expect(toChat()).toHaveLength(1);
+    const stored = (await listMessages(server.app.database.db, conversation.id)).filter((m) => m.author === 'system');
+    expect(stored.map((m) => [m.role, m.text])).toEqual([['assistant', paidNotice('Annual plan', '199.00 USD')]]);
+    const [suppressed] = await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'suppressed' });
+    expect(suppressed).toMatchObject({
+      channel: 'whatsapp-web',
+      kind: 'reply',
+      messageId: stored[0]!.id,
+      attempts: 0,
+      error: 'undeliverable: outside_24h_window',
+    });
+    expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'paid', amount: 19900, currency: 'usd', at: expect.any(String) }]);
+
+    // The person writes again: the window is open, and the next payment's notice is sent.
+    provider.push(checkoutCall('Extra seat', 15, 'usd'));
+    client.receive({ from: chatId, body: 'And one extra seat, please' });
+    await waitFor(() => (toChat().length === 2 ? true : undefined));
+    const seat = sessionsOf(conversation.id).find((session) => session.id !== annual!.id)!;
+    expect(toChat()[1]).toBe(`Pay here: ${seat.url}`);
+    const paid = sessionEvent('checkout.session.completed', seat, 'paid');
+    expect((await deliver(paid)).json).toEqual({ received: true });
+    await waitFor(() => (toChat().length === 3 ? true : undefined));
+    expect(toChat()[2]).toBe(paidNotice('Extra seat', '15.00 USD'));
+    expect(await handled(conversation.id, paid.id)).toMatchObject({ outcome: 'paid', notified: true });
+    const sent = await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'sent' });
+    expect(sent.map((delivery) => delivery.messageId)).toContain((await listMessages(server.app.database.db, conversation.id)).at(-1)!.id);
+    expect(await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'suppressed' })).toHaveLength(1);
+  });
+
+  it('human mode: with an operator holding the SMS conversation, the notice still reaches the person and the transcript, and the agent is not called', async () => {
+    const { from, conversation, session } = await smsWithLink('Consulting hour');
+    const takeover = await admin('POST', `/conversations/${conversation.id}/takeover`);
+    expect(takeover.status).toBe(200);
+    expect(takeover.json).toMatchObject({ status: 'active', operator: 'Support' });
+    expect(await waitForSmsTo(from, 2)).toEqual([`Pay here: ${session.url}`, TAKEOVER_NOTICE]);
+    const requests = provider.requests.length;
+
+    const paid = sessionEvent('checkout.session.completed', session, 'paid');
+    expect((await deliver(paid)).json).toEqual({ received: true });
+    const notice = paidNotice('Consulting hour', '49.99 USD');
+    expect(await waitForSmsTo(from, 3)).toEqual([`Pay here: ${session.url}`, TAKEOVER_NOTICE, notice]);
+    expect(await handled(conversation.id, paid.id)).toMatchObject({ outcome: 'paid', notified: true });
+
+    const { json: transcript } = await admin('GET', `/conversations/${conversation.id}`);
+    expect(transcript.mode).toBe('human');
+    expect(transcript.handoff).toMatchObject({ status: 'active' });
+    expect(transcript.messages.at(-1)).toMatchObject({ role: 'assistant', author: 'system', text: notice });
+    await sleep(300);
+    expect(provider.requests).toHaveLength(requests);
+    expect(smsTo(from)).toHaveLength(3);
+  });
+
+  it('restart recovery: an event stored but never handled is handled by the next process at start-up, and the person is told', async () => {
+    const { from, conversation, session } = await smsWithLink('Setup fee');
+    const event = sessionEvent('checkout.session.completed', session, 'paid');
+    // As the webhook stores it, then the process stops before handling it.
+    expect(await server.app.store.payments.insert(toPaymentEvent(event))).toBe(true);
+    await sleep(300);
+    expect(smsTo(from)).toHaveLength(1);
+    expect((await paymentEventsOf(conversation.id))[0]).toMatchObject({ id: event.id, status: 'received', outcome: null });
+
+    const next = await startTestApp({ ...env, DATABASE_URL: server.config.DATABASE_URL!.reveal(), WHATSAPP_WEB_ENABLED: 'false' });
+    try {
+      const notice = paidNotice('Setup fee', '49.99 USD');
+      expect(await waitForSmsTo(from, 2)).toEqual([`Pay here: ${session.url}`, notice]);
+      const [row] = await server.app.database.db.select().from(paymentEvents).where(eq(paymentEvents.id, event.id));
+      expect(row).toMatchObject({ status: 'processed', outcome: 'paid', notified: true, paymentStatus: 'paid' });
+      expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'paid', amount: 4999, currency: 'usd', at: expect.any(String) }]);
+      expect(await systemMessages(conversation.id)).toEqual([notice]);
+      await sleep(200);
+      expect(smsTo(from)).toHaveLength(2);
+    } finally {
+      await next.stop();
+    }
+  });
+});
