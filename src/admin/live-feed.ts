@@ -18,6 +18,8 @@ export interface AdminFeedEvents {
    * assistant-side message outside a turn. No text: the console reads the transcript (redacted) by id.
    */
   message: (message: { conversationId: string; messageId: string; channel: string; role: string; status: string; author: string | null }) => void;
+  /** A Stripe event was handled (stored, applied or not, the person told or not): read GET /api/admin/payments. */
+  payment: (event: { type: string; outcome: string; conversationId: string | null }) => void;
 }
 
 type AdminNamespace = Namespace<Record<string, never>, AdminFeedEvents, Record<string, never>, { actor: AdminActor }>;
@@ -67,6 +69,7 @@ export class AdminLiveFeed {
     this.#offs.push(
       events.on('tool-call.finished', (call) => this.send('tool-call', () => getToolCallListItem(this.db, call.id))),
       events.on('handoff.changed', (event) => this.send('handoff', () => event)),
+      events.on('payment.processed', (event) => this.send('payment', () => event)),
       events.on('message.held', ({ message, conversation }) => this.send('message', () => messageItem(message, conversation))),
       events.on('message.appended', ({ message, conversation }) => this.send('message', () => messageItem(message, conversation))),
       events.on('turn.finished', ({ message, conversation, outcome }) =>

@@ -1,6 +1,6 @@
 // The admin console: hash routes, filters, the tool-call table with live updates,
-// the detail drawer, the handoff inbox, transcripts an operator can answer from, charts
-// and health. Data arrives redacted from the API.
+// the detail drawer, the handoff inbox, transcripts an operator can answer from, Stripe's
+// payment events, charts and health. Data arrives redacted from the API.
 import { ApiError, exportUrl, get, login, logout, post } from './api.js';
 import { barChart } from './charts.js';
 import {
@@ -12,6 +12,7 @@ import {
   healthView,
   inboxRow,
   notesList,
+  paymentRow,
   statsSummary,
   toolCallDetail,
   toolCallRow,
@@ -24,6 +25,13 @@ const state = {
   toolCallCursor: null,
   conversationQuery: {},
   conversationCursor: null,
+  paymentQuery: {},
+  paymentCursor: null,
+  /** Re-reads in a row while an event on screen is still being handled (capped). */
+  paymentRereads: 0,
+  paymentRereadTimer: null,
+  /** The tool call open in the drawer. */
+  drawer: null,
   socket: null,
   /** GET /api/admin/me: who is logged in and their role. */
   me: null,
@@ -160,6 +168,7 @@ function connectFeed() {
     status.classList.remove('on');
   });
   socket.on('tool-call', (item) => {
+    livePaymentsRefresh();
     if (!matchesLiveFilters(item)) return;
     const body = $('#tool-call-table tbody');
     if (body.querySelector(`tr[data-id="${CSS.escape(item.id)}"]`)) return;
@@ -177,8 +186,17 @@ function connectFeed() {
   socket.on('message', (event) => {
     if (!$('#view-inbox').hidden) refreshInbox();
     onConversationEvent(event);
+    livePaymentsRefresh();
+    // A payment notice follows the change of a checkout link's payment.
+    if (event?.author === 'system' && event.conversationId) refreshPaymentsOf(event.conversationId);
   });
   socket.on('turn', onConversationEvent);
+  // A Stripe event was handled: the Payments view and the calls of its conversation change.
+  socket.on('payment', (event) => {
+    livePaymentsRefresh();
+    if (event?.conversationId) refreshPaymentsOf(event.conversationId);
+    onConversationEvent(event);
+  });
 }
 
 /** New rows appear live when they match the filters that can be checked in the browser. */
@@ -239,19 +257,35 @@ $('#tool-call-filters').addEventListener('reset', () => {
 });
 $('#tool-call-more').addEventListener('click', () => loadToolCalls(true));
 
-async function openToolCall(id) {
+async function openToolCall(id, { focus = true } = {}) {
   await guarded(async () => {
     const detail = await get(`/api/admin/tool-calls/${encodeURIComponent(id)}`);
     const body = $('#drawer-body');
     clear(body);
     body.append(toolCallDetail(detail, closeDrawer));
+    state.drawer = { id, conversationId: detail.conversation.id };
     $('#drawer').hidden = false;
-    $('#drawer-close').focus();
+    if (focus) $('#drawer-close').focus();
   });
 }
 
 function closeDrawer() {
+  state.drawer = null;
   $('#drawer').hidden = true;
+}
+
+/**
+ * A checkout link of this conversation may have a new payment state: its rows in the tool-call
+ * table and the drawer, when open on one of them, show it (the transcript refreshes on its own).
+ */
+async function refreshPaymentsOf(conversationId) {
+  const body = $('#tool-call-table tbody');
+  const rows = [...body.querySelectorAll(`tr[data-conversation="${CSS.escape(conversationId)}"]`)].filter((row) => row.querySelector('.pay'));
+  if (rows.length > 0 && !$('#view-tool-calls').hidden) {
+    const page = await get('/api/admin/tool-calls', { conversation: conversationId, tool: 'create_checkout_link', limit: 200 }).catch(() => null);
+    for (const item of page?.items ?? []) body.querySelector(`tr[data-id="${CSS.escape(item.id)}"]`)?.replaceWith(toolCallRow(item, openToolCall));
+  }
+  if (state.drawer?.conversationId === conversationId && !$('#drawer').hidden) openToolCall(state.drawer.id, { focus: false });
 }
 $('#drawer-close').addEventListener('click', closeDrawer);
 document.addEventListener('keydown', (event) => event.key === 'Escape' && closeDrawer());
@@ -275,6 +309,60 @@ $('#conversation-filters').addEventListener('submit', (event) => {
   loadConversations();
 });
 $('#conversation-more').addEventListener('click', () => loadConversations(true));
+
+// ---------- payments ----------
+
+/** The payment events: a fresh first page, the next page (`append`), or a re-read of as many rows as are on screen (`keep`). */
+async function loadPayments({ append = false, keep = 0 } = {}) {
+  clearTimeout(state.paymentRereadTimer);
+  await guarded(async () => {
+    const query = { ...state.paymentQuery };
+    if (append) query.cursor = state.paymentCursor;
+    else if (keep > 50) query.limit = Math.min(200, keep);
+    const page = await get('/api/admin/payments', query);
+    const body = $('#payment-table tbody');
+    if (!append) clear(body);
+    body.append(...page.items.map(paymentRow));
+    state.paymentCursor = page.nextCursor;
+    $('#payment-more').hidden = !page.nextCursor;
+    const empty = body.rows.length === 0;
+    const filtered = Object.keys(state.paymentQuery).length > 0;
+    $('#payment-empty').textContent = filtered
+      ? 'No payment events match these filters.'
+      : "No payment events yet. Stripe's webhooks appear here as they arrive.";
+    $('#payment-empty').hidden = !empty;
+    $('#payment-table').closest('.table-wrap').hidden = empty;
+    // The notice that announces a payment is sent before its event is marked handled: read again shortly.
+    // 0.3 s, then twice as long each time, five times at most.
+    if (!append && page.items.some((item) => item.status === 'received') && state.paymentRereads < 5) {
+      state.paymentRereadTimer = setTimeout(() => {
+        if ($('#view-payments').hidden) return;
+        state.paymentRereads += 1;
+        refreshPayments();
+      }, 300 * 2 ** state.paymentRereads);
+    }
+  }, '#payment-error');
+}
+
+const refreshPayments = coalesced(() => loadPayments({ keep: $('#payment-table tbody').rows.length }));
+
+function livePaymentsRefresh() {
+  if ($('#view-payments').hidden) return;
+  state.paymentRereads = 0;
+  refreshPayments();
+}
+
+$('#payment-filters').addEventListener('submit', (event) => {
+  event.preventDefault();
+  state.paymentQuery = formQuery(event.target);
+  state.paymentRereads = 0;
+  loadPayments();
+});
+$('#payment-filters').addEventListener('reset', () => {
+  state.paymentQuery = {};
+  setTimeout(() => loadPayments());
+});
+$('#payment-more').addEventListener('click', () => loadPayments({ append: true }));
 
 // ---------- inbox ----------
 
@@ -532,7 +620,8 @@ async function loadHealth() {
 function show(view) {
   if (view !== 'transcript') state.conversationId = null;
   // A transcript belongs to the list it was opened from.
-  if (view === 'inbox' || view === 'conversations') state.list = view;
+  if (view === 'inbox' || view === 'conversations' || view === 'payments') state.list = view;
+  $('#crumb-payments').hidden = state.list !== 'payments';
   const active = view === 'transcript' ? (state.list ?? 'conversations') : view;
   for (const section of document.querySelectorAll('.view')) section.hidden = section.id !== `view-${view}`;
   for (const link of document.querySelectorAll('nav a')) {
@@ -555,6 +644,10 @@ function route() {
   } else if (view === 'conversations') {
     show('conversations');
     loadConversations();
+  } else if (view === 'payments') {
+    show('payments');
+    state.paymentRereads = 0;
+    loadPayments();
   } else if (view === 'stats') {
     show('stats');
     loadStats();

@@ -30,13 +30,95 @@ const oneLine = (value, max = 80) => {
 
 export const statusBadge = (status) => el('span', { class: `badge status-${String(status).replace(/[^a-z-]/g, '')}` }, status);
 
+// ---------- payments ----------
+
+/** Digits after the decimal point in Stripe's minor units, where it is not 2 (docs.stripe.com/currencies). */
+const ZERO_DECIMAL = new Set(['bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf']);
+const THREE_DECIMAL = new Set(['bhd', 'jod', 'kwd', 'omr', 'tnd']);
+
+/** 4999 usd → "49.99 USD", 5000 jpy → "5000 JPY", 1500 kwd → "1.500 KWD": exact, from the integer's digits. */
+export function formatMoney(minor, currency) {
+  if (minor === null || minor === undefined || !currency) return null;
+  const code = String(currency).toLowerCase();
+  const exponent = ZERO_DECIMAL.has(code) ? 0 : THREE_DECIMAL.has(code) ? 3 : 2;
+  const digits = String(Math.abs(minor)).padStart(exponent + 1, '0');
+  const major = exponent === 0 ? digits : `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
+  return `${minor < 0 ? '-' : ''}${major} ${code.toUpperCase()}`;
+}
+
+const PAYMENT_HINTS = {
+  open: 'link created; Stripe has not reported a payment yet',
+  processing: 'paid with a delayed method; waiting for the result',
+  paid: 'paid',
+  failed: 'the payment failed',
+  expired: 'the link expired unpaid',
+};
+
+/** A checkout link's payment: "paid · 49.99 USD", coloured by status, when it happened in the tooltip. */
+export function paymentChip(payment) {
+  const amount = formatMoney(payment.amount, payment.currency);
+  const hint = PAYMENT_HINTS[payment.status] ?? payment.status;
+  return el(
+    'span',
+    { class: `badge pay pay-${String(payment.status).replace(/[^a-z]/g, '')}`, title: payment.at ? `${hint} · ${formatTime(payment.at)}` : hint },
+    amount ? `${payment.status} · ${amount}` : payment.status,
+  );
+}
+
+const OUTCOME_TONES = {
+  paid: 'paid',
+  invoice_paid: 'paid',
+  subscription_created: 'paid',
+  processing: 'processing',
+  unknown_session: 'processing',
+  failed: 'failed',
+  invoice_failed: 'failed',
+  expired: 'expired',
+  stale: 'expired',
+  ignored: 'expired',
+  subscription_deleted: 'expired',
+};
+
+/** What handling an event did; an event not handled yet says so. */
+function outcomeBadge(item) {
+  if (item.status === 'received') return el('span', { class: 'badge pay pay-open', title: 'stored; being handled' }, 'handling…');
+  if (item.status === 'failed') return el('span', { class: 'badge pay pay-failed', title: item.error ?? 'handling failed' }, 'not handled');
+  const outcome = item.outcome ?? item.status;
+  return el('span', { class: `badge pay pay-${OUTCOME_TONES[outcome] ?? 'open'}`, title: `${item.status}${item.processedAt ? ` ${formatTime(item.processedAt)}` : ''}` }, outcome);
+}
+
+export const shortId = (id) => (id.length > 13 ? `${id.slice(0, 8)}…` : id);
+
+/** One Stripe event of the Payments view; the conversation it is about opens from its link. */
+export function paymentRow(item) {
+  return el(
+    'tr',
+    { dataset: { id: item.id, status: item.status } },
+    el('td', { class: 'nowrap', title: `sent by Stripe ${formatTime(item.createdAt)}` }, formatTime(item.receivedAt)),
+    el('td', { class: 'event-type', title: item.id }, item.type, item.livemode ? null : [' ', el('span', { class: 'badge test-mode', title: 'a test-mode event' }, 'test')]),
+    el('td', {}, outcomeBadge(item)),
+    el('td', {}, item.paymentStatus ?? el('span', { class: 'muted' }, '—')),
+    el('td', { class: 'num nowrap' }, formatMoney(item.amount, item.currency) ?? '—'),
+    el('td', {}, item.channel ?? el('span', { class: 'muted' }, '—')),
+    el(
+      'td',
+      { class: 'nowrap' },
+      item.conversationId ? el('a', { href: `#/conversations/${item.conversationId}`, class: 'conversation-link', title: item.conversationId }, shortId(item.conversationId)) : el('span', { class: 'muted' }, '—'),
+    ),
+    el('td', {}, item.notified ? 'yes' : el('span', { class: 'muted' }, 'no')),
+    el('td', { class: 'error-text' }, item.error ?? ''),
+  );
+}
+
+// ---------- tool calls ----------
+
 export function toolCallRow(item, onOpen) {
   return el(
     'tr',
-    { dataset: { id: item.id }, tabindex: '0', onclick: () => onOpen(item.id), onkeydown: (event) => event.key === 'Enter' && onOpen(item.id) },
+    { dataset: { id: item.id, conversation: item.conversationId }, tabindex: '0', onclick: () => onOpen(item.id), onkeydown: (event) => event.key === 'Enter' && onOpen(item.id) },
     el('td', { class: 'nowrap' }, formatTime(item.createdAt)),
     el('td', { class: 'tool' }, item.toolName),
-    el('td', {}, statusBadge(item.status)),
+    el('td', { class: 'nowrap' }, statusBadge(item.status), item.payment ? [' ', paymentChip(item.payment)] : null),
     el('td', { class: 'num' }, item.durationMs ?? '—'),
     el('td', {}, item.provider ?? '—'),
     el('td', {}, item.channel),
@@ -122,6 +204,7 @@ function messageBubble(message, onOpenToolCall) {
         el('span', { class: 'tool' }, call.toolName),
         ' ',
         statusBadge(call.status),
+        call.payment ? [' ', paymentChip(call.payment)] : null,
         ` ${call.durationMs ?? '?'} ms `,
         el('code', {}, oneLine(call.arguments, 120)),
         call.error ? el('div', { class: 'error-text' }, call.error) : null,
@@ -141,6 +224,7 @@ export function toolCallDetail(detail, onOpenConversation) {
     el(
       'dl',
       {},
+      detail.payment ? field('payment', [paymentChip(detail.payment), detail.payment.at ? el('span', { class: 'muted' }, ` ${formatTime(detail.payment.at)}`) : null]) : null,
       field('id', detail.id),
       field('created', formatTime(detail.createdAt)),
       field('completed', formatTime(detail.completedAt)),
