@@ -20,6 +20,8 @@ const INTEGRATIONS: { name: string; settings: string[] }[] = [
   { name: 'slack', settings: ['SLACK_BOT_TOKEN'] },
   { name: 'twilio', settings: ['TWILIO_AUTH_TOKEN'] },
   { name: 'whatsapp-web', settings: ['WHATSAPP_WEB_ENABLED'] },
+  { name: 'whatsapp-cloud', settings: ['WHATSAPP_ACCESS_TOKEN'] },
+  { name: 'stripe-webhook', settings: ['STRIPE_WEBHOOK_SECRET'] },
   { name: 'redis', settings: ['REDIS_URL'] },
 ];
 
@@ -35,7 +37,7 @@ export async function loadHealth(db: Db, config: Config, metrics: Metrics) {
   const breakerFor = (name: string) =>
     breakers.get(name) ?? breakers.get(`provider:${name}`) ?? breakers.get(`integration:${name}`) ?? breakers.get(`tool:${name}`) ?? null;
 
-  const [providerErrors, toolErrors, queues] = await Promise.all([
+  const [providerErrors, toolErrors, deliveryErrors, queues] = await Promise.all([
     queryRows<{ provider: string; kind: string; count: string; last_at: Date | string }>(
       db,
       sql`select a->>'provider' as provider, coalesce(a->>'errorKind', 'error') as kind, count(*) as count, max(m.created_at) as last_at
@@ -49,6 +51,13 @@ export async function loadHealth(db: Db, config: Config, metrics: Metrics) {
                  (array_agg(error order by created_at desc))[1] as last_error
           from tool_calls where status in ('error', 'invalid') and created_at >= ${since}::timestamptz
           group by tool_name order by 3 desc`,
+    ),
+    // A channel whose sends fail (an expired WhatsApp token, a Slack channel gone): the newest error says why.
+    queryRows<{ channel: string; count: string; last_at: Date | string; last_error: string | null }>(
+      db,
+      sql`select channel, count(*) as count, max(created_at) as last_at, (array_agg(error order by created_at desc))[1] as last_error
+          from channel_deliveries where status = 'failed' and created_at >= ${since}::timestamptz
+          group by channel order by 3 desc`,
     ),
     metrics.queueDepths(),
   ]);
@@ -75,6 +84,13 @@ export async function loadHealth(db: Db, config: Config, metrics: Metrics) {
     tools: toolAvailability(config),
     toolErrors: toolErrors.map((row) => ({
       tool: row.tool,
+      count: Number(row.count),
+      lastAt: new Date(row.last_at).toISOString(),
+      lastError: row.last_error === null ? null : redactText(row.last_error, 'list'),
+    })),
+    /** Failed outbound deliveries per channel in the last 24 hours, with the newest error. */
+    deliveryErrors: deliveryErrors.map((row) => ({
+      channel: row.channel,
       count: Number(row.count),
       lastAt: new Date(row.last_at).toISOString(),
       lastError: row.last_error === null ? null : redactText(row.last_error, 'list'),

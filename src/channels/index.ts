@@ -4,10 +4,11 @@ import type { Channel, ChannelContext, ChannelFactory, ChannelSeams } from './ch
 import { slackChannels } from './slack/slack-factory.js';
 import { twilioChannels } from './twilio/twilio-factory.js';
 import { webChannels } from './web/web-channel.js';
+import { whatsAppCloudChannels } from './whatsapp-cloud/whatsapp-cloud-factory.js';
 import { whatsAppWebChannels } from './whatsapp-web/whatsapp-web-factory.js';
 
 /** Every channel there is. A new channel: its own folder with a factory, and one line here. */
-export const CHANNEL_FACTORIES: readonly ChannelFactory[] = [webChannels, slackChannels, twilioChannels, whatsAppWebChannels];
+export const CHANNEL_FACTORIES: readonly ChannelFactory[] = [webChannels, slackChannels, twilioChannels, whatsAppCloudChannels, whatsAppWebChannels];
 
 /** The channels this deployment runs. */
 export interface MountedChannels {

@@ -54,6 +54,12 @@ export class OutboundDelivery {
     return 'sent';
   }
 
+  /** A reply the channel cannot carry now (WhatsApp outside the 24-hour window, no template): kept, recorded with why. */
+  async undeliverable(outbound: Omit<OutboundParts, 'send' | 'parts'>, reason: string): Promise<'undeliverable'> {
+    await this.record({ ...this.identity(outbound), status: 'undeliverable', attempts: 0, parts: 0, error: reason });
+    return 'undeliverable';
+  }
+
   /** A reply deliberately not sent (e.g. the number opted out), recorded so admins see why. */
   async suppressed(outbound: Omit<OutboundParts, 'send' | 'parts'>, reason: string): Promise<void> {
     await this.record({ ...this.identity(outbound), status: 'suppressed', attempts: 0, parts: 0, error: reason });

@@ -147,6 +147,20 @@ export const configSchema = z.object({
     emptyAsUndefined,
     z.string().default('Switchboard assistant: text your question and we reply here. Reply STOP to unsubscribe, START to resubscribe.'),
   ),
+  // WhatsApp Business Cloud API (Meta), src/channels/whatsapp-cloud: all four set → the channel `whatsapp-cloud`.
+  WHATSAPP_PHONE_NUMBER_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^\d{5,30}$/, 'expected the numeric phone number id').optional()),
+  WHATSAPP_ACCESS_TOKEN: optionalSecret,
+  /** Signs the webhook (X-Hub-Signature-256); the old and the new, comma-separated, while rotating. */
+  META_APP_SECRET: optionalSecret,
+  WHATSAPP_VERIFY_TOKEN: optionalSecret,
+  WHATSAPP_API_URL: z.preprocess(emptyAsUndefined, z.url().default('https://graph.facebook.com')),
+  WHATSAPP_API_VERSION: z.preprocess(emptyAsUndefined, z.string().regex(/^v\d+\.\d+$/).default('v21.0')),
+  // Outside WhatsApp's 24-hour customer-service window only an approved template is delivered.
+  WHATSAPP_TEMPLATE_NAME: optionalString,
+  WHATSAPP_TEMPLATE_LANGUAGE: z.preprocess(emptyAsUndefined, z.string().max(20).default('en_US')),
+  TWILIO_WHATSAPP_CONTENT_SID: z.preprocess(emptyAsUndefined, z.string().regex(/^HX[0-9a-fA-F]{32}$/, 'expected a Twilio Content SID (HX…)').optional()),
+  WHATSAPP_OPT_OUT_KEYWORDS: nameListSetting('stop,baja,unsubscribe,cancelar'),
+  WHATSAPP_OPT_IN_KEYWORDS: nameListSetting('start,alta'),
   WHATSAPP_WEB_ENABLED: booleanFlag(false),
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
   WHATSAPP_WEB_RECONNECT_DELAY_MS: integer(5_000, 10, 600_000),

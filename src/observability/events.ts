@@ -24,6 +24,8 @@ export interface PipelineEventMap {
   'message.appended': [{ message: Message; conversation: Conversation }];
   /** A handoff opened, was claimed or released, or got a note: the operators' inbox changes. */
   'handoff.changed': [HandoffEvent];
+  /** A reply was stored but the channel could not carry it now (WhatsApp's 24-hour window). */
+  'delivery.undeliverable': [{ conversation: Conversation; messageId: string }];
   /** A Stripe webhook event was stored and handled (or ignored). */
   'payment.processed': [{ type: string; outcome: string; conversationId: string | null }];
 }

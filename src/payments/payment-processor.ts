@@ -23,9 +23,6 @@ interface Handled {
   notified?: boolean;
 }
 
-/** WhatsApp delivers free-form messages only within 24 hours of the person's last message. */
-const WHATSAPP_CHANNELS = new Set(['whatsapp', 'whatsapp-web']);
-const CUSTOMER_SERVICE_WINDOW_MS = 24 * 3600_000;
 /** Outcomes the subscription events record (the person is told only of some). */
 const SUBSCRIPTION_OUTCOMES: Record<string, { outcome: string; notice?: keyof PaymentNotices }> = {
   'customer.subscription.created': { outcome: 'subscription_created', notice: 'subscriptionStarted' },
@@ -135,17 +132,10 @@ export class PaymentEventProcessor {
     return { status: 'processed', outcome, notified: delivery === 'sent' };
   }
 
+  /** Stored and sent like any reply: the channel applies its own rules (WhatsApp's 24-hour window, opt-outs). */
   private async tell(conversation: Conversation, text: string, log: Logger): Promise<DeliveryResult> {
-    const message = { text, author: 'system' as const };
     const turnLog = log.child({ conversationId: conversation.id, channel: conversation.channel });
-    if (WHATSAPP_CHANNELS.has(conversation.channel)) {
-      // Where the WhatsApp template rule (outside the window, send an approved template) will plug in.
-      const lastInbound = await this.deps.store.conversations.lastInboundAt(conversation.id);
-      if (!lastInbound || this.#now().getTime() - lastInbound.getTime() > CUSTOMER_SERVICE_WINDOW_MS) {
-        return (await this.deps.delivery.recordUndeliverable(conversation, message, 'undeliverable: outside_24h_window', turnLog)).delivery;
-      }
-    }
-    return (await this.deps.delivery.deliverMessage(conversation, message, turnLog)).delivery;
+    return (await this.deps.delivery.deliverMessage(conversation, { text, author: 'system' }, turnLog)).delivery;
   }
 }
 

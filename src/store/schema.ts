@@ -23,7 +23,8 @@ export type ConversationMode = (typeof CONVERSATION_MODES)[number];
 
 export const HANDOFF_STATUSES = ['waiting', 'active', 'released'] as const;
 export type HandoffStatus = (typeof HANDOFF_STATUSES)[number];
-export const HANDOFF_REASONS = ['requested', 'fallback', 'operator', 'keyword'] as const;
+/** `undeliverable`: a reply could not reach the person (WhatsApp's 24-hour window): a person follows up. */
+export const HANDOFF_REASONS = ['requested', 'fallback', 'operator', 'keyword', 'undeliverable'] as const;
 export type HandoffReason = (typeof HANDOFF_REASONS)[number];
 
 /** A checkout link's payment: `processing` (completed, paid by a delayed method), then `paid`, `failed` or `expired`. */
@@ -331,7 +332,8 @@ export const adminAudit = pgTable(
   (table) => [index('admin_audit_created_idx').on(table.createdAt)],
 );
 
-export const DELIVERY_STATUSES = ['sent', 'failed', 'suppressed'] as const;
+/** `undeliverable`: the channel would not carry it now (WhatsApp outside the 24-hour window, no template); kept, not sent. */
+export const DELIVERY_STATUSES = ['sent', 'failed', 'suppressed', 'undeliverable'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /**
@@ -358,11 +360,18 @@ export const channelDeliveries = pgTable(
     error: text('error'),
     /** Provider ids of what was sent (Slack ts, Twilio MessageSid). */
     providerIds: jsonb('provider_ids'),
+    /** What the provider reported since (WhatsApp Cloud statuses: sent, delivered, read, failed); moves forward only. */
+    providerStatus: text('provider_status'),
+    providerStatusAt: timestamp('provider_status_at', { withTimezone: true, mode: 'date' }),
+    /** A failed status's error (code and title). */
+    providerError: text('provider_error'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (table) => [
     index('channel_deliveries_status_created_idx').on(table.status, table.createdAt),
     index('channel_deliveries_message_idx').on(table.messageId),
+    // A status callback finds its delivery by the provider's message id.
+    index('channel_deliveries_provider_ids_idx').using('gin', table.providerIds),
   ],
 );
 

@@ -168,28 +168,6 @@ export class ReplyDelivery {
     return { message, delivery };
   }
 
-  /**
-   * Stores a message the channel may not carry now (WhatsApp outside the 24-hour customer-service
-   * window, where only approved templates are delivered) and records the delivery as suppressed
-   * with the reason: the operator and the admin see it; nothing is sent.
-   */
-  async recordUndeliverable(conversation: Conversation, input: AppendedMessage, reason: string, log: Logger): Promise<{ message: Message; delivery: DeliveryResult }> {
-    const message = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, ...input });
-    this.deps.events.emit('message.appended', { message, conversation });
-    await this.deps.store.channels.recordDelivery({
-      conversationId: conversation.id,
-      messageId: message.id,
-      channel: conversation.channel,
-      kind: 'reply',
-      status: 'suppressed',
-      attempts: 0,
-      parts: 0,
-      error: reason,
-    });
-    log.info({ reason }, 'message stored, not sent');
-    return { message, delivery: 'suppressed' };
-  }
-
   /** Tells the person's channel where the handoff stands (channels that show it: the web widget). */
   async showHandoff(conversation: Conversation, state: HandoffState, log: Logger): Promise<void> {
     await this.deps.transports
@@ -221,7 +199,10 @@ export class ReplyDelivery {
       return 'no_transport';
     }
     try {
-      return (await transport.done(target, { messageId: target.messageId, ...reply })) ?? 'sent';
+      const status = (await transport.done(target, { messageId: target.messageId, ...reply })) ?? 'sent';
+      // Kept but not sent (WhatsApp outside its 24-hour window, no template): a person should follow up.
+      if (status === 'undeliverable') this.deps.events.emit('delivery.undeliverable', { conversation: target.conversation, messageId: target.messageId });
+      return status;
     } catch (error) {
       log.error({ err: error }, failure);
       return 'failed';

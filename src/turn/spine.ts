@@ -86,6 +86,12 @@ export function createSpine(deps: SpineDeps): Spine {
         notifier: { waiting: (input) => deps.handoff?.notifier?.()?.waiting(input) ?? Promise.resolve() },
       })
     : undefined;
+  // A reply the channel could not carry (WhatsApp outside its 24-hour window) goes to a person's inbox.
+  events.on('delivery.undeliverable', ({ conversation }) => {
+    void handoffs
+      ?.request(conversation, 'undeliverable', { tellPerson: false })
+      .catch((error: unknown) => logger.error({ err: error, conversationId: conversation.id }, 'undeliverable reply not handed to a person'));
+  });
   // request_human is the spine's own tool: it switches the conversation's mode, in code.
   const tools =
     handoffs && handoffs.settings.enabled

@@ -13,6 +13,7 @@ import { answerConfirmationByText, textDecision } from '../text-confirmation.js'
 import { keepRawBodies, parseForm } from '../raw-body.js';
 import { smsKeyword } from './sms-keywords.js';
 import { splitSms, splitWhatsApp } from './sms-segments.js';
+import { insideCustomerServiceWindow, OUTSIDE_WINDOW_REASON, templateParameter } from '../customer-service-window.js';
 
 export type TwilioChannelName = 'sms' | 'whatsapp';
 
@@ -25,6 +26,8 @@ export interface TwilioChannelOptions {
   publicUrl: string;
   client: twilio.Twilio;
   helpText: string;
+  /** WhatsApp: the approved template (Content SID, body variable {{1}}) sent outside the 24-hour window. */
+  contentSid?: string | undefined;
 }
 
 /** An empty message gets a hint; the rest as on every short-message channel. */
@@ -143,13 +146,18 @@ export class TwilioChannel implements ReplyTransport, Channel {
       await this.context.delivery.suppressed(identity, 'recipient opted out (STOP)');
       return 'suppressed';
     }
+    if (this.channel === 'whatsapp' && !(await insideCustomerServiceWindow(this.context.store.conversations, conversation.id, new Date()))) {
+      const { contentSid } = this.options;
+      if (!contentSid) return this.context.delivery.undeliverable(identity, OUTSIDE_WINDOW_REASON);
+      return this.context.delivery.deliver({ ...identity, parts: [templateParameter(text)], send: (body) => this.send(to, { contentSid, contentVariables: JSON.stringify({ 1: body }) }) });
+    }
     const parts = this.channel === 'sms' ? splitSms(text) : splitWhatsApp(text);
-    return this.context.delivery.deliver({ ...identity, parts, send: (body) => this.send(to, body) });
+    return this.context.delivery.deliver({ ...identity, parts, send: (body) => this.send(to, { body }) });
   }
 
-  private async send(to: string, body: string): Promise<string> {
+  private async send(to: string, content: { body: string } | { contentSid: string; contentVariables: string }): Promise<string> {
     try {
-      const message = await this.options.client.messages.create({ to, from: this.options.from, body });
+      const message = await this.options.client.messages.create({ to, from: this.options.from, ...content });
       return message.sid;
     } catch (error) {
       const status = (error as { status?: unknown }).status;

@@ -21,7 +21,7 @@ export const twilioChannels: ChannelFactory = async (config) => {
   if (config.TWILIO_SMS_FROM) channels.push(new TwilioChannel({ ...shared, channel: 'sms', from: config.TWILIO_SMS_FROM }));
   if (config.TWILIO_WHATSAPP_FROM) {
     const from = config.TWILIO_WHATSAPP_FROM.startsWith('whatsapp:') ? config.TWILIO_WHATSAPP_FROM : `whatsapp:${config.TWILIO_WHATSAPP_FROM}`;
-    channels.push(new TwilioChannel({ ...shared, channel: 'whatsapp', from }));
+    channels.push(new TwilioChannel({ ...shared, channel: 'whatsapp', from, contentSid: config.TWILIO_WHATSAPP_CONTENT_SID }));
   }
   return channels;
 };
