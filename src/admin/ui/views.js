@@ -151,7 +151,7 @@ export function formatDuration(ms) {
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
-const REASONS = { requested: 'asked the agent', fallback: 'agent could not answer', operator: 'taken over', keyword: 'keyword' };
+const REASONS = { requested: 'asked the agent', fallback: 'agent could not answer', operator: 'taken over', keyword: 'keyword', undeliverable: 'reply undeliverable (WhatsApp 24 h)' };
 export const reasonText = (reason) => REASONS[reason] ?? reason;
 
 /** One inbox row. `waitedMs` is computed by the caller (it keeps ticking while the row waits). */
