@@ -21,6 +21,7 @@ import { startTestApp, type RunningApp } from './helpers/test-app.js';
 
 const PUBLIC_URL = 'https://switchboard.example.com';
 const SMS_FROM = '+15005550006';
+const WHATSAPP_FROM = 'whatsapp:+14155238886';
 const ADMIN_TOKEN = 'admin-token-for-payments';
 const SLACK_SIGNING_SECRET = 'slack-payments-signing-secret-001';
 const WEBHOOK_SECRET = 'whsec_paymentsChannelsTestSecret0001';
@@ -98,27 +99,29 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
   const whatsapp: FakeWhatsAppWebClient[] = [];
   let env: Record<string, string>;
 
-  const sms = async (from: string, body: string) => {
+  /** An inbound Twilio message (SMS, or WhatsApp from a `whatsapp:` address), signed as Twilio signs it. */
+  const twilioInbound = async (route: 'sms' | 'whatsapp', from: string, body: string) => {
     const params: Record<string, string> = {
       ToCountry: 'US',
       SmsMessageSid: messageSid(),
       NumMedia: '0',
       SmsStatus: 'received',
       Body: body,
-      To: SMS_FROM,
+      To: route === 'sms' ? SMS_FROM : WHATSAPP_FROM,
       NumSegments: '1',
       MessageSid: messageSid(),
       AccountSid: FAKE_TWILIO_ACCOUNT_SID,
       From: from,
       ApiVersion: '2010-04-01',
     };
-    const response = await fetch(`${server.url}/twilio/sms`, {
+    const response = await fetch(`${server.url}/twilio/${route}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSign(`${PUBLIC_URL}/twilio/sms`, params) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSign(`${PUBLIC_URL}/twilio/${route}`, params) },
       body: new URLSearchParams(params).toString(),
     });
     expect(response.status).toBe(200);
   };
+  const sms = (from: string, body: string) => twilioInbound('sms', from, body);
   const slackEvent = async (event: Record<string, unknown>) => {
     const body = JSON.stringify({ token: 'deprecated', team_id: 'T0TEST', api_app_id: 'A0TEST', type: 'event_callback', event_id: `EvPay${++counter}`, event });
     const timestamp = String(Math.floor(Date.now() / 1000));
@@ -201,6 +204,7 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
       TWILIO_ACCOUNT_SID: FAKE_TWILIO_ACCOUNT_SID,
       TWILIO_AUTH_TOKEN: FAKE_TWILIO_AUTH_TOKEN,
       TWILIO_SMS_FROM: SMS_FROM,
+      TWILIO_WHATSAPP_FROM: WHATSAPP_FROM,
       TWILIO_API_URL: twilioApi.url,
       SLACK_SIGNING_SECRET,
       SLACK_BOT_TOKEN: FAKE_SLACK_BOT_TOKEN,
@@ -315,54 +319,61 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
     expect(await systemMessages(conversation.id)).toEqual([processingNotice('Team plan', '120.00 EUR'), failedNotice('Team plan', '120.00 EUR')]);
   });
 
-  it('WhatsApp (whatsapp-web.js): outside the 24-hour window the notice is stored, not sent, and recorded as suppressed; inside it, sent', async () => {
-    const client = whatsapp.at(-1)!;
-    const chatId = '15551239001@c.us';
-    const toChat = () => client.sent.filter((sent) => sent.chatId === chatId).map((sent) => sent.content);
-
+  it('WhatsApp through Twilio: outside the 24-hour window (no Content SID) the notice is stored, not sent, recorded undeliverable and handed to the inbox', async () => {
+    const from = `whatsapp:${newNumber()}`;
     provider.push(checkoutCall('Annual plan', 199, 'usd'));
-    client.receive({ from: chatId, body: 'I want the annual plan' });
-    await waitFor(() => (toChat().length === 1 ? true : undefined));
-    const conversation = await conversationOf('whatsapp-web', chatId);
+    await twilioInbound('whatsapp', from, 'I want the annual plan');
+    const [reply] = await waitForSmsTo(from, 1);
+    const conversation = await conversationOf('whatsapp', from);
     const [annual] = sessionsOf(conversation.id);
-    expect(annual!.metadata.channel).toBe('whatsapp-web');
-    expect(toChat()).toEqual([`Pay here: ${annual!.url}`]);
+    expect(annual!.metadata.channel).toBe('whatsapp');
+    expect(reply).toBe(`Pay here: ${annual!.url}`);
 
-    // The person last wrote 25 hours ago.
+    // The person last wrote 25 hours ago: WhatsApp's Business API takes only a template now.
     await server.app.database.db.execute(
       sql`update messages set created_at = created_at - interval '25 hours' where conversation_id = ${conversation.id}`,
     );
     const late = sessionEvent('checkout.session.completed', annual!, 'paid');
     expect((await deliver(late)).json).toEqual({ received: true });
-    expect(await handled(conversation.id, late.id)).toMatchObject({ status: 'processed', outcome: 'paid', notified: false, channel: 'whatsapp-web' });
+    expect(await handled(conversation.id, late.id)).toMatchObject({ status: 'processed', outcome: 'paid', notified: false, channel: 'whatsapp' });
     await sleep(200);
-    expect(toChat()).toHaveLength(1);
+    expect(smsTo(from)).toHaveLength(1);
     const stored = (await listMessages(server.app.database.db, conversation.id)).filter((m) => m.author === 'system');
     expect(stored.map((m) => [m.role, m.text])).toEqual([['assistant', paidNotice('Annual plan', '199.00 USD')]]);
-    const [suppressed] = await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'suppressed' });
-    expect(suppressed).toMatchObject({
-      channel: 'whatsapp-web',
+    const [undeliverable] = await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'undeliverable' });
+    expect(undeliverable).toMatchObject({
+      channel: 'whatsapp',
       kind: 'reply',
       messageId: stored[0]!.id,
       attempts: 0,
       error: 'undeliverable: outside_24h_window',
     });
+    expect(await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'suppressed' })).toEqual([]);
     expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'paid', amount: 19900, currency: 'usd', at: expect.any(String) }]);
+    // A person follows up: the conversation waits in the operators' inbox.
+    const inbox = await waitFor(async () => (await admin('GET', '/handoffs')).json.items.find((item: { conversationId: string }) => item.conversationId === conversation.id));
+    expect(inbox).toMatchObject({ channel: 'whatsapp', status: 'waiting', reason: 'undeliverable' });
+  });
 
-    // The person writes again: the window is open, and the next payment's notice is sent.
+  it('WhatsApp (whatsapp-web.js, an ordinary account): no 24-hour window, a notice 25 hours after the last message is sent', async () => {
+    const client = whatsapp.at(-1)!;
+    const chatId = '15551239001@c.us';
+    const toChat = () => client.sent.filter((sent) => sent.chatId === chatId).map((sent) => sent.content);
     provider.push(checkoutCall('Extra seat', 15, 'usd'));
-    client.receive({ from: chatId, body: 'And one extra seat, please' });
-    await waitFor(() => (toChat().length === 2 ? true : undefined));
-    const seat = sessionsOf(conversation.id).find((session) => session.id !== annual!.id)!;
-    expect(toChat()[1]).toBe(`Pay here: ${seat.url}`);
-    const paid = sessionEvent('checkout.session.completed', seat, 'paid');
+    client.receive({ from: chatId, body: 'One extra seat, please' });
+    await waitFor(() => (toChat().length === 1 ? true : undefined));
+    const conversation = await conversationOf('whatsapp-web', chatId);
+    const [seat] = sessionsOf(conversation.id);
+    expect(toChat()).toEqual([`Pay here: ${seat!.url}`]);
+
+    await server.app.database.db.execute(
+      sql`update messages set created_at = created_at - interval '25 hours' where conversation_id = ${conversation.id}`,
+    );
+    const paid = sessionEvent('checkout.session.completed', seat!, 'paid');
     expect((await deliver(paid)).json).toEqual({ received: true });
-    await waitFor(() => (toChat().length === 3 ? true : undefined));
-    expect(toChat()[2]).toBe(paidNotice('Extra seat', '15.00 USD'));
-    expect(await handled(conversation.id, paid.id)).toMatchObject({ outcome: 'paid', notified: true });
-    const sent = await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'sent' });
-    expect(sent.map((delivery) => delivery.messageId)).toContain((await listMessages(server.app.database.db, conversation.id)).at(-1)!.id);
-    expect(await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'suppressed' })).toHaveLength(1);
+    await waitFor(() => (toChat().length === 2 ? true : undefined));
+    expect(toChat()[1]).toBe(paidNotice('Extra seat', '15.00 USD'));
+    expect(await handled(conversation.id, paid.id)).toMatchObject({ outcome: 'paid', notified: true, channel: 'whatsapp-web' });
   });
 
   it('human mode: with an operator holding the SMS conversation, the notice still reaches the person and the transcript, and the agent is not called', async () => {

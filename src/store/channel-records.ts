@@ -5,6 +5,7 @@ import {
   channelContacts,
   channelDeliveries,
   channelReplyRoutes,
+  inboundReceipts,
   messages,
   type ChannelDelivery,
   type DeliveryStatus,
@@ -57,6 +58,17 @@ export class ChannelRecords {
       .where(conditions.length ? and(...conditions) : undefined)
       .orderBy(desc(channelDeliveries.createdAt))
       .limit(filter.limit ?? 100);
+  }
+
+  /**
+   * Claims an inbound provider message that is answered without a message row; false when it
+   * was claimed before (a redelivery). Receipts older than a week are swept on the way in:
+   * providers stop redelivering long before.
+   */
+  async claimInbound(channel: string, externalMessageId: string): Promise<boolean> {
+    await this.db.delete(inboundReceipts).where(lt(inboundReceipts.receivedAt, new Date(Date.now() - 7 * 86_400_000)));
+    const rows = await this.db.insert(inboundReceipts).values({ channel, externalMessageId }).onConflictDoNothing().returning({ id: inboundReceipts.externalMessageId });
+    return rows.length > 0;
   }
 
   /**

@@ -407,6 +407,20 @@ export const channelReplyRoutes = pgTable(
   (table) => [primaryKey({ columns: [table.channel, table.externalMessageId] }), index('channel_reply_routes_expires_idx').on(table.expiresAt)],
 );
 
+/**
+ * Inbound provider messages answered without becoming a message row (a WhatsApp image gets the
+ * "text only" notice): claimed here by the provider's id, so a redelivery is not answered twice.
+ */
+export const inboundReceipts = pgTable(
+  'inbound_receipts',
+  {
+    channel: text('channel').notNull(),
+    externalMessageId: text('external_message_id').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.channel, table.externalMessageId] }), index('inbound_receipts_received_idx').on(table.receivedAt)],
+);
+
 export type Conversation = typeof conversations.$inferSelect;
 export type Message = typeof messages.$inferSelect;
 export type ToolCall = typeof toolCalls.$inferSelect;

@@ -2,11 +2,13 @@
  * A fake Twilio REST API on 127.0.0.1 (port 0) for the real `twilio` SDK, reached
  * through a RequestClient that rewrites https://api.twilio.com to it:
  *
- * - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded (`To`, `From`, `Body`),
- *   HTTP Basic auth `AccountSid:AuthToken`; answers 201 with a Message resource
+ * - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded (`To`, `From`, and `Body`
+ *   or a content template: `ContentSid` with `ContentVariables`, a JSON object of the template's
+ *   variables), HTTP Basic auth `AccountSid:AuthToken`; answers 201 with a Message resource
  *   (`sid` SM + 32 hex, `status: "queued"`, `num_segments`, …) as Twilio documents.
  * - Errors as Twilio's JSON `{ code, message, more_info, status }`: 401 (20003), 400 for a
- *   missing To/Body (21604 / 21602), and scripted 429 (20429) and 5xx.
+ *   missing To, or neither Body nor ContentSid (21604 / 21602), malformed ContentVariables (21656),
+ *   and scripted 429 (20429) and 5xx.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -19,7 +21,11 @@ export interface TwilioSentMessage {
   sid: string;
   to: string;
   from: string;
+  /** '' when a content template was sent. */
   body: string;
+  /** A content template (WhatsApp outside the 24-hour window): its SID and the raw ContentVariables. */
+  contentSid?: string;
+  contentVariables?: string;
 }
 
 export interface FakeTwilioApi {
@@ -31,6 +37,15 @@ export interface FakeTwilioApi {
   waitForMessages(count: number, timeoutMs?: number): Promise<void>;
   reset(): void;
   close(): Promise<void>;
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 export async function startFakeTwilioApi(
@@ -62,12 +77,22 @@ export async function startFakeTwilioApi(
     if (failure !== undefined) return error(res, failure, 20500, 'Internal Server Error');
     const to = form.get('To');
     const from = form.get('From');
-    const body = form.get('Body');
+    const body = form.get('Body') ?? '';
+    const contentSid = form.get('ContentSid');
+    const contentVariables = form.get('ContentVariables');
     if (!to) return error(res, 400, 21604, "A 'To' phone number is required.");
     if (!from) return error(res, 400, 21603, "A 'From' phone number is required.");
-    if (!body) return error(res, 400, 21602, 'Message body is required.');
+    if (!body && !contentSid) return error(res, 400, 21602, 'Message body is required.');
+    if (contentVariables !== null && !isJsonObject(contentVariables)) return error(res, 400, 21656, 'The ContentVariables Parameter is invalid.');
     const sid = `SM${randomBytes(16).toString('hex')}`;
-    messages.push({ sid, to, from, body });
+    messages.push({
+      sid,
+      to,
+      from,
+      body,
+      ...(contentSid !== null && { contentSid }),
+      ...(contentVariables !== null && { contentVariables }),
+    });
     const now = new Date().toUTCString();
     calls.push(201);
     res.writeHead(201, { 'content-type': 'application/json' });

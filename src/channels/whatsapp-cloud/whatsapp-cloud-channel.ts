@@ -141,8 +141,8 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
     }
     const text = textOf(message);
     if (text === undefined) {
-      // Media, locations, contacts…: said plainly, never silence or a crash.
-      await this.notice(identity, ONLY_TEXT);
+      // Media, locations, contacts…: said plainly (once per message, however often Meta redelivers it), never silence or a crash.
+      if (await store.channels.claimInbound(this.channel, message.id)) await this.notice(identity, ONLY_TEXT);
       return;
     }
     const word = text.trim().toLowerCase().replace(/[.!]+$/, '');
@@ -170,13 +170,15 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
   private async onStatus(status: CloudStatus): Promise<void> {
     if (status.status !== 'sent' && status.status !== 'delivered' && status.status !== 'read' && status.status !== 'failed') return;
     const failure = status.errors?.[0];
-    await this.context.store.channels.updateProviderStatus({
+    const applied = await this.context.store.channels.updateProviderStatus({
       channel: this.channel,
       providerId: status.id,
       status: status.status,
       at: new Date(Number(status.timestamp) * 1000),
       error: failure ? `${failure.code}: ${failure.title ?? failure.message ?? 'failed'}`.slice(0, 500) : null,
     });
+    // An older status, or one that arrived before its delivery was recorded (the row is written once every part is sent).
+    if (!applied) this.context.logger.debug({ status: status.status }, 'whatsapp-cloud: status matched no delivery to move forward');
   }
 
   async done(target: ReplyTarget, reply: FinishedReply): Promise<DeliveryStatus> {
