@@ -34,6 +34,29 @@ export async function dropAllBenchDatabases(): Promise<string[]> {
   return names;
 }
 
+/**
+ * Transactions committed in a bench database so far (`pg_stat_database.xact_commit`). A backend
+ * publishes its counts at most once a second, and an idle one may hold them until its next
+ * transaction or its exit (PostgreSQL 15). So the reading first ends the database's backends, which
+ * publish as they exit; the server's pool (postgres.js) opens new connections on its next query.
+ * Take it only when nothing is in flight, and not inside a measured latency window: the next
+ * queries pay for the new connections.
+ */
+export async function readCommits(name: string): Promise<number> {
+  let commits = NaN;
+  await asAdmin(async (admin) => {
+    await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${name} and pid <> pg_backend_pid()`;
+    const deadline = performance.now() + 5_000;
+    while ((await admin`select 1 from pg_stat_activity where datname = ${name}`).length > 0) {
+      if (performance.now() > deadline) throw new Error(`backends of ${name} still running 5 s after pg_terminate_backend`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const [row] = await admin`select xact_commit from pg_stat_database where datname = ${name}`;
+    commits = Number(row?.xact_commit);
+  });
+  return commits;
+}
+
 async function asAdmin(work: (admin: postgres.Sql) => Promise<unknown>): Promise<void> {
   const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {

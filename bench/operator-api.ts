@@ -32,6 +32,11 @@ export class OperatorApi {
     return this.request('GET', '/api/admin/me');
   }
 
+  /** One page of stored Stripe events, newest first (`query`: the filters, e.g. `limit=200&status=received`). */
+  payments(query: string): Promise<TimedResponse<{ items: { id: string; type: string; status: string; outcome: string | null }[]; nextCursor: string | null }>> {
+    return this.request('GET', `/api/admin/payments?${query}`);
+  }
+
   private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<TimedResponse<T>> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['serial', 'load', 'idle', 'handoff'] as const;
+export const SCENARIOS = ['serial', 'load', 'idle', 'handoff', 'webhook'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -21,8 +21,11 @@ export interface BenchOptions {
   /** handoff: visitors taken over, and operator replies measured per visitor. */
   visitors: number;
   replies: number;
-  /** handoff: run the server with no DATABASE_URL and no REDIS_URL (PGlite, in-process queue). */
+  /** handoff and webhook: run the server with no DATABASE_URL and no REDIS_URL (PGlite, in-process queue). */
   embedded: boolean;
+  /** webhook: signed Stripe events offered per second (open loop), and measured seconds (`--rate`, `--duration`). */
+  webhookRate: number;
+  webhookDuration: number;
   /** Characters per streamed delta from the fake provider. */
   chunkSize: number;
   /** serial and load: after this many turns a client reconnects as a new visitor (0 = never). */
@@ -37,14 +40,16 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [options]
-  --scenario=all                    serial, load, idle, handoff or all (default; a comma list works too)
+  --scenario=all                    serial, load, idle, handoff, webhook or all (default; a comma list works too)
   --messages=2000 --warmup=200      serial: measured messages after unmeasured warm-up messages
-  --duration=30 --warmup-seconds=3  load: measured seconds after unmeasured warm-up seconds
+  --duration=30 --warmup-seconds=3  load: measured seconds after unmeasured warm-up seconds (webhook: warm-up too)
   --sockets=200 --latency=200       load: closed-loop sockets; fake provider latency in ms
   --rate=0                          load: offer this many messages/s in all, paced per socket (0 = closed loop)
   --idle=10000 --connect-batch=250  idle: sockets to hold open; how many connect at once
   --visitors=20 --replies=10        handoff: visitors taken over by an operator; operator replies per visitor
-  --embedded                        handoff only: the server without DATABASE_URL and REDIS_URL (PGlite, in-process queue)
+  --rate=100 --duration=10          webhook: signed Stripe events/s, open loop, for this many measured seconds
+                                    (after --warmup-seconds of unmeasured events); a /health floor at the same rate
+  --embedded                        handoff and webhook: the server without DATABASE_URL and REDIS_URL (PGlite, in-process queue)
   --chunk-size=16                   characters per streamed delta from the fake provider
   --conversation-turns=0            serial/load: start a new conversation every N turns (0 = never)
   --cpu-prof=DIR                    write a V8 CPU profile of the server per scenario into DIR
@@ -53,6 +58,8 @@ export const USAGE = `npm run bench -- [options]
                                     under plain node, as npm start runs it; a .ts entry runs under tsx
   --server-env=NAME=VALUE           an extra server setting (repeatable), e.g. --server-env=QUEUE_CONCURRENCY=256`;
 
+const EMBEDDED_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['handoff', 'webhook']);
+
 export function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
     args: argv,
@@ -60,11 +67,12 @@ export function parseOptions(argv: string[]): BenchOptions {
       scenario: { type: 'string', default: 'all' },
       messages: { type: 'string', default: '2000' },
       warmup: { type: 'string', default: '200' },
-      duration: { type: 'string', default: '30' },
+      // No defaults: load and webhook default differently.
+      duration: { type: 'string' },
       'warmup-seconds': { type: 'string', default: '3' },
       sockets: { type: 'string', default: '200' },
       latency: { type: 'string', default: '200' },
-      rate: { type: 'string', default: '0' },
+      rate: { type: 'string' },
       idle: { type: 'string', default: '10000' },
       'connect-batch': { type: 'string', default: '250' },
       visitors: { type: 'string', default: '20' },
@@ -86,21 +94,26 @@ export function parseOptions(argv: string[]): BenchOptions {
   }
   const scenarios = parseScenarios(values.scenario);
   // The other scenarios' stack (and serial's PostgreSQL reference) needs PostgreSQL and Redis.
-  if (values.embedded && scenarios.some((name) => name !== 'handoff')) throw new Error('--embedded: only the handoff scenario runs embedded (use --scenario=handoff)');
+  if (values.embedded && scenarios.some((name) => !EMBEDDED_SCENARIOS.has(name))) {
+    throw new Error('--embedded: only the handoff and webhook scenarios run embedded (use --scenario=handoff or --scenario=webhook)');
+  }
   return {
     scenarios,
     messages: count('messages', values.messages, 1),
     warmup: count('warmup', values.warmup, 0),
-    duration: count('duration', values.duration, 1),
+    duration: count('duration', values.duration ?? '30', 1),
     warmupSeconds: count('warmup-seconds', values['warmup-seconds'], 0),
     sockets: count('sockets', values.sockets, 1),
     latency: count('latency', values.latency, 0),
-    rate: count('rate', values.rate, 0),
+    rate: count('rate', values.rate ?? '0', 0),
     idle: count('idle', values.idle, 1),
     connectBatch: count('connect-batch', values['connect-batch'], 1),
     visitors: count('visitors', values.visitors, 1),
     replies: count('replies', values.replies, 1),
     embedded: values.embedded,
+    // Open loop only: a closed loop (load's --rate=0) means nothing for webhook deliveries.
+    webhookRate: scenarios.includes('webhook') ? count('rate', values.rate ?? '100', 1) : 100,
+    webhookDuration: count('duration', values.duration ?? '10', 1),
     chunkSize: count('chunk-size', values['chunk-size'], 1),
     conversationTurns: count('conversation-turns', values['conversation-turns'], 0),
     cpuProfileDir: values['cpu-prof'],

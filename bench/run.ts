@@ -19,6 +19,7 @@ import { runHandoff } from './scenarios/handoff.js';
 import { runIdle } from './scenarios/idle.js';
 import { runLoad } from './scenarios/load.js';
 import { runSerial } from './scenarios/serial.js';
+import { runWebhook } from './scenarios/webhook.js';
 import { DEFAULT_SERVER_ENTRY } from './server-process.js';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: string) => Promise<ScenarioResult>> = {
@@ -26,6 +27,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: stri
   load: runLoad,
   idle: runIdle,
   handoff: runHandoff,
+  webhook: runWebhook,
 };
 
 /** Work by others on the machine above this share of a core makes latency figures unreliable. */
