@@ -403,7 +403,7 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
     const { from, conversation, session } = await smsWithLink('Setup fee');
     const event = sessionEvent('checkout.session.completed', session, 'paid');
     // As the webhook stores it, then the process stops before handling it.
-    expect(await server.app.store.payments.insert(toPaymentEvent(event))).toBe(true);
+    expect(await server.app.store.payments.insert(toPaymentEvent(event))).toMatchObject({ id: event.id, status: 'received' });
     await sleep(300);
     expect(smsTo(from)).toHaveLength(1);
     expect((await paymentEventsOf(conversation.id))[0]).toMatchObject({ id: event.id, status: 'received', outcome: null });

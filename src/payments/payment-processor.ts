@@ -47,23 +47,29 @@ export class PaymentEventProcessor {
     this.#now = deps.now ?? (() => new Date());
   }
 
-  /** Handles a just-stored event after the webhook has answered. */
-  schedule(id: string): void {
-    void this.deps.inFlight.track(this.process(id));
+  /** Handles a just-stored event (its lease taken by the insert) after the webhook has answered. */
+  schedule(event: PaymentEvent): void {
+    void this.deps.inFlight.track(this.run(event));
   }
 
-  /** Handles one stored event, once; a failure leaves it for the sweep (its claim lapses). */
+  /** Handles one stored event if it can claim it (the sweep); a failure leaves it for a later sweep. */
   async process(id: string): Promise<void> {
-    const log = this.deps.logger.child({ paymentEventId: id });
+    const event = await this.deps.store.payments.claim(id).catch((error: unknown) => {
+      this.deps.logger.error({ err: error, paymentEventId: id }, 'payment event not claimed');
+      return undefined;
+    });
+    if (event) await this.run(event);
+  }
+
+  private async run(event: PaymentEvent): Promise<void> {
+    const log = this.deps.logger.child({ paymentEventId: event.id, type: event.type });
     try {
-      const event = await this.deps.store.payments.claim(id);
-      if (!event) return;
-      const handled = await this.handle(event, log.child({ type: event.type }));
-      await this.deps.store.payments.finish(id, handled);
+      const handled = await this.handle(event, log);
+      await this.deps.store.payments.finish(event.id, handled);
       this.deps.events.emit('payment.processed', { type: event.type, outcome: handled.outcome, conversationId: event.conversationId });
-      log.info({ type: event.type, outcome: handled.outcome, notified: handled.notified ?? false }, 'payment event handled');
+      log.info({ outcome: handled.outcome, notified: handled.notified ?? false }, 'payment event handled');
     } catch (error) {
-      log.error({ err: error }, 'payment event not handled; the sweep tries again');
+      log.error({ err: error }, 'payment event not handled; the sweep tries again once its lease lapses');
     }
   }
 

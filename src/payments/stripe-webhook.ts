@@ -43,9 +43,9 @@ export function registerStripeWebhook(http: FastifyInstance, deps: StripeWebhook
         if (error instanceof StripeEventError) throw new SwitchboardError('invalid_payload', error.message);
         throw error;
       }
-      const stored = await deps.store.payments.insert(row);
+      const stored = await deps.store.payments.insert(row, { claim: true });
       if (!stored) return { received: true, duplicate: true };
-      if (row.status === 'received') deps.processor.schedule(row.id);
+      if (stored.status === 'received') deps.processor.schedule(stored);
       return { received: true };
     });
   });

@@ -31,7 +31,7 @@ export type AppliedPayment =
   | { result: 'unknown_session' };
 
 /** How long a claimed event is left to its claimer before another instance may take it over. */
-const CLAIM_LEASE_MS = 60_000;
+const CLAIM_LEASE_MS = 30_000;
 
 /**
  * Stripe webhook events and the payment state they give checkout links. An event is stored once
@@ -41,14 +41,18 @@ const CLAIM_LEASE_MS = 60_000;
 export class PaymentEventRecords {
   constructor(private readonly db: Db) {}
 
-  /** True when the event is new; false for a redelivery (nothing is written). */
-  async insert(event: NewPaymentEvent): Promise<boolean> {
-    const rows = await this.db
+  /**
+   * The stored row when the event is new; undefined for a redelivery (nothing is written). With
+   * `claim`, the inserter holds the handling lease from the start (one commit fewer than claiming
+   * after): if it stops before handling, the event is taken up once the lease lapses.
+   */
+  async insert(event: NewPaymentEvent, options: { claim?: boolean } = {}): Promise<PaymentEvent | undefined> {
+    const [row] = await this.db
       .insert(paymentEvents)
-      .values({ ...event, processedAt: event.status === 'ignored' ? new Date() : null })
+      .values({ ...event, processedAt: event.status === 'ignored' || options.claim ? new Date() : null })
       .onConflictDoNothing({ target: paymentEvents.id })
-      .returning({ id: paymentEvents.id });
-    return rows.length > 0;
+      .returning();
+    return row;
   }
 
   /** Takes an unhandled event for handling; undefined when it is handled, or another claimer holds it. */
