@@ -653,9 +653,11 @@
     }
 
     function renderToolCalls(view, toolCalls) {
-      if (!Array.isArray(toolCalls) || toolCalls.length === 0) return;
+      // Handing over to a person is shown by the status strip, not as a tool the visitor needs to read.
+      var shown = Array.isArray(toolCalls) ? toolCalls.filter(function (call) { return call && call.name !== 'request_human'; }) : [];
+      if (shown.length === 0) return;
       var list = el('div', { class: 'tools', 'aria-label': 'Tools used' });
-      toolCalls.forEach(function (call) {
+      shown.forEach(function (call) {
         if (!call || typeof call.name !== 'string') return;
         var chip = el('span', { class: 'tool' });
         chip.textContent = call.name + (call.status && call.status !== 'ok' ? ' (' + call.status + ')' : '');
