@@ -9,6 +9,7 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
 import { REDIS_TEST_URL, deleteRedisKeys } from './helpers/test-database.js';
 import { listMessages } from './helpers/store-queries.js';
+import { waitFor } from './helpers/wait-for.js';
 
 const weatherTool = defineTool({
   name: 'get_weather',
@@ -77,10 +78,10 @@ describe('the reply cache for first messages', () => {
     openai.push({ text: 'Parking is free after six.' });
     const person = { channel: 'cache-test', externalUserId: '+15550009999' };
     const miss = await server.app.intake.accept({ ...person, externalUserId: '+15550009998', text: 'Is parking free?' });
-    await waitUntil(() => delivered.some((entry) => entry.messageId === miss.messageId));
+    await waitFor(() => delivered.some((entry) => entry.messageId === miss.messageId), 'the first (uncached) reply');
 
     const hit = await server.app.intake.accept({ ...person, text: 'is parking FREE?', externalMessageId: 'SM-hit-1' });
-    await waitUntil(() => delivered.some((entry) => entry.messageId === hit.messageId));
+    await waitFor(() => delivered.some((entry) => entry.messageId === hit.messageId), 'the cached reply');
     expect(delivered.find((entry) => entry.messageId === hit.messageId)).toEqual({ messageId: hit.messageId, text: 'Parking is free after six.', cached: true });
     expect(openai.requests).toHaveLength(1);
     const [question, answer] = await listMessages(server.app.database.db, hit.conversationId);
@@ -90,7 +91,7 @@ describe('the reply cache for first messages', () => {
     // The same words again in that conversation have history now: a model call, not the cache.
     openai.push({ text: 'Still free after six, yes.' });
     const again = await server.app.intake.accept({ ...person, text: 'Is parking free?', externalMessageId: 'SM-hit-2' });
-    await waitUntil(() => delivered.some((entry) => entry.messageId === again.messageId));
+    await waitFor(() => delivered.some((entry) => entry.messageId === again.messageId), 'the reply with history');
     expect(delivered.find((entry) => entry.messageId === again.messageId)).toMatchObject({ text: 'Still free after six, yes.', cached: false });
     expect(openai.requests).toHaveLength(2);
     // A channel's retry of the cached one is a duplicate, not a second answer.
@@ -238,11 +239,3 @@ describe('the in-process copy of reply-cache hits', () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkSlackSignature, slackSignature } from '../src/channels/slack/slack-signature.js';
@@ -8,14 +7,13 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { FAKE_SLACK_BOT_TOKEN, FAKE_SLACK_BOT_USER_ID, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
 import { createRefundTool } from './helpers/refund-tool.js';
+import { postSlackRequest, signSlack } from './helpers/slack-webhook.js';
+import { waitFor } from './helpers/wait-for.js';
 
 const { tool: refundTool, refunds } = createRefundTool();
 
 const SIGNING_SECRET = 'slack-test-signing-secret-0001';
 
-/** Signs exactly as Slack does, independently of the code under test. */
-const sign = (timestamp: string, body: string, secret = SIGNING_SECRET) =>
-  `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
 const nowSeconds = () => String(Math.floor(Date.now() / 1000));
 
 let eventCounter = 0;
@@ -59,7 +57,7 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
       'x-slack-request-timestamp': timestamp,
       ...options.headers,
     };
-    if (options.signature !== null) headers['x-slack-signature'] = options.signature ?? sign(timestamp, body);
+    if (options.signature !== null) headers['x-slack-signature'] = options.signature ?? signSlack(timestamp, body, SIGNING_SECRET);
     const started = performance.now();
     const response = await fetch(`${server.url}/slack/events`, { method: 'POST', headers, body });
     const text = await response.text();
@@ -71,15 +69,6 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
       | { n: number }[]
       | { rows: { n: number }[] };
     return Array.isArray(result) ? result[0]!.n : result.rows[0]!.n;
-  };
-  const waitFor = async <T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
   };
 
   beforeAll(async () => {
@@ -143,7 +132,7 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     const ok = await post(body);
     expect(ok.status).toBe(200);
     expect(ok.json()).toEqual({ challenge: '3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P' });
-    const forged = await post(body, { signature: sign(nowSeconds(), body, 'another-secret') });
+    const forged = await post(body, { signature: signSlack(nowSeconds(), body, 'another-secret') });
     expect(forged.status).toBe(401);
   });
 
@@ -153,11 +142,11 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     const missing = await post(body, { signature: null });
     expect(missing.status).toBe(400);
     expect(missing.json().error.code).toBe('invalid_payload');
-    const invalid = await post(body, { signature: sign(nowSeconds(), `${body} `) });
+    const invalid = await post(body, { signature: signSlack(nowSeconds(), `${body} `, SIGNING_SECRET) });
     expect(invalid.status).toBe(401);
     expect(invalid.json().error).toEqual({ code: 'unauthorized', message: 'signature does not match' });
     const oldTimestamp = String(Math.floor(Date.now() / 1000) - 6 * 60);
-    const stale = await post(body, { timestamp: oldTimestamp, signature: sign(oldTimestamp, body) });
+    const stale = await post(body, { timestamp: oldTimestamp, signature: signSlack(oldTimestamp, body, SIGNING_SECRET) });
     expect(stale.status).toBe(401);
     expect(stale.json().error.message).toMatch(/5-minute window/);
     const notJson = await post('{not json');
@@ -220,13 +209,17 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
       ['assistant', 'Use **bold** and see [the docs](https://example.com/docs).'],
       ['user', 'and then?'],
     ]);
-    const conversations = await waitFor(async () => {
-      const rows = (await server.app.database.db.execute(
-        "select external_user_id, thread_key from conversations where channel = 'slack' and external_user_id = 'T0TEST:U0HIST'" as never,
-      )) as unknown as { external_user_id: string; thread_key: string }[] | { rows: { external_user_id: string; thread_key: string }[] };
-      const list = Array.isArray(rows) ? rows : rows.rows;
-      return list.length ? list : undefined;
-    });
+    const conversations = await waitFor(
+      async () => {
+        const rows = (await server.app.database.db.execute(
+          "select external_user_id, thread_key from conversations where channel = 'slack' and external_user_id = 'T0TEST:U0HIST'" as never,
+        )) as unknown as { external_user_id: string; thread_key: string }[] | { rows: { external_user_id: string; thread_key: string }[] };
+        const list = Array.isArray(rows) ? rows : rows.rows;
+        return list.length ? list : undefined;
+      },
+      'the conversation',
+      10_000,
+    );
     expect(conversations).toEqual([{ external_user_id: 'T0TEST:U0HIST', thread_key: `C0GENERAL:${ts}` }]);
   });
 
@@ -249,7 +242,7 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
   it('processes a retry of an event that was never accepted', async () => {
     const payload = mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> first try was refused` });
     const body = JSON.stringify(payload);
-    const refused = await post(body, { signature: sign(nowSeconds(), 'tampered') });
+    const refused = await post(body, { signature: signSlack(nowSeconds(), 'tampered', SIGNING_SECRET) });
     expect(refused.status).toBe(401);
     provider.push({ text: 'Got it on the retry.' });
     const retried = await postEvent(payload, { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_error' });
@@ -349,8 +342,10 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     await slack.waitForDeliveries(1);
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage').map((c) => c.status)).toEqual([429, 503, 200]);
     const ts = slack.posts[0]!.ts;
-    const sent = await waitFor(async () =>
-      (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => (d.providerIds as string[]).includes(ts)),
+    const sent = await waitFor(
+      async () => (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => (d.providerIds as string[]).includes(ts)),
+      'the sent delivery',
+      10_000,
     );
     expect(sent).toMatchObject({ channel: 'slack', kind: 'reply', attempts: 3, parts: 1, providerIds: [ts] });
 
@@ -358,7 +353,7 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     slack.failNext('chat.postMessage', { status: 500 }, 3);
     provider.push({ text: 'This one never arrives.' });
     await postEvent(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> broken slack` }));
-    const failed = await waitFor(async () => (await server.app.store.channels.listDeliveries({ status: 'failed' }))[0]);
+    const failed = await waitFor(async () => (await server.app.store.channels.listDeliveries({ status: 'failed' }))[0], 'the failed delivery', 10_000);
     expect(failed).toMatchObject({ channel: 'slack', kind: 'reply', attempts: 3, error: 'Slack answered HTTP 500' });
     expect(slack.posts).toHaveLength(0);
 
@@ -367,8 +362,10 @@ describe('Slack channel: signed webhooks → agent → Slack Web API', () => {
     slack.failNext('chat.postMessage', { okFalse: 'channel_not_found' });
     provider.push({ text: 'Nowhere to go.' });
     await postEvent(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> gone channel`, channel: 'C0GONE' }));
-    const refused = await waitFor(async () =>
-      (await server.app.store.channels.listDeliveries({ status: 'failed' })).find((d) => d.error?.includes('channel_not_found')),
+    const refused = await waitFor(
+      async () => (await server.app.store.channels.listDeliveries({ status: 'failed' })).find((d) => d.error?.includes('channel_not_found')),
+      'the refused delivery',
+      10_000,
     );
     expect(refused.attempts).toBe(1);
   });
@@ -465,12 +462,7 @@ describe('Slack channel: logs', () => {
     try {
       provider.push({ text: 'The reply secret is plover-7731.' });
       const body = JSON.stringify(mention({ text: `<@${FAKE_SLACK_BOT_USER_ID}> my question mentions heron-5520` }));
-      const timestamp = nowSeconds();
-      const response = await fetch(`${server.url}/slack/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': sign(timestamp, body) },
-        body,
-      });
+      const response = await postSlackRequest(server.url, body, { signingSecret: SIGNING_SECRET });
       expect(response.status).toBe(200);
       await slack.waitForDeliveries(1);
       expect(slack.posts[0]!.text).toBe('The reply secret is plover-7731.');

@@ -1,4 +1,3 @@
-import { createHmac, randomBytes } from 'node:crypto';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isGsm7, smsLength, splitSms } from '../src/channels/twilio/sms-segments.js';
@@ -6,6 +5,8 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_AUTH_TOKEN, startFakeTwilioApi, type FakeTwilioApi } from './fakes/fake-twilio-api.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
 import { createRefundTool } from './helpers/refund-tool.js';
+import { signTwilio, twilioMessageSid } from './helpers/twilio-webhook.js';
+import { waitFor } from './helpers/wait-for.js';
 
 const { tool: refundTool, refunds } = createRefundTool();
 
@@ -14,12 +15,6 @@ const PUBLIC_URL = 'https://switchboard.example.com';
 const SMS_FROM = '+15005550006';
 const WHATSAPP_FROM = 'whatsapp:+14155238886';
 
-/** Signs as Twilio documents it (HMAC-SHA1 over URL + sorted key/value pairs, base64), independently of the SDK. */
-const twilioSign = (url: string, params: Record<string, string>, token = FAKE_TWILIO_AUTH_TOKEN) =>
-  createHmac('sha1', token)
-    .update(url + Object.keys(params).sort().map((key) => key + params[key]).join(''))
-    .digest('base64');
-const messageSid = () => `SM${randomBytes(16).toString('hex')}`;
 let numberCounter = 0;
 const newNumber = () => `+1415555${String(1000 + ++numberCounter).padStart(4, '0')}`;
 
@@ -30,14 +25,14 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
 
   const inbound = (from: string, body: string, extra: Record<string, string> = {}) => ({
     ToCountry: 'US',
-    SmsMessageSid: extra.MessageSid ?? messageSid(),
+    SmsMessageSid: extra.MessageSid ?? twilioMessageSid(),
     NumMedia: '0',
     SmsSid: 'x',
     SmsStatus: 'received',
     Body: body,
     To: from.startsWith('whatsapp:') ? WHATSAPP_FROM : SMS_FROM,
     NumSegments: '1',
-    MessageSid: messageSid(),
+    MessageSid: twilioMessageSid(),
     AccountSid: FAKE_TWILIO_ACCOUNT_SID,
     From: from,
     ApiVersion: '2010-04-01',
@@ -46,7 +41,7 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
   const webhook = async (
     path: '/twilio/sms' | '/twilio/whatsapp',
     params: Record<string, string>,
-    signature: string | null = twilioSign(`${PUBLIC_URL}${path}`, params),
+    signature: string | null = signTwilio(`${PUBLIC_URL}${path}`, params),
   ) => {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
     if (signature !== null) headers['x-twilio-signature'] = signature;
@@ -59,15 +54,6 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
       | { n: number }[]
       | { rows: { n: number }[] };
     return Array.isArray(result) ? result[0]!.n : result.rows[0]!.n;
-  };
-  const waitFor = async <T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
   };
   const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
@@ -111,7 +97,7 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     const url = 'https://mycompany.com/myapp.php?foo=1&bar=2';
     const params = { CallSid: 'CA1234567890ABCDE', Caller: '+14158675310', Digits: '1234', From: '+14158675310', To: '+18005551212' };
     expect(twilio.validateRequest('12345', 'GvWf1cFY/Q7PnoempGyD5oXAezc=', url, params)).toBe(true);
-    expect(twilioSign(url, params, '12345')).toBe('GvWf1cFY/Q7PnoempGyD5oXAezc=');
+    expect(signTwilio(url, params, '12345')).toBe('GvWf1cFY/Q7PnoempGyD5oXAezc=');
     expect(twilio.validateRequest('12345', 'GvWf1cFY/Q7PnoempGyD5oXAezc=', url, { ...params, Digits: '4321' })).toBe(false);
   });
 
@@ -125,10 +111,10 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     expect(twilioApi.messages).toHaveLength(0);
     await twilioApi.waitForMessages(1);
     expect(twilioApi.messages[0]).toMatchObject({ to: from, from: SMS_FROM, body: 'Hello from Switchboard.' });
-    const delivery = await waitFor(async () =>
-      (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) =>
-        (d.providerIds as string[]).includes(twilioApi.messages[0]!.sid),
-      ),
+    const delivery = await waitFor(
+      async () => (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => (d.providerIds as string[]).includes(twilioApi.messages[0]!.sid)),
+      'the sent delivery',
+      10_000,
     );
     expect(delivery).toMatchObject({ channel: 'sms', kind: 'reply', attempts: 1, parts: 1 });
   });
@@ -146,11 +132,11 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
   it('checks the signature against PUBLIC_URL: wrong URL or token → 403, missing → 400, nothing stored', async () => {
     const before = await countMessages();
     const params = inbound(newNumber(), 'spoofed');
-    const hostSigned = await webhook('/twilio/sms', params, twilioSign(`${server.url}/twilio/sms`, params));
+    const hostSigned = await webhook('/twilio/sms', params, signTwilio(`${server.url}/twilio/sms`, params));
     expect(hostSigned.status).toBe(403);
-    const wrongToken = await webhook('/twilio/sms', params, twilioSign(`${PUBLIC_URL}/twilio/sms`, params, 'not-the-token'));
+    const wrongToken = await webhook('/twilio/sms', params, signTwilio(`${PUBLIC_URL}/twilio/sms`, params, 'not-the-token'));
     expect(wrongToken.status).toBe(403);
-    const tampered = await webhook('/twilio/sms', { ...params, Body: 'changed' }, twilioSign(`${PUBLIC_URL}/twilio/sms`, params));
+    const tampered = await webhook('/twilio/sms', { ...params, Body: 'changed' }, signTwilio(`${PUBLIC_URL}/twilio/sms`, params));
     expect(tampered.status).toBe(403);
     const missing = await webhook('/twilio/sms', params, null);
     expect(missing.status).toBe(400);
@@ -180,7 +166,7 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     const long = 'Switchboard answers questions by text message, and this reply is long enough to need several parts. '.repeat(4).trim();
     provider.push({ text: long, chunkSize: 100 });
     await webhook('/twilio/sms', inbound(from, 'tell me more'));
-    await waitFor(async () => ((await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => d.parts > 1) ? true : undefined));
+    await waitFor(async () => (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => d.parts > 1), 'the delivery in parts', 10_000);
     const parts = twilioApi.messages.filter((m) => m.to === from).map((m) => m.body);
     expect(parts.length).toBe(splitSms(long).length);
     expect(parts.length).toBeGreaterThanOrEqual(3);
@@ -202,8 +188,10 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     const stop = await webhook('/twilio/sms', inbound(from, 'Stop'));
     expect(stop.text).toBe(EMPTY_TWIML);
     // The reply that was in flight is suppressed, not sent.
-    const suppressed = await waitFor(async () =>
-      (await server.app.store.channels.listDeliveries({ status: 'suppressed' })).find((d) => d.channel === 'sms'),
+    const suppressed = await waitFor(
+      async () => (await server.app.store.channels.listDeliveries({ status: 'suppressed' })).find((d) => d.channel === 'sms'),
+      'the suppressed delivery',
+      10_000,
     );
     expect(suppressed.error).toBe('recipient opted out (STOP)');
     const before = await countMessages();
@@ -248,8 +236,10 @@ describe('Twilio SMS and WhatsApp: signed webhooks → agent → Twilio REST', (
     provider.push({ text: 'Lost.' });
     const second = newNumber();
     await webhook('/twilio/sms', inbound(second, 'broken'));
-    const failed = await waitFor(async () =>
-      (await server.app.store.channels.listDeliveries({ status: 'failed' })).find((d) => d.channel === 'sms'),
+    const failed = await waitFor(
+      async () => (await server.app.store.channels.listDeliveries({ status: 'failed' })).find((d) => d.channel === 'sms'),
+      'the failed delivery',
+      10_000,
     );
     expect(failed).toMatchObject({ attempts: 3, error: 'Twilio answered 500 (error 20500)' });
     expect(failed.error).not.toContain(second);

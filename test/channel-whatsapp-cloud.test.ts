@@ -1,4 +1,3 @@
-import { createHmac, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelDelivery, Conversation } from '../src/store/schema.js';
@@ -13,6 +12,7 @@ import {
   type WhatsAppTemplateBody,
   type WhatsAppTextBody,
 } from './fakes/fake-whatsapp-cloud-api.js';
+import { AdminClient } from './helpers/admin-client.js';
 import {
   buttonReplyMessage,
   imageMessage,
@@ -31,6 +31,8 @@ import {
 import { createRefundTool } from './helpers/refund-tool.js';
 import { listMessages, listToolCalls } from './helpers/store-queries.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
+import { postTwilioMessage } from './helpers/twilio-webhook.js';
+import { waitFor } from './helpers/wait-for.js';
 
 /**
  * WhatsApp through Meta's Cloud API, end to end: Meta's signed webhooks → the agent → the Graph
@@ -58,16 +60,6 @@ let counter = 0;
 const newWaId = () => `3465550${String(1000 + ++counter).padStart(4, '0')}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(25);
-  }
-}
-
 describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () => {
   let provider: FakeProviderServer;
   let graph: FakeWhatsAppCloudApi;
@@ -75,6 +67,7 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
   let twilioApi: FakeTwilioApi;
   let plain: RunningApp;
   let templated: RunningApp;
+  let admin: AdminClient;
 
   const env = () => ({
     OPENAI_API_KEY: 'sk-test-whatsapp-cloud',
@@ -118,21 +111,20 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
       .filter((message) => message.body.type === 'text')
       .map((message) => (message.body as WhatsAppTextBody).text.body);
   const waitForTextsTo = (to: string, count: number, api = graph) =>
-    waitFor(() => (textsTo(to, api).length >= count ? textsTo(to, api) : undefined));
+    waitFor(() => (textsTo(to, api).length >= count ? textsTo(to, api) : undefined), `${count} texts to ${to}`, 10_000);
   const conversationOf = (server: RunningApp, channel: string, externalUserId: string): Promise<Conversation> =>
-    waitFor(() => server.app.store.conversations.findConversation({ channel, externalUserId }));
+    waitFor(() => server.app.store.conversations.findConversation({ channel, externalUserId }), `the ${channel} conversation of ${externalUserId}`, 10_000);
   const deliveryWith = (server: RunningApp, conversationId: string, match: (delivery: ChannelDelivery) => boolean) =>
-    waitFor(async () => (await server.app.store.channels.listDeliveries({ conversationId })).find(match));
+    waitFor(async () => (await server.app.store.channels.listDeliveries({ conversationId })).find(match), 'the delivery', 10_000);
   const deliveryOf = (wamid: string) =>
-    waitFor(async () => (await plain.app.store.channels.listDeliveries({})).find((d) => ((d.providerIds ?? []) as string[]).includes(wamid)));
+    waitFor(
+      async () => (await plain.app.store.channels.listDeliveries({})).find((d) => ((d.providerIds ?? []) as string[]).includes(wamid)),
+      `the delivery of ${wamid}`,
+      10_000,
+    );
   /** The person last wrote 25 hours ago. */
   const ageConversation = async (server: RunningApp, conversationId: string) => {
     await server.app.database.db.execute(sql`update messages set created_at = created_at - interval '25 hours' where conversation_id = ${conversationId}`);
-  };
-  const admin = async (server: RunningApp, path: string) => {
-    const response = await fetch(`${server.url}/api/admin${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    expect(response.status).toBe(200);
-    return { text: await response.clone().text(), json: (await response.json()) as any };
   };
 
   beforeAll(async () => {
@@ -155,6 +147,7 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
         { extraTools: [refundTool] },
       ),
     ]);
+    admin = AdminClient.bearer(plain.url, ADMIN_TOKEN);
   });
 
   afterEach(() => {
@@ -472,12 +465,13 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
       expect(failed.error).toMatch(/^the WhatsApp Cloud API answered 401 \(error 190: Error validating access token: Session has expired/);
       expect(graph.messages).toEqual([]);
 
-      const { text, json } = await admin(plain, '/health');
-      const entry = json.deliveryErrors.find((item: { channel: string }) => item.channel === 'whatsapp-cloud');
+      const health = await admin.get('/api/admin/health');
+      expect(health.status).toBe(200);
+      const entry = health.body.deliveryErrors.find((item: { channel: string }) => item.channel === 'whatsapp-cloud');
       expect(entry).toMatchObject({ channel: 'whatsapp-cloud', count: expect.any(Number), lastAt: expect.any(String) });
       expect(entry.count).toBeGreaterThanOrEqual(1);
       expect(entry.lastError).toMatch(/^the WhatsApp Cloud API answered 401 \(error 190/);
-      expect(text).not.toContain(FAKE_WHATSAPP_TOKEN);
+      expect(JSON.stringify(health.body)).not.toContain(FAKE_WHATSAPP_TOKEN);
       const rows = await plain.app.store.channels.listDeliveries({ limit: 1000 });
       expect(JSON.stringify(rows)).not.toContain(FAKE_WHATSAPP_TOKEN);
       expect(JSON.stringify(rows)).not.toContain('EAArotatedByMetaAfterExpiry0002');
@@ -493,7 +487,7 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
       provider.push({ text, delayMs: 600 });
       await write();
       const conversation = await conversationOf(server, channel, externalUserId);
-      await waitFor(async () => ((await listMessages(server.app.database.db, conversation.id)).some((m) => m.role === 'user') ? true : undefined));
+      await waitFor(async () => (await listMessages(server.app.database.db, conversation.id)).some((m) => m.role === 'user'), "the person's message", 10_000);
       await ageConversation(server, conversation.id);
       return conversation;
     };
@@ -542,10 +536,15 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
       ]);
       expect(delivery.messageId).toBe(stored[0]!.id);
 
-      const inbox = await waitFor(async () => {
-        const { json } = await admin(plain, '/handoffs');
-        return (json.items as { conversationId: string }[]).find((item) => item.conversationId === conversation.id);
-      });
+      const inbox = await waitFor(
+        async () => {
+          const { status, body } = await admin.get('/api/admin/handoffs');
+          expect(status).toBe(200);
+          return (body.items as { conversationId: string }[]).find((item) => item.conversationId === conversation.id);
+        },
+        'the inbox item',
+        10_000,
+      );
       expect(inbox).toMatchObject({ channel: 'whatsapp-cloud', status: 'waiting', reason: 'undeliverable' });
       await sleep(200);
       expect(sentTo(from)).toEqual([]);
@@ -574,24 +573,7 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
   });
 });
 
-/** An inbound Twilio WhatsApp message, signed as Twilio signs it (HMAC-SHA1 over PUBLIC_URL + path + sorted params). */
+/** An inbound Twilio WhatsApp message, signed for PUBLIC_URL as Twilio signs it. */
 async function twilioWhatsApp(server: RunningApp, from: string, body: string): Promise<void> {
-  const params: Record<string, string> = {
-    MessageSid: `SM${randomBytes(16).toString('hex')}`,
-    AccountSid: FAKE_TWILIO_ACCOUNT_SID,
-    From: from,
-    To: TWILIO_WHATSAPP_FROM,
-    Body: body,
-    NumMedia: '0',
-    ApiVersion: '2010-04-01',
-  };
-  const signature = createHmac('sha1', FAKE_TWILIO_AUTH_TOKEN)
-    .update(`${PUBLIC_URL}/twilio/whatsapp${Object.keys(params).sort().map((key) => key + params[key]).join('')}`)
-    .digest('base64');
-  const response = await fetch(`${server.url}/twilio/whatsapp`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
-    body: new URLSearchParams(params).toString(),
-  });
-  expect(response.status).toBe(200);
+  expect((await postTwilioMessage(server.url, { publicUrl: PUBLIC_URL, route: 'whatsapp', from, to: TWILIO_WHATSAPP_FROM, body })).status).toBe(200);
 }

@@ -3,6 +3,7 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { FakeWhatsAppWebClient } from './fakes/fake-whatsapp-web-client.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
 import { listMessages } from './helpers/store-queries.js';
+import { waitFor } from './helpers/wait-for.js';
 import type { WhatsAppWebChannel } from '../src/channels/whatsapp-web/whatsapp-web-channel.js';
 
 describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage', () => {
@@ -10,16 +11,6 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
   let server: RunningApp;
   const clients: FakeWhatsAppWebClient[] = [];
   const current = () => clients.at(-1)!;
-
-  const waitFor = async <T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
 
   beforeAll(async () => {
     provider = await startFakeOpenAIServer();
@@ -56,7 +47,7 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
 
   it('shows the QR code for pairing until the phone links, then is ready', async () => {
     const channel = (server.app.channels.get('whatsapp-web') as WhatsAppWebChannel);
-    const pairing = await waitFor(() => (channel.pairing.state === 'qr' ? channel.pairing : undefined));
+    const pairing = await waitFor(() => (channel.pairing.state === 'qr' ? channel.pairing : undefined), 'the QR code', 10_000);
     expect(pairing.qr).toMatch(/^2@/);
     // The admin console's health view shows the same QR code to pair with.
     const health = await fetch(`${server.url}/api/admin/health`, { headers: { authorization: 'Bearer admin-token-for-pairing' } });
@@ -72,7 +63,7 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
     provider.push({ text: 'Hi from the bot.', delayMs: 100 });
     const message = current().receive({ from: '15551230001@c.us', body: 'hello?' });
     current().emit('message', message);
-    await waitFor(() => current().sent.length === 1);
+    await waitFor(() => current().sent.length === 1, 'the reply', 10_000);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(current().sent).toEqual([{ chatId: '15551230001@c.us', content: 'Hi from the bot.', id: expect.any(String) }]);
     expect(provider.requests).toHaveLength(1);
@@ -102,18 +93,20 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
     const first = current();
     first.emit('disconnected', 'NAVIGATION');
     expect(channel.pairing.state).toBe('disconnected');
-    const second = await waitFor(() => (clients.length >= 2 && current() !== first ? current() : undefined));
+    const second = await waitFor(() => (clients.length >= 2 && current() !== first ? current() : undefined), 'a new client', 10_000);
     expect(first.destroyed).toBe(true);
-    await waitFor(() => channel.pairing.state === 'qr');
+    await waitFor(() => channel.pairing.state === 'qr', 'a new QR code', 10_000);
     second.pair();
 
     second.failSends = 1;
     provider.push({ text: 'Back online.' });
     second.receive({ from: '15551230005@c.us', body: 'still there?' });
-    await waitFor(() => second.sent.length === 1);
+    await waitFor(() => second.sent.length === 1, 'the reply after the retry', 10_000);
     expect(second.sent[0]).toMatchObject({ chatId: '15551230005@c.us', content: 'Back online.' });
-    const delivery = await waitFor(async () =>
-      (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => d.channel === 'whatsapp-web' && d.attempts === 2),
+    const delivery = await waitFor(
+      async () => (await server.app.store.channels.listDeliveries({ status: 'sent' })).find((d) => d.channel === 'whatsapp-web' && d.attempts === 2),
+      'the delivery sent on the second attempt',
+      10_000,
     );
     expect(delivery.parts).toBe(1);
   });
@@ -123,7 +116,7 @@ describe('WhatsApp via whatsapp-web.js: message events → agent → sendMessage
     const chatId = '15551230009@c.us';
     provider.push({ toolCalls: [{ name: 'request_human', arguments: { reason: 'delivery complaint' } }] });
     client.receive({ from: chatId, body: 'I need a person' });
-    await waitFor(() => client.sent.filter((sent) => sent.chatId === chatId).length === 1);
+    await waitFor(() => client.sent.filter((sent) => sent.chatId === chatId).length === 1, 'the notice', 10_000);
     expect(client.sent.filter((sent) => sent.chatId === chatId)[0]!.content).toBe(server.config.HANDOFF_NOTICE);
     const conversation = await server.app.store.conversations.findOrCreateConversation({ channel: 'whatsapp-web', externalUserId: chatId });
     expect(conversation.mode).toBe('human');

@@ -7,14 +7,18 @@
  * Properties: no 5xx; every socket ack present and typed, never `internal_error`; the server is
  * healthy after the run; no half-written rows; every accepted message answered exactly once.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, lastUserText, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_SLACK_BOT_TOKEN, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
 import { FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_AUTH_TOKEN, startFakeTwilioApi, type FakeTwilioApi } from './fakes/fake-twilio-api.js';
+import { postMetaWebhook } from './helpers/meta-webhook.js';
+import { postWebhook } from './helpers/post-webhook.js';
+import { postSlackRequest } from './helpers/slack-webhook.js';
+import { postStripeEvent } from './helpers/stripe-webhook.js';
 import { connectClient, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+import { signTwilio } from './helpers/twilio-webhook.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261204);
@@ -126,14 +130,7 @@ describe('fuzzing every boundary', () => {
     await fc.assert(
       fc.asyncProperty(event, hostileText(16), async (inner, teamId) => {
         const body = JSON.stringify({ type: 'event_callback', team_id: teamId, event_id: `Ev${randomBytes(6).toString('hex')}`, event: inner });
-        const timestamp = String(Math.floor(Date.now() / 1000));
-        const signature = `v0=${createHmac('sha256', SLACK_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-        const response = await fetch(`${server.url}/slack/events`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': signature },
-          body,
-        });
-        await response.arrayBuffer();
+        const response = await postSlackRequest(server.url, body, { signingSecret: SLACK_SECRET });
         expect(response.status, body.slice(0, 200)).toBeLessThan(500);
       }),
       { numRuns: RUNS, seed: SEED },
@@ -153,16 +150,10 @@ describe('fuzzing every boundary', () => {
         };
         // Twilio signs what it sends; a form body carries what URLSearchParams makes of the text.
         const sent = Object.fromEntries(new URLSearchParams(new URLSearchParams(params).toString()));
-        const url = `${PUBLIC_URL}/twilio/sms`;
-        const signature = createHmac('sha1', FAKE_TWILIO_AUTH_TOKEN)
-          .update(url + Object.keys(sent).sort().map((key) => key + sent[key]).join(''))
-          .digest('base64');
-        const response = await fetch(`${server.url}/twilio/sms`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
-          body: new URLSearchParams(params).toString(),
+        const response = await postWebhook(`${server.url}/twilio/sms`, new URLSearchParams(params).toString(), {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': signTwilio(`${PUBLIC_URL}/twilio/sms`, sent),
         });
-        await response.arrayBuffer();
         expect(response.status).toBeLessThan(500);
       }),
       { numRuns: RUNS, seed: SEED },
@@ -198,9 +189,7 @@ describe('fuzzing every boundary', () => {
     await fc.assert(
       fc.asyncProperty(event, async (payload) => {
         const body = JSON.stringify(payload);
-        const header = Stripe.webhooks.generateTestHeaderString({ payload: body, secret: STRIPE_SECRET });
-        const response = await fetch(`${server.url}/stripe/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body });
-        await response.arrayBuffer();
+        const response = await postStripeEvent(server.url, payload, { raw: body, secrets: [STRIPE_SECRET] });
         expect(response.status, body.slice(0, 200)).toBeLessThan(500);
         if (response.status !== 200 && typeof (payload as { id?: unknown }).id === 'string') {
           const stored = await rows(server, `select 1 from payment_events where id = '${String((payload as { id: string }).id).replace(/'/g, "''").replace(/\u0000/g, '')}'`);
@@ -241,9 +230,7 @@ describe('fuzzing every boundary', () => {
     await fc.assert(
       fc.asyncProperty(body, async (payload) => {
         const raw = JSON.stringify(payload);
-        const signature = `sha256=${createHmac('sha256', META_SECRET).update(raw).digest('hex')}`;
-        const response = await fetch(`${server.url}/whatsapp/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature }, body: raw });
-        await response.arrayBuffer();
+        const response = await postMetaWebhook(server.url, raw, { appSecret: META_SECRET });
         expect(response.status, raw.slice(0, 200)).toBeLessThan(500);
       }),
       { numRuns: RUNS, seed: SEED },

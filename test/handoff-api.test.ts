@@ -9,6 +9,7 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { AdminClient } from './helpers/admin-client.js';
 import { listMessages } from './helpers/store-queries.js';
 import { connectClient, type ClientSocket, type RunningApp, startTestApp } from './helpers/test-app.js';
+import { waitFor } from './helpers/wait-for.js';
 
 /**
  * Human handoff through the real server, the web channel (socket.io client), the real OpenAI
@@ -23,16 +24,6 @@ let openai: FakeProviderServer;
 let server: RunningApp;
 let admin: AdminClient;
 const sockets: ClientSocket[] = [];
-
-async function waitFor<T>(read: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** A web visitor who records everything the server sends them. */
 async function visitor(url = server.url) {

@@ -1,12 +1,15 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { conversations, type Conversation } from '../src/store/schema.js';
+import type { Conversation } from '../src/store/schema.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_SLACK_BOT_TOKEN, FAKE_SLACK_BOT_USER_ID, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
 import { FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_AUTH_TOKEN, startFakeTwilioApi, type FakeTwilioApi } from './fakes/fake-twilio-api.js';
+import { AdminClient } from './helpers/admin-client.js';
+import { postSlackEvent, postSlackRequest } from './helpers/slack-webhook.js';
 import { listMessages } from './helpers/store-queries.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
+import { postTwilioMessage } from './helpers/twilio-webhook.js';
+import { waitFor } from './helpers/wait-for.js';
 
 /**
  * Human handoff end to end on the plain-text channels: signed Twilio and Slack webhooks in,
@@ -22,29 +25,11 @@ const SMS_NOTICE = 'A person from our team will text you back here.';
 const DEFAULT_NOTICE = "I've asked a person from our team to join. They'll answer here; you can keep writing in the meantime.";
 const FALLBACK_REPLY = 'Busy right now; your message is saved.';
 
-const twilioSign = (url: string, params: Record<string, string>) =>
-  createHmac('sha1', FAKE_TWILIO_AUTH_TOKEN)
-    .update(url + Object.keys(params).sort().map((key) => key + params[key]).join(''))
-    .digest('base64');
-const slackSign = (timestamp: string, body: string) =>
-  `v0=${createHmac('sha256', SLACK_SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-const messageSid = () => `SM${randomBytes(16).toString('hex')}`;
 let numberCounter = 0;
 const newNumber = () => `+1415556${String(1000 + ++numberCounter).padStart(4, '0')}`;
 let slackCounter = 0;
 const slackTs = () => `${1_700_200_000 + ++slackCounter}.00${String(slackCounter).padStart(4, '0')}`;
-const eventId = () => `EvHandoff${Date.now()}${++slackCounter}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(25);
-  }
-}
 
 interface InboxItem {
   conversationId: string;
@@ -60,62 +45,23 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
   let slack: FakeSlackApi;
   let provider: FakeProviderServer;
   let server: RunningApp;
+  let admin: AdminClient;
 
   const sms = async (from: string, body: string) => {
-    const params: Record<string, string> = {
-      ToCountry: 'US',
-      SmsMessageSid: messageSid(),
-      NumMedia: '0',
-      SmsStatus: 'received',
-      Body: body,
-      To: SMS_FROM,
-      NumSegments: '1',
-      MessageSid: messageSid(),
-      AccountSid: FAKE_TWILIO_ACCOUNT_SID,
-      From: from,
-      ApiVersion: '2010-04-01',
-    };
-    const response = await fetch(`${server.url}/twilio/sms`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSign(`${PUBLIC_URL}/twilio/sms`, params) },
-      body: new URLSearchParams(params).toString(),
-    });
-    expect(response.status).toBe(200);
-    return response.text();
+    expect((await postTwilioMessage(server.url, { publicUrl: PUBLIC_URL, route: 'sms', from, to: SMS_FROM, body })).status).toBe(200);
   };
   const slackEvent = async (event: Record<string, unknown>) => {
-    const body = JSON.stringify({ token: 'deprecated', team_id: 'T0TEST', api_app_id: 'A0TEST', type: 'event_callback', event_id: eventId(), event });
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const response = await fetch(`${server.url}/slack/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSign(timestamp, body) },
-      body,
-    });
-    expect(response.status).toBe(200);
-  };
-  const admin = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
-    const response = await fetch(`${server.url}/api/admin${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, json: (await response.json()) as any };
+    expect((await postSlackEvent(server.url, event, { signingSecret: SLACK_SIGNING_SECRET })).status).toBe(200);
   };
   const inboxItem = async (conversationId: string): Promise<InboxItem | undefined> => {
-    const { status, json } = await admin('GET', '/handoffs');
+    const { status, body } = await admin.get('/api/admin/handoffs');
     expect(status).toBe(200);
-    return (json.items as InboxItem[]).find((item) => item.conversationId === conversationId);
+    return (body.items as InboxItem[]).find((item) => item.conversationId === conversationId);
   };
   const conversationOf = (channel: string, externalUserId: string, threadKey = ''): Promise<Conversation> =>
-    waitFor(async () => {
-      const [row] = await server.app.database.db
-        .select()
-        .from(conversations)
-        .where(and(eq(conversations.channel, channel), eq(conversations.externalUserId, externalUserId), eq(conversations.threadKey, threadKey)));
-      return row;
-    });
+    waitFor(() => server.app.store.conversations.findConversation({ channel, externalUserId, threadKey }), `the ${channel} conversation of ${externalUserId}`, 10_000);
   const smsTo = (to: string) => twilioApi.messages.filter((m) => m.to === to).map((m) => m.body);
-  const waitForSmsTo = (to: string, count: number) => waitFor(() => (smsTo(to).length >= count ? smsTo(to) : undefined));
+  const waitForSmsTo = (to: string, count: number) => waitFor(() => (smsTo(to).length >= count ? smsTo(to) : undefined), `${count} SMS to ${to}`, 10_000);
   const opsPostsFor = (conversationId: string) =>
     slack.posts.filter((p) => p.channel === OPS_CHANNEL && p.text.includes(`/admin#/conversations/${conversationId}`));
 
@@ -152,6 +98,7 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
       // No "everyone is busy" sweep in the middle of a case.
       HANDOFF_WAIT_NOTICE_S: '0',
     });
+    admin = AdminClient.bearer(server.url, ADMIN_TOKEN);
   });
 
   afterEach(() => {
@@ -176,7 +123,7 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
     expect(provider.requests[0]!.body.tools.map((t: { function: { name: string } }) => t.function.name)).toContain('request_human');
 
     const conversation = await conversationOf('sms', from);
-    expect(await waitFor(() => inboxItem(conversation.id))).toMatchObject({
+    expect(await waitFor(() => inboxItem(conversation.id), 'the inbox item', 10_000)).toMatchObject({
       channel: 'sms',
       status: 'waiting',
       reason: 'requested',
@@ -185,34 +132,36 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
     });
     expect((await conversationOf('sms', from)).mode).toBe('human');
 
-    const takeover = await admin('POST', `/conversations/${conversation.id}/takeover`);
+    const takeover = await admin.post(`/api/admin/conversations/${conversation.id}/takeover`);
     expect(takeover.status).toBe(200);
-    expect(takeover.json).toMatchObject({ status: 'active', operator: 'Support' });
+    expect(takeover.body).toMatchObject({ status: 'active', operator: 'Support' });
     expect(await inboxItem(conversation.id)).toMatchObject({ status: 'active', operator: 'Support' });
     // Claiming a waiting handoff tells the person nothing new: they had the notice.
     expect(smsTo(from)).toHaveLength(1);
 
     const operatorText = 'Hi, this is Dana. I can cancel it for you today.';
-    const reply = await admin('POST', `/conversations/${conversation.id}/messages`, { text: operatorText });
+    const reply = await admin.post(`/api/admin/conversations/${conversation.id}/messages`, { text: operatorText });
     expect(reply.status).toBe(200);
-    expect(reply.json).toEqual({ messageId: expect.any(String), delivery: 'sent' });
+    expect(reply.body).toEqual({ messageId: expect.any(String), delivery: 'sent' });
     expect(twilioApi.messages.at(-1)).toMatchObject({ to: from, from: SMS_FROM, body: `Support: ${operatorText}` });
     const [delivery] = await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'sent' });
-    expect(delivery).toMatchObject({ channel: 'sms', kind: 'reply', messageId: reply.json.messageId, attempts: 1, providerIds: [twilioApi.messages.at(-1)!.sid] });
+    expect(delivery).toMatchObject({ channel: 'sms', kind: 'reply', messageId: reply.body.messageId, attempts: 1, providerIds: [twilioApi.messages.at(-1)!.sid] });
 
     // The person writes while the operator holds the conversation: kept for the operator, no model call.
     await sms(from, 'Thanks, please go ahead.');
-    const held = await waitFor(async () =>
-      (await listMessages(server.app.database.db, conversation.id)).find((m) => m.role === 'user' && m.text === 'Thanks, please go ahead.'),
+    const held = await waitFor(
+      async () => (await listMessages(server.app.database.db, conversation.id)).find((m) => m.role === 'user' && m.text === 'Thanks, please go ahead.'),
+      'the held message',
+      10_000,
     );
     expect(held.status).toBe('human');
     await sleep(300);
     expect(provider.requests).toHaveLength(1);
     expect(smsTo(from)).toHaveLength(2);
 
-    const release = await admin('POST', `/conversations/${conversation.id}/release`);
+    const release = await admin.post(`/api/admin/conversations/${conversation.id}/release`);
     expect(release.status).toBe(200);
-    expect(release.json).toMatchObject({ status: 'released' });
+    expect(release.body).toMatchObject({ status: 'released' });
     expect(await inboxItem(conversation.id)).toBeUndefined();
     expect((await conversationOf('sms', from)).mode).toBe('agent');
 
@@ -251,14 +200,14 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
     expect(slack.posts[0]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: 'Here is what the agent knows.' });
     const conversation = await conversationOf('slack', 'T0TEST:U0THREAD', `C0GENERAL:${ts}`);
 
-    const takeover = await admin('POST', `/conversations/${conversation.id}/takeover`);
+    const takeover = await admin.post(`/api/admin/conversations/${conversation.id}/takeover`);
     expect(takeover.status).toBe(200);
-    expect(takeover.json).toMatchObject({ status: 'active', operator: 'Support' });
+    expect(takeover.body).toMatchObject({ status: 'active', operator: 'Support' });
     // Taken straight from the agent: the person learns in the thread that a person answers from here.
     expect(slack.posts[1]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: 'Support from our team has joined the conversation.' });
 
-    const reply = await admin('POST', `/conversations/${conversation.id}/messages`, { text: 'I fixed the invoice; check again.' });
-    expect(reply.json).toEqual({ messageId: expect.any(String), delivery: 'sent' });
+    const reply = await admin.post(`/api/admin/conversations/${conversation.id}/messages`, { text: 'I fixed the invoice; check again.' });
+    expect(reply.body).toEqual({ messageId: expect.any(String), delivery: 'sent' });
     expect(slack.posts[2]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: 'Support: I fixed the invoice; check again.' });
 
     // An operator's takeover is no waiting handoff: nothing is posted for the team.
@@ -272,7 +221,7 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
     await sms(from, 'agent');
     await waitForSmsTo(from, 1);
     const conversation = await conversationOf('sms', from);
-    const [post] = await waitFor(() => (opsPostsFor(conversation.id).length > 0 ? opsPostsFor(conversation.id) : undefined));
+    const [post] = await waitFor(() => (opsPostsFor(conversation.id).length > 0 ? opsPostsFor(conversation.id) : undefined), 'the post for the team', 10_000);
     expect(post!.thread_ts).toBeUndefined();
     expect(post!.text).toContain('(keyword)');
     expect(post!.text).toContain('*sms*');
@@ -281,10 +230,11 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
     expect(post!.text).not.toContain(from);
 
     await sms(from, 'Human!');
-    await waitFor(async () => {
-      const users = (await listMessages(server.app.database.db, conversation.id)).filter((m) => m.role === 'user');
-      return users.length === 2 ? users : undefined;
-    });
+    await waitFor(
+      async () => (await listMessages(server.app.database.db, conversation.id)).filter((m) => m.role === 'user').length === 2,
+      'the second message',
+      10_000,
+    );
     await sleep(300);
     expect(opsPostsFor(conversation.id)).toHaveLength(1);
     expect(slack.posts.filter((p) => p.channel === OPS_CHANNEL)).toHaveLength(1);
@@ -294,16 +244,20 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
     provider.push({ toolCalls: [{ name: 'request_human', arguments: { reason: 'billing dispute' } }] });
     await slackEvent({ type: 'message', user: 'U0DMHANDOFF', text: 'I need a person', ts: slackTs(), channel: 'D0HANDOFF', channel_type: 'im' });
     const dm = await conversationOf('slack', 'T0TEST:U0DMHANDOFF', 'D0HANDOFF');
-    const [dmPost] = await waitFor(() => (opsPostsFor(dm.id).length > 0 ? opsPostsFor(dm.id) : undefined));
+    const [dmPost] = await waitFor(() => (opsPostsFor(dm.id).length > 0 ? opsPostsFor(dm.id) : undefined), 'the post for the team about the DM', 10_000);
     expect(dmPost!.text).toContain('(requested)');
     expect(dmPost!.text).toContain('*slack*');
     expect(dmPost!.text).toContain('billing dispute');
     expect(dmPost!.text).toContain(`<${PUBLIC_URL}/admin#/conversations/${dm.id}|`);
     // The turn ends with the notice as its reply, in the DM (no thread).
-    const dmReplies = await waitFor(() => {
-      const posts = slack.posts.filter((p) => p.channel === 'D0HANDOFF');
-      return posts.length > 0 ? posts : undefined;
-    });
+    const dmReplies = await waitFor(
+      () => {
+        const posts = slack.posts.filter((p) => p.channel === 'D0HANDOFF');
+        return posts.length > 0 ? posts : undefined;
+      },
+      'the reply in the DM',
+      10_000,
+    );
     expect(dmReplies.map((p) => [p.text, p.thread_ts])).toEqual([[DEFAULT_NOTICE, undefined]]);
   });
 
@@ -316,14 +270,16 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
     const conversation = await conversationOf('sms', from);
     expect(conversation.mode).toBe('human');
     expect(await inboxItem(conversation.id)).toMatchObject({ channel: 'sms', status: 'waiting', reason: 'fallback' });
-    const [post] = await waitFor(() => (opsPostsFor(conversation.id).length > 0 ? opsPostsFor(conversation.id) : undefined));
+    const [post] = await waitFor(() => (opsPostsFor(conversation.id).length > 0 ? opsPostsFor(conversation.id) : undefined), 'the post for the team', 10_000);
     expect(post!.text).toContain('(fallback)');
 
     // With a person now, the next message is not sent to the (still failing) model.
     const requests = provider.requests.length;
     await sms(from, 'Hello?');
-    await waitFor(async () =>
-      (await listMessages(server.app.database.db, conversation.id)).find((m) => m.text === 'Hello?' && m.status === 'human'),
+    await waitFor(
+      async () => (await listMessages(server.app.database.db, conversation.id)).find((m) => m.text === 'Hello?' && m.status === 'human'),
+      'the held message',
+      10_000,
     );
     await sleep(200);
     expect(provider.requests).toHaveLength(requests);
@@ -335,22 +291,22 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
     await sms(from, 'human');
     await waitForSmsTo(from, 1);
     const conversation = await conversationOf('sms', from);
-    expect((await admin('POST', `/conversations/${conversation.id}/takeover`)).status).toBe(200);
+    expect((await admin.post(`/api/admin/conversations/${conversation.id}/takeover`)).status).toBe(200);
 
     twilioApi.failNext(500, 3);
-    const reply = await admin('POST', `/conversations/${conversation.id}/messages`, { text: 'Are you still there?' });
+    const reply = await admin.post(`/api/admin/conversations/${conversation.id}/messages`, { text: 'Are you still there?' });
     expect(reply.status).toBe(200);
-    expect(reply.json).toEqual({ messageId: expect.any(String), delivery: 'failed' });
+    expect(reply.body).toEqual({ messageId: expect.any(String), delivery: 'failed' });
     expect(twilioApi.calls.slice(-3)).toEqual([500, 500, 500]);
     expect(smsTo(from)).toEqual([SMS_NOTICE]);
 
-    const stored = (await listMessages(server.app.database.db, conversation.id)).find((m) => m.id === reply.json.messageId);
+    const stored = (await listMessages(server.app.database.db, conversation.id)).find((m) => m.id === reply.body.messageId);
     expect(stored).toMatchObject({ role: 'assistant', text: 'Are you still there?', author: 'operator', authorName: 'Support' });
     const [failed] = await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'failed' });
     expect(failed).toMatchObject({
       channel: 'sms',
       kind: 'reply',
-      messageId: reply.json.messageId,
+      messageId: reply.body.messageId,
       attempts: 3,
       error: 'Twilio answered 500 (error 20500)',
     });
@@ -374,25 +330,20 @@ describe('Human handoff over SMS and Slack: webhooks → handoff → operator re
       response_url: slack.responseUrl(hook),
       trigger_id: `${Date.now()}.${Math.random().toString(36).slice(2)}`,
     }).toString();
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const response = await fetch(`${server.url}/slack/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSign(timestamp, body) },
-      body,
-    });
+    const response = await postSlackRequest(server.url, body, { signingSecret: SLACK_SIGNING_SECRET, contentType: 'application/x-www-form-urlencoded' });
     expect(response.status).toBe(200);
     const conversation = await conversationOf('slack', 'T0TEST:U0SLASH', 'C0SLASH');
-    await waitFor(() => (slack.hooks.length >= 1 ? true : undefined));
+    await waitFor(() => slack.hooks.length >= 1, 'the notice through the response_url', 10_000);
     expect(slack.hooks[0]).toMatchObject({ path: `/hooks/${hook}`, body: { response_type: 'ephemeral', text: DEFAULT_NOTICE } });
 
-    expect((await admin('POST', `/conversations/${conversation.id}/takeover`)).status).toBe(200);
+    expect((await admin.post(`/api/admin/conversations/${conversation.id}/takeover`)).status).toBe(200);
     // The operator's reply answers no message of its own: it takes the conversation's latest route.
-    expect((await admin('POST', `/conversations/${conversation.id}/messages`, { text: 'Private answer.' })).json.delivery).toBe('sent');
+    expect((await admin.post(`/api/admin/conversations/${conversation.id}/messages`, { text: 'Private answer.' })).body.delivery).toBe('sent');
     expect(slack.hooks[1]).toMatchObject({ path: `/hooks/${hook}`, body: { response_type: 'ephemeral', text: 'Support: Private answer.' } });
 
     // Once the response_url has expired, the reply goes to the person alone (chat.postEphemeral).
     await server.app.database.db.execute(sql`update channel_reply_routes set expires_at = now() - interval '1 minute'`);
-    expect((await admin('POST', `/conversations/${conversation.id}/messages`, { text: 'Still private.' })).json.delivery).toBe('sent');
+    expect((await admin.post(`/api/admin/conversations/${conversation.id}/messages`, { text: 'Still private.' })).body.delivery).toBe('sent');
     const toChannel = slack.posts.filter((post) => post.channel === 'C0SLASH');
     expect(toChannel).toEqual([expect.objectContaining({ text: 'Support: Still private.', ephemeralTo: 'U0SLASH' })]);
   });

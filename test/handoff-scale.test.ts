@@ -6,6 +6,7 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { AdminClient } from './helpers/admin-client.js';
 import { REDIS_TEST_URL, deleteRedisKeys } from './helpers/test-database.js';
 import { connectClient, startTestApp, type RunningApp } from './helpers/test-app.js';
+import { waitFor } from './helpers/wait-for.js';
 
 /**
  * Handoff on two instances sharing PostgreSQL and Redis (socket.io's Redis Streams adapter,
@@ -20,16 +21,8 @@ let a: RunningApp;
 let b: RunningApp;
 let redis: Redis;
 const sockets: Socket[] = [];
-
-async function waitFor<T>(read: () => T, what: string, timeoutMs = 8000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** How long an event may take to cross between the instances (Redis adapter, BullMQ). */
+const CROSSING_MS = 8000;
 
 beforeAll(async () => {
   openai = await startFakeOpenAIServer();
@@ -77,24 +70,24 @@ describe('human handoff across instances', () => {
     // The model hands the conversation over on B (a turn that may run on either instance's worker).
     openai.push({ toolCalls: [{ name: 'request_human', arguments: { reason: 'billing question' } }] });
     await send('can I talk to a person?');
-    await waitFor(() => dones.length > 0, 'the notice');
+    await waitFor(() => dones.length > 0, 'the notice', CROSSING_MS);
     const conversationId = session.conversationId;
-    await waitFor(() => feedEvents.find((e) => e.event === 'handoff' && e.payload.conversationId === conversationId), 'the handoff on the feed of A');
-    await waitFor(() => feedEvents.find((e) => e.event === 'tool-call' && e.payload.toolName === 'request_human'), 'the tool call on the feed of A');
+    await waitFor(() => feedEvents.find((e) => e.event === 'handoff' && e.payload.conversationId === conversationId), 'the handoff on the feed of A', CROSSING_MS);
+    await waitFor(() => feedEvents.find((e) => e.event === 'tool-call' && e.payload.toolName === 'request_human'), 'the tool call on the feed of A', CROSSING_MS);
 
     // The operator acts on A.
     const operator = AdminClient.bearer(a.url, ADMIN_TOKEN);
     expect((await operator.post(`/api/admin/conversations/${conversationId}/takeover`)).status).toBe(200);
     const reply = await operator.post(`/api/admin/conversations/${conversationId}/messages`, { text: 'Hello from instance A' });
     expect(reply.status).toBe(200);
-    const delivered = await waitFor(() => dones.find((done) => done.messageId === reply.body.messageId), 'the operator reply on B');
+    const delivered = await waitFor(() => dones.find((done) => done.messageId === reply.body.messageId), 'the operator reply on B', CROSSING_MS);
     expect(delivered).toMatchObject({ text: 'Hello from instance A', author: 'operator', operatorName: 'Support' });
-    await waitFor(() => states.find((state) => state.status === 'active'), 'the active state on B');
+    await waitFor(() => states.find((state) => state.status === 'active'), 'the active state on B', CROSSING_MS);
     expect(dones.filter((done) => done.messageId === reply.body.messageId)).toHaveLength(1);
 
     // The visitor writes on B: the console on A sees the held message live.
     const held = await send('thanks!');
-    const shown = await waitFor(() => feedEvents.find((e) => e.event === 'message' && e.payload.messageId === held), 'the held message on the feed of A');
+    const shown = await waitFor(() => feedEvents.find((e) => e.event === 'message' && e.payload.messageId === held), 'the held message on the feed of A', CROSSING_MS);
     expect(shown.payload).toMatchObject({ conversationId, role: 'user', status: 'human' });
     expect(openai.requests).toHaveLength(1);
   });

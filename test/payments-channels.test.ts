@@ -1,17 +1,20 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
-import Stripe from 'stripe';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { toPaymentEvent } from '../src/payments/stripe-event.js';
-import { conversations, paymentEvents, type Conversation } from '../src/store/schema.js';
+import { paymentEvents, type Conversation } from '../src/store/schema.js';
 import type { WhatsAppWebChannel } from '../src/channels/whatsapp-web/whatsapp-web-channel.js';
 import { startFakeOpenAIServer, type FakeProviderServer, type Responder } from './fakes/fake-openai-server.js';
 import { FAKE_SLACK_BOT_TOKEN, FAKE_SLACK_BOT_USER_ID, startFakeSlackApi, type FakeSlackApi } from './fakes/fake-slack-api.js';
 import { FAKE_STRIPE_SECRET_KEY, startFakeStripeServer, type FakeCheckoutSession, type FakeStripeServer } from './fakes/fake-stripe-server.js';
 import { FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_AUTH_TOKEN, startFakeTwilioApi, type FakeTwilioApi } from './fakes/fake-twilio-api.js';
 import { FakeWhatsAppWebClient } from './fakes/fake-whatsapp-web-client.js';
+import { AdminClient } from './helpers/admin-client.js';
+import { postSlackEvent } from './helpers/slack-webhook.js';
 import { listMessages, listToolCalls } from './helpers/store-queries.js';
+import { postStripeEvent, stripeEvent } from './helpers/stripe-webhook.js';
 import { startTestApp, type RunningApp } from './helpers/test-app.js';
+import { postTwilioMessage } from './helpers/twilio-webhook.js';
+import { waitFor } from './helpers/wait-for.js';
 
 /**
  * Payments close the loop, end to end on the person's own channel: a checkout link made in an SMS,
@@ -33,44 +36,18 @@ const processingNotice = (description: string, amount: string) =>
 const failedNotice = (description: string, amount: string) =>
   `The payment for ${description} (${amount}) did not go through. You can try again, or ask me for a new link.`;
 
-const twilioSign = (url: string, params: Record<string, string>) =>
-  createHmac('sha1', FAKE_TWILIO_AUTH_TOKEN)
-    .update(url + Object.keys(params).sort().map((key) => key + params[key]).join(''))
-    .digest('base64');
-const slackSign = (timestamp: string, body: string) =>
-  `v0=${createHmac('sha256', SLACK_SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest('hex')}`;
-const messageSid = () => `SM${randomBytes(16).toString('hex')}`;
 let counter = 0;
 const newNumber = () => `+1415557${String(1000 + ++counter).padStart(4, '0')}`;
 const slackTs = () => `${1_700_300_000 + ++counter}.00${String(counter).padStart(4, '0')}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(25);
-  }
-}
-
 /** A checkout.session.* event about a session the fake created, as Stripe would send it. */
-function sessionEvent(
+const sessionEvent = (
   type: string,
   session: FakeCheckoutSession,
   paymentStatus: 'paid' | 'unpaid',
   object: { amount_total?: number; currency?: string } = {},
-) {
-  return {
-    id: `evt_${randomBytes(12).toString('hex')}`,
-    object: 'event',
-    type,
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    data: { object: { ...session, status: type === 'checkout.session.expired' ? 'expired' : 'complete', payment_status: paymentStatus, ...object } },
-  };
-}
+) => stripeEvent(type, { ...session, status: type === 'checkout.session.expired' ? 'expired' : 'complete', payment_status: paymentStatus, ...object });
 
 /** The model makes the link when told to (a queued tool call), then answers with the URL its tool returned. */
 const linkResponder: Responder = (body) => {
@@ -98,77 +75,40 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
   let server: RunningApp;
   const whatsapp: FakeWhatsAppWebClient[] = [];
   let env: Record<string, string>;
+  let admin: AdminClient;
 
   /** An inbound Twilio message (SMS, or WhatsApp from a `whatsapp:` address), signed as Twilio signs it. */
   const twilioInbound = async (route: 'sms' | 'whatsapp', from: string, body: string) => {
-    const params: Record<string, string> = {
-      ToCountry: 'US',
-      SmsMessageSid: messageSid(),
-      NumMedia: '0',
-      SmsStatus: 'received',
-      Body: body,
-      To: route === 'sms' ? SMS_FROM : WHATSAPP_FROM,
-      NumSegments: '1',
-      MessageSid: messageSid(),
-      AccountSid: FAKE_TWILIO_ACCOUNT_SID,
-      From: from,
-      ApiVersion: '2010-04-01',
-    };
-    const response = await fetch(`${server.url}/twilio/${route}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSign(`${PUBLIC_URL}/twilio/${route}`, params) },
-      body: new URLSearchParams(params).toString(),
-    });
-    expect(response.status).toBe(200);
+    const to = route === 'sms' ? SMS_FROM : WHATSAPP_FROM;
+    expect((await postTwilioMessage(server.url, { publicUrl: PUBLIC_URL, route, from, to, body })).status).toBe(200);
   };
   const sms = (from: string, body: string) => twilioInbound('sms', from, body);
   const slackEvent = async (event: Record<string, unknown>) => {
-    const body = JSON.stringify({ token: 'deprecated', team_id: 'T0TEST', api_app_id: 'A0TEST', type: 'event_callback', event_id: `EvPay${++counter}`, event });
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const response = await fetch(`${server.url}/slack/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSign(timestamp, body) },
-      body,
-    });
-    expect(response.status).toBe(200);
+    expect((await postSlackEvent(server.url, event, { signingSecret: SLACK_SIGNING_SECRET })).status).toBe(200);
   };
   /** POSTs an event to /stripe/webhook signed as Stripe signs it (a redelivery is signed afresh, as Stripe does). */
-  const deliver = async (event: unknown) => {
-    const payload = JSON.stringify(event);
-    const response = await fetch(`${server.url}/stripe/webhook`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) },
-      body: payload,
-    });
-    return { status: response.status, json: (await response.json()) as any };
-  };
-  const admin = async (method: 'GET' | 'POST', path: string) => {
-    const response = await fetch(`${server.url}/api/admin${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    return { status: response.status, json: (await response.json()) as any };
-  };
+  const deliver = (event: unknown) => postStripeEvent(server.url, event, { secrets: [WEBHOOK_SECRET] });
   const paymentEventsOf = async (conversationId: string): Promise<PaymentEventItem[]> => {
-    const { status, json } = await admin('GET', `/payments?conversation=${conversationId}`);
+    const { status, body } = await admin.get(`/api/admin/payments?conversation=${conversationId}`);
     expect(status).toBe(200);
-    return (json.items as PaymentEventItem[]).reverse();
+    return (body.items as PaymentEventItem[]).reverse();
   };
   /** Waits until the event is handled (no longer `received`) and returns its admin list item. */
   const handled = (conversationId: string, eventId: string) =>
-    waitFor(async () => (await paymentEventsOf(conversationId)).find((item) => item.id === eventId && item.status !== 'received'));
+    waitFor(
+      async () => (await paymentEventsOf(conversationId)).find((item) => item.id === eventId && item.status !== 'received'),
+      `event ${eventId} handled`,
+      10_000,
+    );
   const paymentOfCall = async (conversationId: string) => {
-    const { json } = await admin('GET', `/tool-calls?conversation=${conversationId}&tool=create_checkout_link`);
-    return json.items.map((item: { payment: unknown }) => item.payment);
+    const { body } = await admin.get(`/api/admin/tool-calls?conversation=${conversationId}&tool=create_checkout_link`);
+    return body.items.map((item: { payment: unknown }) => item.payment);
   };
   const conversationOf = (channel: string, externalUserId: string, threadKey = ''): Promise<Conversation> =>
-    waitFor(async () => {
-      const [row] = await server.app.database.db
-        .select()
-        .from(conversations)
-        .where(and(eq(conversations.channel, channel), eq(conversations.externalUserId, externalUserId), eq(conversations.threadKey, threadKey)));
-      return row;
-    });
+    waitFor(() => server.app.store.conversations.findConversation({ channel, externalUserId, threadKey }), `the ${channel} conversation of ${externalUserId}`, 10_000);
   const sessionsOf = (conversationId: string) => stripe.sessions.filter((session) => session.metadata.conversation_id === conversationId);
   const smsTo = (to: string) => twilioApi.messages.filter((m) => m.to === to).map((m) => m.body);
-  const waitForSmsTo = (to: string, count: number) => waitFor(() => (smsTo(to).length >= count ? smsTo(to) : undefined));
+  const waitForSmsTo = (to: string, count: number) => waitFor(() => (smsTo(to).length >= count ? smsTo(to) : undefined), `${count} messages to ${to}`, 10_000);
   const systemMessages = async (conversationId: string) =>
     (await listMessages(server.app.database.db, conversationId)).filter((m) => m.role === 'assistant' && m.author === 'system').map((m) => m.text);
   const checkoutCall = (description: string, amount = 49.99, currency = 'usd') => ({
@@ -225,8 +165,9 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
         return client;
       },
     });
+    admin = AdminClient.bearer(server.url, ADMIN_TOKEN);
     const channel = server.app.channels.get('whatsapp-web') as WhatsAppWebChannel;
-    await waitFor(() => (channel.pairing.state === 'qr' ? true : undefined));
+    await waitFor(() => channel.pairing.state === 'qr', 'the QR code', 10_000);
     whatsapp.at(-1)!.pair();
   });
 
@@ -252,16 +193,16 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
     expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'open', amount: null, currency: null, at: null }]);
 
     const paid = sessionEvent('checkout.session.completed', session, 'paid', { amount_total: 4999, currency: 'usd' });
-    expect(await deliver(paid)).toEqual({ status: 200, json: { received: true } });
+    expect(await deliver(paid)).toEqual({ status: 200, body: { received: true } });
     const notice = paidNotice('Pro plan', '49.99 USD');
     expect(await waitForSmsTo(from, 2)).toEqual([`Pay here: ${session.url}`, notice]);
     expect(await handled(conversation.id, paid.id)).toMatchObject({ status: 'processed', outcome: 'paid', notified: true, channel: 'sms' });
 
     // Stripe redelivers: acknowledged, not handled again.
-    expect(await deliver(paid)).toEqual({ status: 200, json: { received: true, duplicate: true } });
+    expect(await deliver(paid)).toEqual({ status: 200, body: { received: true, duplicate: true } });
     // Out of order: the session "expires" after it was paid. Recorded as stale; nobody is told.
     const expired = sessionEvent('checkout.session.expired', session, 'unpaid', { amount_total: 4999, currency: 'usd' });
-    expect(await deliver(expired)).toEqual({ status: 200, json: { received: true } });
+    expect(await deliver(expired)).toEqual({ status: 200, body: { received: true } });
     expect(await handled(conversation.id, expired.id)).toMatchObject({ status: 'processed', outcome: 'stale', notified: false });
     await sleep(300);
     expect(smsTo(from)).toHaveLength(2);
@@ -296,14 +237,14 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
     expect(slack.posts[0]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: `Pay here: ${session!.url}` });
 
     const completed = sessionEvent('checkout.session.completed', session!, 'unpaid');
-    expect((await deliver(completed)).json).toEqual({ received: true });
+    expect((await deliver(completed)).body).toEqual({ received: true });
     await slack.waitForDeliveries(2);
     expect(slack.posts[1]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: processingNotice('Team plan', '120.00 EUR') });
     expect(await handled(conversation.id, completed.id)).toMatchObject({ outcome: 'processing', notified: true });
     expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'processing', amount: 12000, currency: 'eur', at: expect.any(String) }]);
 
     const failed = sessionEvent('checkout.session.async_payment_failed', session!, 'unpaid');
-    expect((await deliver(failed)).json).toEqual({ received: true });
+    expect((await deliver(failed)).body).toEqual({ received: true });
     await slack.waitForDeliveries(3);
     expect(slack.posts[2]).toMatchObject({ channel: 'C0GENERAL', thread_ts: ts, text: failedNotice('Team plan', '120.00 EUR') });
     expect(await handled(conversation.id, failed.id)).toMatchObject({ outcome: 'failed', notified: true });
@@ -334,7 +275,7 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
       sql`update messages set created_at = created_at - interval '25 hours' where conversation_id = ${conversation.id}`,
     );
     const late = sessionEvent('checkout.session.completed', annual!, 'paid');
-    expect((await deliver(late)).json).toEqual({ received: true });
+    expect((await deliver(late)).body).toEqual({ received: true });
     expect(await handled(conversation.id, late.id)).toMatchObject({ status: 'processed', outcome: 'paid', notified: false, channel: 'whatsapp' });
     await sleep(200);
     expect(smsTo(from)).toHaveLength(1);
@@ -351,7 +292,11 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
     expect(await server.app.store.channels.listDeliveries({ conversationId: conversation.id, status: 'suppressed' })).toEqual([]);
     expect(await paymentOfCall(conversation.id)).toEqual([{ status: 'paid', amount: 19900, currency: 'usd', at: expect.any(String) }]);
     // A person follows up: the conversation waits in the operators' inbox.
-    const inbox = await waitFor(async () => (await admin('GET', '/handoffs')).json.items.find((item: { conversationId: string }) => item.conversationId === conversation.id));
+    const inbox = await waitFor(
+      async () => (await admin.get('/api/admin/handoffs')).body.items.find((item: { conversationId: string }) => item.conversationId === conversation.id),
+      'the inbox item',
+      10_000,
+    );
     expect(inbox).toMatchObject({ channel: 'whatsapp', status: 'waiting', reason: 'undeliverable' });
   });
 
@@ -361,7 +306,7 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
     const toChat = () => client.sent.filter((sent) => sent.chatId === chatId).map((sent) => sent.content);
     provider.push(checkoutCall('Extra seat', 15, 'usd'));
     client.receive({ from: chatId, body: 'One extra seat, please' });
-    await waitFor(() => (toChat().length === 1 ? true : undefined));
+    await waitFor(() => toChat().length === 1, 'the link in the chat', 10_000);
     const conversation = await conversationOf('whatsapp-web', chatId);
     const [seat] = sessionsOf(conversation.id);
     expect(toChat()).toEqual([`Pay here: ${seat!.url}`]);
@@ -370,27 +315,27 @@ describe('Payments close the loop: signed Stripe events → a notice in the chan
       sql`update messages set created_at = created_at - interval '25 hours' where conversation_id = ${conversation.id}`,
     );
     const paid = sessionEvent('checkout.session.completed', seat!, 'paid');
-    expect((await deliver(paid)).json).toEqual({ received: true });
-    await waitFor(() => (toChat().length === 2 ? true : undefined));
+    expect((await deliver(paid)).body).toEqual({ received: true });
+    await waitFor(() => toChat().length === 2, 'the notice in the chat', 10_000);
     expect(toChat()[1]).toBe(paidNotice('Extra seat', '15.00 USD'));
     expect(await handled(conversation.id, paid.id)).toMatchObject({ outcome: 'paid', notified: true, channel: 'whatsapp-web' });
   });
 
   it('human mode: with an operator holding the SMS conversation, the notice still reaches the person and the transcript, and the agent is not called', async () => {
     const { from, conversation, session } = await smsWithLink('Consulting hour');
-    const takeover = await admin('POST', `/conversations/${conversation.id}/takeover`);
+    const takeover = await admin.post(`/api/admin/conversations/${conversation.id}/takeover`);
     expect(takeover.status).toBe(200);
-    expect(takeover.json).toMatchObject({ status: 'active', operator: 'Support' });
+    expect(takeover.body).toMatchObject({ status: 'active', operator: 'Support' });
     expect(await waitForSmsTo(from, 2)).toEqual([`Pay here: ${session.url}`, TAKEOVER_NOTICE]);
     const requests = provider.requests.length;
 
     const paid = sessionEvent('checkout.session.completed', session, 'paid');
-    expect((await deliver(paid)).json).toEqual({ received: true });
+    expect((await deliver(paid)).body).toEqual({ received: true });
     const notice = paidNotice('Consulting hour', '49.99 USD');
     expect(await waitForSmsTo(from, 3)).toEqual([`Pay here: ${session.url}`, TAKEOVER_NOTICE, notice]);
     expect(await handled(conversation.id, paid.id)).toMatchObject({ outcome: 'paid', notified: true });
 
-    const { json: transcript } = await admin('GET', `/conversations/${conversation.id}`);
+    const { body: transcript } = await admin.get(`/api/admin/conversations/${conversation.id}`);
     expect(transcript.mode).toBe('human');
     expect(transcript.handoff).toMatchObject({ status: 'active' });
     expect(transcript.messages.at(-1)).toMatchObject({ role: 'assistant', author: 'system', text: notice });

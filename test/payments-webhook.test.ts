@@ -8,6 +8,7 @@ import { FAKE_STRIPE_SECRET_KEY, startFakeStripeServer, type FakeStripeServer } 
 import { AdminClient } from './helpers/admin-client.js';
 import { postStripeEvent, stripeEvent } from './helpers/stripe-webhook.js';
 import { connectClient, type ClientSocket, type RunningApp, startTestApp } from './helpers/test-app.js';
+import { waitFor } from './helpers/wait-for.js';
 
 /**
  * Signed Stripe webhooks through the real server: the SDK verifies the signature over the raw
@@ -24,16 +25,6 @@ let stripe: FakeStripeServer;
 let server: RunningApp;
 let admin: AdminClient;
 const sockets: ClientSocket[] = [];
-
-async function waitFor<T>(read: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** A web visitor who got a checkout link from the agent: their conversation, the call and the fake's session. */
 async function visitorWithLink(description = 'Pro plan', amount = 49.99) {

@@ -12,6 +12,7 @@ import { startPrivateRedis, type PrivateRedis } from './helpers/private-redis.js
 import { connectClient, sendAndCollect } from './helpers/test-app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 import { listMessages } from './helpers/store-queries.js';
+import { waitFor } from './helpers/wait-for.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,14 +30,6 @@ function runMigrate(env: Record<string, string>): Promise<void> {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`migrate exited ${code}:\n${output}`))));
   });
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /**
@@ -161,10 +154,10 @@ describe('scale-out: 2 web + 2 worker processes', () => {
       );
       expect(acks.every((ack) => ack.ok)).toBe(true);
       // With one turn per worker, both workers now hold one slow turn each.
-      await waitFor(() => openai.requests.length - before >= 2, 10_000, 'both turns to reach the provider');
+      await waitFor(() => openai.requests.length - before >= 2, 'both turns to reach the provider', 10_000);
       await workers[0]!.kill();
 
-      await waitFor(() => dones.every((list) => list.length > 0), 20_000, 'both answers');
+      await waitFor(() => dones.every((list) => list.length > 0), 'both answers', 20_000);
       await sleep(1500); // room for a second delivery to show up
       dones.forEach((list, i) => {
         expect(list).toEqual([{ messageId: acks[i].messageId, text: `slow answer to survive ${i}`, fallback: false, cached: false, toolCalls: [], author: 'agent' }]);
@@ -192,12 +185,12 @@ describe('scale-out: 2 web + 2 worker processes', () => {
     expect(ack.ok).toBe(true);
     // Drop the transport as a flaky network would: the client reconnects on its own after 1.5 s.
     socket.io.engine.close();
-    await waitFor(() => !socket.connected, 2000, 'the drop');
+    await waitFor(() => !socket.connected, 'the drop', 2000);
     await sleep(1000);
     expect(dones).toEqual([]);
-    await waitFor(() => socket.connected, 5000, 'the reconnect');
+    await waitFor(() => socket.connected, 'the reconnect', 5000);
     expect(socket.recovered).toBe(true);
-    await waitFor(() => dones.length > 0, 3000, 'the missed reply');
+    await waitFor(() => dones.length > 0, 'the missed reply', 3000);
     expect(dones).toEqual([{ messageId: ack.messageId, text: 'sent while you were away', fallback: false, cached: false, toolCalls: [], author: 'agent' }]);
   });
 
@@ -205,7 +198,7 @@ describe('scale-out: 2 web + 2 worker processes', () => {
     const onA = await client(webA.url);
     expect((await sendAndCollect(onA.socket, 'before the crash')).reply.done.text).toBe('echo: before the crash');
     await webA.kill();
-    await waitFor(() => !onA.socket.connected, 5000, 'web A to go');
+    await waitFor(() => !onA.socket.connected, 'web A to go', 5000);
 
     const onB = await client(webB.url, { token: onA.session.token });
     expect(onB.session.conversationId).toBe(onA.session.conversationId);

@@ -22,6 +22,7 @@ import { FAKE_HUBSPOT_TOKEN, startFakeHubSpotServer, type FakeHubSpotServer } fr
 import { FAKE_STRIPE_SECRET_KEY, startFakeStripeServer, type FakeStripeServer } from './fakes/fake-stripe-server.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
 import { listMessages, listToolCalls } from './helpers/store-queries.js';
+import { waitFor } from './helpers/wait-for.js';
 
 /** Next Monday (at least 2 days ahead) at `hour`:00 in Europe/Berlin. */
 function nextMondayAt(hour: number, zone = 'Europe/Berlin'): DateTime {
@@ -89,13 +90,6 @@ describe('tools through the web channel', () => {
     socket.on('reply.done', (payload) => replies.push(payload));
     return { requests, resolved, replies };
   };
-  const until = async (check: () => boolean, ms = 5000) => {
-    const deadline = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
   const rowsOf = (conversationId: string) => listToolCalls(server.app.database.db, conversationId);
 
   it('find_meeting_slots runs at once: freebusy request, slots to the model, ok row', async () => {
@@ -133,7 +127,7 @@ describe('tools through the web channel', () => {
     expect(toolResult).toMatchObject({ status: 'awaiting_confirmation', summary: expect.stringContaining('Book “Demo” on Mon') });
     expect(google.events).toHaveLength(0);
 
-    await until(() => seen.requests.length === 1);
+    await waitFor(() => seen.requests.length === 1, 'the confirmation request');
     const request = seen.requests[0];
     expect(request).toMatchObject({ confirmationId: toolResult.confirmationId, messageId: reply.done.messageId, toolName: 'book_meeting', summary: toolResult.summary });
     expect(new Date(request.expiresAt).getTime()).toBeGreaterThan(Date.now() + 14 * 60_000);
@@ -142,7 +136,7 @@ describe('tools through the web channel', () => {
 
     const ack = await socket.emitWithAck('confirmation.answer', { confirmationId: request.confirmationId, decision: 'confirm' });
     expect(ack).toEqual({ ok: true, status: 'ok', alreadyAnswered: false });
-    await until(() => seen.replies.some((done) => done.messageId !== reply.done.messageId));
+    await waitFor(() => seen.replies.some((done) => done.messageId !== reply.done.messageId), 'the reply after the answer');
     const delivered = seen.replies.find((done) => done.messageId !== reply.done.messageId);
     expect(delivered.text).toMatch(/^Booked “Demo”: .* Event: https:\/\/www\.google\.com\/calendar\/event\?eid=.* Meet: https:\/\/meet\.google\.com\//);
     expect(delivered.toolCalls).toEqual([{ name: 'book_meeting', status: 'ok' }]);
@@ -191,11 +185,11 @@ describe('tools through the web channel', () => {
       { name: 'share_drive_file', status: 'ok' },
       { name: 'share_drive_file', status: 'pending' },
     ]);
-    await until(() => seen.requests.length === 1);
+    await waitFor(() => seen.requests.length === 1, 'the confirmation request');
     expect(seen.requests[0].summary).toBe('Give bob@acme.test writer access to the Drive file “Q4 proposal”.');
     const ack = await socket.emitWithAck('confirmation.answer', { confirmationId: seen.requests[0].confirmationId, decision: 'decline' });
     expect(ack).toEqual({ ok: true, status: 'declined', alreadyAnswered: false });
-    await until(() => seen.replies.length === 2);
+    await waitFor(() => seen.replies.length === 2, 'the second reply');
     expect(seen.replies[1].text).toMatch(/^Cancelled: Give bob@acme.test writer access/);
     const permissions = google.apiRequests().filter((request) => request.path.endsWith('/permissions'));
     expect(permissions.map((request) => request.body.emailAddress)).toEqual(['client@outside.test']);
@@ -220,7 +214,7 @@ describe('tools through the web channel', () => {
     const { reply } = await sendAndCollect(socket, 'buy');
     expect(reply.done.toolCalls.map((call) => call.status)).toEqual(['pending', 'pending', 'ok']);
     expect(stripe.sessions).toHaveLength(1);
-    await until(() => seen.requests.length === 2);
+    await waitFor(() => seen.requests.length === 2, 'the second confirmation request');
     expect(seen.requests[0].summary).toBe('Create a payment link for “Annual plan” at 250 EUR.');
 
     const db = server.app.database.db;
@@ -231,7 +225,7 @@ describe('tools through the web channel', () => {
     expect(stripe.sessions).toHaveLength(1);
     const rows = await rowsOf(session.conversationId);
     expect(rows.filter((row) => row.status === 'expired').map((row) => row.confirmationDecision)).toEqual(['expired', 'expired']);
-    await until(() => seen.replies.filter((done) => /expired/.test(done.text)).length === 2);
+    await waitFor(() => seen.replies.filter((done) => /expired/.test(done.text)).length === 2, 'both expiry replies');
     socket.disconnect();
   });
 
@@ -313,7 +307,7 @@ describe('tools through the web channel', () => {
       { text: 'Confirm?' },
     );
     await sendAndCollect(owner.socket, 'book');
-    await until(() => seen.requests.length === 1);
+    await waitFor(() => seen.requests.length === 1, 'the confirmation request');
     const stranger = await connectClient(server.url);
     await sendAndCollect(stranger.socket, 'hello');
     const foreign = await stranger.socket.emitWithAck('confirmation.answer', { confirmationId: seen.requests[0].confirmationId, decision: 'confirm' });

@@ -25,6 +25,7 @@ import type { ConfirmationRequest, ConfirmationResolution, FinishedReply, ReplyT
 import { createSpine, type Spine } from '../src/turn/spine.js';
 import { listMessages, listToolCalls } from './helpers/store-queries.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
+import { waitFor } from './helpers/wait-for.js';
 
 const logger = createLogger({ level: 'silent' });
 
@@ -71,16 +72,6 @@ class RecordingTransport implements ReplyTransport {
   }
   async confirmationResolved(_target: ReplyTarget, resolution: ConfirmationResolution): Promise<void> {
     this.resolutions.push(resolution);
-  }
-}
-
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -161,7 +152,7 @@ describe('turn spine (no app)', () => {
     const model = new ScriptedModel([say('hello there')]);
     const { spine, transport, finished } = await build([model]);
     const accepted = await spine.intake.accept(inbound('hi'));
-    await until(() => transport.replies.length === 1, 'the reply');
+    await waitFor(() => transport.replies.length === 1, 'the reply');
     expect(transport.replies[0]).toMatchObject({ messageId: accepted.messageId, text: 'hello there', fallback: false });
     expect(transport.deltas.join('')).toBe('hello there');
     // The queue delivering the same job again (a crash after the reply was stored) runs no second turn.
@@ -185,7 +176,7 @@ describe('turn spine (no app)', () => {
     const first = await spine.intake.accept(message);
     const again = await spine.intake.accept({ ...message, text: 'hello (resent)' });
     expect(again).toEqual({ ...first, duplicate: true });
-    await until(() => transport.replies.length === 1, 'the reply');
+    await waitFor(() => transport.replies.length === 1, 'the reply');
     expect(await listMessages(database.db, first.conversationId)).toHaveLength(2);
   });
 
@@ -193,7 +184,7 @@ describe('turn spine (no app)', () => {
     const model = new ScriptedModel([down, say('the real answer')]);
     const { spine, transport, finished } = await build([model], { followUp: true });
     const accepted = await spine.intake.accept(inbound('are you there?'));
-    await until(() => transport.replies.length === 1, 'the fallback');
+    await waitFor(() => transport.replies.length === 1, 'the fallback');
     expect(transport.replies[0]).toMatchObject({ text: 'Sorry, try later.', fallback: true });
     expect((await store.messages.getMessage(accepted.messageId))!.followUp).toBe('pending');
     await spine.followUps.runPass();
@@ -221,7 +212,7 @@ describe('turn spine (no app)', () => {
     const model = new ScriptedModel([callTool('refund', { order: 'A-1' }), say('Please confirm the refund.')]);
     const { spine, transport } = await build([model], { tools: [refund as AnyTool], sensitive: ['refund'] });
     const accepted = await spine.intake.accept(inbound('refund A-1'));
-    await until(() => transport.replies.length === 1, 'the turn reply');
+    await waitFor(() => transport.replies.length === 1, 'the turn reply');
     expect(runs).toHaveLength(0);
     expect(transport.questions).toEqual([expect.objectContaining({ messageId: accepted.messageId, toolName: 'refund', summary: 'Refund order A-1.' })]);
     // The model read that nothing has happened yet.
@@ -256,9 +247,9 @@ describe('turn spine (no app)', () => {
     const model = new ScriptedModel([callTool('slow_export', {}), say('Confirm the export, please.')]);
     const built = await build([model], { tools: [slow as AnyTool], sensitive: ['slow_export'] });
     const accepted = await built.spine.intake.accept(inbound('export'));
-    await until(() => built.transport.questions.length === 1, 'the question');
+    await waitFor(() => built.transport.questions.length === 1, 'the question');
     const answering = built.spine.confirmations.answer(accepted.conversationId, built.transport.questions[0]!.confirmationId, 'confirm');
-    await until(() => seen, 'the tool to start');
+    await waitFor(() => seen, 'the tool to start');
     spine = undefined;
     await built.spine.drain(100);
     expect(seen!.aborted).toBe(true);
@@ -299,7 +290,7 @@ describe('turn spine (no app)', () => {
     try {
       const { spine, transport } = await build([model], { tools: [charge as AnyTool], attempts: 3 });
       const accepted = await spine.intake.accept(inbound('charge me'));
-      await until(() => transport.replies.length === 1, 'the reply', 10_000);
+      await waitFor(() => transport.replies.length === 1, 'the reply', 10_000);
       expect(model.requests).toHaveLength(3);
       expect(charges, JSON.stringify(charges)).toHaveLength(1);
       expect(transport.replies[0]).toMatchObject({ text: 'Charged 49.99 USD.', fallback: false });
@@ -336,7 +327,7 @@ describe('turn spine (no app)', () => {
     })([say('Charged 5.')]);
     const { spine, transport } = await build([first, second], { tools: [charge as AnyTool] });
     const accepted = await spine.intake.accept(inbound('charge 5'));
-    await until(() => transport.replies.length === 1, 'the reply');
+    await waitFor(() => transport.replies.length === 1, 'the reply');
     expect(transport.replies[0]).toMatchObject({ text: 'Charged 5.', fallback: false });
     expect(charges).toHaveLength(1);
     // The next provider continued the same step, with the tool's result in its messages.
@@ -356,7 +347,7 @@ describe('turn spine (no app)', () => {
     const model = new ScriptedModel([callTool('echo', { note: 'a\u0000b\ud800' }, 'call\u0000_1'), say('done\u0000 here')]);
     const { spine, transport, finished } = await build([model], { tools: [echo as AnyTool] });
     const accepted = await spine.intake.accept(inbound('echo it'));
-    await until(() => transport.replies.length === 1, 'the reply');
+    await waitFor(() => transport.replies.length === 1, 'the reply');
     expect(transport.replies[0]).toMatchObject({ text: 'done here', fallback: false });
     expect(finished).toEqual(['answered']);
     const [row] = await listToolCalls(database.db, accepted.conversationId);
@@ -380,7 +371,7 @@ describe('turn spine (no app)', () => {
       },
     });
     await localQueue.enqueue('00000000-0000-4000-8000-000000000001');
-    await until(() => exhausted, 'the queue to give up', 15_000);
+    await waitFor(() => exhausted, 'the queue to give up', 15_000);
     expect(runs).toBe(2);
     expect((exhausted as Error).message).toBe('storage unavailable');
   });

@@ -13,6 +13,7 @@
  */
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import { FAKE_DISPLAY_NUMBER, FAKE_PHONE_NUMBER_ID, WHATSAPP_ERRORS, type WhatsAppErrorCode } from '../fakes/fake-whatsapp-cloud-api.js';
+import { postWebhook, type WebhookAnswer } from './post-webhook.js';
 
 /** The WhatsApp Business Account id and the customer of Meta's examples. */
 export const FAKE_WABA_ID = '102290129340398';
@@ -283,26 +284,17 @@ export function signMeta(body: string, appSecret: string): string {
  * POSTs a webhook to `${baseUrl}/whatsapp/webhook`. A string is sent as the raw body as is.
  * `appSecret` signs it; `signature` replaces the header, `null` leaves it out.
  */
-export async function postMetaWebhook(
+export function postMetaWebhook(
   baseUrl: string,
   payload: MetaWebhookPayload | Record<string, unknown> | string,
   options: { appSecret?: string; signature?: string | null } = {},
-): Promise<{ status: number; body: any }> {
+): Promise<WebhookAnswer> {
   const raw = typeof payload === 'string' ? payload : JSON.stringify(payload);
   const signature = options.signature !== undefined ? options.signature : options.appSecret !== undefined ? signMeta(raw, options.appSecret) : null;
-  const response = await fetch(`${baseUrl}/whatsapp/webhook`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(signature !== null && { 'x-hub-signature-256': signature }) },
-    body: raw,
+  return postWebhook(`${baseUrl}/whatsapp/webhook`, raw, {
+    'content-type': 'application/json',
+    ...(signature !== null && { 'x-hub-signature-256': signature }),
   });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: response.status, body };
 }
 
 /** Meta's subscription check: GET `/whatsapp/webhook?hub.mode=…&hub.verify_token=…&hub.challenge=…`. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import { postWebhook, type WebhookAnswer } from './post-webhook.js';
 
 /** A Stripe event as Stripe sends it to a webhook endpoint (the fields Switchboard reads, and a few more). */
 export function stripeEvent(type: string, object: Record<string, unknown>, overrides: { id?: string; created?: number } = {}) {
@@ -21,26 +22,17 @@ export function stripeEvent(type: string, object: Record<string, unknown>, overr
  * (the SDK's own test helper builds the header). `secrets`: several sign at once (as Stripe does
  * while rotating), `timestamp` backdates it, `header` replaces it.
  */
-export async function postStripeEvent(
+export function postStripeEvent(
   baseUrl: string,
   event: unknown,
   options: { secrets?: string[]; timestamp?: number; header?: string | null; raw?: string } = {},
-): Promise<{ status: number; body: any }> {
+): Promise<WebhookAnswer> {
   const payload = options.raw ?? JSON.stringify(event);
   const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
   const signatures = (options.secrets ?? []).map((secret) => Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp }).split(',v1=')[1]);
   const header = options.header !== undefined ? options.header : `t=${timestamp},${signatures.map((signature) => `v1=${signature}`).join(',')}`;
-  const response = await fetch(`${baseUrl}/stripe/webhook`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json; charset=utf-8', ...(header !== null && { 'stripe-signature': header }) },
-    body: payload,
+  return postWebhook(`${baseUrl}/stripe/webhook`, payload, {
+    'content-type': 'application/json; charset=utf-8',
+    ...(header !== null && { 'stripe-signature': header }),
   });
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: response.status, body };
 }
