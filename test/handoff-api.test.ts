@@ -155,6 +155,18 @@ describe('operators', () => {
     const operatorDone = await waitFor(() => person.dones.find((done) => done.messageId === reply.body.messageId), 'the operator reply');
     expect(operatorDone).toMatchObject({ text: 'Hi, Sam here. Which order?', author: 'operator', operatorName: 'Sam', fallback: false });
 
+    // The console retrying after a lost answer (same clientMessageId): stored and sent once.
+    const once = { text: 'Checking that for you now.', clientMessageId: 'draft-7f3a' };
+    const firstTry = await sam.post(`/api/admin/conversations/${person.conversationId}/messages`, once);
+    const retry = await sam.post(`/api/admin/conversations/${person.conversationId}/messages`, once);
+    expect(firstTry.body).toEqual({ messageId: expect.any(String), delivery: 'sent' });
+    expect(retry.body).toEqual({ messageId: firstTry.body.messageId, delivery: 'duplicate' });
+    await waitFor(() => person.dones.find((done) => done.messageId === firstTry.body.messageId), 'the reply sent once');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(person.dones.filter((done) => done.text === once.text)).toHaveLength(1);
+    expect((await listMessages(server.app.database.db, person.conversationId)).filter((row) => row.text === once.text)).toHaveLength(1);
+    expect((await sam.post(`/api/admin/conversations/${person.conversationId}/messages`, { text: 'x', clientMessageId: 'bad id!' })).status).toBe(400);
+
     // While a person holds it: stored, never answered by the agent.
     const requestsBefore = openai.requests.length;
     const held = await person.send('Order 42, the blue one');

@@ -25,6 +25,8 @@ const inboxQuery = z
 
 /** Operator text: a string; emptiness and length are checked by the service with precise codes. */
 const textBody = z.object({ text: z.string({ error: 'text must be a string' }) }).strict();
+/** A reply may carry the console's own id for it: a retry after a lost answer is stored and sent once. */
+const replyBody = textBody.extend({ clientMessageId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'clientMessageId must be 1–100 letters, digits, - or _').optional() }).strict();
 
 /** Refuses an actor below `role` with 403 (a viewer's takeover). */
 export function requireRole(actor: AdminActor, role: AdminRole): void {
@@ -97,8 +99,8 @@ export function registerHandoffRoutes(scope: FastifyInstance, deps: HandoffRoute
     '/conversations/:id/messages',
     { preHandler: deps.csrf },
     act('handoff.reply', async (request, id) => {
-      const body = parseQuery(textBody, request.body ?? {});
-      return service().reply(id, operatorOf(request.adminActor!), body.text);
+      const body = parseQuery(replyBody, request.body ?? {});
+      return service().reply(id, operatorOf(request.adminActor!), body.text, body.clientMessageId);
     }),
   );
 

@@ -125,7 +125,7 @@ export class PaymentEventProcessor {
       // Stripe's total when an event carried it; else the price the link was made for.
       amount: recorded ? formatAmount(applied.call.paymentAmount, applied.call.paymentCurrency) : askedAmount(applied.call.arguments),
     });
-    const delivery = await this.tell(conversation, text, log);
+    const delivery = await this.tell(conversation, text, event.id, log);
     return { status: 'processed', outcome: event.paymentStatus!, notified: delivery === 'sent' };
   }
 
@@ -134,14 +134,17 @@ export class PaymentEventProcessor {
     // Told only when the subscription came from one of our conversations (its metadata says which).
     const conversation = event.conversationId ? await this.deps.store.conversations.getConversation(event.conversationId) : undefined;
     if (!conversation || !notice) return { status: 'processed', outcome };
-    const delivery = await this.tell(conversation, fill(this.deps.notices[notice], { amount: formatAmount(event.amount, event.currency) }), log);
+    const delivery = await this.tell(conversation, fill(this.deps.notices[notice], { amount: formatAmount(event.amount, event.currency) }), event.id, log);
     return { status: 'processed', outcome, notified: delivery === 'sent' };
   }
 
-  /** Stored and sent like any reply: the channel applies its own rules (WhatsApp's 24-hour window, opt-outs). */
-  private async tell(conversation: Conversation, text: string, log: Logger): Promise<DeliveryResult> {
+  /**
+   * Stored and sent like any reply: the channel applies its own rules (WhatsApp's 24-hour window,
+   * opt-outs). Keyed by the event, so an event handled again after a crash does not tell twice.
+   */
+  private async tell(conversation: Conversation, text: string, eventId: string, log: Logger): Promise<DeliveryResult | 'duplicate'> {
     const turnLog = log.child({ conversationId: conversation.id, channel: conversation.channel });
-    return (await this.deps.delivery.deliverMessage(conversation, { text, author: 'system' }, turnLog)).delivery;
+    return (await this.deps.delivery.deliverMessage(conversation, { text, author: 'system', externalMessageId: `stripe:${eventId}` }, turnLog)).delivery;
   }
 }
 

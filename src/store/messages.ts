@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { SwitchboardError } from '../errors/index.js';
 import type { Db } from './database.js';
@@ -310,7 +310,9 @@ export class MessageLedger {
     author?: MessageAuthor;
     authorId?: string | null;
     authorName?: string | null;
-  }): Promise<Message> {
+    /** A sender's own id for the message (an operator's retried reply): the same id stores once. */
+    externalMessageId?: string | null;
+  }): Promise<{ message: Message; duplicate: boolean }> {
     return this.db.transaction(async (tx) => {
       const now = new Date();
       const [row] = await tx
@@ -324,11 +326,20 @@ export class MessageLedger {
           author: input.author ?? 'agent',
           authorId: input.authorId ?? null,
           authorName: input.authorName ?? null,
+          externalMessageId: input.externalMessageId ?? null,
           createdAt: now,
         })
+        .onConflictDoNothing({ target: [messages.conversationId, messages.externalMessageId], where: sql`${messages.externalMessageId} is not null` })
         .returning();
+      if (!row) {
+        const [earlier] = await tx
+          .select()
+          .from(messages)
+          .where(and(eq(messages.conversationId, input.conversationId), eq(messages.externalMessageId, input.externalMessageId!)));
+        return { message: earlier!, duplicate: true };
+      }
       await tx.update(conversations).set({ updatedAt: now }).where(eq(conversations.id, input.conversationId));
-      return row!;
+      return { message: row, duplicate: false };
     });
   }
 

@@ -130,7 +130,12 @@ export class HandoffService {
   }
 
   /** An operator's reply, delivered in the person's channel. Only to a conversation with a person, held by this operator (or by anyone, for an admin). */
-  async reply(conversationId: string, operator: OperatorActor, text: string): Promise<{ messageId: string; delivery: DeliveryResult }> {
+  async reply(
+    conversationId: string,
+    operator: OperatorActor,
+    text: string,
+    clientMessageId?: string,
+  ): Promise<{ messageId: string; delivery: DeliveryResult | 'duplicate' }> {
     const body = this.validText(text, 'reply');
     const conversation = await this.conversation(conversationId);
     const handoff = await this.deps.store.handoffs.findOpen(conversation.id);
@@ -144,7 +149,7 @@ export class HandoffService {
     const log = this.deps.logger.child({ conversationId, channel: conversation.channel });
     const { message, delivery } = await this.deps.delivery.deliverMessage(
       conversation,
-      { text: body, author: 'operator', authorId: operator.id, authorName: operator.name },
+      { text: body, author: 'operator', authorId: operator.id, authorName: operator.name, ...(clientMessageId && { externalMessageId: `operator:${clientMessageId}` }) },
       log,
     );
     return { messageId: message.id, delivery };

@@ -31,6 +31,8 @@ export interface AppendedMessage {
   author: MessageAuthor;
   authorId?: string | null;
   authorName?: string | null;
+  /** The sender's own id for it (an operator reply's clientMessageId): a retry is not stored or sent twice. */
+  externalMessageId?: string | null;
 }
 
 /** A turn's user message and its conversation. */
@@ -130,7 +132,7 @@ export class ReplyDelivery {
     text: string,
     log: Logger,
   ): Promise<void> {
-    const message = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, text, author: 'agent' });
+    const { message } = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, text, author: 'agent' });
     const target: ReplyTarget = { conversation, messageId: message.id };
     const transport = this.deps.transports.get(conversation.channel);
     await transport
@@ -149,8 +151,10 @@ export class ReplyDelivery {
    * Stores a message of the assistant's side (a handoff notice, an operator's reply) and
    * delivers it like any reply: the same transport, retries and delivery record.
    */
-  async deliverMessage(conversation: Conversation, input: AppendedMessage, log: Logger): Promise<{ message: Message; delivery: DeliveryResult }> {
-    const message = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, ...input });
+  async deliverMessage(conversation: Conversation, input: AppendedMessage, log: Logger): Promise<{ message: Message; delivery: DeliveryResult | 'duplicate' }> {
+    const { message, duplicate } = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, ...input });
+    // The same sender id again (an operator retrying after a lost answer): stored and sent once.
+    if (duplicate) return { message, delivery: 'duplicate' };
     this.deps.events.emit('message.appended', { message, conversation });
     const delivery = await this.send(
       { conversation, messageId: message.id },

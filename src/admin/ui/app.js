@@ -533,6 +533,8 @@ $('#release').addEventListener('click', (event) =>
 );
 
 let sending = false;
+/** The id of the draft being sent: sending it again after a lost answer (a network error) does not reach the person twice. */
+let draftId = null;
 $('#reply-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const box = $('#reply-text');
@@ -541,18 +543,25 @@ $('#reply-form').addEventListener('submit', async (event) => {
   // Read-only rather than disabled: the box keeps focus for the next line.
   box.readOnly = true;
   const text = box.value;
-  const sent = await conversationAction($('#reply-send'), '#reply-error', 'Not sent', (id) => post(conversationPath(id, 'messages'), { text }));
+  draftId ??= crypto.randomUUID();
+  const clientMessageId = draftId;
+  const sent = await conversationAction($('#reply-send'), '#reply-error', 'Not sent', (id) => post(conversationPath(id, 'messages'), { text, clientMessageId }));
   box.readOnly = false;
   sending = false;
   if (sent) {
     box.value = '';
+    draftId = null;
     scrollToEnd();
   }
   box.focus();
 });
 
 // An error belongs to the text that caused it: editing clears it.
-$('#reply-text').addEventListener('input', () => ($('#reply-error').textContent = ''));
+$('#reply-text').addEventListener('input', () => {
+  $('#reply-error').textContent = '';
+  // Another text is another message.
+  draftId = null;
+});
 $('#note-text').addEventListener('input', () => ($('#note-error').textContent = ''));
 
 $('#reply-text').addEventListener('keydown', (event) => {
