@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { toPaymentEvent } from '../src/payments/stripe-event.js';
 import { paymentEvents, toolCalls } from '../src/store/schema.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { FAKE_STRIPE_SECRET_KEY, startFakeStripeServer, type FakeStripeServer } from './fakes/fake-stripe-server.js';
@@ -236,5 +237,16 @@ describe('durability', () => {
     } finally {
       await restarted.stop();
     }
+  });
+
+  it('an event whose handling keeps failing is given up after five attempts and shown as failed', async () => {
+    const event = stripeEvent('checkout.session.completed', { id: 'cs_test_poison', object: 'checkout.session', payment_status: 'paid', metadata: {} });
+    await server.app.store.payments.insert({ ...toPaymentEvent(event) });
+    // Five earlier attempts, the last one's lease long gone.
+    await server.app.database.db.update(paymentEvents).set({ attempts: 5, processedAt: new Date(Date.now() - 3600_000) }).where(eq(paymentEvents.id, event.id));
+    expect(await server.app.store.payments.claim(event.id)).toBeUndefined();
+    expect(await eventRow(event.id)).toMatchObject({ status: 'failed', outcome: 'gave_up', attempts: 6 });
+    const listed = await admin.get('/api/admin/payments?status=failed');
+    expect(listed.body.items.map((item: any) => [item.id, item.error])).toEqual([[event.id, 'handling failed 5 times']]);
   });
 });

@@ -32,6 +32,8 @@ export type AppliedPayment =
 
 /** How long a claimed event is left to its claimer before another instance may take it over. */
 const CLAIM_LEASE_MS = 30_000;
+/** An event whose handling failed this many times is given up and marked failed (an admin sees it). */
+export const MAX_HANDLING_ATTEMPTS = 5;
 
 /**
  * Stripe webhook events and the payment state they give checkout links. An event is stored once
@@ -49,7 +51,7 @@ export class PaymentEventRecords {
   async insert(event: NewPaymentEvent, options: { claim?: boolean } = {}): Promise<PaymentEvent | undefined> {
     const [row] = await this.db
       .insert(paymentEvents)
-      .values({ ...event, processedAt: event.status === 'ignored' || options.claim ? new Date() : null })
+      .values({ ...event, processedAt: event.status === 'ignored' || options.claim ? new Date() : null, attempts: options.claim ? 1 : 0 })
       .onConflictDoNothing({ target: paymentEvents.id })
       .returning();
     return row;
@@ -60,7 +62,7 @@ export class PaymentEventRecords {
     const now = new Date();
     const [row] = await this.db
       .update(paymentEvents)
-      .set({ processedAt: now })
+      .set({ processedAt: now, attempts: sql`${paymentEvents.attempts} + 1` })
       .where(
         and(
           eq(paymentEvents.id, id),
@@ -69,6 +71,10 @@ export class PaymentEventRecords {
         ),
       )
       .returning();
+    if (row && row.attempts > MAX_HANDLING_ATTEMPTS) {
+      await this.finish(row.id, { status: 'failed', outcome: 'gave_up', error: `handling failed ${MAX_HANDLING_ATTEMPTS} times` });
+      return undefined;
+    }
     return row;
   }
 

@@ -275,6 +275,8 @@ export const paymentEvents = pgTable(
     outcome: text('outcome'),
     /** The person was told (a message in their conversation). */
     notified: boolean('notified').notNull().default(false),
+    /** Handling attempts so far; an event that fails every time is given up (`failed`) after a few. */
+    attempts: integer('attempts').notNull().default(0),
     error: text('error'),
     receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date' }),
