@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['serial', 'load', 'idle', 'handoff', 'webhook'] as const;
+export const SCENARIOS = ['serial', 'load', 'idle', 'handoff', 'webhook', 'whatsapp'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -21,11 +21,14 @@ export interface BenchOptions {
   /** handoff: visitors taken over, and operator replies measured per visitor. */
   visitors: number;
   replies: number;
-  /** handoff and webhook: run the server with no DATABASE_URL and no REDIS_URL (PGlite, in-process queue). */
+  /** handoff, webhook and whatsapp: run the server with no DATABASE_URL and no REDIS_URL (PGlite, in-process queue). */
   embedded: boolean;
   /** webhook: signed Stripe events offered per second (open loop), and measured seconds (`--rate`, `--duration`). */
   webhookRate: number;
   webhookDuration: number;
+  /** whatsapp: signed Cloud API deliveries offered per second (`--rate`, measured for `--duration` as webhook's), and the model's latency (`--latency`). */
+  whatsappRate: number;
+  whatsappLatency: number;
   /** Characters per streamed delta from the fake provider. */
   chunkSize: number;
   /** serial and load: after this many turns a client reconnects as a new visitor (0 = never). */
@@ -40,16 +43,18 @@ export interface BenchOptions {
 }
 
 export const USAGE = `npm run bench -- [options]
-  --scenario=all                    serial, load, idle, handoff, webhook or all (default; a comma list works too)
+  --scenario=all                    serial, load, idle, handoff, webhook, whatsapp or all (default; a comma list works too)
   --messages=2000 --warmup=200      serial: measured messages after unmeasured warm-up messages
-  --duration=30 --warmup-seconds=3  load: measured seconds after unmeasured warm-up seconds (webhook: warm-up too)
-  --sockets=200 --latency=200       load: closed-loop sockets; fake provider latency in ms
+  --duration=30 --warmup-seconds=3  load: measured seconds after unmeasured warm-up seconds (webhook, whatsapp: warm-up too)
+  --sockets=200 --latency=200       load: closed-loop sockets; fake provider latency in ms (whatsapp: 2000)
   --rate=0                          load: offer this many messages/s in all, paced per socket (0 = closed loop)
   --idle=10000 --connect-batch=250  idle: sockets to hold open; how many connect at once
   --visitors=20 --replies=10        handoff: visitors taken over by an operator; operator replies per visitor
   --rate=100 --duration=10          webhook: signed Stripe events/s, open loop, for this many measured seconds
                                     (after --warmup-seconds of unmeasured events); a /health floor at the same rate
-  --embedded                        handoff and webhook: the server without DATABASE_URL and REDIS_URL (PGlite, in-process queue)
+  --rate=200 --duration=10          whatsapp: signed WhatsApp Cloud deliveries/s, open loop, as webhook's, with a
+  --latency=2000                    slow model; then every reply and read receipt is awaited at a local Graph API
+  --embedded                        handoff, webhook and whatsapp: the server without DATABASE_URL and REDIS_URL (PGlite, in-process queue)
   --chunk-size=16                   characters per streamed delta from the fake provider
   --conversation-turns=0            serial/load: start a new conversation every N turns (0 = never)
   --cpu-prof=DIR                    write a V8 CPU profile of the server per scenario into DIR
@@ -58,7 +63,7 @@ export const USAGE = `npm run bench -- [options]
                                     under plain node, as npm start runs it; a .ts entry runs under tsx
   --server-env=NAME=VALUE           an extra server setting (repeatable), e.g. --server-env=QUEUE_CONCURRENCY=256`;
 
-const EMBEDDED_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['handoff', 'webhook']);
+const EMBEDDED_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['handoff', 'webhook', 'whatsapp']);
 
 export function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -67,11 +72,11 @@ export function parseOptions(argv: string[]): BenchOptions {
       scenario: { type: 'string', default: 'all' },
       messages: { type: 'string', default: '2000' },
       warmup: { type: 'string', default: '200' },
-      // No defaults: load and webhook default differently.
+      // No defaults: load, webhook and whatsapp default differently.
       duration: { type: 'string' },
       'warmup-seconds': { type: 'string', default: '3' },
       sockets: { type: 'string', default: '200' },
-      latency: { type: 'string', default: '200' },
+      latency: { type: 'string' },
       rate: { type: 'string' },
       idle: { type: 'string', default: '10000' },
       'connect-batch': { type: 'string', default: '250' },
@@ -95,7 +100,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   const scenarios = parseScenarios(values.scenario);
   // The other scenarios' stack (and serial's PostgreSQL reference) needs PostgreSQL and Redis.
   if (values.embedded && scenarios.some((name) => !EMBEDDED_SCENARIOS.has(name))) {
-    throw new Error('--embedded: only the handoff and webhook scenarios run embedded (use --scenario=handoff or --scenario=webhook)');
+    throw new Error('--embedded: only the handoff, webhook and whatsapp scenarios run embedded (use --scenario=handoff, webhook or whatsapp)');
   }
   return {
     scenarios,
@@ -104,7 +109,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     duration: count('duration', values.duration ?? '30', 1),
     warmupSeconds: count('warmup-seconds', values['warmup-seconds'], 0),
     sockets: count('sockets', values.sockets, 1),
-    latency: count('latency', values.latency, 0),
+    latency: count('latency', values.latency ?? '200', 0),
     rate: count('rate', values.rate ?? '0', 0),
     idle: count('idle', values.idle, 1),
     connectBatch: count('connect-batch', values['connect-batch'], 1),
@@ -114,6 +119,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     // Open loop only: a closed loop (load's --rate=0) means nothing for webhook deliveries.
     webhookRate: scenarios.includes('webhook') ? count('rate', values.rate ?? '100', 1) : 100,
     webhookDuration: count('duration', values.duration ?? '10', 1),
+    whatsappRate: scenarios.includes('whatsapp') ? count('rate', values.rate ?? '200', 1) : 200,
+    whatsappLatency: count('latency', values.latency ?? '2000', 0),
     chunkSize: count('chunk-size', values['chunk-size'], 1),
     conversationTurns: count('conversation-turns', values['conversation-turns'], 0),
     cpuProfileDir: values['cpu-prof'],

@@ -15,6 +15,8 @@ export interface PacedResult {
   ackMs: number;
   /** How late the request was issued against its schedule (ms): the sender's own lag. */
   lateMs: number;
+  /** `performance.now()` when the request was issued (after `build`). */
+  issuedAt: number;
   /** 0 when no response came (refused, reset, timed out). */
   status: number;
   body: string;
@@ -61,13 +63,13 @@ export async function sendPaced(
 function send(agent: Agent, baseUrl: string, paced: PacedRequest, lateMs: number): Promise<PacedResult> {
   return new Promise((resolve) => {
     const startedAt = performance.now();
-    const failed = (error: Error) => resolve({ ackMs: NaN, lateMs, status: 0, body: '', error: error.message });
+    const failed = (error: Error) => resolve({ ackMs: NaN, lateMs, issuedAt: startedAt, status: 0, body: '', error: error.message });
     const outgoing = request(`${baseUrl}${paced.path}`, { method: paced.method, headers: paced.headers, agent, timeout: REQUEST_TIMEOUT_MS }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.once('error', failed);
       response.once('end', () =>
-        resolve({ ackMs: performance.now() - startedAt, lateMs, status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        resolve({ ackMs: performance.now() - startedAt, lateMs, issuedAt: startedAt, status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
       );
     });
     outgoing.once('timeout', () => outgoing.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));

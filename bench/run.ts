@@ -20,6 +20,7 @@ import { runIdle } from './scenarios/idle.js';
 import { runLoad } from './scenarios/load.js';
 import { runSerial } from './scenarios/serial.js';
 import { runWebhook } from './scenarios/webhook.js';
+import { runWhatsApp } from './scenarios/whatsapp.js';
 import { DEFAULT_SERVER_ENTRY } from './server-process.js';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: string) => Promise<ScenarioResult>> = {
@@ -28,6 +29,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: stri
   idle: runIdle,
   handoff: runHandoff,
   webhook: runWebhook,
+  whatsapp: runWhatsApp,
 };
 
 /** Work by others on the machine above this share of a core makes latency figures unreliable. */

@@ -277,6 +277,8 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
       await sleep(400);
       expect(textsTo(from)).toEqual(['echo: only once, please']);
       expect(provider.requests).toHaveLength(1);
+      // Marked read once: a redelivery is not a new message.
+      expect(graph.reads.filter((id) => id === message.id)).toHaveLength(1);
       const conversation = await conversationOf(plain, 'whatsapp-cloud', from);
       expect((await listMessages(plain.app.database.db, conversation.id)).filter((m) => m.role === 'user')).toHaveLength(1);
     });

@@ -126,12 +126,14 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
     const { intake, store, confirmations, logger } = this.context;
     const address = message.from;
     const identity = { channel: this.channel, externalUserId: address };
-    void this.options.client.markRead(message.id).catch((error: unknown) => logger.warn({ err: error }, 'whatsapp-cloud: not marked as read'));
+    // Blue ticks once per message: a redelivery is not marked again.
+    const markRead = () => void this.options.client.markRead(message.id).catch((error: unknown) => logger.warn({ err: error }, 'whatsapp-cloud: not marked as read'));
 
     const buttonId = message.interactive?.button_reply?.id;
     if (buttonId && (buttonId.startsWith(CONFIRM_PREFIX) || buttonId.startsWith(DECLINE_PREFIX))) {
       const conversation = await store.conversations.findConversation(identity);
       if (!conversation) return;
+      markRead();
       const decision = buttonId.startsWith(CONFIRM_PREFIX) ? 'confirm' : 'decline';
       const confirmationId = buttonId.slice(decision === 'confirm' ? CONFIRM_PREFIX.length : DECLINE_PREFIX.length);
       await confirmations.answer(conversation.id, confirmationId, decision).catch((error: unknown) => {
@@ -142,7 +144,10 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
     const text = textOf(message);
     if (text === undefined) {
       // Media, locations, contacts…: said plainly (once per message, however often Meta redelivers it), never silence or a crash.
-      if (await store.channels.claimInbound(this.channel, message.id)) await this.notice(identity, ONLY_TEXT);
+      if (await store.channels.claimInbound(this.channel, message.id)) {
+        markRead();
+        await this.notice(identity, ONLY_TEXT);
+      }
       return;
     }
     const word = text.trim().toLowerCase().replace(/[.!]+$/, '');
@@ -157,9 +162,13 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
     }
     // Opted out: nothing is stored or answered until they opt in again.
     if (optedOut) return;
-    if (await answerConfirmationByText(confirmations, store.conversations, identity, text)) return;
+    if (await answerConfirmationByText(confirmations, store.conversations, identity, text)) {
+      markRead();
+      return;
+    }
     try {
-      await intake.accept({ channel: this.channel, externalUserId: address, externalMessageId: message.id, text });
+      const accepted = await intake.accept({ channel: this.channel, externalUserId: address, externalMessageId: message.id, text });
+      if (!accepted.duplicate) markRead();
     } catch (error) {
       const refusal = await refusalNotice(error, { channel: this.channel, address }, store.channels, REFUSALS);
       if (refusal) await this.notice(identity, refusal);
