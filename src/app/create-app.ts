@@ -187,7 +187,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     webhookSecrets.length > 0
       ? new PaymentEventProcessor({ store, delivery: spine.delivery, events, inFlight: spine.inFlight, logger, notices: paymentNoticesFrom(config) })
       : undefined;
-  if (payments) registerStripeWebhook(http, { secrets: webhookSecrets, store, processor: payments, logger });
+  if (payments) registerStripeWebhook(http, { secrets: webhookSecrets, store, processor: payments });
 
   const metrics = new Metrics();
   metrics.observe(events, logger);

@@ -1,6 +1,5 @@
 import type { Config } from '../config/config.js';
 import { minorUnitRule } from '../config/currencies.js';
-import type { PaymentStatus } from '../store/schema.js';
 
 /** What the person is told of a payment event (PAYMENT_NOTICE_*); `{description}` and `{amount}` are filled in. */
 export interface PaymentNotices {
@@ -37,8 +36,4 @@ export function formatAmount(minor: number | null, currency: string | null): str
 
 export function fill(template: string, values: { description?: string; amount?: string }): string {
   return template.replaceAll('{description}', values.description ?? 'your order').replaceAll('{amount}', values.amount ?? 'the amount due');
-}
-
-export function checkoutNotice(notices: PaymentNotices, status: PaymentStatus): string {
-  return notices[status];
 }

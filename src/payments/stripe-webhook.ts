@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import Stripe from 'stripe';
+import { keepRawBodies } from '../channels/raw-body.js';
 import { SwitchboardError } from '../errors/index.js';
-import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/index.js';
 import type { PaymentEventProcessor } from './payment-processor.js';
 import { StripeEventError, toPaymentEvent } from './stripe-event.js';
@@ -16,7 +16,6 @@ export interface StripeWebhookDeps {
   secrets: readonly string[];
   store: Store;
   processor: PaymentEventProcessor;
-  logger: Logger;
 }
 
 /**
@@ -29,7 +28,7 @@ export interface StripeWebhookDeps {
 export function registerStripeWebhook(http: FastifyInstance, deps: StripeWebhookDeps): void {
   void http.register(async (scope) => {
     // The signature covers the exact bytes Stripe sent: keep them as they are.
-    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: STRIPE_WEBHOOK_BODY_LIMIT }, (_request, body, done) => done(null, body));
+    keepRawBodies(scope);
     scope.post('/stripe/webhook', { bodyLimit: STRIPE_WEBHOOK_BODY_LIMIT }, async (request) => {
       const raw = request.body;
       if (!Buffer.isBuffer(raw)) throw new SwitchboardError('invalid_payload', 'expected a JSON body (content-type: application/json)');

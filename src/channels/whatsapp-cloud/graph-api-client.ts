@@ -29,12 +29,11 @@ interface GraphError {
  * codes are retried; other 4xx never), with Meta's code and title and never the token.
  */
 export class GraphApiClient {
+  /** Messages and read receipts share the one endpoint. */
   readonly #url: string;
-  readonly #readUrl: string;
 
   constructor(private readonly options: GraphApiOptions) {
     this.#url = `${options.baseUrl.replace(/\/$/, '')}/${options.version}/${options.phoneNumberId}/messages`;
-    this.#readUrl = this.#url;
   }
 
   /** Resolves to the sent message's id (`wamid…`). */
@@ -66,20 +65,20 @@ export class GraphApiClient {
 
   /** Marks an inbound message read (the person sees the blue ticks). */
   async markRead(messageId: string): Promise<void> {
-    await this.post(this.#readUrl, { messaging_product: 'whatsapp', status: 'read', message_id: messageId });
+    await this.post({ messaging_product: 'whatsapp', status: 'read', message_id: messageId });
   }
 
   private async send(payload: Record<string, unknown>): Promise<string> {
-    const answer = (await this.post(this.#url, payload)) as { messages?: { id?: unknown }[] } | undefined;
+    const answer = (await this.post(payload)) as { messages?: { id?: unknown }[] } | undefined;
     const id = answer?.messages?.[0]?.id;
     if (typeof id !== 'string') throw new DeliveryError({ message: 'the WhatsApp Cloud API answered without a message id', retryable: false });
     return id;
   }
 
-  private async post(url: string, payload: Record<string, unknown>): Promise<unknown> {
+  private async post(payload: Record<string, unknown>): Promise<unknown> {
     let response: Response;
     try {
-      response = await fetch(url, {
+      response = await fetch(this.#url, {
         method: 'POST',
         headers: { authorization: `Bearer ${this.options.accessToken}`, 'content-type': 'application/json' },
         body: JSON.stringify(payload),
