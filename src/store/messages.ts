@@ -106,6 +106,7 @@ export class MessageLedger {
       latencyMs: null,
       inputTokens: null,
       outputTokens: null,
+      costUsd: null,
       followUp: null,
       author: null,
       authorId: null,

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * The single source of truth for Switchboard's tables. Migrations in ../../drizzle
@@ -93,6 +93,8 @@ export const messages = pgTable(
     latencyMs: integer('latency_ms'),
     inputTokens: integer('input_tokens'),
     outputTokens: integer('output_tokens'),
+    /** On assistant messages: what the turn's model calls cost in USD at MODEL_PRICES (null: unpriced model, or no model call). */
+    costUsd: doublePrecision('cost_usd'),
     /** On user messages answered with the fallback reply: `pending` until a recovered provider answers it properly. */
     followUp: text('follow_up', { enum: FOLLOW_UP_STATUSES }),
     /** On assistant messages: who wrote it (null on rows older than handoffs: the agent). */
@@ -110,6 +112,8 @@ export const messages = pgTable(
       .on(table.conversationId, table.externalMessageId)
       .where(sql`${table.externalMessageId} is not null`),
     index('messages_status_idx').on(table.status, table.updatedAt).where(sql`${table.role} = 'user'`),
+    // Spend reports and the global daily budget: only priced rows, newest first.
+    index('messages_cost_created_idx').on(table.createdAt).where(sql`${table.costUsd} is not null`),
   ],
 );
 
@@ -200,7 +204,10 @@ export const turnSteps = pgTable(
 export const adminUsers = pgTable('admin_users', {
   id: uuid('id').primaryKey(),
   email: text('email').notNull().unique(),
-  passwordHash: text('password_hash').notNull(),
+  /** Null for accounts made by single sign-on (OIDC), which have no password. */
+  passwordHash: text('password_hash'),
+  /** `issuer|sub` of an account made or linked by OIDC sign-in. */
+  oidcSubject: text('oidc_subject').unique(),
   /** viewer (read only), operator (inbox, take over, reply, release, notes), admin (everything). */
   role: text('role', { enum: ADMIN_ROLES }).notNull().default('admin'),
   /** Shown to the people an operator answers (default: the email's local part). */
