@@ -427,7 +427,7 @@ describe('GET /api/admin/stats', () => {
   it('counts messages per channel and tool calls per tool and status, with rates and latency per provider', async () => {
     const { status, body } = await bearer.get(`/api/admin/stats?from=${base.toISOString()}&to=${at(60).toISOString()}`);
     expect(status).toBe(200);
-    expect(body.window.bucket).toBe('hour');
+    expect(body.window).toMatchObject({ bucket: '1 min', bucketSeconds: 60 });
     expect(body.messagesByChannel.sort((a: any, b: any) => a.channel.localeCompare(b.channel))).toEqual([
       { channel: 'slack', count: 1 },
       { channel: 'sms', count: 1 },
@@ -445,7 +445,17 @@ describe('GET /api/admin/stats', () => {
       { provider: 'none', count: 1, p50Ms: 900, p95Ms: 900 },
       { provider: 'openai', count: 1, p50Ms: 200, p95Ms: 200 },
     ]);
-    expect(body.series).toEqual([{ at: '2026-03-01T12:00:00.000Z', messages: 3, toolCalls: 8, toolErrors: 2, p95LatencyMs: expect.any(Number) }]);
+    // An hour is sixty one-minute points (empty minutes as zero), not one block.
+    expect(body.series).toHaveLength(60);
+    expect([body.series[0].at, body.series[59].at]).toEqual(['2026-03-01T12:00:00.000Z', '2026-03-01T12:59:00.000Z']);
+    const total = (key: string) => body.series.reduce((sum: number, point: any) => sum + point[key], 0);
+    expect([total('messages'), total('toolCalls'), total('toolErrors')]).toEqual([3, 8, 2]);
+    expect(body.series.filter((point: any) => point.messages > 0).map((point: any) => [point.at, point.messages, point.p95LatencyMs])).toEqual([
+      ['2026-03-01T12:01:00.000Z', 1, 200],
+      ['2026-03-01T12:02:00.000Z', 1, 400],
+      ['2026-03-01T12:03:00.000Z', 1, 900],
+    ]);
+    expect(body.series[0]).toEqual({ at: '2026-03-01T12:00:00.000Z', messages: 0, toolCalls: 0, toolErrors: 0, p95LatencyMs: null });
   });
 
   it('is empty outside the data and rejects a reversed window', async () => {

@@ -103,8 +103,8 @@ describe('admin console in a real browser', () => {
     expect(await page.textContent('#whoami')).toBe(EMAIL);
     const rows = await tableRows(page);
     expect(rows.map((row) => row.id)).toEqual([ids.error, ids.ok]);
-    // List view: phone number and email masked.
-    expect(rows[1]!.cells[6]).toBe('***67');
+    // List view: phone number and email masked; the person named by channel.
+    expect(rows[1]!.cells[6]).toBe('SMS ***67');
     expect(rows[1]!.cells[7]).toContain('c***@example.com');
     await expect.poll(() => page.textContent('#live-status')).toBe('live');
     await noScriptRan(page);
@@ -175,8 +175,10 @@ describe('admin console in a real browser', () => {
 
   it('draws charts and the health view, and fits a phone screen', async () => {
     await page.goto(`${server.url}/admin#/stats`);
-    await page.locator('#stats .chart svg rect').first().waitFor();
+    await page.locator('#stats figure.chart').first().waitFor();
     expect(await page.locator('#stats figure.chart').count()).toBe(4);
+    // The seeded calls are minutes old: the messages chart draws them (uPlot, on a canvas).
+    await page.locator('#stats figure.chart[data-key="toolCalls"] canvas').waitFor();
     await page.screenshot({ path: `${ARTIFACTS}/admin-charts.png`, fullPage: true });
 
     await page.goto(`${server.url}/admin#/health`);

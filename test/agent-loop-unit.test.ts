@@ -100,7 +100,8 @@ describe('runAgentTurn', () => {
   });
 
   it('stops at the step cap and says so when the model never answered in text', async () => {
-    const model = new ScriptedModel('p', [{ toolCalls: [call('t', 'lookup_order', { orderId: 'ord_1' })] }]);
+    // Other arguments each time: the same call a third time would be refused (tool-repeat-guard.test.ts).
+    const model = new ScriptedModel('p', [1, 2, 3].map((n) => ({ toolCalls: [call(`t${n}`, 'lookup_order', { orderId: `ord_${n}` })] })));
     const { input, streamed, executed } = turnInput({ maxSteps: 3 });
 
     const result = await runAgentTurn(chainOf(model), input);

@@ -125,8 +125,8 @@ describe('handoff console in a real browser', () => {
     await expect.poll(async () => (await inboxRows(page)).map((row) => row.id)).toEqual([conversationId]);
     const [row] = await inboxRows(page);
     const [person, channel, status, reason, summary, waited, operator] = row!.cells;
-    // A web visitor has no phone number or email: the id the widget gave them.
-    expect(person).toBe(`visitor:${conversationId}`);
+    // A web visitor has no phone number or email: named by the start of the id the widget gave them.
+    expect(person).toBe(`Web visitor ${conversationId.slice(0, 4)}…`);
     expect([channel, status, reason, summary, operator]).toEqual(['web', 'waiting', 'asked the agent', 'wants a refund', 'nobody yet']);
     expect(waited).toMatch(/^\d+ s$/);
     expect(await page.textContent('#inbox-count')).toBe('1');

@@ -304,6 +304,9 @@ describe('chat widget in a real browser', () => {
       await phone.setViewportSize({ width: 375, height: 700 });
       await phone.goto(`${server.url}/`);
       await waitForOnline(phone);
+      // data-open="true" does not open it on a phone: the panel would cover the whole page on load.
+      expect(await phone.getByTestId('switchboard-panel').isHidden()).toBe(true);
+      await phone.getByTestId('switchboard-launcher').click();
       const box = await phone.getByTestId('switchboard-panel').boundingBox();
       expect(box).toEqual({ x: 0, y: 0, width: 375, height: 700 });
       expect(await phone.getByTestId('switchboard-launcher').isHidden()).toBe(true);

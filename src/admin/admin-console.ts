@@ -9,8 +9,11 @@ import type { Metrics } from '../observability/metrics.js';
 import { actorName, AdminAuth } from './admin-auth.js';
 import { registerAdminRoutes, type AdminRouteDeps, type ChannelAdminView } from './admin-routes.js';
 import { AdminStore } from './admin-store.js';
+import { FirstRunSetup } from './first-run-setup.js';
 import { AdminLiveFeed } from './live-feed.js';
 import { LoginLimiter } from './login-limiter.js';
+import { createSingleSignOn } from './oidc/oidc-routes.js';
+import { oidcSettingsFrom } from './oidc/oidc-settings.js';
 import { registerAdminUi } from './ui-routes.js';
 
 /** Wires the admin console (API, UI, live feed) onto the app's HTTP and socket.io servers. */
@@ -26,9 +29,16 @@ export async function attachAdminConsole(deps: {
   channels?: ChannelAdminView;
   /** The handoff service and records (the operators' routes). */
   handoffs: AdminRouteDeps['handoffs'];
-}): Promise<{ store: AdminStore; feed: AdminLiveFeed }> {
+  /** Offer the first-run setup when no account exists (a worker serves no console). */
+  firstRun?: boolean;
+}): Promise<{ store: AdminStore; feed: AdminLiveFeed; setup: FirstRunSetup | undefined }> {
   const store = new AdminStore(deps.db);
+  // The setup makes a password account: with password login off, the first admin comes through single sign-on.
+  const setup = deps.firstRun && deps.config.ADMIN_PASSWORD_LOGIN
+    ? await FirstRunSetup.prepare({ store, logger: deps.logger, dataDir: deps.config.DATA_DIR, configuredToken: deps.config.ADMIN_SETUP_TOKEN })
+    : undefined;
   const auth = new AdminAuth(store, deps.config.ADMIN_TOKEN);
+  const oidc = oidcSettingsFrom(deps.config);
   const feed = new AdminLiveFeed(deps.io, {
     auth,
     db: deps.db,
@@ -47,7 +57,9 @@ export async function attachAdminConsole(deps: {
     onLogout: (token) => feed.disconnectSession(token),
     handoffs: deps.handoffs,
     ...(deps.channels && { channels: deps.channels }),
+    ...(oidc && { sso: createSingleSignOn(oidc, deps.logger) }),
+    ...(setup && { setup: { setup, limiter: new LoginLimiter(deps.config.ADMIN_LOGIN_MAX_ATTEMPTS, deps.redis, `${deps.config.REDIS_PREFIX}:admin-setup`) } }),
   });
   await registerAdminUi(deps.http);
-  return { store, feed };
+  return { store, feed, setup };
 }

@@ -81,6 +81,9 @@ export type PaymentFilters = z.infer<typeof paymentFiltersSchema>;
 
 export const statsQuerySchema = z.object({ ...timeRange }).strict();
 
+/** The person view's page of conversations. */
+export const personQuerySchema = z.object({ ...page }).strict();
+
 export const exportQuerySchema = toolCallFiltersSchema.omit({ limit: true, cursor: true }).extend({
   format: z.enum(['csv', 'json']).default('csv'),
 });

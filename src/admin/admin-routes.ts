@@ -16,21 +16,27 @@ import {
   idParamSchema,
   parseQuery,
   paymentFiltersSchema,
+  personQuerySchema,
   statsQuerySchema,
   toolCallFiltersSchema,
 } from './admin-filters.js';
 import type { AdminStore } from './admin-store.js';
 import { getConversationDetail, listConversations } from './conversation-query.js';
 import { listPaymentEvents } from './payment-query.js';
+import { getPersonOfConversation } from './person-query.js';
 import { loadHealth } from './health-view.js';
 import { LoginRateLimitedError, type LoginLimiter } from './login-limiter.js';
 import { decoyPasswordHash, verifyPassword } from './passwords.js';
 import { redactValue } from '../observability/redaction.js';
 import { loadStats } from './stats-query.js';
+import { loadSpend, parseSpendQuery } from './spend-query.js';
 import { collectExport, toCsv } from './tool-call-export.js';
 import { getToolCallDetail, listToolCalls } from './tool-call-query.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { registerHandoffRoutes, type HandoffRouteDeps } from './handoff-routes.js';
+import { registerSetupRoutes, type SetupRouteDeps } from './setup-routes.js';
+import { registerOidcRoutes, type SingleSignOn } from './oidc/oidc-routes.js';
+import { OIDC_CALLBACK_PATH, OIDC_START_PATH } from './oidc/oidc-settings.js';
 
 /** What the console shows of the messaging channels: failed deliveries and WhatsApp Web pairing. */
 export interface ChannelAdminView {
@@ -55,6 +61,10 @@ export interface AdminRouteDeps {
   channels?: ChannelAdminView;
   /** The operators' inbox and actions (human handoff). */
   handoffs: Pick<HandoffRouteDeps, 'handoffs' | 'records'>;
+  /** The first-run setup (`/api/admin/setup`) and its own attempt budget. */
+  setup?: Pick<SetupRouteDeps, 'setup' | 'limiter'>;
+  /** Sign-in through the company's identity provider (OIDC_*), when configured. */
+  sso?: SingleSignOn;
 }
 
 declare module 'fastify' {
@@ -66,8 +76,11 @@ declare module 'fastify' {
 const loginBody = z.object({ email: z.string().trim().min(3).max(320), password: z.string().min(1).max(1024) }).strict();
 
 const UNAUTHORIZED = new SwitchboardError('unauthorized', 'authentication required');
-/** Routes reachable without credentials: the CSRF token and the login itself (rate-limited). */
-const PUBLIC_ROUTES = new Set(['/api/admin/csrf', '/api/admin/login']);
+/**
+ * Routes reachable without credentials: the CSRF token, the login and the first-run setup (both
+ * rate-limited), the login options, and single sign-on's start and callback (guarded by state and PKCE).
+ */
+const PUBLIC_ROUTES = new Set(['/api/admin/csrf', '/api/admin/login', '/api/admin/setup', '/api/admin/login-options', OIDC_START_PATH, OIDC_CALLBACK_PATH]);
 
 /**
  * The admin JSON API under /api/admin, in its own encapsulated scope: cookies and
@@ -131,9 +144,36 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
         });
       };
 
+      /** A new session for an account that proved who it is: the cookie, with the same flags on every way in. */
+      const startSession = async (reply: FastifyReply, user: { id: string }): Promise<Date> => {
+        const session = await deps.store.createSession(user.id, deps.config.ADMIN_SESSION_TTL_HOURS * 3600_000);
+        void reply.setCookie(SESSION_COOKIE, session.token, { path: '/', httpOnly: true, sameSite: 'strict', secure, expires: session.expiresAt });
+        return session.expiresAt;
+      };
+
       scope.get('/csrf', async (_request, reply) => ({ csrfToken: reply.generateCsrf() }));
 
-      scope.post('/login', { preHandler: csrf }, async (request, reply) => {
+      /** Which ways in the login screen offers (public: it shows before anyone signs in). */
+      scope.get('/login-options', async () => ({
+        password: deps.config.ADMIN_PASSWORD_LOGIN,
+        sso: deps.sso ? { name: deps.sso.settings.providerName, startUrl: OIDC_START_PATH } : null,
+      }));
+
+      /** ADMIN_PASSWORD_LOGIN=false: refused before the CSRF check, so every caller gets the precise answer. */
+      const passwordLoginEnabled = async (request: FastifyRequest) => {
+        if (deps.config.ADMIN_PASSWORD_LOGIN) return;
+        const email = (request.body as { email?: unknown } | undefined)?.email;
+        await deps.store.audit({
+          actor: typeof email === 'string' ? email.trim().toLowerCase().slice(0, 320) : 'password',
+          action: 'login.failed',
+          detail: { method: 'password', reason: 'password_login_disabled' },
+          ip: request.ip,
+        });
+        const via = deps.sso ? ` sign in with ${deps.sso.settings.providerName}` : '';
+        throw new SwitchboardError('password_login_disabled', `password login is switched off on this server;${via || ' ask an administrator'}`);
+      };
+
+      scope.post('/login', { preHandler: [passwordLoginEnabled, csrf] }, async (request, reply) => {
         const body = parseQuery(loginBody, request.body);
         try {
           await deps.limiter.consume(request.ip, body.email);
@@ -148,16 +188,9 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
           throw new SwitchboardError('unauthorized', 'wrong email or password');
         }
         await deps.limiter.succeeded(request.ip, body.email);
-        const session = await deps.store.createSession(user.id, deps.config.ADMIN_SESSION_TTL_HOURS * 3600_000);
+        const expiresAt = await startSession(reply, user);
         await deps.store.audit({ actor: user.email, action: 'login', ip: request.ip });
-        void reply.setCookie(SESSION_COOKIE, session.token, {
-          path: '/',
-          httpOnly: true,
-          sameSite: 'strict',
-          secure,
-          expires: session.expiresAt,
-        });
-        return { email: user.email, expiresAt: session.expiresAt.toISOString() };
+        return { email: user.email, expiresAt: expiresAt.toISOString() };
       });
 
       scope.post('/logout', { preHandler: csrf }, async (request, reply) => {
@@ -178,6 +211,8 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
 
       registerHandoffRoutes(scope, { ...deps.handoffs, audit, csrf });
       registerAccountRoutes(scope, { store: deps.store, audit, csrf });
+      if (deps.setup) registerSetupRoutes(scope, { ...deps.setup, store: deps.store, metrics: deps.metrics, csrf, startSession });
+      if (deps.sso) registerOidcRoutes(scope, { sso: deps.sso, store: deps.store, logger: deps.logger, secure, startSession });
 
       scope.get('/tool-calls', async (request) => {
         const filters = parseQuery(toolCallFiltersSchema, request.query);
@@ -221,6 +256,16 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
         return detail;
       });
 
+      // The person of a conversation and all their conversations across channels.
+      scope.get('/conversations/:id/person', async (request) => {
+        const { id } = parseQuery(idParamSchema, request.params);
+        const page = parseQuery(personQuerySchema, request.query);
+        const person = await getPersonOfConversation(deps.db, id, page);
+        if (!person) throw new SwitchboardError('not_found', 'no conversation with this id');
+        await audit(request, 'person.read', { id });
+        return person;
+      });
+
       scope.get('/payments', async (request) => {
         const filters = parseQuery(paymentFiltersSchema, request.query);
         const page = await listPaymentEvents(deps.db, filters);
@@ -236,6 +281,13 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
         const stats = await loadStats(deps.db, window);
         await audit(request, 'stats.read', request.query);
         return stats;
+      });
+
+      scope.get('/spend', async (request) => {
+        const window = parseSpendQuery(request.query);
+        const spend = await loadSpend(deps.db, deps.config, window);
+        await audit(request, 'spend.read', request.query);
+        return spend;
       });
 
       scope.get('/health', async (request) => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { and, eq, gt, lt } from 'drizzle-orm';
+import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Db } from '../store/database.js';
 import { adminAudit, adminSessions, adminUsers, type AdminRole, type AdminUser } from '../store/schema.js';
 
@@ -18,6 +18,29 @@ export class AdminStore {
     return row;
   }
 
+  /** Whether any account exists (the first-run setup is open only while none does). */
+  async hasAnyUser(): Promise<boolean> {
+    const rows = await this.db.select({ id: adminUsers.id }).from(adminUsers).limit(1);
+    return rows.length > 0;
+  }
+
+  /**
+   * The first-run setup's account: an admin, created only if no account exists. The advisory
+   * lock makes two setups at once (on several instances) queue, so exactly one of them creates it.
+   */
+  async createFirstAdmin(email: string, passwordHash: string, name?: string): Promise<AdminUser | undefined> {
+    return this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('switchboard:first-admin'))`);
+      const [existing] = await tx.select({ id: adminUsers.id }).from(adminUsers).limit(1);
+      if (existing) return undefined;
+      const [row] = await tx
+        .insert(adminUsers)
+        .values({ id: randomUUID(), email: normalizeEmail(email), passwordHash, role: 'admin', name: name?.trim() || null })
+        .returning();
+      return row;
+    });
+  }
+
   async setPassword(email: string, passwordHash: string): Promise<boolean> {
     const rows = await this.db
       .update(adminUsers)
@@ -31,6 +54,45 @@ export class AdminStore {
   async findUserByEmail(email: string): Promise<AdminUser | undefined> {
     const [row] = await this.db.select().from(adminUsers).where(eq(adminUsers.email, normalizeEmail(email)));
     return row;
+  }
+
+  /**
+   * The account a single sign-on belongs to: found by `issuer|sub`, else an account with the
+   * email and no subject yet (it is linked), else made now without a password. The provider's
+   * email and role are applied on every sign-in; a role change ends the account's other
+   * sessions, as `setRole` does. `conflict`: the email belongs to an account of another subject.
+   */
+  async findOrCreateByOidc(identity: {
+    subject: string;
+    email: string;
+    role: AdminRole;
+    name?: string | undefined;
+  }): Promise<{ user: AdminUser; created: boolean; previousRole: AdminRole | undefined } | 'conflict'> {
+    const email = normalizeEmail(identity.email);
+    return this.db.transaction(async (tx) => {
+      const [bySubject] = await tx.select().from(adminUsers).where(eq(adminUsers.oidcSubject, identity.subject));
+      const [byEmail] = await tx.select().from(adminUsers).where(eq(adminUsers.email, email));
+      if (byEmail && byEmail.id !== bySubject?.id && (bySubject || byEmail.oidcSubject !== null)) return 'conflict';
+      const existing = bySubject ?? byEmail;
+      if (!existing) {
+        const [created] = await tx
+          .insert(adminUsers)
+          .values({ id: randomUUID(), email, passwordHash: null, oidcSubject: identity.subject, role: identity.role, name: identity.name?.trim() || null })
+          .onConflictDoNothing()
+          .returning();
+        if (created) return { user: created, created: true, previousRole: undefined };
+        // Lost a race with the same person's other tab (that sign-in made the account), or the email was taken meanwhile.
+        const [raced] = await tx.select().from(adminUsers).where(eq(adminUsers.oidcSubject, identity.subject));
+        return raced ? { user: raced, created: false, previousRole: raced.role } : 'conflict';
+      }
+      const [user] = await tx
+        .update(adminUsers)
+        .set({ email, oidcSubject: identity.subject, role: identity.role, updatedAt: new Date() })
+        .where(eq(adminUsers.id, existing.id))
+        .returning();
+      if (existing.role !== identity.role) await tx.delete(adminSessions).where(eq(adminSessions.adminUserId, existing.id));
+      return { user: user!, created: false, previousRole: existing.role };
+    });
   }
 
   /** Returns the cookie value; only its sha256 is stored. */

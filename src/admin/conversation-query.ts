@@ -4,7 +4,9 @@ import { conversationNotes, conversations, handoffs, messages, toolCalls, type H
 import type { ConversationFilters } from './admin-filters.js';
 import { CURSOR_TIME_FORMAT, decodeCursor, encodeCursor } from './cursor.js';
 import { redactText } from '../observability/redaction.js';
+import { personLabel } from './person-identity.js';
 import { messageView, toolCallDetailView, type Page } from './tool-call-query.js';
+import { outcomeMessageCallId } from '../store/tool-calls.js';
 
 /** Tool statuses that count as "something went wrong" for the has-error filter. */
 export const ERROR_TOOL_STATUSES = ['error', 'invalid'] as const;
@@ -13,6 +15,8 @@ export interface ConversationListItem {
   id: string;
   channel: string;
   user: string;
+  /** The person as lists name them, masked: "Web visitor 3f2a…", "SMS ***67" (person-identity.ts). */
+  userLabel: string;
   /** `human` while the conversation is with a person (handoff). */
   mode: string;
   createdAt: string;
@@ -30,9 +34,12 @@ const hasFallback = sql<boolean>`exists (select 1 from ${messages} m where m.con
 const hasError = sql<boolean>`(exists (select 1 from ${toolCalls} t where t.conversation_id = ${CONVERSATION_ID} and t.status in ('error', 'invalid'))
   or exists (select 1 from ${messages} m where m.conversation_id = ${CONVERSATION_ID} and m.status = 'failed'))`;
 
-/** Most recently active first (updated_at moves with every finished turn), keyset-paginated. */
-export async function listConversations(db: Db, filters: ConversationFilters): Promise<Page<ConversationListItem>> {
-  const conditions: SQL[] = [];
+/**
+ * Most recently active first (updated_at moves with every finished turn), keyset-paginated.
+ * `scope`: conditions of the caller's own (the person view's identity).
+ */
+export async function listConversations(db: Db, filters: ConversationFilters, scope: SQL[] = []): Promise<Page<ConversationListItem>> {
+  const conditions: SQL[] = [...scope];
   if (filters.channel) conditions.push(eq(conversations.channel, filters.channel));
   if (filters.user) conditions.push(eq(conversations.externalUserId, filters.user));
   if (filters.from) conditions.push(gte(conversations.updatedAt, filters.from));
@@ -70,6 +77,7 @@ export async function listConversations(db: Db, filters: ConversationFilters): P
       id: row.id,
       channel: row.channel,
       user: redactText(row.externalUserId, 'list'),
+      userLabel: personLabel(row.channel, row.externalUserId),
       mode: row.mode,
       createdAt: row.createdAt.toISOString(),
       updatedAt: row.updatedAt.toISOString(),
@@ -97,6 +105,7 @@ export async function getConversationDetail(db: Db, id: string) {
     id: conversation.id,
     channel: conversation.channel,
     user: redactText(conversation.externalUserId, 'detail'),
+    userLabel: personLabel(conversation.channel, conversation.externalUserId),
     threadKey: conversation.threadKey,
     mode: conversation.mode,
     /** The open handoff (waiting or active), if any; `handoffs` is every one, newest first. */
@@ -106,10 +115,14 @@ export async function getConversationDetail(db: Db, id: string) {
     createdAt: conversation.createdAt.toISOString(),
     updatedAt: conversation.updatedAt.toISOString(),
     hasFallback: rows.some((row) => row.fallback),
+    /** What this conversation's model calls cost (null: none was priced), as the per-conversation budget counts it. */
+    costUsd: rows.some((row) => row.costUsd !== null) ? rows.reduce((sum, row) => sum + (row.costUsd ?? 0), 0) : null,
     hasError: calls.some((call) => (ERROR_TOOL_STATUSES as readonly string[]).includes(call.status)) || rows.some((row) => row.status === 'failed'),
     messages: rows.map((row) => ({
       ...messageView(row),
       replyToId: row.replyToId,
+      /** The held tool call whose outcome (confirmed and run, declined, expired) this message told the person. */
+      outcomeOf: outcomeMessageCallId(row),
       toolCalls: calls
         .filter((call) => row.role === 'user' && call.messageId === row.id)
         .map(toolCallDetailView),

@@ -6,18 +6,39 @@
  *   printf '%s' "$PASSWORD" | npm run admin:create -- --email ops@example.com --password-stdin
  *
  * The password is never taken from argv: it would sit in shell history and in the
- * process list. Uses the same DATABASE_URL / DATA_DIR as the server.
+ * process list. Uses the same DATABASE_URL / DATA_DIR as the server. On the embedded database
+ * (no DATABASE_URL) a running server holds DATA_DIR: the account would be written where that
+ * server cannot see it, so the command refuses (exit code 3) and says to stop the server first.
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type Config } from '../config/config.js';
 import { openDatabase } from '../store/database.js';
+import { embeddedDatabaseHolder, EmbeddedDatabaseBusyError, lockEmbeddedDatabase, type LockHolder } from '../store/embedded-lock.js';
 import { ADMIN_ROLES } from '../store/schema.js';
 import { AdminStore } from './admin-store.js';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 
 class UsageError extends Error {}
+
+/** The embedded database is open in the running server (or another process): exit code 3. */
+class DatabaseInUseError extends Error {
+  constructor(config: Config, holder: LockHolder) {
+    const server = holder.holder === 'server';
+    const url = holder.url ?? `http://localhost:${config.PORT}`;
+    super(
+      server
+        ? [
+            `the Switchboard server is running (pid ${holder.pid}, ${url}) on the embedded database in ${config.DATA_DIR},`,
+            'which one process opens at a time: an account written now would not be seen by that server.',
+            'Stop the server first (Ctrl-C in its terminal), run this command again, then start the server.',
+            `With no account yet, you can instead create the first one at ${url}/admin with the setup token from the server's start-up output.`,
+          ].join('\n')
+        : `the embedded database in ${config.DATA_DIR} is open in another process (${holder.holder}, pid ${holder.pid}): wait for it to finish, then run this command again.`,
+    );
+  }
+}
 
 async function readPasswordFromStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -56,6 +77,10 @@ async function main(argv: string[]): Promise<void> {
   const role = z.enum(ADMIN_ROLES).safeParse(values.role);
   if (!role.success) throw new UsageError(`--role must be one of ${ADMIN_ROLES.join(', ')}`);
   if (values.name !== undefined && (values.name.trim().length === 0 || values.name.length > 80)) throw new UsageError('--name must be 1 to 80 characters');
+  const config = loadConfig();
+  // Before asking for a password that could not be used.
+  const running = config.DATABASE_URL ? undefined : await embeddedDatabaseHolder(config.DATA_DIR);
+  if (running) throw new DatabaseInUseError(config, running);
 
   let password: string;
   if (values['password-stdin'] || !process.stdin.isTTY) {
@@ -67,8 +92,16 @@ async function main(argv: string[]): Promise<void> {
   }
   if (password.length < MIN_PASSWORD_LENGTH) throw new UsageError(`the password must have at least ${MIN_PASSWORD_LENGTH} characters`);
 
-  const config = loadConfig();
-  const database = await openDatabase({ url: config.DATABASE_URL?.reveal(), dataDir: config.DATA_DIR, maxConnections: 1 });
+  // Held while the account is written, so a server starting now waits for this instead of opening the files too.
+  const lock = config.DATABASE_URL
+    ? undefined
+    : await lockEmbeddedDatabase(config.DATA_DIR, 'admin:create').catch((error: unknown) => {
+        throw error instanceof EmbeddedDatabaseBusyError ? new DatabaseInUseError(config, error.holder) : error;
+      });
+  const database = await openDatabase({ url: config.DATABASE_URL?.reveal(), dataDir: config.DATA_DIR, maxConnections: 1 }).catch((error: unknown) => {
+    lock?.release();
+    throw error;
+  });
   try {
     await database.migrate();
     const store = new AdminStore(database.db);
@@ -83,15 +116,17 @@ async function main(argv: string[]): Promise<void> {
     }
   } finally {
     await database.close();
+    lock?.release();
   }
 }
 
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (error: unknown) => {
-    const known = error instanceof UsageError || (error instanceof Error && error.name === 'ConfigError') || (error as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS');
+    const inUse = error instanceof DatabaseInUseError;
+    const known = inUse || error instanceof UsageError || (error instanceof Error && error.name === 'ConfigError') || (error as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS');
     console.error(`admin:create: ${known ? (error as Error).message : 'failed'}`);
     if (!known) console.error(error);
-    process.exit(known ? 2 : 1);
+    process.exit(inUse ? 3 : known ? 2 : 1);
   },
 );

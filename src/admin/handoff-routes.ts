@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { SwitchboardError } from '../errors/index.js';
 import { redactText } from '../observability/redaction.js';
+import { personLabel } from './person-identity.js';
 import type { HandoffRecords, InboxEntry } from '../store/handoffs.js';
 import type { AdminRole } from '../store/schema.js';
 import type { HandoffService } from '../turn/handoffs.js';
@@ -40,6 +41,7 @@ export function inboxItem(entry: InboxEntry, now: Date) {
     conversationId: conversation.id,
     channel: conversation.channel,
     user: redactText(conversation.externalUserId, 'list'),
+    userLabel: personLabel(conversation.channel, conversation.externalUserId),
     status: handoff.status,
     reason: handoff.reason,
     summary: handoff.summary === null ? null : redactText(handoff.summary, 'list'),

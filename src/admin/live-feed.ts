@@ -1,5 +1,5 @@
 import type { Namespace, Server } from 'socket.io';
-import type { HandoffEvent, PipelineEvents } from '../observability/events.js';
+import type { HandoffEvent, PipelineEvents, ToolCallEvent } from '../observability/events.js';
 import type { Db } from '../store/database.js';
 import type { Logger } from '../observability/logger.js';
 import type { AdminActor, AdminAuth } from './admin-auth.js';
@@ -7,8 +7,13 @@ import { getToolCallListItem, type ToolCallListItem } from './tool-call-query.js
 
 /** Events on the `/admin` socket.io namespace (server → client only). */
 export interface AdminFeedEvents {
-  /** A tool call finished: the same redacted shape as a row of GET /api/admin/tool-calls. */
+  /** A tool call was recorded (finished, or held for the person): the same redacted shape as a row of GET /api/admin/tool-calls. */
   'tool-call': (item: ToolCallListItem) => void;
+  /**
+   * A call the feed announced changed status (pending → running / declined / expired, running →
+   * ok / error): the row as it is now, and the status it had. The console updates its row in place.
+   */
+  'tool-call.status': (item: ToolCallListItem & { previousStatus: string }) => void;
   /** A turn finished (no text, only its outcome). */
   turn: (turn: { messageId: string; conversationId: string; channel: string; status: string; provider: string | null; latencyMs: number; fallback: boolean; cached: boolean }) => void;
   /** A handoff opened, was claimed or released, or got a note: the inbox changes. */
@@ -33,6 +38,8 @@ type AdminNamespace = Namespace<Record<string, never>, AdminFeedEvents, Record<s
 export class AdminLiveFeed {
   readonly nsp: AdminNamespace;
   #offs: (() => void)[] = [];
+  /** The last event of each tool call still being built: the next one waits for it, so a console never sees a call's statuses out of order. */
+  readonly #toolCallSends = new Map<string, Promise<void>>();
 
   private readonly auth: AdminAuth;
   private readonly db: Db;
@@ -67,7 +74,8 @@ export class AdminLiveFeed {
 
   attach(events: PipelineEvents): void {
     this.#offs.push(
-      events.on('tool-call.finished', (call) => this.send('tool-call', () => getToolCallListItem(this.db, call.id))),
+      events.on('tool-call.finished', (call) => this.sendToolCall(call)),
+      events.on('tool-call.confirmed', (call) => this.sendToolCall(call)),
       events.on('handoff.changed', (event) => this.send('handoff', () => event)),
       events.on('payment.processed', (event) => this.send('payment', () => event)),
       events.on('message.held', ({ message, conversation }) => this.send('message', () => messageItem(message, conversation))),
@@ -88,6 +96,27 @@ export class AdminLiveFeed {
   }
 
   /**
+   * A call's first event is `tool-call`; a later change of its status is `tool-call.status`. Both
+   * carry the row as it is when sent. One call's events are sent in the order they happened.
+   */
+  private sendToolCall(call: ToolCallEvent): void {
+    const sends = this.#toolCallSends;
+    const previousStatus = call.previousStatus;
+    const sent = (sends.get(call.id) ?? Promise.resolve()).then(() =>
+      previousStatus === undefined
+        ? this.send('tool-call', () => getToolCallListItem(this.db, call.id))
+        : this.send('tool-call.status', async () => {
+            const item = await getToolCallListItem(this.db, call.id);
+            return item && { ...item, previousStatus };
+          }),
+    );
+    sends.set(call.id, sent);
+    void sent.then(() => {
+      if (sends.get(call.id) === sent) sends.delete(call.id);
+    });
+  }
+
+  /**
    * Emits an event when somebody may watch it: a console connected here, or another instance (a
    * web instance's console, when this is a worker). The adapter knows the other instances from its
    * heartbeats, without a Redis command; through it, the event reaches their consoles. A lone
@@ -96,9 +125,9 @@ export class AdminLiveFeed {
   private send<Event extends keyof AdminFeedEvents>(
     event: Event,
     payload: () => Parameters<AdminFeedEvents[Event]>[0] | undefined | Promise<Parameters<AdminFeedEvents[Event]>[0] | undefined>,
-  ): void {
+  ): Promise<void> {
     const watched = this.nsp.sockets.size > 0 ? Promise.resolve(true) : this.nsp.adapter.serverCount().then((count) => count > 1);
-    watched
+    return watched
       .then(async (yes) => {
         const value = yes ? await payload() : undefined;
         if (value !== undefined) (this.nsp.emit as (name: string, value: unknown) => boolean)(event, value);

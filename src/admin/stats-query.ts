@@ -5,18 +5,51 @@ import { rows } from '../store/rows.js';
 const DEFAULT_WINDOW_MS = 24 * 3600_000;
 const MAX_WINDOW_MS = 366 * 24 * 3600_000;
 
+const MINUTE = 60;
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+/** Bucket widths in seconds, finest first, with the label the console shows. */
+const BUCKETS = [
+  [MINUTE, '1 min'],
+  [5 * MINUTE, '5 min'],
+  [15 * MINUTE, '15 min'],
+  [30 * MINUTE, '30 min'],
+  [HOUR, '1 h'],
+  [3 * HOUR, '3 h'],
+  [6 * HOUR, '6 h'],
+  [12 * HOUR, '12 h'],
+  [DAY, '1 d'],
+  [7 * DAY, '7 d'],
+] as const;
+/** A chart of at most this many buckets: an hour in minutes, a day in 15 minutes, a week in 3 hours, a month in 6 hours. */
+const MAX_BUCKETS = 120;
+/** Buckets are whole multiples from here (UTC midnight on a Monday): days start at midnight UTC, weeks on Monday. */
+const BUCKET_ORIGIN = Date.UTC(2000, 0, 3);
+
+/** The finest bucket that draws `spanMs` in at most MAX_BUCKETS points. */
+export function bucketFor(spanMs: number): { seconds: number; label: string } {
+  const [seconds, label] = BUCKETS.find(([width]) => spanMs / (width * 1000) <= MAX_BUCKETS) ?? BUCKETS.at(-1)!;
+  return { seconds, label };
+}
+
+/** The start of the bucket that holds `time`. */
+const bucketStart = (time: number, seconds: number) => time - ((((time - BUCKET_ORIGIN) % (seconds * 1000)) + seconds * 1000) % (seconds * 1000));
 
 const num = (value: unknown) => (value === null || value === undefined ? null : Number(value));
 
 /**
- * Volume, outcome and latency figures over one window (default: the last 24 hours),
- * plus a time series for charts in hour buckets (day buckets past two days).
+ * Volume, outcome and latency figures over one window (default: the last 24 hours), plus a
+ * time series for charts: every bucket of the window, empty ones as zero (latency null), in
+ * buckets that fit the window (`bucketFor`: one hour is 60 one-minute points).
  */
 export async function loadStats(db: Db, window: { from?: Date; to?: Date }) {
   const to = window.to ?? new Date();
   const from = window.from ?? new Date(to.getTime() - DEFAULT_WINDOW_MS);
   const span = Math.min(Math.max(to.getTime() - from.getTime(), 0), MAX_WINDOW_MS);
-  const bucket = span > 2 * 24 * 3600_000 ? 'day' : 'hour';
+  const bucket = bucketFor(span);
+  const interval = `${bucket.seconds} seconds`;
+  const origin = new Date(BUCKET_ORIGIN).toISOString();
+  const bin = (column: SQL) => sql`date_bin(${interval}::interval, ${column}, ${origin}::timestamptz)`;
   const inWindow = (column: SQL) => sql`${column} >= ${from.toISOString()}::timestamptz and ${column} < ${to.toISOString()}::timestamptz`;
 
   const [byChannel, byTool, turns, latency, series] = await Promise.all([
@@ -50,11 +83,11 @@ export async function loadStats(db: Db, window: { from?: Date; to?: Date }) {
     rows<{ bucket: Date | string; messages: string; tool_calls: string; tool_errors: string; p95: number | null }>(
       db,
       sql`with m as (
-            select date_trunc(${bucket}, created_at) as bucket, count(*) as messages,
+            select ${bin(sql`created_at`)} as bucket, count(*) as messages,
                    percentile_cont(0.95) within group (order by latency_ms) as p95
             from messages where role = 'user' and ${inWindow(sql`created_at`)} group by 1),
           t as (
-            select date_trunc(${bucket}, created_at) as bucket, count(*) as tool_calls,
+            select ${bin(sql`created_at`)} as bucket, count(*) as tool_calls,
                    count(*) filter (where status in ('error', 'invalid')) as tool_errors
             from tool_calls where ${inWindow(sql`created_at`)} group by 1)
           select coalesce(m.bucket, t.bucket) as bucket, coalesce(m.messages, 0) as messages,
@@ -66,8 +99,21 @@ export async function loadStats(db: Db, window: { from?: Date; to?: Date }) {
   const totals = turns[0] ?? { finished: '0', fallback: '0', cached: '0', failover: '0' };
   const finished = Number(totals.finished);
   const rate = (count: string) => (finished === 0 ? 0 : Number(count) / finished);
+  const filled = new Map(series.map((row) => [new Date(row.bucket).getTime(), row]));
+  const points = [];
+  const step = bucket.seconds * 1000;
+  for (let at = bucketStart(from.getTime(), bucket.seconds); at < to.getTime() && points.length <= MAX_BUCKETS + 1; at += step) {
+    const row = filled.get(at);
+    points.push({
+      at: new Date(at).toISOString(),
+      messages: Number(row?.messages ?? 0),
+      toolCalls: Number(row?.tool_calls ?? 0),
+      toolErrors: Number(row?.tool_errors ?? 0),
+      p95LatencyMs: num(row?.p95),
+    });
+  }
   return {
-    window: { from: from.toISOString(), to: to.toISOString(), bucket },
+    window: { from: from.toISOString(), to: to.toISOString(), bucket: bucket.label, bucketSeconds: bucket.seconds },
     messagesByChannel: byChannel.map((row) => ({ channel: row.channel, count: Number(row.count) })),
     toolCalls: byTool.map((row) => ({ tool: row.tool, status: row.status, count: Number(row.count) })),
     turns: {
@@ -82,13 +128,7 @@ export async function loadStats(db: Db, window: { from?: Date; to?: Date }) {
       p50Ms: num(row.p50),
       p95Ms: num(row.p95),
     })),
-    series: series.map((row) => ({
-      at: new Date(row.bucket).toISOString(),
-      messages: Number(row.messages),
-      toolCalls: Number(row.tool_calls),
-      toolErrors: Number(row.tool_errors),
-      p95LatencyMs: num(row.p95),
-    })),
+    series: points,
   };
 }
 

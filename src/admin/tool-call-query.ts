@@ -1,9 +1,11 @@
-import { and, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, like, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../store/database.js';
 import { conversations, messages, toolCalls } from '../store/schema.js';
 import type { ToolCallFilters } from './admin-filters.js';
 import { CURSOR_TIME_FORMAT, decodeCursor, encodeCursor } from './cursor.js';
 import { redactText, redactValue } from '../observability/redaction.js';
+import { personLabel } from './person-identity.js';
+import { outcomeMessageKey } from '../store/tool-calls.js';
 
 /** One row of the tool-call table (list mode: emails and phone numbers masked). */
 export interface ToolCallListItem {
@@ -17,12 +19,41 @@ export interface ToolCallListItem {
   model: string | null;
   channel: string;
   user: string;
+  /** The person as lists name them, masked: "Web visitor 3f2a…", "SMS ***67" (person-identity.ts). */
+  userLabel: string;
   conversationId: string;
   messageId: string;
   arguments: unknown;
   error: string | null;
   /** Checkout links: the payment as Stripe's webhooks reported it (`open` until the first event); null for other tools. */
   payment: PaymentView | null;
+  /** Calls held for the person's confirmation: where the decision stands; null for calls that ran at once. */
+  confirmation: ConfirmationView | null;
+}
+
+/** A held call's confirmation: the person's decision and how long it took them (or how long it has waited). */
+export interface ConfirmationView {
+  /** `pending` until the person answers (or the call expires). */
+  state: 'pending' | 'confirmed' | 'declined' | 'expired';
+  decidedAt: string | null;
+  expiresAt: string | null;
+  /** decided_at − created_at; while pending, how long it has waited so far. */
+  waitMs: number;
+}
+
+/** A held call's confirmation from its row; null for a call that was never held (no expiry was set). */
+export function confirmationView(
+  call: { createdAt: Date; confirmationExpiresAt: Date | null; confirmationDecision: string | null; confirmationDecidedAt: Date | null },
+  now = new Date(),
+): ConfirmationView | null {
+  if (!call.confirmationExpiresAt) return null;
+  const decidedAt = call.confirmationDecision ? call.confirmationDecidedAt : null;
+  return {
+    state: (call.confirmationDecision as ConfirmationView['state'] | null) ?? 'pending',
+    decidedAt: decidedAt?.toISOString() ?? null,
+    expiresAt: call.confirmationExpiresAt.toISOString(),
+    waitMs: Math.max(0, (decidedAt ?? now).getTime() - call.createdAt.getTime()),
+  };
 }
 
 export interface PaymentView {
@@ -69,6 +100,9 @@ const listColumns = {
   paymentAmount: toolCalls.paymentAmount,
   paymentCurrency: toolCalls.paymentCurrency,
   paymentAt: toolCalls.paymentAt,
+  confirmationExpiresAt: toolCalls.confirmationExpiresAt,
+  confirmationDecision: toolCalls.confirmationDecision,
+  confirmationDecidedAt: toolCalls.confirmationDecidedAt,
   cursorAt: sql<string>`to_char(${toolCalls.createdAt} at time zone 'UTC', ${CURSOR_TIME_FORMAT})`,
 };
 
@@ -77,6 +111,9 @@ type ListRow = { [K in keyof typeof listColumns]: unknown } & {
   createdAt: Date;
   completedAt: Date | null;
   externalUserId: string;
+  confirmationExpiresAt: Date | null;
+  confirmationDecision: string | null;
+  confirmationDecidedAt: Date | null;
   cursorAt: string;
 };
 
@@ -133,15 +170,22 @@ export function toListItem(row: ListRow): ToolCallListItem {
     model: row.model as string | null,
     channel: row.channel as string,
     user: redactText(row.externalUserId, 'list'),
+    userLabel: personLabel(row.channel as string, row.externalUserId),
     conversationId: row.conversationId as string,
     messageId: row.messageId as string,
     arguments: redactValue(row.arguments, 'list'),
     error: row.error === null ? null : redactText(row.error as string, 'list'),
     payment: paymentView(row),
+    confirmation: confirmationView(row),
   };
 }
 
-/** One tool call in full (detail mode): with the user message that caused it and the reply that followed. */
+/**
+ * One tool call in full (detail mode): with the user message that caused it and the reply that
+ * carried its outcome. For most calls that is the turn's reply; for a call held for the person's
+ * confirmation it is the message sent once they decided (null until then), and the turn's reply,
+ * which asked them to confirm, is `confirmation.prompt`.
+ */
 export async function getToolCallDetail(db: Db, id: string) {
   const [row] = await db
     .select({ call: toolCalls, channel: conversations.channel, externalUserId: conversations.externalUserId, threadKey: conversations.threadKey })
@@ -149,29 +193,43 @@ export async function getToolCallDetail(db: Db, id: string) {
     .innerJoin(conversations, eq(conversations.id, toolCalls.conversationId))
     .where(eq(toolCalls.id, id));
   if (!row) return undefined;
-  const [message] = await db.select().from(messages).where(eq(messages.id, row.call.messageId));
-  const [reply] = await db
-    .select()
-    .from(messages)
-    .where(and(eq(messages.replyToId, row.call.messageId), eq(messages.role, 'assistant')))
-    .orderBy(desc(messages.createdAt))
-    .limit(1);
   const call = row.call;
+  const view = toolCallDetailView(call);
+  const [[message], [turnReply], [outcome]] = await Promise.all([
+    db.select().from(messages).where(eq(messages.id, call.messageId)),
+    db
+      .select()
+      .from(messages)
+      .where(and(eq(messages.replyToId, call.messageId), eq(messages.role, 'assistant')))
+      .orderBy(desc(messages.createdAt))
+      .limit(1),
+    view.confirmation
+      ? db
+          .select()
+          .from(messages)
+          .where(and(eq(messages.conversationId, call.conversationId), eq(messages.role, 'assistant'), like(messages.externalMessageId, `${outcomeMessageKey(call.id)}%`)))
+          .orderBy(asc(messages.createdAt))
+          .limit(1)
+      : Promise.resolve([]),
+  ]);
+  const reply = view.confirmation ? outcome : turnReply;
   return {
-    ...toolCallDetailView(call),
+    ...view,
     idempotencyKey: call.idempotencyKey,
     callId: call.callId,
     step: call.step,
     model: call.model,
     completedAt: call.completedAt?.toISOString() ?? null,
-    conversation: { id: call.conversationId, channel: row.channel, user: redactText(row.externalUserId, 'detail'), threadKey: row.threadKey },
+    conversation: { id: call.conversationId, channel: row.channel, user: redactText(row.externalUserId, 'detail'), userLabel: personLabel(row.channel, row.externalUserId), threadKey: row.threadKey },
     message: message ? messageView(message) : null,
     reply: reply ? messageView(reply) : null,
+    confirmation: view.confirmation && { ...view.confirmation, prompt: turnReply ? messageView(turnReply) : null },
   };
 }
 
 /** A tool call's own fields in detail mode, shared by the detail route and the transcript. */
 export function toolCallDetailView(call: typeof toolCalls.$inferSelect) {
+  const confirmation = confirmationView(call);
   return {
     id: call.id,
     toolName: call.toolName,
@@ -182,6 +240,8 @@ export function toolCallDetailView(call: typeof toolCalls.$inferSelect) {
     durationMs: call.durationMs,
     provider: call.provider,
     payment: paymentView(call),
+    /** What the person was asked (plain language), the decision, when, and the wait; null for calls that ran at once. */
+    confirmation: confirmation && { summary: call.confirmationSummary === null ? null : redactText(call.confirmationSummary, 'detail'), ...confirmation },
     createdAt: call.createdAt.toISOString(),
   };
 }
@@ -201,6 +261,8 @@ export function messageView(message: typeof messages.$inferSelect) {
     latencyMs: message.latencyMs,
     inputTokens: message.inputTokens,
     outputTokens: message.outputTokens,
+    /** USD of the turn's model calls (assistant rows); null: unpriced, or no model call. */
+    costUsd: message.costUsd,
     // Who wrote an assistant-side message: the agent, an operator (by name), or a notice.
     author: message.role === 'assistant' ? (message.author ?? 'agent') : null,
     authorName: message.authorName,

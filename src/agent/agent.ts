@@ -1,5 +1,7 @@
-import type { ChatMessage, ToolCallRequest, ToolSpec } from './chat-model.js';
-import type { ModelChain, ProviderAttempt, StepCallbacks } from './model-chain.js';
+import type { ChatMessage, TokenUsage, ToolCallRequest, ToolSpec } from './chat-model.js';
+import { AllProvidersFailedError, type ModelChain, type ProviderAttempt, type StepCallbacks } from './model-chain.js';
+import type { ModelPrices } from './model-prices.js';
+import { RepeatedCallGuard } from './repeated-call-guard.js';
 
 export interface ToolCallSummary {
   name: string;
@@ -20,11 +22,38 @@ export interface AgentTurnInput {
   maxSteps: number;
   maxOutputTokens: number;
   signal: AbortSignal;
-  executeTool(call: ToolCallRequest, context: { step: number; provider: string; model: string }): Promise<ExecutedToolCall>;
+  executeTool(call: ToolCallRequest, context: ToolCallContext): Promise<ExecutedToolCall>;
+  /**
+   * Records a call the turn refused without running it (the same call again, see
+   * repeated-call-guard.ts) and returns what the model reads; without it the model reads `error` as is.
+   */
+  refuseTool?(call: ToolCallRequest, context: ToolCallContext, error: string): Promise<ExecutedToolCall>;
+  /** Prices each model call (MODEL_PRICES); without it the turn's cost is null (its tokens are still counted). */
+  prices?: ModelPrices;
+  /** Told of each model call this run made (not of steps replayed from the journal): the cost metrics. */
+  onModelCall?(call: ModelCall): void;
+  /**
+   * What the turn may still spend (the tightest budget's headroom): no further model call starts once
+   * the turn's priced calls cost that much, and the reply closes with `reply`.
+   */
+  budget?: { remainingUsd: number; reply: string };
   /** Text as it streams. After a provider switch the client is told to discard, then given the kept text again. */
   stream: StepCallbacks;
   /** The turn's journal: steps an earlier run recorded are replayed, not asked again; new tool-asking steps are recorded. */
   journal?: StepJournal;
+}
+
+export interface ToolCallContext {
+  step: number;
+  provider: string;
+  model: string;
+}
+
+/** One model call's tokens and what they cost (null: the model has no price). */
+export interface ModelCall extends TokenUsage {
+  provider: string;
+  model: string;
+  costUsd: number | null;
 }
 
 /** A model step as the model answered it. */
@@ -52,12 +81,14 @@ export interface AgentTurnResult {
   provider: string;
   model: string;
   steps: number;
-  /** `handoff`: a tool ended the turn (request_human). */
-  stoppedBy: 'answer' | 'step-limit' | 'handoff';
+  /** `handoff`: a tool ended the turn (request_human); `budget`: the turn's budget was spent before a further model call. */
+  stoppedBy: 'answer' | 'step-limit' | 'handoff' | 'budget';
   toolCalls: ToolCallSummary[];
   attempts: ProviderAttempt[];
   inputTokens: number;
   outputTokens: number;
+  /** USD of the turn's model calls, each at its own model's price; null when none of them has a price. */
+  costUsd: number | null;
 }
 
 const STEP_SEPARATOR = '\n\n';
@@ -73,13 +104,27 @@ export async function runAgentTurn(chain: ModelChain, input: AgentTurnInput): Pr
   const progress = chain.startTurn();
   const toolCalls: ToolCallSummary[] = [];
   const keptTexts: string[] = [];
+  const repeats = new RepeatedCallGuard();
   let inputTokens = 0;
   let outputTokens = 0;
+  let costUsd: number | null = null;
+  const totals = () => ({ toolCalls, attempts: progress.attempts, inputTokens, outputTokens, costUsd });
+  /** Closes the reply with a text of the turn's own (request_human's notice, the budget reply). */
+  const closeWith = (ending: string) => {
+    input.stream.onTextDelta(keptTexts.some((text) => text.length > 0) ? `${STEP_SEPARATOR}${ending}` : ending);
+    keptTexts.push(ending);
+    return joinTexts(keptTexts);
+  };
+  let last = { provider: '', model: '' };
 
   for (let step = 0; step < input.maxSteps; step++) {
     // Text from earlier steps is already on the client; a separator keeps steps readable.
     let needsSeparator = keptTexts.some((text) => text.length > 0);
     const replayed = input.journal?.recorded(step);
+    if (!replayed && input.budget && step > 0 && (costUsd ?? 0) >= input.budget.remainingUsd) {
+      // The budget was checked before the turn; a turn that spends it stops before its next call.
+      return { ...last, text: closeWith(input.budget.reply), steps: step, stoppedBy: 'budget', ...totals() };
+    }
     if (replayed) {
       // Shown again: the client of a retried turn may have dropped what the first run streamed.
       if (replayed.text) input.stream.onTextDelta(needsSeparator ? `${STEP_SEPARATOR}${replayed.text}` : replayed.text);
@@ -109,42 +154,57 @@ export async function runAgentTurn(chain: ModelChain, input: AgentTurnInput): Pr
           needsSeparator = kept.length > 0;
         },
       },
-    );
+    ).catch((error: unknown) => {
+      // The steps before this one were paid for: the fallback record keeps what they used.
+      if (error instanceof AllProvidersFailedError && step > 0) error.spent = { inputTokens, outputTokens, costUsd };
+      throw error;
+    });
     inputTokens += result.usage.inputTokens;
     outputTokens += result.usage.outputTokens;
     keptTexts.push(result.text);
 
     const base = { provider: result.model.provider, model: result.model.model };
+    last = base;
+    // Each call at its own model's price: a fallback mid-turn is priced as the model that answered.
+    const callCost = input.prices?.costOf(base.provider, base.model, result.usage) ?? null;
+    if (callCost !== null) costUsd = (costUsd ?? 0) + callCost;
+    if (!replayed) input.onModelCall?.({ ...base, ...result.usage, costUsd: callCost });
     if (!replayed && result.toolCalls.length > 0) {
       await input.journal?.record(step, { text: result.text, toolCalls: result.toolCalls, ...base, ...result.usage });
     }
     if (result.toolCalls.length === 0) {
-      return { ...base, text: joinTexts(keptTexts), steps: step + 1, stoppedBy: 'answer', toolCalls, attempts: progress.attempts, inputTokens, outputTokens };
+      return { ...base, text: joinTexts(keptTexts), steps: step + 1, stoppedBy: 'answer', ...totals() };
     }
 
     messages.push({ role: 'assistant', content: result.text, toolCalls: result.toolCalls });
     const endings: string[] = [];
     for (const call of result.toolCalls) {
-      const executed = await input.executeTool(call, { step, ...base });
+      const repeated = repeats.admit(call);
+      const executed = repeated
+        ? await refuse(input, call, { step, ...base }, repeated)
+        : await input.executeTool(call, { step, ...base });
       toolCalls.push({ name: executed.name, status: executed.status });
       messages.push({ role: 'tool', toolCallId: call.id, toolName: call.name, content: executed.content, isError: executed.isError });
       if (executed.endTurn) endings.push(executed.endTurn);
     }
     if (endings.length > 0) {
       // The conversation went to a person: no further model call; the reply closes with the tool's text.
-      const ending = endings.join(STEP_SEPARATOR);
-      input.stream.onTextDelta(keptTexts.some((text) => text.length > 0) ? `${STEP_SEPARATOR}${ending}` : ending);
-      keptTexts.push(ending);
-      return { ...base, text: joinTexts(keptTexts), steps: step + 1, stoppedBy: 'handoff', toolCalls, attempts: progress.attempts, inputTokens, outputTokens };
+      return { ...base, text: closeWith(endings.join(STEP_SEPARATOR)), steps: step + 1, stoppedBy: 'handoff', ...totals() };
     }
 
     if (step === input.maxSteps - 1) {
       const text = joinTexts(keptTexts);
       if (!text) input.stream.onTextDelta(STEP_LIMIT_REPLY);
-      return { ...base, text: text || STEP_LIMIT_REPLY, steps: step + 1, stoppedBy: 'step-limit', toolCalls, attempts: progress.attempts, inputTokens, outputTokens };
+      return { ...base, text: text || STEP_LIMIT_REPLY, steps: step + 1, stoppedBy: 'step-limit', ...totals() };
     }
   }
   throw new Error('unreachable: maxSteps must be at least 1');
+}
+
+/** A call the guard refused: recorded when the caller can, and read by the model as a tool error either way. */
+async function refuse(input: AgentTurnInput, call: ToolCallRequest, context: ToolCallContext, error: string): Promise<ExecutedToolCall> {
+  if (input.refuseTool) return input.refuseTool(call, context, error);
+  return { name: call.name, status: 'refused', content: JSON.stringify({ error }), isError: true };
 }
 
 function fromJournal(step: JournaledStep): { text: string; toolCalls: ToolCallRequest[]; usage: { inputTokens: number; outputTokens: number }; model: { provider: string; model: string } } {

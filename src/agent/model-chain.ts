@@ -52,6 +52,8 @@ export type ChainFailureReason = 'all_providers_failed' | 'attempt_budget_exhaus
 
 export class AllProvidersFailedError extends SwitchboardError {
   override readonly name = 'AllProvidersFailedError';
+  /** What the turn's earlier steps used before this one failed (set by the tool loop): their calls were paid for. */
+  spent?: { inputTokens: number; outputTokens: number; costUsd: number | null };
   constructor(
     readonly attempts: ProviderAttempt[],
     readonly lastError: unknown,

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { attachAdminConsole } from '../admin/admin-console.js';
+import type { FirstRunSetup } from '../admin/first-run-setup.js';
 import { chainPolicyFrom } from '../agent/chain-policy-from-config.js';
 import type { ChatModel } from '../agent/chat-model.js';
 import { ModelChain } from '../agent/model-chain.js';
@@ -72,6 +73,8 @@ export interface App {
   /** Prometheus registry; other parts register breakers and queues here (see src/metrics/metrics.ts). */
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The console's first-run setup (open while no admin account exists); undefined on a worker. */
+  readonly firstRun: FirstRunSetup | undefined;
   /** Starts listening; resolves to the bound address, e.g. http://127.0.0.1:3000. */
   listen(port?: number, host?: string): Promise<string>;
   /** Graceful: stop accepting, finish turns in flight, close sockets, HTTP, Redis and the database. */
@@ -197,7 +200,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics.registerBreaker({ name, state: () => chain.health().find((h) => `${h.provider}:${h.model}` === name)?.breaker ?? 'closed' });
   }
   metrics.registerQueue({ name: 'turns', depth: () => infra.queue.depth() });
-  await attachAdminConsole({
+  const admin = await attachAdminConsole({
     http,
     io: io as unknown as Server,
     db: database.db,
@@ -211,6 +214,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       listDeliveries: (filter) => store.channels.listDeliveries(filter),
       whatsappWebPairing: () => (channels.get('whatsapp-web') as WhatsAppWebChannel | undefined)?.pairing,
     },
+    firstRun: role !== 'worker',
   });
 
   return {
@@ -226,6 +230,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     channels,
     metrics,
     logger,
+    firstRun: admin.setup,
     async listen(port = config.PORT, host = config.HOST) {
       // After a restart every client of the old process reconnects at once: with Node's default
       // accept queue (511) the kernel drops their SYNs and each dropped client waits for TCP to

@@ -1,4 +1,4 @@
-import type { ConfirmationDecision } from '../turn/confirmations.js';
+import type { AnswerOptions, ConfirmationDecision } from '../turn/confirmations.js';
 import { SwitchboardError } from '../errors/index.js';
 import type { ConversationRecords } from '../store/conversations.js';
 import type { ConfirmationAnswerer } from './confirmation-answerer.js';
@@ -22,15 +22,29 @@ export async function answerConfirmationByText(
   identity: { channel: string; externalUserId: string },
   body: string,
 ): Promise<boolean> {
-  const decision = textDecision(body);
-  if (!confirmations || !decision) return false;
+  if (!confirmations || !textDecision(body)) return false;
   const conversation = await conversations.findConversation(identity);
   if (!conversation) return false;
+  return (await answerLatestByText(confirmations, conversation.id, body)) !== undefined;
+}
+
+/**
+ * A YES or NO for a known conversation (the web widget's): answers its newest pending
+ * confirmation and returns the answer, or undefined when the text is no YES / NO or
+ * nothing is waiting (the text is then an ordinary message).
+ */
+export async function answerLatestByText(
+  confirmations: ConfirmationAnswerer,
+  conversationId: string,
+  body: string,
+  options?: AnswerOptions,
+): Promise<Awaited<ReturnType<ConfirmationAnswerer['answer']>> | undefined> {
+  const decision = textDecision(body);
+  if (!decision) return undefined;
   try {
-    await confirmations.answer(conversation.id, 'latest', decision);
-    return true;
+    return await confirmations.answer(conversationId, 'latest', decision, options);
   } catch (error) {
-    if (error instanceof SwitchboardError && error.code === 'not_found') return false;
+    if (error instanceof SwitchboardError && error.code === 'not_found') return undefined;
     throw error;
   }
 }

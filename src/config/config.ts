@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { PROVIDER_SETTINGS } from '../agent/providers/settings.js';
 import { ConfigError } from '../errors/config-error.js';
 import { booleanFlag, emptyAsUndefined, integer, optionalSecret, optionalString, optionalUrl } from './env-fields.js';
-import type { Secret } from './secret.js';
+import { modelPricesSetting, usdLimit } from './cost-settings.js';
+import { Secret } from './secret.js';
+import { ssoConfigProblem, ssoEnv } from './sso-settings.js';
 import {
   currencyAmountsSetting,
   currencySetting,
@@ -74,6 +76,8 @@ export const configSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   PUBLIC_URL: optionalUrl,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Unset: pretty lines and a start-up banner when stdout is a terminal, JSON lines otherwise (pino's convention). */
+  LOG_FORMAT: z.preprocess(emptyAsUndefined, z.enum(['pretty', 'json']).optional()),
   DATABASE_URL: optionalSecret,
   DATA_DIR: z.string().default('./data'),
   REDIS_URL: optionalSecret,
@@ -132,6 +136,13 @@ export const configSchema = z.object({
   ADMIN_TOKEN: optionalSecret,
   ADMIN_SESSION_TTL_HOURS: integer(12, 1, 24 * 30),
   ADMIN_LOGIN_MAX_ATTEMPTS: integer(5, 1, 1000),
+  /** The first-run setup token (unset: a random one per start, printed in the start-up banner); set it when several instances serve /admin. */
+  ADMIN_SETUP_TOKEN: z.preprocess(
+    emptyAsUndefined,
+    z.string().min(16, 'at least 16 characters').max(200).optional().transform((value) => (value === undefined ? undefined : new Secret(value))),
+  ),
+  // Console sign-in: password login on or off, single sign-on through OIDC (src/config/sso-settings.ts).
+  ...ssoEnv,
   SHUTDOWN_TIMEOUT_MS: integer(15_000, 0, 600_000),
   // Channels (src/channels): each is mounted only when its credentials are set.
   SLACK_SIGNING_SECRET: optionalSecret,
@@ -202,6 +213,14 @@ export const configSchema = z.object({
     z.string().max(1000).default('Our team is away right now and back {back}. Your messages are saved, and a person will answer then.'),
   ),
   HANDOFF_SLACK_CHANNEL: optionalString,
+  // Cost and budgets (src/agent/model-prices.ts, src/turn/budgets.ts, README "Cost and budgets").
+  MODEL_PRICES: modelPricesSetting,
+  BUDGET_CONVERSATION_USD: usdLimit,
+  BUDGET_USER_DAILY_USD: usdLimit,
+  BUDGET_GLOBAL_DAILY_USD: usdLimit,
+  BUDGET_REPLY: notice("Sorry, I can't answer more messages right now: the assistant's usage limit has been reached. Your message is saved, and our team can follow up."),
+  BUDGET_REPLY_BY_CHANNEL: channelTexts,
+  HANDOFF_ON_BUDGET: booleanFlag(false),
   FOLLOW_UP_ENABLED: booleanFlag(true),
   FOLLOW_UP_INTERVAL_MS: integer(30_000, 50, 86_400_000),
   CACHE_TTL_S: integer(3600, 0, 30 * 86_400),
@@ -244,6 +263,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       `Invalid configuration: SWITCHBOARD_ROLE: the ${parsed.data.SWITCHBOARD_ROLE} role needs REDIS_URL and DATABASE_URL (use SWITCHBOARD_ROLE=all for one process)`,
     );
   }
+  const ssoProblem = ssoConfigProblem(parsed.data);
+  if (ssoProblem) throw new ConfigError(`Invalid configuration: ${ssoProblem}`);
   // Twilio signs webhooks over the public URL, so the channel cannot verify anything without it.
   if (parsed.data.TWILIO_ACCOUNT_SID && parsed.data.TWILIO_AUTH_TOKEN) {
     if (!parsed.data.PUBLIC_URL) throw new ConfigError('Invalid configuration: PUBLIC_URL: required when TWILIO_ACCOUNT_SID is set');

@@ -10,12 +10,15 @@ export type ErrorCode =
   | 'unauthorized'
   | 'csrf_invalid'
   | 'forbidden'
+  | 'password_login_disabled'
+  | 'sso_refused'
   | 'signature_missing'
   | 'signature_invalid'
   | 'signature_expired'
   | 'not_in_human_mode'
   | 'not_held'
   | 'already_taken'
+  | 'already_set_up'
   | 'rate_limited'
   | 'payload_too_large'
   | 'provider_error'
@@ -36,6 +39,10 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   csrf_invalid: 403,
   // The caller's role does not allow the action (a viewer taking a conversation over).
   forbidden: 403,
+  // ADMIN_PASSWORD_LOGIN=false: the console signs in through single sign-on only.
+  password_login_disabled: 403,
+  // The identity provider's answer did not admit this person (state, code, ID token, email, domain): see SsoLoginRefusedError.
+  sso_refused: 403,
   // A signed webhook (Stripe) without a signature, with one that matches no secret, or one too old to replay.
   signature_missing: 400,
   signature_invalid: 400,
@@ -44,6 +51,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   not_in_human_mode: 409,
   not_held: 409,
   already_taken: 409,
+  // The first-run setup, once any admin account exists.
+  already_set_up: 409,
   rate_limited: 429,
   payload_too_large: 413,
   provider_error: 502,

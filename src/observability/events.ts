@@ -12,12 +12,20 @@ export interface ToolCallEvent {
   status: string;
   durationMs: number;
   provider: string | null;
+  /**
+   * The status the row had before, when observers heard of the call already: `pending` for a
+   * held call the person declined or that expired, `running` for a confirmed call's outcome.
+   * Absent for a call recorded in one go (its first event).
+   */
+  previousStatus?: string;
 }
 
 export interface PipelineEventMap {
   'message.accepted': [{ message: Message; conversation: Conversation }];
   'turn.finished': [{ message: Message; conversation: Conversation; outcome: TurnOutcome }];
   'tool-call.finished': [ToolCallEvent];
+  /** A held call was confirmed and starts to run (`pending` → `running`); its outcome follows as `tool-call.finished`. */
+  'tool-call.confirmed': [ToolCallEvent];
   /** A user message was stored for a person (the conversation is with an operator): no turn runs. */
   'message.held': [{ message: Message; conversation: Conversation }];
   /** A message of the assistant's side that answers no user message was stored (notice, operator reply, tool outcome). */
@@ -28,6 +36,10 @@ export interface PipelineEventMap {
   'delivery.undeliverable': [{ conversation: Conversation; messageId: string }];
   /** A Stripe webhook event was stored and handled (or ignored). */
   'payment.processed': [{ type: string; outcome: string; conversationId: string | null }];
+  /** A model call finished: its tokens, and their cost at MODEL_PRICES (null: the model has no price). */
+  'model.called': [{ provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number | null }];
+  /** A budget kept a turn (or a follow-up) from the model, or stopped a turn before its next model call. */
+  'budget.refused': [{ scope: string; stage: string; channel: string; conversationId: string; messageId: string }];
 }
 
 export interface HandoffEvent {

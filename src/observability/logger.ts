@@ -41,6 +41,25 @@ export function createLogger(options: { level: string; name?: string; destinatio
   }, options.destination);
 }
 
+export type LogFormat = 'pretty' | 'json';
+
+/** pino's convention: pretty for a person at a terminal, JSON lines for everything else; `LOG_FORMAT` overrides. */
+export function resolveLogFormat(setting: LogFormat | undefined, stdoutIsTty: boolean): LogFormat {
+  return setting ?? (stdoutIsTty ? 'pretty' : 'json');
+}
+
+/**
+ * The server's logger on stdout, as JSON lines or pretty. Pretty lines are formatted in this
+ * thread, synchronously (pino-pretty's `prettyFactory`, loaded only then): no worker transport
+ * to flush at exit, and every line is redacted exactly as the JSON one is before it is formatted.
+ */
+export async function createStdoutLogger(options: { level: string; format: LogFormat; colors: boolean }): Promise<Logger> {
+  if (options.format === 'json') return createLogger({ level: options.level });
+  const { prettyFactory } = await import('pino-pretty');
+  const prettify = prettyFactory({ colorize: options.colors, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', singleLine: true });
+  return createLogger({ level: options.level, destination: { write: (line: string) => void process.stdout.write(prettify(line)) } });
+}
+
 const LEVEL_METHODS: ReadonlySet<string> = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);
 const noop = () => {};
 

@@ -80,6 +80,24 @@ export class Metrics {
     labelNames: ['type', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly llmCost = new Counter({
+    name: 'switchboard_llm_cost_usd_total',
+    help: 'What model calls cost in USD at MODEL_PRICES, by provider and model (a model with no price counts tokens only).',
+    labelNames: ['provider', 'model'] as const,
+    registers: [this.registry],
+  });
+  readonly llmTokens = new Counter({
+    name: 'switchboard_llm_tokens_total',
+    help: 'Tokens of model calls, by provider, model and kind (input, output).',
+    labelNames: ['provider', 'model', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly budgetRefusals = new Counter({
+    name: 'switchboard_budget_refusals_total',
+    help: 'Turns and follow-ups a spent budget kept from the model (or stopped before their next model call), by scope.',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'switchboard_rate_limited_total',
     help: 'Requests refused by a rate limit, by scope.',
@@ -171,6 +189,19 @@ export class Metrics {
         guard((event) => {
           if (event.change !== 'note') this.handoffs.inc({ change: event.change, reason: event.reason, channel: event.channel });
         }),
+      ),
+      events.on(
+        'model.called',
+        guard((call) => {
+          const labels = { provider: call.provider, model: call.model };
+          this.llmTokens.inc({ ...labels, kind: 'input' }, call.inputTokens);
+          this.llmTokens.inc({ ...labels, kind: 'output' }, call.outputTokens);
+          if (call.costUsd !== null) this.llmCost.inc(labels, call.costUsd);
+        }),
+      ),
+      events.on(
+        'budget.refused',
+        guard((event) => this.budgetRefusals.inc({ scope: event.scope })),
       ),
       events.on(
         'payment.processed',

@@ -5,6 +5,7 @@ import { HandoffRecords } from './handoffs.js';
 import { MessageLedger } from './messages.js';
 import { PaymentEventRecords } from './payment-events.js';
 import { SessionLookup } from './sessions.js';
+import { SpendRecords } from './spend.js';
 import { ToolCallRecords } from './tool-calls.js';
 import { TurnSteps } from './turn-steps.js';
 import { UnfinishedMessages } from './unfinished-messages.js';
@@ -30,6 +31,8 @@ export interface Store {
   readonly handoffs: HandoffRecords;
   /** Stripe webhook events and the payment state of checkout links. */
   readonly payments: PaymentEventRecords;
+  /** What model calls cost so far, per conversation, person and day: the budgets' one statement. */
+  readonly spend: SpendRecords;
 }
 
 export function createStore(db: Db): Store {
@@ -44,6 +47,7 @@ export function createStore(db: Db): Store {
     sessions: new SessionLookup(db),
     handoffs: new HandoffRecords(db),
     payments: new PaymentEventRecords(db),
+    spend: new SpendRecords(db),
   };
 }
 
@@ -56,3 +60,4 @@ export type { DeliveryRecord } from './channel-records.js';
 export type { HandoffOperator, InboxEntry, OpenedHandoff, TakeoverResult } from './handoffs.js';
 export type { RecordedStep } from './turn-steps.js';
 export type { AppliedPayment, NewPaymentEvent } from './payment-events.js';
+export type { Spend, SpendScopes } from './spend.js';

@@ -167,11 +167,11 @@ export function prepareMessageStatements(db: Db) {
             returning id, conversation_id, created_at
           ), reply as (
             insert into messages (id, conversation_id, role, text, status, reply_to_id, provider, model, cached, fallback,
-                                  fallback_reason, attempts, latency_ms, input_tokens, output_tokens, created_at, updated_at)
+                                  fallback_reason, attempts, latency_ms, input_tokens, output_tokens, cost_usd, created_at, updated_at)
             select ${placeholder('replyId')}::uuid, conversation_id, 'assistant', ${placeholder('text')}, ${placeholder('status')}, id,
                    ${placeholder('provider')}, ${placeholder('model')}, ${placeholder('cached')}, ${placeholder('fallback')},
                    ${placeholder('fallbackReason')}, ${placeholder('attempts')}::jsonb, ${placeholder('latencyMs')},
-                   ${placeholder('inputTokens')}::integer, ${placeholder('outputTokens')}::integer,
+                   ${placeholder('inputTokens')}::integer, ${placeholder('outputTokens')}::integer, ${placeholder('costUsd')}::double precision,
                    -- strictly after the user message even when clocks tie, so history order is stable
                    greatest(${placeholder('now')}::timestamptz, created_at + interval '1 millisecond'), ${placeholder('now')}::timestamptz
             from closed

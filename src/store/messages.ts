@@ -40,6 +40,8 @@ export interface TurnOutcome {
   latencyMs: number;
   inputTokens: number | null;
   outputTokens: number | null;
+  /** USD of the turn's model calls (agent/model-prices.ts); null or absent: unpriced, or no model call. */
+  costUsd?: number | null;
   /** `pending` marks a fallback-answered message for a proper answer once a provider recovers. */
   followUp?: FollowUpStatus | null;
 }
@@ -293,6 +295,7 @@ export class MessageLedger {
       latencyMs: outcome.latencyMs,
       inputTokens: outcome.inputTokens,
       outputTokens: outcome.outputTokens,
+      costUsd: outcome.costUsd ?? null,
       followUp: outcome.followUp ?? null,
       now,
     });

@@ -23,8 +23,11 @@ export type ConversationMode = (typeof CONVERSATION_MODES)[number];
 
 export const HANDOFF_STATUSES = ['waiting', 'active', 'released'] as const;
 export type HandoffStatus = (typeof HANDOFF_STATUSES)[number];
-/** `undeliverable`: a reply could not reach the person (WhatsApp's 24-hour window): a person follows up. */
-export const HANDOFF_REASONS = ['requested', 'fallback', 'operator', 'keyword', 'undeliverable'] as const;
+/**
+ * `undeliverable`: a reply could not reach the person (WhatsApp's 24-hour window): a person follows up.
+ * `budget`: a spent budget kept the person's message from the model (HANDOFF_ON_BUDGET).
+ */
+export const HANDOFF_REASONS = ['requested', 'fallback', 'operator', 'keyword', 'undeliverable', 'budget'] as const;
 export type HandoffReason = (typeof HANDOFF_REASONS)[number];
 
 /** A checkout link's payment: `processing` (completed, paid by a delayed method), then `paid`, `failed` or `expired`. */

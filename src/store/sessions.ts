@@ -23,6 +23,9 @@ export class SessionLookup {
         // messages_conversation_created_idx). Qualified by hand: drizzle renders a column
         // unqualified in a single-table select.
         latestReplyId: sql<string | null>`(select coalesce(m.reply_to_id, m.id) from messages m where m.conversation_id = "conversations"."id" and m.role = 'assistant' order by m.created_at desc limit 1)`,
+        // Whether a sensitive call still waits for the visitor, who is then shown it again (one
+        // probe on tool_calls_conversation_created_idx): a reload must not lose the question.
+        pendingConfirmation: sql<boolean>`exists(select 1 from tool_calls t where t.conversation_id = "conversations"."id" and t.status = 'pending')`,
       })
       .from(conversations)
       .where(eq(conversations.tokenHash, sql.placeholder('tokenHash')))
@@ -30,7 +33,9 @@ export class SessionLookup {
       .prepare('web_conversation_by_token_hash');
   }
 
-  async conversationByTokenHash(tokenHash: string): Promise<{ conversation: Conversation; latestReplyId: string | null } | undefined> {
+  async conversationByTokenHash(
+    tokenHash: string,
+  ): Promise<{ conversation: Conversation; latestReplyId: string | null; pendingConfirmation: boolean } | undefined> {
     const [row] = await this.#byTokenHash.execute({ tokenHash });
     return row;
   }

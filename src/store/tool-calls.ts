@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, lte } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, lte, or } from 'drizzle-orm';
 import type { Db } from './database.js';
 import { toolCalls, type ToolCall, type ToolCallStatus } from './schema.js';
 import { storableJson, storableText } from './storable-text.js';
@@ -20,6 +20,22 @@ export interface ToolCallRecord {
 export interface PendingCallRecord extends ToolCallRecord {
   summary: string;
   expiresAt: Date;
+}
+
+const OUTCOME_KEY_PREFIX = 'confirmation:';
+
+/**
+ * The `external_message_id` of the assistant message that told the person how a held call ended
+ * (confirmed and run, declined, expired): it links that message to its call (the console shows it
+ * as the call's reply). A web client names its own messages and may have taken this key first;
+ * the outcome is then stored under the key followed by `:` and a random suffix.
+ */
+export const outcomeMessageKey = (toolCallId: string) => `${OUTCOME_KEY_PREFIX}${toolCallId}`;
+
+/** The held call whose outcome an assistant message told (see outcomeMessageKey), or null. */
+export function outcomeMessageCallId(message: { role: string; externalMessageId: string | null }): string | null {
+  const key = message.role === 'assistant' ? message.externalMessageId : null;
+  return key?.startsWith(OUTCOME_KEY_PREFIX) ? key.slice(OUTCOME_KEY_PREFIX.length).split(':')[0]! : null;
 }
 
 /** A call as the model asked for it is untrusted text: what the database cannot hold is cleaned (see storable-text.ts). */
@@ -101,6 +117,21 @@ export class ToolCallRecords {
       .from(toolCalls)
       .where(and(eq(toolCalls.id, confirmationId), eq(toolCalls.conversationId, conversationId)));
     return row?.confirmationSummary === null ? undefined : row;
+  }
+
+  /**
+   * The confirmations of a conversation a returning visitor needs to see again, oldest first:
+   * every pending one, and those of `ids` (the ones the client still shows as waiting) whatever
+   * their status. Ids of other conversations match nothing.
+   */
+  async confirmationsToShow(conversationId: string, ids: readonly string[], limit = 50): Promise<ToolCall[]> {
+    const waiting = eq(toolCalls.status, 'pending');
+    return this.db
+      .select()
+      .from(toolCalls)
+      .where(and(eq(toolCalls.conversationId, conversationId), isNotNull(toolCalls.confirmationSummary), ids.length > 0 ? or(waiting, inArray(toolCalls.id, [...ids])) : waiting))
+      .orderBy(asc(toolCalls.createdAt))
+      .limit(limit);
   }
 
   async get(id: string): Promise<ToolCall | undefined> {

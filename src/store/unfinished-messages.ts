@@ -11,6 +11,8 @@ export interface FollowUpAnswer {
   latencyMs: number;
   inputTokens: number;
   outputTokens: number;
+  /** USD of the answer's model calls; null: unpriced. */
+  costUsd?: number | null;
 }
 
 /**
@@ -75,6 +77,7 @@ export class UnfinishedMessages {
           latencyMs: answer.latencyMs,
           inputTokens: answer.inputTokens,
           outputTokens: answer.outputTokens,
+          costUsd: answer.costUsd ?? null,
           createdAt: now,
         })
         .returning();

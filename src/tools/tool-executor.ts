@@ -78,23 +78,8 @@ export class ToolExecutor {
   async execute(call: ToolCallRequest, scope: ToolCallScope): Promise<ToolCallOutcome> {
     const tool = this.registry.get(call.name);
     const parsedArguments = parseJson(call.arguments);
-    const idempotencyKey = toolCallKey({
-      messageId: scope.messageId,
-      step: scope.step,
-      toolName: call.name,
-      arguments: parsedArguments.ok ? parsedArguments.value : call.arguments,
-    });
-    const base = {
-      conversationId: scope.conversationId,
-      messageId: scope.messageId,
-      callId: call.id,
-      toolName: call.name,
-      arguments: parsedArguments.ok ? parsedArguments.value : { unparsed: call.arguments.slice(0, 2000) },
-      provider: scope.provider,
-      model: scope.model,
-      step: scope.step,
-      idempotencyKey,
-    };
+    const base = recordOf(call, scope, parsedArguments);
+    const { idempotencyKey } = base;
 
     if (!tool) {
       const offered = this.registry.specsFor(scope.channel).map((spec) => spec.name);
@@ -154,6 +139,16 @@ export class ToolExecutor {
   }
 
   /**
+   * A call the turn refuses without running it (the same call again within a turn): recorded as
+   * `refused` with `error`, which the model reads. Its key is its own (a refused call never stands
+   * for the call it repeats), and the same for a replay of the turn, which records it once.
+   */
+  async refuse(call: ToolCallRequest, scope: ToolCallScope, error: string): Promise<ToolCallOutcome> {
+    const base = recordOf(call, scope, parseJson(call.arguments));
+    return this.reject({ ...base, idempotencyKey: `${base.idempotencyKey}:refused:${call.id}` }, scope, 'refused', error);
+  }
+
+  /**
    * Records the call as running. If the same call (same idempotency key) was already
    * recorded, a finished one is answered from the record instead of running again;
    * an unfinished one (a crash mid-call) runs again with the same key, which the
@@ -188,7 +183,7 @@ export class ToolExecutor {
     if (!tool || !input?.success) {
       const error = !tool ? `${row.toolName} is no longer available` : `the request is no longer valid: ${input?.error?.issues[0]?.message ?? 'invalid'}`;
       await this.store.finish(row.id, { status: 'error', error, durationMs: 0 });
-      this.announce(row.id, row, scope, 'error', 0);
+      this.announce(row.id, row, scope, 'error', 0, 'running');
       return { status: 'error', durationMs: 0, text: `I could not do it: ${error}.` };
     }
     const outcome = await runTool(
@@ -206,13 +201,13 @@ export class ToolExecutor {
     );
     if (outcome.status === 'ok') {
       await this.store.finish(row.id, { status: 'ok', result: outcome.result, durationMs: outcome.durationMs });
-      this.announce(row.id, row, scope, 'ok', outcome.durationMs);
+      this.announce(row.id, row, scope, 'ok', outcome.durationMs, 'running');
       const text = tool.describeResult ? tool.describeResult(outcome.result) : `Done: ${row.confirmationSummary ?? row.toolName}`;
       return { status: 'ok', durationMs: outcome.durationMs, text };
     }
     this.logger.warn({ err: outcome.cause, tool: row.toolName, confirmationId: row.id }, 'confirmed tool call failed');
     await this.store.finish(row.id, { status: 'error', error: outcome.error, durationMs: outcome.durationMs });
-    this.announce(row.id, row, scope, 'error', outcome.durationMs);
+    this.announce(row.id, row, scope, 'error', outcome.durationMs, 'running');
     return { status: 'error', durationMs: outcome.durationMs, text: `I could not do it: ${outcome.error}.` };
   }
 
@@ -222,6 +217,8 @@ export class ToolExecutor {
     scope: { channel: string },
     status: ToolCallStatus,
     durationMs: number,
+    /** A confirmed call's outcome: observers heard of it as `running` (a status change, not a new call). */
+    previousStatus?: ToolCallStatus,
   ): void {
     this.deps.onFinished?.({
       id,
@@ -232,6 +229,7 @@ export class ToolExecutor {
       status,
       durationMs,
       provider: base.provider,
+      ...(previousStatus && { previousStatus }),
     });
   }
 
@@ -261,6 +259,26 @@ function awaitingConfirmation(row: ToolCall): ToolCallOutcome {
     note: 'Nothing has been done yet. Tell the person what will happen and ask them to confirm or decline (a button in the chat, or a YES / NO reply). The result is sent to them once they confirm.',
   });
   return { name: row.toolName, status: 'pending', content, isError: false };
+}
+
+/** The tool_calls row of a call, before its outcome; its key is made from what the turn knows (idempotency-key.ts). */
+function recordOf(call: ToolCallRequest, scope: ToolCallScope, parsedArguments: ReturnType<typeof parseJson>): ToolCallRecord {
+  return {
+    conversationId: scope.conversationId,
+    messageId: scope.messageId,
+    callId: call.id,
+    toolName: call.name,
+    arguments: parsedArguments.ok ? parsedArguments.value : { unparsed: call.arguments.slice(0, 2000) },
+    provider: scope.provider,
+    model: scope.model,
+    step: scope.step,
+    idempotencyKey: toolCallKey({
+      messageId: scope.messageId,
+      step: scope.step,
+      toolName: call.name,
+      arguments: parsedArguments.ok ? parsedArguments.value : call.arguments,
+    }),
+  };
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {

@@ -1,6 +1,7 @@
-import { runAgentTurn, type AgentTurnResult, type StepJournal } from '../agent/agent.js';
-import type { ChatMessage } from '../agent/chat-model.js';
+import { runAgentTurn, type AgentTurnResult, type ModelCall, type StepJournal, type ToolCallContext } from '../agent/agent.js';
+import type { ChatMessage, ToolCallRequest } from '../agent/chat-model.js';
 import type { ModelChain } from '../agent/model-chain.js';
+import type { ModelPrices } from '../agent/model-prices.js';
 import type { Logger } from '../observability/logger.js';
 import type { HistoryEntry } from '../store/history.js';
 import type { Store } from '../store/index.js';
@@ -18,6 +19,10 @@ export interface AgentRunDeps {
   settings: TurnSettings;
   /** The process's shutdown signal. */
   signal: AbortSignal;
+  /** MODEL_PRICES over the defaults; without it turns store tokens only. */
+  prices?: ModelPrices;
+  /** Told of every model call (the cost and token metrics); must not throw. */
+  onModelCall?: (call: ModelCall) => void;
 }
 
 export interface AgentRunOptions {
@@ -29,6 +34,8 @@ export interface AgentRunOptions {
   onApproval?: (request: ApprovalRequest) => Promise<void>;
   /** The turn's journal of model steps (see agent.ts StepJournal); without it every step asks the model. */
   journal?: StepJournal;
+  /** What the turn may still spend before a further model call (turn/budgets.ts), and the reply that then closes it. */
+  budget?: { remainingUsd: number; reply: string };
   log: Logger;
 }
 
@@ -37,6 +44,16 @@ export async function runAgentFor(deps: AgentRunDeps, turn: TurnSubject, options
   const { store, chain, tools, executor, settings, signal } = deps;
   const { message, conversation } = turn;
   const history = options.history ?? (await store.messages.loadHistory(conversation.id, message, settings.historyCharBudget));
+  const scopeOf = (context: ToolCallContext) => ({
+    workspaceId: options.workspaceId,
+    conversationId: conversation.id,
+    messageId: message.id,
+    channel: conversation.channel,
+    provider: context.provider,
+    model: context.model,
+    step: context.step,
+    signal,
+  });
   return runAgentTurn(chain, {
     system: settings.systemPrompt,
     history: [...history.map((entry): ChatMessage => ({ role: entry.role, content: entry.text })), { role: 'user', content: message.text }],
@@ -46,19 +63,14 @@ export async function runAgentFor(deps: AgentRunDeps, turn: TurnSubject, options
     maxOutputTokens: settings.maxOutputTokens,
     signal,
     executeTool: async (call, context) => {
-      const outcome = await executor.execute(call, {
-        workspaceId: options.workspaceId,
-        conversationId: conversation.id,
-        messageId: message.id,
-        channel: conversation.channel,
-        provider: context.provider,
-        model: context.model,
-        step: context.step,
-        signal,
-      });
+      const outcome = await executor.execute(call, scopeOf(context));
       if (outcome.approval) await options.onApproval?.(outcome.approval);
       return outcome;
     },
+    refuseTool: (call: ToolCallRequest, context, error) => executor.refuse(call, scopeOf(context), error),
+    ...(deps.prices && { prices: deps.prices }),
+    ...(deps.onModelCall && { onModelCall: deps.onModelCall }),
+    ...(options.budget && { budget: options.budget }),
     stream: {
       onTextDelta: (delta) => options.stream?.onTextDelta(delta),
       onDiscard: () => options.stream?.onDiscard(),

@@ -3,6 +3,7 @@ import type { PipelineEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/index.js';
 import type { Conversation, ToolCall, ToolCallStatus } from '../store/schema.js';
+import { approvalRequestOf, type ApprovalRequest } from '../tools/approval.js';
 import type { ToolExecutor } from '../tools/tool-executor.js';
 import type { InFlight } from './in-flight.js';
 import type { ReplyDelivery } from './reply-delivery.js';
@@ -17,6 +18,21 @@ export interface ConfirmationOutcome {
   alreadyAnswered: boolean;
   /** The text delivered to the conversation as an assistant message (empty when already answered). */
   text: string;
+}
+
+export interface AnswerOptions {
+  /**
+   * Resolve once a confirmation is recorded (status `running`) instead of when the call has run:
+   * for answers whose sender retries on a short timeout (a typed YES on the web). The outcome
+   * still reaches the person as a reply.
+   */
+  untilDecided?: boolean;
+}
+
+/** A conversation's confirmations as a returning person is shown them. */
+export interface ConfirmationStates {
+  waiting: ApprovalRequest[];
+  decided: { confirmationId: string; status: ToolCallStatus }[];
 }
 
 export interface ConfirmationServiceDeps {
@@ -54,7 +70,12 @@ export class ConfirmationService {
    * assistant message; declining or answering after expiry runs nothing. Answering twice
    * is harmless: the second answer reports the first outcome.
    */
-  async answer(conversationId: string, confirmationId: string | 'latest', decision: ConfirmationDecision): Promise<ConfirmationOutcome> {
+  async answer(
+    conversationId: string,
+    confirmationId: string | 'latest',
+    decision: ConfirmationDecision,
+    options: AnswerOptions = {},
+  ): Promise<ConfirmationOutcome> {
     const calls = this.deps.store.toolCalls;
     // Ids come from channel payloads (a Slack button value): anything not id-shaped matches nothing.
     const wellFormed = confirmationId === 'latest' || UUID.test(confirmationId);
@@ -80,7 +101,29 @@ export class ConfirmationService {
     if (!(await calls.decide(row.id, { status: 'running', decision: 'confirmed', at: now }))) {
       return alreadyAnswered((await calls.get(row.id)) ?? row);
     }
-    return this.deps.inFlight.track(this.run(row));
+    const running = this.deps.inFlight.track(this.run(row, { confirmedNow: true }));
+    if (!options.untilDecided) return running;
+    running.catch((error: unknown) => this.deps.logger.error({ err: error, confirmationId: row.id }, 'confirmed tool call failed to finish'));
+    return { confirmationId: row.id, toolName: row.toolName, status: 'running', alreadyAnswered: false, text: '' };
+  }
+
+  /**
+   * Where a conversation's confirmations stand, for a person coming back (a reload): every
+   * pending one as its question, and each of `shownIds` (those their client still shows as
+   * waiting) that was decided meanwhile as its resolution. A pending one past its expiry is
+   * reported expired: answering it now would expire it.
+   */
+  async statesFor(conversationId: string, shownIds: readonly string[]): Promise<ConfirmationStates> {
+    const now = this.#now();
+    const states: ConfirmationStates = { waiting: [], decided: [] };
+    if (!UUID.test(conversationId)) return states;
+    const ids = shownIds.filter((id) => UUID.test(id));
+    for (const row of await this.deps.store.toolCalls.confirmationsToShow(conversationId, ids)) {
+      const overdue = row.status === 'pending' && row.confirmationExpiresAt !== null && row.confirmationExpiresAt <= now;
+      if (row.status === 'pending' && !overdue) states.waiting.push(approvalRequestOf(row, now));
+      else if (ids.includes(row.id)) states.decided.push({ confirmationId: row.id, status: overdue ? 'expired' : row.status });
+    }
+    return states;
   }
 
   /** Marks every overdue pending call expired and tells its conversation. Returns how many. */
@@ -128,8 +171,22 @@ export class ConfirmationService {
     this.#sweeper = undefined;
   }
 
-  private async run(row: ToolCall): Promise<ConfirmationOutcome> {
+  /** `confirmedNow`: the person's decision just moved the row from pending to running (a resumed run changes no status). */
+  private async run(row: ToolCall, options: { confirmedNow?: boolean } = {}): Promise<ConfirmationOutcome> {
     const conversation = await this.deps.store.conversations.getConversation(row.conversationId);
+    if (options.confirmedNow) {
+      this.deps.events.emit('tool-call.confirmed', {
+        id: row.id,
+        conversationId: row.conversationId,
+        messageId: row.messageId,
+        channel: conversation?.channel ?? 'unknown',
+        toolName: row.toolName,
+        status: 'running',
+        durationMs: 0,
+        provider: row.provider,
+        previousStatus: 'pending',
+      });
+    }
     const outcome = await this.deps.executor.runApproved(row, { channel: conversation?.channel ?? 'unknown', signal: this.deps.inFlight.signal });
     if (conversation) await this.deliver(conversation, row, outcome.status, outcome.text);
     return { confirmationId: row.id, toolName: row.toolName, status: outcome.status, alreadyAnswered: false, text: outcome.text };
@@ -157,6 +214,7 @@ export class ConfirmationService {
       status,
       durationMs: 0,
       provider: row.provider,
+      previousStatus: 'pending',
     });
     await this.deliver(conversation, row, status, text);
   }

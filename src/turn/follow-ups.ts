@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Message } from '../store/schema.js';
 import { storableText } from '../store/storable-text.js';
 import { runAgentFor, type AgentRunDeps } from './agent-run.js';
+import type { BudgetGuard } from './budgets.js';
 import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
 import type { InFlight } from './in-flight.js';
 import type { ReplyDelivery } from './reply-delivery.js';
@@ -17,6 +18,8 @@ export interface FollowUpDeps {
   /** FOLLOW_UP_INTERVAL_MS. */
   intervalMs: number;
   batchSize?: number;
+  /** BUDGET_*_USD: a follow-up is a model call like a turn, and is refused like one. */
+  budgets?: BudgetGuard | undefined;
 }
 
 /**
@@ -77,12 +80,22 @@ export class FollowUpRunner {
     const turn = { message, conversation };
     const log = turnLogger(this.deps.logger, turn);
     const started = performance.now();
+    const budgets = this.deps.budgets;
+    const budget = await budgets?.check(message.id);
+    if (budgets && budget?.refused) {
+      // The person already has the fallback reply; a proper answer would spend a budget that is spent.
+      log.info({ scope: budget.refused }, 'budget spent: the follow-up is dropped');
+      budgets.refused(turn, budget.refused, 'follow-up');
+      await agent.store.unfinished.skipFollowUp(message.id);
+      return 'skipped';
+    }
     let result: AgentTurnResult;
     try {
       result = await runAgentFor(agent, turn, {
         workspaceId: DEFAULT_WORKSPACE_ID,
         log,
         onApproval: (request) => delivery.showApproval({ conversation, messageId: message.id }, request, log),
+        ...(budgets && budget?.headroom && { budget: { remainingUsd: budget.headroom.usd, reply: budgets.replyFor(conversation) } }),
       });
     } catch (error) {
       if (error instanceof AllProvidersFailedError) return 'unavailable';
@@ -96,7 +109,9 @@ export class FollowUpRunner {
       latencyMs: Math.round(performance.now() - started),
       inputTokens: result.inputTokens,
       outputTokens: result.outputTokens,
+      costUsd: result.costUsd,
     };
+    if (budgets && budget?.headroom && result.stoppedBy === 'budget') budgets.refused(turn, budget.headroom.scope, 'mid-turn');
     return (await delivery.deliverFollowUp(turn, answer, result.toolCalls, log)) ? 'answered' : 'skipped';
   }
 }

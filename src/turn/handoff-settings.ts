@@ -8,6 +8,8 @@ export interface HandoffSettings {
   keywords: readonly string[];
   /** HANDOFF_ON_FALLBACK: a turn answered with the fallback reply goes to a person. */
   onFallback: boolean;
+  /** HANDOFF_ON_BUDGET: a turn a spent budget kept from the model goes to a person. */
+  onBudget?: boolean;
   notice: string;
   noticeByChannel: Record<string, string>;
   /** HANDOFF_WAIT_NOTICE_S in ms; 0: no "everyone is busy" notice. */
@@ -29,6 +31,7 @@ export function handoffSettingsFrom(config: Config): HandoffSettings {
     enabled: config.HANDOFF_ENABLED,
     keywords: config.HANDOFF_KEYWORDS.map((word) => word.toLowerCase()),
     onFallback: config.HANDOFF_ON_FALLBACK,
+    onBudget: config.HANDOFF_ON_BUDGET,
     notice: config.HANDOFF_NOTICE,
     noticeByChannel: config.HANDOFF_NOTICE_BY_CHANNEL,
     waitNoticeMs: config.HANDOFF_WAIT_NOTICE_S * 1000,

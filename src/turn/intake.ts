@@ -53,7 +53,7 @@ export interface IntakeDeps {
 }
 
 /**
- * The one way in for every channel: validate, take the budgets (IP, person, global),
+ * The one way in for every channel: validate, take the rate limits (IP, person, global),
  * deduplicate, store, answer a first message from the reply cache, or dispatch its turn.
  * Once per message. Resolves once the message is durably accepted (the turn continues in
  * the background); a duplicate is acknowledged with the original id and not answered again.

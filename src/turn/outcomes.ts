@@ -26,6 +26,8 @@ export function cachedResult(hit: CachedReply, latencyMs: number): TurnResult {
       latencyMs,
       inputTokens: null,
       outputTokens: null,
+      // No model call, so no cost (the answer it repeats was priced when a model gave it).
+      costUsd: null,
     },
     toolCalls: [],
   };
@@ -45,5 +47,6 @@ export function fallbackRecord(settings: TurnSettings, conversation: Conversatio
     latencyMs,
     inputTokens: null,
     outputTokens: null,
+    costUsd: null,
   };
 }

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { ToolCallSummary } from '../agent/agent.js';
 import type { ResponseCache } from '../infra/response-cache.js';
 import type { PipelineEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../store/index.js';
 import { TurnAlreadyCompletedError } from '../store/messages.js';
+import { outcomeMessageKey } from '../store/tool-calls.js';
 import type { Conversation, DeliveryStatus, Message, MessageAuthor, ToolCallStatus } from '../store/schema.js';
 import type { FollowUpAnswer } from '../store/unfinished-messages.js';
 import type { ApprovalRequest } from '../tools/approval.js';
@@ -132,7 +134,12 @@ export class ReplyDelivery {
     text: string,
     log: Logger,
   ): Promise<void> {
-    const { message } = await this.deps.store.messages.appendAssistantMessage({ conversationId: conversation.id, text, author: 'agent' });
+    const messages = this.deps.store.messages;
+    const outcome = { conversationId: conversation.id, text, author: 'agent' as const };
+    const key = outcomeMessageKey(call.confirmationId);
+    let { message } = await messages.appendAssistantMessage({ ...outcome, externalMessageId: key });
+    // A web client names its own messages: one that took the key first does not keep the outcome out.
+    if (message.role !== 'assistant') ({ message } = await messages.appendAssistantMessage({ ...outcome, externalMessageId: `${key}:${randomUUID()}` }));
     const target: ReplyTarget = { conversation, messageId: message.id };
     const transport = this.deps.transports.get(conversation.channel);
     await transport

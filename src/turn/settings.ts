@@ -1,4 +1,6 @@
+import type { ModelPriceTable } from '../agent/model-prices.js';
 import type { Config } from '../config/config.js';
+import { budgetSettingsFrom, type BudgetSettings } from './budget-settings.js';
 
 /** The turn spine's settings, read from config once. */
 export interface TurnSettings {
@@ -14,6 +16,10 @@ export interface TurnSettings {
   fallbackReplyByChannel?: Record<string, string>;
   /** Answer fallback-answered messages properly once a provider recovers (FOLLOW_UP_ENABLED). */
   followUp?: boolean;
+  /** MODEL_PRICES, over the built-in defaults (agent/model-prices.ts). */
+  modelPrices?: ModelPriceTable;
+  /** BUDGET_*_USD and BUDGET_REPLY; without a limit no turn is checked. */
+  budgets?: BudgetSettings;
 }
 
 export function turnSettingsFrom(config: Config): TurnSettings {
@@ -27,6 +33,8 @@ export function turnSettingsFrom(config: Config): TurnSettings {
     fallbackReply: config.FALLBACK_REPLY,
     fallbackReplyByChannel: config.FALLBACK_REPLY_BY_CHANNEL,
     followUp: config.FOLLOW_UP_ENABLED,
+    modelPrices: config.MODEL_PRICES,
+    budgets: budgetSettingsFrom(config),
   };
 }
 

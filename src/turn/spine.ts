@@ -1,4 +1,6 @@
+import type { ModelCall } from '../agent/agent.js';
 import type { ModelChain } from '../agent/model-chain.js';
+import { ModelPrices } from '../agent/model-prices.js';
 import { responseCacheKeyer, type ResponseCache } from '../infra/response-cache.js';
 import type { RateLimiter } from '../infra/rate-limiter.js';
 import type { TurnQueue } from '../infra/turn-queue.js';
@@ -9,6 +11,7 @@ import type { ApprovalPolicy } from '../tools/approval.js';
 import { ToolExecutor } from '../tools/tool-executor.js';
 import { requestHumanTool } from '../tools/request-human.js';
 import type { ToolRegistry } from '../tools/tool-registry.js';
+import { BudgetGuard } from './budgets.js';
 import { ConfirmationService } from './confirmations.js';
 import { TurnDispatcher } from './dispatcher.js';
 import { FollowUpRunner } from './follow-ups.js';
@@ -118,13 +121,30 @@ export function createSpine(deps: SpineDeps): Spine {
     ...(deps.approvals && { approvals: deps.approvals }),
     onFinished: (event) => events.emit('tool-call.finished', event),
   });
-  const agent = { store, chain, tools, executor, settings, signal: inFlight.signal };
+  const prices = new ModelPrices(settings.modelPrices);
+  for (const model of chain.models) {
+    if (!prices.priceOf(model.provider, model.model)) {
+      logger.warn({ provider: model.provider, model: model.model }, 'no price for this model (MODEL_PRICES): its tokens are stored, its cost is not, and budgets do not count it');
+    }
+  }
+  const agent = {
+    store,
+    chain,
+    tools,
+    executor,
+    settings,
+    signal: inFlight.signal,
+    prices,
+    onModelCall: (call: ModelCall) => events.emit('model.called', call),
+  };
+  // BUDGET_*_USD: with no limit set there is no guard, and no statement per turn.
+  const budgets = settings.budgets && BudgetGuard.from({ store, settings: settings.budgets, events });
   // The reply cache answers first messages only, keyed by everything that shapes an answer.
   const cacheKey =
     deps.cache && !chain.isEmpty
       ? responseCacheKeyer({ systemPrompt: settings.systemPrompt, tools: tools.specs(), chain: chain.models.map((model) => `${model.provider}:${model.model}`) })
       : undefined;
-  const runner = new TurnRunner({ agent, delivery, transports, inFlight, logger, cacheKey, handoffs });
+  const runner = new TurnRunner({ agent, delivery, transports, inFlight, logger, cacheKey, handoffs, budgets });
   const intake = new Intake({
     store,
     dispatcher,
@@ -139,7 +159,7 @@ export function createSpine(deps: SpineDeps): Spine {
     handoffs,
   });
   const confirmations = new ConfirmationService({ store, executor, delivery, inFlight, events, logger, toolTimeoutMs: deps.toolTimeoutMs });
-  const followUps = new FollowUpRunner({ agent, delivery, inFlight, logger, intervalMs: deps.followUpIntervalMs });
+  const followUps = new FollowUpRunner({ agent, delivery, inFlight, logger, intervalMs: deps.followUpIntervalMs, budgets });
   return {
     transports,
     intake,

@@ -5,6 +5,7 @@ import type { HistoryEntry } from '../store/history.js';
 import { storableText } from '../store/storable-text.js';
 import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
 import { journalFor, runAgentFor, type AgentRunDeps } from './agent-run.js';
+import { budgetReason, type BudgetCheck, type BudgetGuard } from './budgets.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
 import type { HandoffService } from './handoffs.js';
 import type { InFlight } from './in-flight.js';
@@ -25,6 +26,8 @@ export interface TurnRunnerDeps {
   cacheKey?: ((text: string) => string) | undefined;
   /** Human handoff: conversations with a person run no turn; a fallback answer may hand one over (HANDOFF_ON_FALLBACK). */
   handoffs?: HandoffService | undefined;
+  /** BUDGET_*_USD; undefined when no limit is set (no statement per turn). */
+  budgets?: BudgetGuard | undefined;
 }
 
 /** A turn's log lines carry its message, conversation and channel (built only when something logs). */
@@ -52,8 +55,12 @@ export class TurnRunner {
     const { agent, delivery } = this.deps;
     const started = performance.now();
     // Opening the turn (which returns the message and its conversation) and reading its
-    // history take one round trip; a finished message is skipped.
-    const opened = await agent.store.messages.startTurn(messageId, agent.settings.historyCharBudget);
+    // history take one round trip, and so does the budgets' statement alongside (when a limit
+    // is set); a finished message is skipped.
+    const [opened, budget] = await Promise.all([
+      agent.store.messages.startTurn(messageId, agent.settings.historyCharBudget),
+      this.deps.budgets?.check(messageId),
+    ]);
     if (!opened) return;
     const { history, resumed, ...turn } = opened;
     const log = turnLogger(this.deps.logger, turn);
@@ -63,11 +70,33 @@ export class TurnRunner {
       log.info('conversation is with a person: message kept for the operator, no turn');
       return;
     }
+    if (budget?.refused) {
+      await this.refuseOverBudget(turn, budget.refused, started, log);
+      return;
+    }
     if (resumed) log.info('resuming a turn an earlier run started: recorded steps are replayed');
     const journal = await journalFor(agent.store, turn.message.id, resumed);
-    const outcome = await this.produceReply(turn, history, journal, started, log);
+    const outcome = await this.produceReply(turn, history, journal, started, log, budget);
     await delivery.finishTurn(turn, outcome, log);
     await this.afterFallback(turn, outcome, log);
+  }
+
+  /**
+   * A spent budget keeps the message from the model: it is answered with the budget reply and
+   * marked with the scope that refused (`fallback_reason` `budget:<scope>`), so nothing is lost and
+   * admins see why; with HANDOFF_ON_BUDGET the conversation goes to a person.
+   */
+  private async refuseOverBudget(turn: TurnSubject, scope: NonNullable<BudgetCheck['refused']>, started: number, log: Logger): Promise<void> {
+    const budgets = this.deps.budgets!;
+    log.info({ scope }, 'budget spent: the message is answered without a model call');
+    budgets.refused(turn, scope, 'turn');
+    const outcome = budgets.refusedTurn(turn, scope, Math.round(performance.now() - started));
+    await this.deps.delivery.finishTurn(turn, outcome, log);
+    const handoffs = this.deps.handoffs;
+    if (!handoffs?.settings.onBudget) return;
+    await handoffs
+      .request(turn.conversation, 'budget', { messageId: turn.message.id })
+      .catch((error: unknown) => log.error({ err: error }, 'handoff after the budget reply failed'));
   }
 
   /** HANDOFF_ON_FALLBACK: a person takes over a conversation the agent could not answer. */
@@ -103,7 +132,14 @@ export class TurnRunner {
     }
   }
 
-  private async produceReply(turn: TurnSubject, history: HistoryEntry[], journal: StepJournal, started: number, log: Logger): Promise<TurnResult> {
+  private async produceReply(
+    turn: TurnSubject,
+    history: HistoryEntry[],
+    journal: StepJournal,
+    started: number,
+    log: Logger,
+    budget: BudgetCheck | undefined,
+  ): Promise<TurnResult> {
     const { agent, delivery } = this.deps;
     const { settings, chain } = agent;
     const { message, conversation } = turn;
@@ -113,11 +149,12 @@ export class TurnRunner {
     const deltas = transport?.delta
       ? new DeltaCoalescer((text) => transport.delta!(target, text), settings.streamCoalesceMs ?? 0)
       : undefined;
-    const fallback = (reason: string, attempts: unknown, followUp = false): TurnResult => {
+    const fallback = (reason: string, attempts: unknown, followUp = false, spent?: AllProvidersFailedError['spent']): TurnResult => {
       deltas?.drop();
       transport?.discard?.(target);
       const record = fallbackRecord(settings, conversation, reason, attempts, elapsed());
-      return { record: { ...record, followUp: followUp && settings.followUp ? 'pending' : null }, toolCalls: [] };
+      // Steps answered before the chain failed were paid for: the record (and so the budgets) keeps them.
+      return { record: { ...record, ...spent, followUp: followUp && settings.followUp ? 'pending' : null }, toolCalls: [] };
     };
 
     if (chain.isEmpty) return fallback('no_provider_configured', []);
@@ -140,7 +177,9 @@ export class TurnRunner {
         },
         onApproval: (request) => delivery.showApproval(target, request, log),
         journal,
+        ...(budget?.headroom && { budget: { remainingUsd: budget.headroom.usd, reply: this.deps.budgets!.replyFor(conversation) } }),
       });
+      if (result.stoppedBy === 'budget' && budget?.headroom) this.deps.budgets?.refused(turn, budget.headroom.scope, 'mid-turn');
       // Whatever text is still held back goes out before the reply is stored and `done` sent.
       deltas?.flush();
       // An answer that used a tool depends on what the tool saw at the time: never replayed.
@@ -155,16 +194,18 @@ export class TurnRunner {
           model: result.model,
           cached: false,
           fallback: false,
-          fallbackReason: null,
+          // A turn the budget stopped before its next model call says which budget.
+          fallbackReason: result.stoppedBy === 'budget' && budget?.headroom ? budgetReason(budget.headroom.scope) : null,
           attempts: result.attempts,
           latencyMs: elapsed(),
           inputTokens: result.inputTokens,
           outputTokens: result.outputTokens,
+          costUsd: result.costUsd,
         },
         toolCalls: result.toolCalls,
       };
     } catch (error) {
-      if (error instanceof AllProvidersFailedError) return fallback(error.reason, error.attempts, true);
+      if (error instanceof AllProvidersFailedError) return fallback(error.reason, error.attempts, true, error.spent);
       // Anything else is our bug or the database; the person still gets an answer.
       log.error({ err: error }, 'agent turn failed unexpectedly');
       return fallback('internal_error', []);

@@ -11,6 +11,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export interface AppProcess {
   url: string;
   child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
   /** SIGKILL: no shutdown hooks run, as in a crash. */
   kill(): Promise<void>;
   /** SIGTERM: graceful shutdown. */
@@ -56,6 +58,7 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
   return {
     url,
     child,
+    output: () => output,
     async kill() {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exit;

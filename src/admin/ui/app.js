@@ -2,7 +2,8 @@
 // the detail drawer, the handoff inbox, transcripts an operator can answer from, Stripe's
 // payment events, charts and health. Data arrives redacted from the API.
 import { ApiError, exportUrl, get, login, logout, post } from './api.js';
-import { barChart } from './charts.js';
+import { destroyCharts, timeChart } from './charts.js';
+import { loadSpend } from './spend.js';
 import {
   clear,
   conversationRow,
@@ -13,7 +14,9 @@ import {
   inboxRow,
   notesList,
   paymentRow,
+  personHead,
   statsSummary,
+  tickConfirmationWaits,
   toolCallDetail,
   toolCallRow,
   transcript,
@@ -23,8 +26,13 @@ const $ = (selector) => document.querySelector(selector);
 const state = {
   toolCallQuery: {},
   toolCallCursor: null,
+  /** The tool-call list has been read once (before that, an empty table is not "no calls"). */
+  toolCallsRead: false,
   conversationQuery: {},
   conversationCursor: null,
+  /** The person view: the conversation it was opened from, and its next page. */
+  personId: null,
+  personCursor: null,
   paymentQuery: {},
   paymentCursor: null,
   /** Re-reads in a row while an event on screen is still being handled (capped). */
@@ -32,6 +40,8 @@ const state = {
   paymentRereadTimer: null,
   /** The tool call open in the drawer. */
   drawer: null,
+  /** The drawer's latest read (an older one finishing late is dropped). */
+  drawerRequest: null,
   socket: null,
   /** GET /api/admin/me: who is logged in and their role. */
   me: null,
@@ -106,8 +116,96 @@ function showLogin() {
   state.socket?.disconnect();
   state.socket = null;
   $('#console').hidden = true;
+  $('#setup').hidden = true;
   $('#login').hidden = false;
   $('#login-email').focus();
+  void showLoginOptions();
+  void offerFirstRun();
+}
+
+/** With no account yet nobody can log in: the first-run setup is shown instead (and linked from the login). */
+async function offerFirstRun() {
+  const { needed } = await get('/api/admin/setup').catch(() => ({ needed: false }));
+  $('#login-first-run').hidden = !needed;
+  if (needed && !state.setupDismissed && !$('#login').hidden) showSetup();
+}
+
+function showSetup() {
+  $('#login').hidden = true;
+  $('#setup').hidden = false;
+  $('#setup-token').focus();
+}
+
+$('#show-setup').addEventListener('click', showSetup);
+$('#setup-to-login').addEventListener('click', () => {
+  state.setupDismissed = true;
+  showLogin();
+});
+
+$('#setup-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const error = $('#setup-error');
+  error.textContent = '';
+  if ($('#setup-password').value !== $('#setup-password-again').value) {
+    error.textContent = 'The two passwords differ.';
+    $('#setup-password-again').focus();
+    return;
+  }
+  const body = { token: $('#setup-token').value, email: $('#setup-email').value, name: $('#setup-name').value, password: $('#setup-password').value };
+  try {
+    await post('/api/admin/setup', body);
+    $('#setup-password').value = '';
+    $('#setup-password-again').value = '';
+    await start();
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.code === 'already_set_up') {
+      state.setupDismissed = true;
+      showLogin();
+      $('#login-error').textContent = 'An admin account exists already: log in, or ask an admin for an account.';
+      return;
+    }
+    error.textContent = describeError(failure);
+  }
+});
+
+// ---------- sign-in options: password, single sign-on ----------
+
+/** Why the identity provider's sign-in was refused (the callback sends the browser back with `?sso_error=`). */
+const SSO_ERRORS = {
+  state_mismatch: 'That sign-in was not started in this browser, or it took too long. Sign in again.',
+  idp_error: 'The identity provider did not sign you in.',
+  code_rejected: 'That sign-in expired or was used already. Sign in again.',
+  response_invalid: "The identity provider's answer could not be verified. Sign in again, or ask your administrator.",
+  email_missing: 'The identity provider did not share your email address. Ask your administrator.',
+  email_unverified: 'Your email address is not verified at the identity provider.',
+  domain_not_allowed: 'Accounts of your email domain cannot sign in to this console.',
+  account_conflict: 'Another console account already uses your email address. Ask an administrator.',
+  provider_unavailable: 'The identity provider cannot be reached right now. Try again in a moment.',
+};
+
+/** Shows the ways in the server has on: "Sign in with …" (OIDC), the password form, or both. */
+async function showLoginOptions() {
+  const options = await get('/api/admin/login-options').catch(() => ({ password: true, sso: null }));
+  const { sso } = options;
+  $('#sso-login').hidden = !sso;
+  $('#sso-help').hidden = !sso;
+  if (sso) {
+    $('#sso-button').textContent = `Sign in with ${sso.name}`;
+    $('#sso-button').href = sso.startUrl;
+    $('#sso-help-name').textContent = sso.name;
+  }
+  $('#sso-or').hidden = !(sso && options.password);
+  // Disabled too, so its required fields do not block anything while hidden.
+  $('#password-login').hidden = !options.password;
+  $('#password-login').disabled = !options.password;
+  $('#login').dataset.sso = sso ? 'on' : 'off';
+  $('#login').dataset.passwordLogin = options.password ? 'on' : 'off';
+  if (!options.password && sso && !$('#login').hidden) $('#sso-button').focus();
+  const reason = new URLSearchParams(location.search).get('sso_error');
+  if (reason) {
+    $('#login-error').textContent = SSO_ERRORS[reason] ?? 'Single sign-on did not work. Try again.';
+    history.replaceState(null, '', location.pathname + location.hash);
+  }
 }
 
 async function start() {
@@ -122,6 +220,7 @@ async function start() {
     throw error;
   }
   $('#login').hidden = true;
+  $('#setup').hidden = true;
   $('#console').hidden = false;
   connectFeed();
   refreshInbox();
@@ -169,16 +268,18 @@ function connectFeed() {
   });
   socket.on('tool-call', (item) => {
     livePaymentsRefresh();
-    if (!matchesLiveFilters(item)) return;
-    const body = $('#tool-call-table tbody');
-    if (body.querySelector(`tr[data-id="${CSS.escape(item.id)}"]`)) return;
-    const row = toolCallRow(item, openToolCall);
-    row.classList.add('fresh');
-    body.prepend(row);
+    showLiveToolCall(item);
   });
   const onConversationEvent = (event) => {
     if (event?.conversationId && event.conversationId === state.conversationId) refreshConversation();
   };
+  // A call changed status (the person confirmed or declined, it expired, a confirmed call ended):
+  // its row changes in place, and the drawer and transcript showing it follow.
+  socket.on('tool-call.status', (item) => {
+    showLiveToolCall(item);
+    if (state.drawer?.id === item.id) refreshDrawer();
+    onConversationEvent(item);
+  });
   socket.on('handoff', (event) => {
     refreshInbox();
     onConversationEvent(event);
@@ -186,6 +287,8 @@ function connectFeed() {
   socket.on('message', (event) => {
     if (!$('#view-inbox').hidden) refreshInbox();
     onConversationEvent(event);
+    // A confirmation's outcome is sent right after the call's status changes: the drawer shows it as the reply.
+    if (event?.role === 'assistant' && event.conversationId === state.drawer?.conversationId) refreshDrawer();
     livePaymentsRefresh();
     // A payment notice follows the change of a checkout link's payment.
     if (event?.author === 'system' && event.conversationId) refreshPaymentsOf(event.conversationId);
@@ -197,6 +300,36 @@ function connectFeed() {
     if (event?.conversationId) refreshPaymentsOf(event.conversationId);
     onConversationEvent(event);
   });
+}
+
+/** A call's status only moves forward (pending → running → its outcome): an event arriving late never undoes a newer one. */
+const statusStage = (status) => ({ pending: 0, running: 1 })[status] ?? 2;
+
+/**
+ * A call from the live feed: a row on screen is replaced in place (its status changed); a call not
+ * on screen is added where it belongs, newest first, when it matches the filters.
+ */
+function showLiveToolCall(item) {
+  const body = $('#tool-call-table tbody');
+  const existing = body.querySelector(`tr[data-id="${CSS.escape(item.id)}"]`);
+  if (existing) {
+    if (statusStage(item.status) < statusStage(existing.dataset.status)) return;
+    const row = toolCallRow(item, openToolCall);
+    row.classList.add('fresh');
+    // The keyboard stays on the row it was on.
+    const focused = existing.contains(document.activeElement);
+    existing.replaceWith(row);
+    if (focused) row.focus();
+    return;
+  }
+  if (!matchesLiveFilters(item)) return;
+  const row = toolCallRow(item, openToolCall);
+  row.classList.add('fresh');
+  const rows = [...body.querySelectorAll('tr[data-id]')];
+  const older = rows.find((other) => other.dataset.created < item.createdAt);
+  if (older) older.before(row);
+  // Older than every row on screen: its place is on a page not read yet, unless this is the last one.
+  else if (rows.length === 0 || !state.toolCallCursor) body.append(row);
 }
 
 /** New rows appear live when they match the filters that can be checked in the browser. */
@@ -238,11 +371,28 @@ async function loadToolCalls(append = false) {
     const body = $('#tool-call-table tbody');
     if (!append) clear(body);
     for (const item of page.items) body.append(toolCallRow(item, openToolCall));
-    if (!append && page.items.length === 0) body.append(el('tr', { class: 'empty' }, el('td', { colspan: 8, class: 'muted' }, 'no tool calls match')));
     state.toolCallCursor = page.nextCursor;
     $('#tool-call-more').hidden = !page.nextCursor;
+    state.toolCallsRead = true;
+    syncToolCallEmpty();
   });
 }
+
+/**
+ * An empty list says why and what to do; the table comes back with its first row, from a read
+ * or from the live feed (the observer sees rows however they arrive).
+ */
+function syncToolCallEmpty() {
+  if (!state.toolCallsRead) return;
+  const empty = $('#tool-call-table tbody tr[data-id]') === null;
+  const filtered = Object.keys(state.toolCallQuery).length > 0;
+  $('#tool-call-empty').textContent = filtered
+    ? 'No tool calls match these filters. Widen the time range or press Clear to see every call.'
+    : 'No tool calls yet. When the agent uses a tool (a booking, a checkout link, a lead), the call appears here as it happens.';
+  $('#tool-call-empty').hidden = !empty;
+  $('#tool-call-table').closest('.table-wrap').hidden = empty;
+}
+new MutationObserver(syncToolCallEmpty).observe($('#tool-call-table tbody'), { childList: true });
 
 $('#tool-call-filters').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -258,21 +408,37 @@ $('#tool-call-filters').addEventListener('reset', () => {
 $('#tool-call-more').addEventListener('click', () => loadToolCalls(true));
 
 async function openToolCall(id, { focus = true } = {}) {
+  // The last call asked for wins: an earlier read finishing late (a live refresh) does not replace it.
+  const request = (state.drawerRequest = Symbol(id));
   await guarded(async () => {
     const detail = await get(`/api/admin/tool-calls/${encodeURIComponent(id)}`);
+    if (state.drawerRequest !== request) return;
     const body = $('#drawer-body');
+    // A live refresh replaces what the keyboard was on: it stays in the drawer.
+    const hadFocus = body.contains(document.activeElement);
     clear(body);
     body.append(toolCallDetail(detail, closeDrawer));
     state.drawer = { id, conversationId: detail.conversation.id };
     $('#drawer').hidden = false;
-    if (focus) $('#drawer-close').focus();
+    if (focus || hadFocus) $('#drawer-close').focus();
   });
 }
 
 function closeDrawer() {
   state.drawer = null;
+  state.drawerRequest = null;
   $('#drawer').hidden = true;
 }
+
+/** Reads the open drawer's call again (a live change), keeping the focus where it is. */
+const refreshDrawer = coalesced(async () => {
+  if (state.drawer && !$('#drawer').hidden) await openToolCall(state.drawer.id, { focus: false });
+});
+
+/** A pending confirmation's wait keeps counting while the drawer shows it. */
+setInterval(() => {
+  if (!$('#drawer').hidden) tickConfirmationWaits($('#drawer-body'));
+}, 5000);
 
 /**
  * A checkout link of this conversation may have a new payment state: its rows in the tool-call
@@ -300,6 +466,13 @@ async function loadConversations(append = false) {
     for (const item of page.items) body.append(conversationRow(item, (id) => (location.hash = `#/conversations/${id}`)));
     state.conversationCursor = page.nextCursor;
     $('#conversation-more').hidden = !page.nextCursor;
+    const empty = body.rows.length === 0;
+    const filtered = Object.keys(state.conversationQuery).length > 0;
+    $('#conversation-empty').textContent = filtered
+      ? 'No conversations match these filters. Widen the time range or clear a filter.'
+      : 'No conversations yet. They appear here when someone writes through the web widget, Slack, SMS or WhatsApp.';
+    $('#conversation-empty').hidden = !empty;
+    $('#conversation-table').closest('.table-wrap').hidden = empty;
   });
 }
 
@@ -309,6 +482,35 @@ $('#conversation-filters').addEventListener('submit', (event) => {
   loadConversations();
 });
 $('#conversation-more').addEventListener('click', () => loadConversations(true));
+
+// ---------- one person, across channels ----------
+
+async function loadPerson(append = false) {
+  const id = state.personId;
+  await guarded(async () => {
+    const page = await get(`/api/admin/conversations/${encodeURIComponent(id)}/person`, { cursor: append ? state.personCursor : undefined });
+    if (state.personId !== id) return;
+    if (!append) {
+      clear($('#person-head'));
+      $('#person-head').append(personHead(page.person));
+    }
+    const body = $('#person-table tbody');
+    if (!append) clear(body);
+    for (const item of page.items) body.append(conversationRow(item, (conversationId) => (location.hash = `#/conversations/${conversationId}`)));
+    state.personCursor = page.nextCursor;
+    $('#person-more').hidden = !page.nextCursor;
+  }, '#person-error');
+}
+
+function openPerson(id) {
+  state.personId = id;
+  state.personCursor = null;
+  clear($('#person-head'));
+  clear($('#person-table tbody'));
+  $('#person-more').hidden = true;
+  loadPerson();
+}
+$('#person-more').addEventListener('click', () => loadPerson(true));
 
 // ---------- payments ----------
 
@@ -596,17 +798,18 @@ async function loadStats() {
     const from = new Date(to.getTime() - hours * 3600_000);
     const stats = await get('/api/admin/stats', { from: from.toISOString(), to: to.toISOString() });
     const target = $('#stats');
+    destroyCharts();
     clear(target);
-    target.append(
-      statsSummary(stats),
-      el(
-        'div',
-        { class: 'charts' },
-        barChart('Messages', stats.series, 'messages'),
-        barChart('Tool calls', stats.series, 'toolCalls', { color: '#2f9e6b' }),
-        barChart('Tool errors', stats.series, 'toolErrors', { color: '#c9452f' }),
-        barChart('Turn latency p95', stats.series, 'p95LatencyMs', { color: '#8a5cd0', unit: ' ms' }),
-      ),
+    const bucketSeconds = stats.window.bucketSeconds;
+    $('#stats-bucket').textContent = `one point per ${stats.window.bucket}`;
+    // Charts first: they answer "how is it going" at a glance; the figures and tables follow.
+    const charts = el('div', { class: 'charts' });
+    target.append(charts, statsSummary(stats));
+    charts.append(
+      timeChart('Messages', stats.series, 'messages', { bucketSeconds, empty: 'No messages in this window.' }),
+      timeChart('Tool calls', stats.series, 'toolCalls', { bucketSeconds, color: '#2f9e6b', empty: 'No tool calls in this window.' }),
+      timeChart('Tool errors', stats.series, 'toolErrors', { bucketSeconds, color: '#c9452f', empty: 'No tool errors in this window.' }),
+      timeChart('Turn latency p95', stats.series, 'p95LatencyMs', { bucketSeconds, color: '#8a5cd0', kind: 'line', empty: 'No answered turns in this window.' }),
     );
   });
 }
@@ -614,6 +817,7 @@ $('#stats-filters').addEventListener('submit', (event) => {
   event.preventDefault();
   loadStats();
 });
+$('#stats-filters select[name=window]').addEventListener('change', () => loadStats());
 
 async function loadHealth() {
   await guarded(async () => {
@@ -624,6 +828,17 @@ async function loadHealth() {
   });
 }
 
+// ---------- spend ----------
+
+const refreshSpend = () =>
+  loadSpend({
+    onError: (error) => (error instanceof ApiError && error.status === 401 ? showLogin() : showError('#spend-error', error)),
+  });
+$('#spend-filters').addEventListener('submit', (event) => {
+  event.preventDefault();
+  refreshSpend();
+});
+
 // ---------- routing ----------
 
 function show(view) {
@@ -631,7 +846,7 @@ function show(view) {
   // A transcript belongs to the list it was opened from.
   if (view === 'inbox' || view === 'conversations' || view === 'payments') state.list = view;
   $('#crumb-payments').hidden = state.list !== 'payments';
-  const active = view === 'transcript' ? (state.list ?? 'conversations') : view;
+  const active = view === 'transcript' ? (state.list ?? 'conversations') : view === 'person' ? 'conversations' : view;
   for (const section of document.querySelectorAll('.view')) section.hidden = section.id !== `view-${view}`;
   for (const link of document.querySelectorAll('nav a')) {
     link.classList.toggle('active', link.dataset.view === active);
@@ -653,6 +868,9 @@ function route() {
   } else if (view === 'conversations') {
     show('conversations');
     loadConversations();
+  } else if (view === 'people' && id) {
+    show('person');
+    openPerson(id);
   } else if (view === 'payments') {
     show('payments');
     state.paymentRereads = 0;
@@ -660,6 +878,9 @@ function route() {
   } else if (view === 'stats') {
     show('stats');
     loadStats();
+  } else if (view === 'spend') {
+    show('spend');
+    refreshSpend();
   } else if (view === 'health') {
     show('health');
     loadHealth();

@@ -110,19 +110,121 @@ export function paymentRow(item) {
   );
 }
 
+// ---------- confirmations (calls held for the person) ----------
+
+const CONFIRMATION_CHIPS = {
+  pending: () => 'awaiting the person',
+  confirmed: (wait) => `confirmed · ${wait}`,
+  declined: (wait) => `by the person · ${wait}`,
+  expired: (wait) => `no answer · ${wait}`,
+};
+
+const CONFIRMATION_HINTS = {
+  pending: 'held until the person confirms or declines',
+  confirmed: 'the person confirmed',
+  declined: 'the person declined: nothing was done',
+  expired: 'the person did not answer in time: nothing was done',
+};
+
+/** A held call's confirmation as a chip next to its status: what the person decided and how long it took them. */
+export function confirmationChip(confirmation) {
+  const state = String(confirmation.state).replace(/[^a-z]/g, '');
+  const wait = formatDuration(confirmation.waitMs);
+  const when = confirmation.decidedAt ? ` · ${formatTime(confirmation.decidedAt)}, after ${wait}` : ` · waiting for ${wait}`;
+  return el('span', { class: `badge confirm confirm-${state}`, title: `${CONFIRMATION_HINTS[state] ?? state}${when}` }, (CONFIRMATION_CHIPS[state] ?? (() => state))(wait));
+}
+
+const DECISIONS = { pending: 'waiting for the person', confirmed: 'confirmed', declined: 'declined', expired: 'expired (no answer)' };
+
+/**
+ * The confirmation section of the drawer: what the person was asked, their decision, when, and how
+ * long they took. A pending one's wait keeps counting (`data-wait-ms` from the read at `data-read-at`).
+ */
+function confirmationSection(confirmation) {
+  const state = String(confirmation.state).replace(/[^a-z]/g, '');
+  const pending = state === 'pending';
+  const wait = pending
+    ? el('span', { class: 'confirm-wait ticking', dataset: { waitMs: String(confirmation.waitMs), readAt: String(Date.now()) } }, `waiting for ${formatDuration(confirmation.waitMs)}`)
+    : el('span', { class: 'confirm-wait' }, formatDuration(confirmation.waitMs));
+  return el(
+    'section',
+    { class: `confirmation confirmation-${state}`, 'aria-labelledby': 'confirmation-heading' },
+    el('h3', { id: 'confirmation-heading' }, 'Confirmation'),
+    el('p', { class: 'confirm-summary message-text' }, confirmation.summary ?? ''),
+    el(
+      'dl',
+      {},
+      field('decision', el('span', { class: `badge confirm confirm-${state} confirm-decision` }, DECISIONS[state] ?? state)),
+      field('decided', pending ? null : formatTime(confirmation.decidedAt)),
+      field('wait', wait),
+      pending ? field('expires', formatTime(confirmation.expiresAt)) : null,
+    ),
+  );
+}
+
+/** Keeps the wait of a pending confirmation counting while the drawer shows it. */
+export function tickConfirmationWaits(root) {
+  for (const node of root.querySelectorAll('.confirm-wait.ticking')) {
+    node.textContent = `waiting for ${formatDuration(Number(node.dataset.waitMs) + Date.now() - Number(node.dataset.readAt))}`;
+  }
+}
+
+/** The reply part of the drawer: for a held call, the outcome the person was sent, then the agent's question as such. */
+function replySection(detail) {
+  const meta = (reply) =>
+    el('p', { class: 'muted' }, `${reply.provider ?? 'no provider'} · ${reply.latencyMs ?? '?'} ms${reply.fallback ? ' · fallback' : ''}${reply.cached ? ' · cached' : ''}`);
+  const confirmation = detail.confirmation;
+  if (!confirmation) return detail.reply ? [el('h3', {}, 'Reply'), el('p', { class: 'message-text reply-text' }, detail.reply.text), meta(detail.reply)] : null;
+  const outcome = detail.reply
+    ? [el('p', { class: 'message-text reply-text' }, detail.reply.text), el('p', { class: 'muted' }, `sent ${formatTime(detail.reply.createdAt)}`)]
+    : el(
+        'p',
+        { class: 'muted reply-pending' },
+        confirmation.state === 'pending'
+          ? 'Nothing sent yet: the call waits for the person to confirm or decline.'
+          : confirmation.state === 'confirmed' && detail.status === 'running'
+            ? 'Confirmed; the call is running. Its outcome is sent when it ends.'
+            : 'No outcome message found for this call.',
+      );
+  // el() flattens one level: this list must be flat.
+  return [
+    el('h3', {}, 'Reply: the outcome'),
+    outcome,
+    ...(confirmation.prompt
+      ? [
+          el('h3', {}, 'Confirmation prompt'),
+          el('p', { class: 'muted' }, "The agent's reply in the turn, asking the person to confirm (not the outcome):"),
+          el('p', { class: 'message-text prompt-text' }, confirmation.prompt.text),
+          meta(confirmation.prompt),
+        ]
+      : []),
+  ].flat();
+}
+
 // ---------- tool calls ----------
 
 export function toolCallRow(item, onOpen) {
   return el(
     'tr',
-    { dataset: { id: item.id, conversation: item.conversationId }, tabindex: '0', onclick: () => onOpen(item.id), onkeydown: (event) => event.key === 'Enter' && onOpen(item.id) },
+    {
+      dataset: { id: item.id, conversation: item.conversationId, status: item.status, created: item.createdAt },
+      tabindex: '0',
+      onclick: () => onOpen(item.id),
+      onkeydown: (event) => event.key === 'Enter' && onOpen(item.id),
+    },
     el('td', { class: 'nowrap' }, formatTime(item.createdAt)),
     el('td', { class: 'tool' }, item.toolName),
-    el('td', { class: 'nowrap' }, statusBadge(item.status), item.payment ? [' ', paymentChip(item.payment)] : null),
+    el(
+      'td',
+      { class: 'nowrap' },
+      statusBadge(item.status),
+      item.payment ? [' ', paymentChip(item.payment)] : null,
+      item.confirmation ? [' ', confirmationChip(item.confirmation)] : null,
+    ),
     el('td', { class: 'num' }, item.durationMs ?? '—'),
     el('td', {}, item.provider ?? '—'),
     el('td', {}, item.channel),
-    el('td', { class: 'user' }, item.user),
+    el('td', { class: 'user' }, personLink(item, item.conversationId)),
     el('td', { class: 'args' }, oneLine(item.arguments)),
   );
 }
@@ -133,10 +235,10 @@ export function conversationRow(item, onOpen) {
     { dataset: { id: item.id }, tabindex: '0', onclick: () => onOpen(item.id), onkeydown: (event) => event.key === 'Enter' && onOpen(item.id) },
     el('td', { class: 'nowrap' }, formatTime(item.updatedAt)),
     el('td', {}, item.channel),
-    el('td', { class: 'user' }, item.user),
+    el('td', { class: 'user' }, personLink(item, item.id)),
     el('td', { class: 'num' }, item.messageCount),
     el('td', { class: 'num' }, item.toolCallCount),
-    el('td', {}, item.mode === 'human' ? statusBadge('human') : '', ' ', item.hasFallback ? statusBadge('fallback') : '', ' ', item.hasError ? statusBadge('error') : ''),
+    el('td', { class: 'flags' }, conversationFlags(item)),
   );
 }
 
@@ -151,7 +253,9 @@ export function formatDuration(ms) {
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
-const REASONS = { requested: 'asked the agent', fallback: 'agent could not answer', operator: 'taken over', keyword: 'keyword', undeliverable: 'reply undeliverable (WhatsApp 24 h)' };
+const REASONS = { requested: 'asked the agent', fallback: 'agent could not answer', operator: 'taken over', keyword: 'keyword', undeliverable: 'reply undeliverable (WhatsApp 24 h)', budget: 'budget spent' };
+/** USD of model calls: small amounts with enough digits to read. */
+const usd = (value) => `$${value.toFixed(value >= 1 ? 2 : value >= 0.01 ? 4 : 6)}`;
 export const reasonText = (reason) => REASONS[reason] ?? reason;
 
 /** One inbox row. `waitedMs` is computed by the caller (it keeps ticking while the row waits). */
@@ -160,7 +264,7 @@ export function inboxRow(item, waitedMs, onOpen) {
   return el(
     'tr',
     { dataset: { id: item.conversationId, status: item.status }, tabindex: '0', onclick: open, onkeydown: (event) => event.key === 'Enter' && open() },
-    el('td', { class: 'user' }, item.user),
+    el('td', { class: 'user' }, personLink(item, item.conversationId)),
     el('td', {}, item.channel),
     el('td', {}, statusBadge(item.status)),
     el('td', {}, reasonText(item.reason)),
@@ -195,6 +299,12 @@ function messageBubble(message, onOpenToolCall) {
       message.latencyMs !== null && message.role === 'assistant' && author.key === 'agent' ? ` · ${message.latencyMs} ms` : '',
       message.cached ? ' · cached' : '',
       message.fallback ? ` · fallback (${message.fallbackReason ?? '?'})` : '',
+      // A budget kept the message from the model (or stopped the turn): which one (turn/budgets.ts).
+      !message.fallback && message.fallbackReason?.startsWith('budget:')
+        ? [' · ', el('span', { class: 'badge status-refused budget-reason' }, `budget spent: ${message.fallbackReason.slice('budget:'.length).replace('_', ' ')}`)]
+        : '',
+      typeof message.costUsd === 'number' ? ` · ${usd(message.costUsd)}` : '',
+      message.outcomeOf ? [' · ', el('span', { class: 'badge confirm-outcome', title: 'sent once the person answered a confirmation' }, 'confirmation outcome')] : '',
     ),
     el('p', { class: 'message-text' }, message.text),
     message.toolCalls.map((call) =>
@@ -205,7 +315,9 @@ function messageBubble(message, onOpenToolCall) {
         ' ',
         statusBadge(call.status),
         call.payment ? [' ', paymentChip(call.payment)] : null,
-        ` ${call.durationMs ?? '?'} ms `,
+        call.confirmation ? [' ', confirmationChip(call.confirmation)] : null,
+        // A declined or expired call never ran: no duration to show.
+        call.durationMs === null && call.confirmation ? ' ' : ` ${call.durationMs ?? '?'} ms `,
         el('code', {}, oneLine(call.arguments, 120)),
         call.error ? el('div', { class: 'error-text' }, call.error) : null,
       ),
@@ -221,6 +333,7 @@ export function toolCallDetail(detail, onOpenConversation) {
     'div',
     { class: 'detail' },
     el('h2', {}, detail.toolName, ' ', statusBadge(detail.status)),
+    detail.confirmation ? confirmationSection(detail.confirmation) : null,
     el(
       'dl',
       {},
@@ -233,7 +346,7 @@ export function toolCallDetail(detail, onOpenConversation) {
       field('idempotency key', detail.idempotencyKey),
       field('step', detail.step),
       field('channel', detail.conversation.channel),
-      field('user', detail.conversation.user),
+      field('user', [detail.conversation.user, ' ', el('a', { class: 'person-all', href: `#/people/${detail.conversation.id}` }, 'all conversations of this person')]),
       field('conversation', el('a', { href: `#/conversations/${detail.conversation.id}`, onclick: onOpenConversation }, detail.conversation.id)),
     ),
     el('h3', {}, 'Arguments'),
@@ -242,13 +355,7 @@ export function toolCallDetail(detail, onOpenConversation) {
     pre(detail.result, 'result'),
     detail.error ? [el('h3', {}, 'Error'), pre(detail.error, 'error-text')] : null,
     detail.message ? [el('h3', {}, 'User message'), el('p', { class: 'message-text user-text' }, detail.message.text)] : null,
-    detail.reply
-      ? [
-          el('h3', {}, 'Reply'),
-          el('p', { class: 'message-text reply-text' }, detail.reply.text),
-          el('p', { class: 'muted' }, `${detail.reply.provider ?? 'no provider'} · ${detail.reply.latencyMs ?? '?'} ms${detail.reply.fallback ? ' · fallback' : ''}${detail.reply.cached ? ' · cached' : ''}`),
-        ]
-      : null,
+    replySection(detail),
   );
 }
 
@@ -262,8 +369,10 @@ export function transcript(detail, onOpenToolCall) {
       { class: 'muted' },
       `${detail.id} · started ${formatTime(detail.createdAt)}`,
       detail.hasFallback ? ' · has fallback' : '',
+      typeof detail.costUsd === 'number' ? [' · ', el('span', { class: 'conversation-cost' }, `spent ${usd(detail.costUsd)}`)] : '',
       detail.hasError ? ' · has errors' : '',
     ),
+    el('p', { class: 'person-line' }, personLink(detail, detail.id), el('span', { class: 'muted' }, ' · all conversations of this person')),
     detail.messages.length === 0 ? el('p', { class: 'muted' }, 'no messages yet') : detail.messages.map((message) => messageBubble(message, onOpenToolCall)),
   );
 }
@@ -404,5 +513,82 @@ export function healthView(health) {
     health.queues.length > 0
       ? el('div', { class: 'card wide' }, el('h3', {}, 'Queues'), simpleTable(['queue', 'depth'], health.queues.map((queue) => [queue.name, queue.depth ?? '?'])))
       : null,
+  );
+}
+
+// ---------- people ----------
+
+const SVG = 'http://www.w3.org/2000/svg';
+/** 16 px line icons per channel (paths only: no markup, no inline style). */
+const CHANNEL_ICONS = {
+  web: ['M8 1.5a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z', 'M8 1.5c-3.6 3.6-3.6 9.4 0 13c3.6-3.6 3.6-9.4 0-13z', 'M1.5 8h13'],
+  sms: ['M2 2.5h12v8.5H7l-3.5 3v-3H2z', 'M5 6.75h6'],
+  whatsapp: ['M8 1.5a6.5 6.5 0 0 0-5.6 9.8L1.5 14.5l3.3-.9A6.5 6.5 0 1 0 8 1.5z', 'M5.6 5.2c0 2.9 2.3 5.2 5.2 5.2l.7-1.4-1.6-.8-.7.7a3.4 3.4 0 0 1-2.1-2.1l.7-.7-.8-1.6z'],
+  slack: ['M6.2 1.5 5 14.5', 'M11 1.5 9.8 14.5', 'M2 5.6h12.5', 'M1.5 10.4H14'],
+  other: ['M8 2.5a3 3 0 1 0 0 6a3 3 0 1 0 0-6z', 'M2.5 14.5c.6-3 2.9-4.5 5.5-4.5s4.9 1.5 5.5 4.5'],
+};
+const ICON_OF = { web: 'web', sms: 'sms', whatsapp: 'whatsapp', 'whatsapp-cloud': 'whatsapp', 'whatsapp-web': 'whatsapp', slack: 'slack' };
+
+export function channelIcon(channel) {
+  const kind = ICON_OF[channel] ?? 'other';
+  const icon = document.createElementNS(SVG, 'svg');
+  for (const [key, value] of Object.entries({ viewBox: '0 0 16 16', width: '16', height: '16', class: `channel-icon ch-${kind}`, 'aria-hidden': 'true', focusable: 'false' })) icon.setAttribute(key, value);
+  for (const d of CHANNEL_ICONS[kind]) {
+    const path = document.createElementNS(SVG, 'path');
+    path.setAttribute('d', d);
+    icon.append(path);
+  }
+  return icon;
+}
+
+/**
+ * A person in a list: channel icon and masked label ("Web visitor 3f2a…", "SMS ***67"), linking
+ * to every conversation of theirs. A click here opens the person, not the row it sits in.
+ */
+export function personLink(item, conversationId) {
+  const stop = (event) => event.stopPropagation();
+  return el(
+    'a',
+    {
+      class: 'person',
+      href: `#/people/${conversationId}`,
+      title: `${item.user} · all conversations of this person`,
+      onclick: stop,
+      onkeydown: (event) => event.key === 'Enter' && stop(event),
+    },
+    channelIcon(item.channel),
+    el('span', { class: 'person-label' }, item.userLabel ?? item.user),
+  );
+}
+
+/** A conversation's status in lists: with a person, fallbacks, errors, or "ok". */
+function conversationFlags(item) {
+  const flags = [item.mode === 'human' ? 'human' : null, item.hasFallback ? 'fallback' : null, item.hasError ? 'error' : null].filter(Boolean);
+  if (flags.length === 0) return el('span', { class: 'muted', title: 'no fallback, no error' }, 'ok');
+  return flags.flatMap((flag, index) => (index === 0 ? [statusBadge(flag)] : [' ', statusBadge(flag)]));
+}
+
+/** The head of the person view: who, on which channels, since when. */
+export function personHead(person) {
+  const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  return el(
+    'div',
+    { class: 'person-head' },
+    el('h1', { class: 'view-title' }, el('span', { class: 'person-name' }, person.label), el('span', { class: 'muted' }, count(person.conversationCount, 'conversation', 'conversations'))),
+    el(
+      'ul',
+      { class: 'person-channels' },
+      person.channels.map((channel) =>
+        el(
+          'li',
+          { dataset: { channel: channel.channel } },
+          channelIcon(channel.channel),
+          el('strong', {}, channel.name),
+          channel.name.toLowerCase() === channel.channel ? '' : el('span', { class: 'muted' }, ` (${channel.channel})`),
+          ` · ${count(channel.conversations, 'conversation', 'conversations')} · last active ${formatTime(channel.lastActiveAt)}`,
+        ),
+      ),
+    ),
+    el('p', { class: 'muted' }, `First seen ${formatTime(person.firstSeenAt)} · last active ${formatTime(person.lastActiveAt)}`),
   );
 }

@@ -6,6 +6,7 @@ import { replyKey } from '../../store/sessions.js';
 import type { Conversation } from '../../store/schema.js';
 import type { ConfirmationRequest, ConfirmationResolution, FinishedReply, HandoffState, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
 import type { Channel, ChannelContext, ChannelFactory } from '../channel.js';
+import { answerLatestByText } from '../text-confirmation.js';
 import { MAX_ATTACHMENTS, TOO_MANY_ATTACHMENTS_EVENT } from './bounded-parser.js';
 import { hashSessionToken, looksLikeSessionToken, newSessionToken } from './session-token.js';
 import {
@@ -16,6 +17,7 @@ import {
   type ClientToServerEvents,
   type MessageAck,
   type ServerToClientEvents,
+  shownConfirmationsSchema,
   type SocketData,
   type WebServer,
 } from './web-events.js';
@@ -41,6 +43,11 @@ export class WebChannel implements ReplyTransport, Channel {
   readonly #tokens = new WeakMap<WebSocket, string>();
   /** A returning visitor's newest reply id, when replies were stored after it (sent on connect). */
   readonly #missedAfter = new WeakMap<WebSocket, string>();
+  /**
+   * For a returning visitor with confirmations to show again (one is pending, or the client still
+   * shows some as waiting): the ids the client named (`auth.confirmations`), possibly none.
+   */
+  readonly #confirmationsToShow = new WeakMap<WebSocket, readonly string[]>();
   /** The socket's conversation row once known, so a message does not re-read it (its identity never changes). */
   readonly #conversations = new WeakMap<WebSocket, Conversation>();
 
@@ -90,6 +97,11 @@ export class WebChannel implements ReplyTransport, Channel {
         // `auth.after`: the newest reply the visitor holds; anything stored since is sent on connect.
         const after: unknown = socket.handshake.auth?.after;
         if (typeof after === 'string' && UUID.test(after) && found.latestReplyId !== null && found.latestReplyId !== after) this.#missedAfter.set(socket, after);
+        // A question still waiting is asked again (a reload must not lose its buttons), and one the
+        // client still shows as waiting but decided meanwhile is resolved.
+        const shown = shownConfirmationsSchema.safeParse(socket.handshake.auth?.confirmations);
+        const shownIds = shown.success ? shown.data : [];
+        if (found.pendingConfirmation || shownIds.length > 0) this.#confirmationsToShow.set(socket, shownIds);
         return;
       }
     }
@@ -109,7 +121,11 @@ export class WebChannel implements ReplyTransport, Channel {
       const known = this.#conversations.get(socket);
       const missedAfter = this.#missedAfter.get(socket);
       this.#missedAfter.delete(socket);
-      if (known && (missedAfter !== undefined || known.mode === 'human')) void this.catchUp(socket, known, missedAfter);
+      const shownConfirmations = this.#confirmationsToShow.get(socket);
+      this.#confirmationsToShow.delete(socket);
+      if (known && (missedAfter !== undefined || known.mode === 'human' || shownConfirmations !== undefined)) {
+        void this.catchUp(socket, known, missedAfter, shownConfirmations);
+      }
     }
     socket.on('confirmation.answer', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};
@@ -131,9 +147,15 @@ export class WebChannel implements ReplyTransport, Channel {
   /**
    * A visitor coming back (a reload, another page, after a drop longer than connection-state
    * recovery keeps) gets, straight to this socket: the replies stored since the newest one they
-   * hold (`auth.after`: an operator may have answered meanwhile), then where a handoff stands.
+   * hold (`auth.after`: an operator may have answered meanwhile), the confirmations still waiting
+   * (and the outcome of those the client still shows as waiting), then where a handoff stands.
    */
-  private async catchUp(socket: WebSocket, conversation: Conversation, after: string | undefined): Promise<void> {
+  private async catchUp(
+    socket: WebSocket,
+    conversation: Conversation,
+    after: string | undefined,
+    shownConfirmations: readonly string[] | undefined,
+  ): Promise<void> {
     try {
       const toSocket = this.io.local.to(socket.id);
       if (after !== undefined) {
@@ -149,11 +171,16 @@ export class WebChannel implements ReplyTransport, Channel {
           });
         }
       }
+      if (shownConfirmations !== undefined) {
+        const states = await this.context.confirmations.statesFor(conversation.id, shownConfirmations);
+        for (const request of states.waiting) toSocket.emit('confirmation.request', request);
+        for (const resolution of states.decided) toSocket.emit('confirmation.resolved', resolution);
+      }
       if (conversation.mode !== 'human') return;
       const open = await this.context.store.handoffs.findOpen(conversation.id);
       if (open) toSocket.emit('handoff', { status: open.status, ...(open.status === 'active' && open.operatorName && { operatorName: open.operatorName }) });
     } catch (error) {
-      this.logger.warn({ err: error }, 'missed replies or handoff state not sent');
+      this.logger.warn({ err: error }, 'missed replies, confirmations or handoff state not sent');
     }
   }
 
@@ -189,6 +216,13 @@ export class WebChannel implements ReplyTransport, Channel {
     }
     const { conversationId, tokenHash } = socket.data;
     const known = await this.knownConversation(socket);
+    // A whole-message YES / NO answers the newest pending confirmation, as on SMS (the model's
+    // note promises that reply); with nothing pending it is an ordinary message. The ack comes once
+    // the decision is recorded: a confirmed call may run longer than the client waits for an ack.
+    const answered = known && (await answerLatestByText(this.context.confirmations, known.id, parsed.data.text, { untilDecided: true }));
+    if (answered) {
+      return { ok: true, confirmation: { confirmationId: answered.confirmationId, status: answered.status, alreadyAnswered: answered.alreadyAnswered } };
+    }
     const result = await this.context.intake.accept(
       {
         channel: WEB_CHANNEL,

@@ -18,12 +18,24 @@ export const confirmationAnswerSchema = z.object({
   decision: z.enum(['confirm', 'decline'], { error: "decision must be 'confirm' or 'decline'" }),
 });
 
+/** At most this many ids in the handshake's `auth.confirmations`. */
+export const MAX_SHOWN_CONFIRMATIONS = 20;
+
+/**
+ * `auth.confirmations`: the ids of confirmations the client still shows as waiting (from its
+ * own transcript), so that one decided while it was away is resolved on connect. Anything
+ * else is ignored: the handshake never fails over it.
+ */
+export const shownConfirmationsSchema = z.array(z.uuid()).max(MAX_SHOWN_CONFIRMATIONS);
+
 export type ConfirmationAck =
   | { ok: true; status: string; alreadyAnswered: boolean }
   | { ok: false; error: { code: string; message: string } };
 
 export type MessageAck =
   | { ok: true; messageId: string; duplicate?: true }
+  /** A typed YES / NO answered the newest pending confirmation: no turn, and no reply to wait for (the outcome arrives as one). */
+  | { ok: true; confirmation: { confirmationId: string; status: string; alreadyAnswered: boolean } }
   | { ok: false; error: { code: string; message: string; retryAfterMs?: number } };
 
 export interface ServerToClientEvents {

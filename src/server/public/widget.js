@@ -1,6 +1,7 @@
 /*!
  * Switchboard chat widget. Embed with one tag:
  *   <script src="https://HOST/widget.js" data-title="Support" data-open="true" defer></script>
+ * data-open="true" opens the chat on load on screens at least 1024 px wide (narrower ones show the launcher).
  * Served as-is (no build step). Talks to the server it was loaded from over socket.io.
  * Page API: window.Switchboard.open(), .close(), .send(text) -> Promise<ack>, .conversationId.
  */
@@ -20,6 +21,12 @@
     title: (ownScript.getAttribute('data-title') || '').trim() || 'Chat with us',
     startOpen: ownScript.getAttribute('data-open') === 'true',
   };
+  /**
+   * data-open="true" opens the chat on load only where it fits beside the page: on a narrower
+   * screen the open panel would cover the page the visitor came to read (on a phone, all of it),
+   * so the launcher shows instead.
+   */
+  var OPEN_ON_LOAD_MEDIA = '(min-width: 1024px)';
   // localStorage is already per page origin; add the server origin only when the widget is embedded elsewhere.
   var KEY_SUFFIX = SERVER_ORIGIN === location.origin ? '' : ':' + SERVER_ORIGIN;
   var TOKEN_KEY = 'switchboard.token' + KEY_SUFFIX;
@@ -29,6 +36,8 @@
   var MAX_SEND_ATTEMPTS = 3;
   var TRANSCRIPT_LIMIT = 60;
   var RECONNECT_DELAYS_MS = [1000, 2000, 5000, 10000, 30000];
+  /** At most this many waiting confirmations are named in the handshake (the server's limit). */
+  var MAX_SHOWN_CONFIRMATIONS = 20;
 
   var ERROR_LABELS = {
     message_too_long: 'Message too long',
@@ -111,6 +120,7 @@
   }
   var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z';
   var ICON_CLOSE = 'M6 6l12 12M18 6L6 18';
+  var ICON_HIDE = 'M6 9l6 6 6-6';
   var ICON_SEND = 'M3 20l18-8L3 4v6l12 2-12 2z';
 
   /* ---------- text rendering: text nodes only, links built element by element ---------- */
@@ -187,9 +197,10 @@
     '  background: #4f46e5; color: #fff; cursor: pointer; box-shadow: 0 6px 20px rgba(40, 35, 120, .35); display: grid; place-items: center; }',
     '.launcher:hover { background: #4338ca; }',
     '.launcher svg { width: 26px; height: 26px; fill: currentColor; }',
+    '.launcher[aria-expanded="true"] svg { fill: none; stroke: currentColor; stroke-width: 2.4; stroke-linecap: round; stroke-linejoin: round; }',
     '.launcher[data-unread="true"]::after { content: ""; position: absolute; top: 6px; right: 6px; width: 12px; height: 12px;',
     '  border-radius: 50%; background: #f43f5e; border: 2px solid #fff; }',
-    'button:focus-visible, textarea:focus-visible, a:focus-visible, .messages:focus-visible { outline: 3px solid #a5b4fc; outline-offset: 2px; }',
+    'button:focus-visible, textarea:focus-visible, a:focus-visible, .messages:focus-visible, .note:focus-visible { outline: 3px solid #a5b4fc; outline-offset: 2px; }',
     '.panel { position: fixed; right: 20px; bottom: 92px; z-index: 2147483001; width: 380px; max-width: calc(100vw - 40px);',
     '  height: 580px; max-height: calc(100vh - 120px); display: flex; flex-direction: column; background: #fff;',
     '  border-radius: 16px; overflow: hidden; box-shadow: 0 16px 48px rgba(17, 24, 39, .25), 0 0 0 1px rgba(17, 24, 39, .06); }',
@@ -222,12 +233,24 @@
     '.message[data-status="fallback"] .note { color: #92400e; }',
     '.tools { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 4px; }',
     '.tool { font-size: 11.5px; padding: 1px 8px; border-radius: 999px; background: #eef2ff; color: #3730a3; }',
+    '.tool[data-status="ok"]::before { content: "\\2713"; margin-right: 4px; }',
+    '.tool[data-status="pending"], .tool[data-status="running"] { background: #fef3c7; color: #92400e; }',
+    '.tool[data-status="declined"], .tool[data-status="expired"] { background: #f3f4f6; color: #4b5563; }',
+    '.tool[data-status="error"], .tool[data-status="invalid"], .tool[data-status="refused"] { background: #fee2e2; color: #991b1b; }',
     '.confirm .bubble { border: 1px solid #c7d2fe; }',
     '.confirm-actions { display: flex; gap: 8px; margin-top: 6px; }',
     '.confirm-actions button { font: inherit; font-size: 13.5px; padding: 6px 14px; border-radius: 10px; cursor: pointer; border: 1px solid #4f46e5; }',
     '.confirm-actions .confirm-yes { background: #4f46e5; color: #fff; }',
     '.confirm-actions .confirm-no { background: #fff; color: #4338ca; }',
     '.confirm-actions button:disabled { opacity: .5; cursor: not-allowed; }',
+    '.confirm-actions button[aria-disabled="true"] { opacity: .6; cursor: progress; }',
+    '.message.confirm[data-status="settled"] .bubble { border-color: #e5e7eb; color: #4b5563; }',
+    '.confirm .note[data-outcome] { align-self: flex-start; display: inline-flex; align-items: center; gap: 5px; margin-top: 6px; padding: 2px 10px;',
+    '  border-radius: 999px; font-weight: 600; }',
+    '.confirm .note[data-outcome="ok"]::before, .confirm .note[data-outcome="running"]::before { content: "\\2713"; }',
+    '.note[data-outcome="ok"], .note[data-outcome="running"] { background: #ecfdf5; color: #065f46; }',
+    '.note[data-outcome="declined"], .note[data-outcome="expired"] { background: #f3f4f6; color: #374151; }',
+    '.note[data-outcome="error"] { background: #fef2f2; color: #991b1b; }',
     '.author { display: flex; align-items: baseline; gap: 4px; margin: 0 0 3px 4px; font-size: 12.5px; color: #6b7280; }',
     '.author [data-role="author-name"] { font-weight: 600; color: #065f46; }',
     '.message[data-author="operator"] .bubble { background: #ecfdf5; color: #064e3b; border: 1px solid #a7f3d0; box-shadow: none; }',
@@ -394,10 +417,21 @@
       storage.set(TRANSCRIPT_KEY, JSON.stringify(transcript));
     }
 
+    /** The transcript entry of each recorded row, so an entry is kept in the order the rows are shown. */
+    var rowEntries = new WeakMap();
+
     function record(view) {
       if (view.recorded) return;
       view.recorded = true;
-      transcript.entries.push(view.entry);
+      rowEntries.set(view.row, view.entry);
+      // A reply is recorded when it finishes, which may be after a row shown below it (the question
+      // its turn asked): it goes before the first recorded row that follows it.
+      var at = -1;
+      for (var next = view.row.nextElementSibling; next && at < 0; next = next.nextElementSibling) {
+        if (rowEntries.has(next)) at = transcript.entries.indexOf(rowEntries.get(next));
+      }
+      if (at >= 0) transcript.entries.splice(at, 0, view.entry);
+      else transcript.entries.push(view.entry);
       saveTranscript();
     }
 
@@ -493,14 +527,22 @@
         var view = addMessage(entry.role, entry.status);
         view.entry = entry;
         view.recorded = true;
+        rowEntries.set(view.row, entry);
+        if (entry.kind === 'confirmation') {
+          if (typeof entry.confirmationId === 'string') addConfirmationCard(entry, view);
+          else view.row.remove();
+          return;
+        }
         // Transcripts saved before authors existed: the role tells.
         setAuthor(view, AUTHORS.indexOf(entry.author) >= 0 ? entry.author : entry.role === 'user' ? 'user' : 'agent', entry.operatorName);
         view.text = entry.text;
         renderText(view.bubble, entry.text);
         if (entry.note) setNote(view, entry.note);
+        drawChips(view);
         // A finished reply the server may send again (missed-replies catch-up) changes nothing.
         if (entry.role === 'assistant' && typeof entry.messageId === 'string') replies.set(entry.messageId, view);
       });
+      confirmations.forEach(syncChip);
       scrollToBottom(true);
     }
 
@@ -514,55 +556,184 @@
 
     /* --- confirmations of sensitive actions (server: confirmation.request / confirmation.resolved) --- */
 
-    /** Confirmation cards by confirmationId. */
+    /**
+     * Confirmation cards by confirmationId. Each is kept in the transcript with its outcome, so a
+     * reload shows a decided question as decided; one still waiting is named in the handshake
+     * (auth.confirmations) and the server says how it stands, and asks again any still pending.
+     */
     var confirmations = new Map();
     var CONFIRMATION_NOTES = { ok: 'Confirmed', error: 'Confirmed, but it failed', running: 'Confirmed', declined: 'Declined', expired: 'Expired' };
 
-    function settleConfirmation(card, status) {
-      card.yes.disabled = true;
-      card.no.disabled = true;
-      card.settled = true;
-      clearTimeout(card.timer);
-      setStatus(card.view, 'settled');
-      setNote(card.view, CONFIRMATION_NOTES[status] || status);
-    }
-
-    function showConfirmation(payload) {
-      if (!payload || typeof payload.confirmationId !== 'string' || typeof payload.summary !== 'string') return;
-      if (confirmations.has(payload.confirmationId)) return;
-      var view = addMessage('assistant', 'confirm');
+    /** A question with Confirm / Decline: shown live (confirmation.request) or restored from the transcript into `restored`. */
+    function addConfirmationCard(entry, restored) {
+      var view = restored || addMessage('assistant', 'confirm');
+      view.entry = entry;
       view.row.classList.add('confirm');
       view.row.setAttribute('data-testid', 'switchboard-confirmation');
       // The summary is text, never markup: it repeats what the model asked for.
-      view.bubble.textContent = payload.summary;
+      view.bubble.textContent = entry.text;
       var yes = el('button', { type: 'button', class: 'confirm-yes', 'data-testid': 'switchboard-confirm' });
       yes.textContent = 'Confirm';
       var no = el('button', { type: 'button', class: 'confirm-no', 'data-testid': 'switchboard-decline' });
       no.textContent = 'Decline';
-      view.bubble.after(el('div', { class: 'confirm-actions' }, [yes, no]));
-      var card = { view: view, yes: yes, no: no, settled: false, timer: null };
-      confirmations.set(payload.confirmationId, card);
-      var expiresIn = Date.parse(payload.expiresAt) - Date.now();
-      if (expiresIn > 0) card.timer = setTimeout(function () { if (!card.settled) settleConfirmation(card, 'expired'); }, Math.min(expiresIn, 2147483000));
-      function answer(decision) {
-        if (card.settled || !socket) return;
-        yes.disabled = true;
-        no.disabled = true;
-        socket.timeout(ACK_TIMEOUT_MS).emit('confirmation.answer', { confirmationId: payload.confirmationId, decision: decision }, function (timeoutError, ack) {
-          if (!timeoutError && ack && ack.ok) return settleConfirmation(card, ack.status);
-          yes.disabled = false;
-          no.disabled = false;
-          setNote(view, timeoutError ? 'No answer from the server; try again.' : describeError(ack && ack.error), { alert: true });
-        });
+      var actions = el('div', { class: 'confirm-actions' }, [yes, no]);
+      view.bubble.after(actions);
+      var card = { id: entry.confirmationId, entry: entry, view: view, yes: yes, no: no, actions: actions, outcome: null, busy: false, answeredHere: false, timer: null };
+      confirmations.set(card.id, card);
+      yes.addEventListener('click', function () { answerConfirmation(card, 'confirm'); });
+      no.addEventListener('click', function () { answerConfirmation(card, 'decline'); });
+      if (entry.outcome) settleConfirmation(card, entry.outcome, { quiet: true });
+      else armExpiry(card);
+      return card;
+    }
+
+    function armExpiry(card) {
+      clearTimeout(card.timer);
+      var expiresIn = Date.parse(card.entry.expiresAt) - Date.now();
+      if (!(expiresIn > 0)) {
+        if (!isNaN(expiresIn)) settleConfirmation(card, 'expired', { quiet: true });
+        return;
       }
-      yes.addEventListener('click', function () { answer('confirm'); });
-      no.addEventListener('click', function () { answer('decline'); });
+      card.timer = setTimeout(function () { settleConfirmation(card, 'expired'); }, Math.min(expiresIn, 2147483000));
+    }
+
+    function answerConfirmation(card, decision) {
+      if (card.outcome || card.busy || !socket) return;
+      // Marked busy rather than disabled: a disabled button drops the keyboard focus to the page.
+      card.busy = true;
+      card.answeredHere = true;
+      card.yes.setAttribute('aria-disabled', 'true');
+      card.no.setAttribute('aria-disabled', 'true');
+      socket.timeout(ACK_TIMEOUT_MS).emit('confirmation.answer', { confirmationId: card.id, decision: decision }, function (timeoutError, ack) {
+        card.busy = false;
+        card.yes.removeAttribute('aria-disabled');
+        card.no.removeAttribute('aria-disabled');
+        if (!timeoutError && ack && ack.ok) return settleConfirmation(card, ack.status);
+        setNote(card.view, timeoutError ? 'No answer from the server; try again.' : describeError(ack && ack.error), { alert: true });
+      });
+    }
+
+    /**
+     * Shows the outcome in place of the buttons, and on the chip of the reply that asked. `running`
+     * (confirmed, still running) may be followed by the final status. Focus that was on the card
+     * (the button just pressed) moves to the outcome instead of falling to the page.
+     */
+    function settleConfirmation(card, status, options) {
+      if (typeof status !== 'string' || status === 'pending' || status === card.outcome) return;
+      if (card.outcome && card.outcome !== 'running') return;
+      var quiet = options && options.quiet;
+      var active = ui.shadow.activeElement;
+      var moveFocus = !quiet && ((active !== null && card.view.row.contains(active)) || (card.answeredHere && active === null));
+      card.outcome = status;
+      card.entry.outcome = status;
+      clearTimeout(card.timer);
+      setStatus(card.view, 'settled');
+      setNote(card.view, '');
+      setNote(card.view, CONFIRMATION_NOTES[status] || status);
+      var outcome = card.view.row.querySelector('.note');
+      outcome.setAttribute('data-outcome', status);
+      outcome.setAttribute('tabindex', '-1');
+      if (moveFocus) outcome.focus();
+      card.yes.disabled = true;
+      card.no.disabled = true;
+      card.actions.hidden = true;
+      syncChip(card);
+      if (card.view.recorded) saveTranscript();
+    }
+
+    function showConfirmation(payload) {
+      if (!payload || typeof payload.confirmationId !== 'string' || typeof payload.summary !== 'string') return;
+      var known = confirmations.get(payload.confirmationId);
+      if (known) {
+        // Asked again on reconnect: still waiting, perhaps with a new expiry.
+        if (!known.outcome && typeof payload.expiresAt === 'string') {
+          known.entry.expiresAt = payload.expiresAt;
+          armExpiry(known);
+        }
+        return;
+      }
+      var card = addConfirmationCard({
+        kind: 'confirmation',
+        role: 'assistant',
+        author: 'agent',
+        status: 'confirm',
+        text: payload.summary,
+        confirmationId: payload.confirmationId,
+        // The visitor's message whose turn asked (its reply shows the tool's chip); not `messageId`,
+        // which names replies (newestReplyId).
+        askedBy: typeof payload.messageId === 'string' ? payload.messageId : null,
+        toolName: typeof payload.toolName === 'string' ? payload.toolName : null,
+        expiresAt: payload.expiresAt,
+      });
+      record(card.view);
+      syncChip(card);
       announce(payload.summary);
     }
 
     function onConfirmationResolved(payload) {
       var card = payload && confirmations.get(payload.confirmationId);
-      if (card && !card.settled) settleConfirmation(card, payload.status);
+      if (card) settleConfirmation(card, payload.status);
+    }
+
+    /** Ids of the cards still waiting for an outcome (the newest), for the handshake. */
+    function waitingConfirmationIds() {
+      var ids = [];
+      confirmations.forEach(function (card) {
+        if (!card.outcome || card.outcome === 'running') ids.push(card.id);
+      });
+      return ids.slice(-MAX_SHOWN_CONFIRMATIONS);
+    }
+
+    /* --- tool chips: what a reply's turn used; a held call's chip follows its confirmation --- */
+
+    function renderToolCalls(view, toolCalls) {
+      // Handing over to a person is shown by the status strip, not as a tool the visitor needs to read.
+      var shown = (Array.isArray(toolCalls) ? toolCalls : [])
+        .filter(function (call) { return call && typeof call.name === 'string' && call.name !== 'request_human'; })
+        .map(function (call) { return { name: call.name, status: typeof call.status === 'string' ? call.status : 'ok' }; });
+      view.entry.toolCalls = shown.length > 0 ? shown : undefined;
+      drawChips(view);
+    }
+
+    function drawChips(view) {
+      var calls = view.entry.toolCalls;
+      if (!Array.isArray(calls) || calls.length === 0) return;
+      var list = el('div', { class: 'tools', 'aria-label': 'Tools used' });
+      view.chips = calls.map(function (call) {
+        var chip = { el: el('span', { class: 'tool', 'data-testid': 'switchboard-tool', 'data-tool': call.name }), call: call };
+        paintChip(chip);
+        list.append(chip.el);
+        return chip;
+      });
+      view.row.append(list);
+    }
+
+    function paintChip(chip) {
+      chip.el.setAttribute('data-status', chip.call.status);
+      chip.el.textContent = chip.call.name + (chip.call.status !== 'ok' ? ' (' + chip.call.status + ')' : '');
+    }
+
+    /** The chip of the call a card asks about: on the reply to `askedBy`, the first held chip of that tool no other card claimed. */
+    function chipOf(card) {
+      var view = card.entry.askedBy ? replies.get(card.entry.askedBy) : null;
+      if (!view || !view.chips) return null;
+      var claimed = null;
+      var free = null;
+      view.chips.forEach(function (chip) {
+        if (chip.call.confirmationId === card.id) claimed = chip;
+        else if (!free && !chip.call.confirmationId && chip.call.status === 'pending' && chip.call.name === card.entry.toolName) free = chip;
+      });
+      if (!claimed && free) free.call.confirmationId = card.id;
+      return claimed || free;
+    }
+
+    function syncChip(card) {
+      var chip = chipOf(card);
+      var status = card.outcome || 'pending';
+      if (!chip || chip.call.status === status) return;
+      chip.call.status = status;
+      paintChip(chip);
+      saveTranscript();
     }
 
     /* --- assistant replies --- */
@@ -636,6 +807,9 @@
         setStatus(view, payload.fallback ? 'fallback' : 'done');
         setNote(view, payload.fallback ? FALLBACK_HINT : '');
         renderToolCalls(view, payload.toolCalls);
+        confirmations.forEach(function (card) {
+          if (card.entry.askedBy === payload.messageId) syncChip(card);
+        });
         record(view);
         if (author === 'operator') announce((operatorName || 'Our team') + ': ' + text);
         else if (author === 'system') announce(text);
@@ -650,20 +824,6 @@
         record(view);
       }
       if (follow) scrollToBottom(true);
-    }
-
-    function renderToolCalls(view, toolCalls) {
-      // Handing over to a person is shown by the status strip, not as a tool the visitor needs to read.
-      var shown = Array.isArray(toolCalls) ? toolCalls.filter(function (call) { return call && call.name !== 'request_human'; }) : [];
-      if (shown.length === 0) return;
-      var list = el('div', { class: 'tools', 'aria-label': 'Tools used' });
-      shown.forEach(function (call) {
-        if (!call || typeof call.name !== 'string') return;
-        var chip = el('span', { class: 'tool' });
-        chip.textContent = call.name + (call.status && call.status !== 'ok' ? ' (' + call.status + ')' : '');
-        list.append(chip);
-      });
-      view.row.append(list);
     }
 
     function announce(text) {
@@ -785,7 +945,15 @@
       var pending = outbox.get(clientMessageId);
       outbox.delete(clientMessageId);
       var view = pending.view;
-      if (ack.ok === true && typeof ack.messageId === 'string') {
+      var answered = ack.ok === true && ack.confirmation && typeof ack.confirmation.confirmationId === 'string' ? ack.confirmation : null;
+      if (answered) {
+        // A typed YES / NO answered the newest question: no turn, so no reply to wait for; the
+        // outcome arrives as a reply of its own.
+        setStatus(view, 'done');
+        record(view);
+        var card = confirmations.get(answered.confirmationId);
+        if (card) settleConfirmation(card, answered.status);
+      } else if (ack.ok === true && typeof ack.messageId === 'string') {
         setStatus(view, 'done');
         record(view);
         // With a person (when sent or now) the message is theirs to answer, in their own time: no
@@ -802,7 +970,7 @@
       }
       flushUnclaimedEvents();
       refreshSendButton();
-      pending.resolve(ack.ok === true ? { ok: true, messageId: ack.messageId } : { ok: false, error: ack.error });
+      pending.resolve(answered ? { ok: true, confirmation: answered } : ack.ok === true ? { ok: true, messageId: ack.messageId } : { ok: false, error: ack.error });
     }
 
     function submitFromComposer() {
@@ -856,8 +1024,13 @@
         auth: function (callback) {
           var token = storage.get(TOKEN_KEY);
           if (!token) return callback({});
+          var auth = { token: token };
           var after = newestReplyId();
-          callback(after ? { token: token, after: after } : { token: token });
+          if (after) auth.after = after;
+          // Questions still shown as waiting: the server says how each stands (asked again, or decided meanwhile).
+          var waiting = waitingConfirmationIds();
+          if (waiting.length > 0) auth.confirmations = waiting;
+          callback(auth);
         },
       });
 
@@ -882,6 +1055,8 @@
         if (transcript.conversationId !== session.conversationId) {
           // The server started a new conversation: the history shown belonged to another one.
           if (transcript.entries.length > 0) clearSettledMessages();
+          confirmations.forEach(function (card) { clearTimeout(card.timer); });
+          confirmations.clear();
           showHandoff(NO_HANDOFF);
           transcript = { conversationId: session.conversationId, entries: [] };
           saveTranscript();
@@ -940,7 +1115,9 @@
       var wasHidden = ui.panel.hidden;
       ui.panel.hidden = false;
       ui.launcher.setAttribute('aria-expanded', 'true');
-      ui.launcher.setAttribute('aria-label', 'Close chat');
+      // Named apart from the header's "Close chat": two buttons with one name cannot be told apart.
+      ui.launcher.setAttribute('aria-label', 'Hide chat');
+      ui.launcher.replaceChildren(icon(ICON_HIDE));
       ui.launcher.removeAttribute('data-unread');
       if (wasHidden) scrollToBottom(true);
       if (!options || options.focus !== false) ui.input.focus();
@@ -951,6 +1128,7 @@
       ui.panel.hidden = true;
       ui.launcher.setAttribute('aria-expanded', 'false');
       ui.launcher.setAttribute('aria-label', 'Open chat');
+      ui.launcher.replaceChildren(icon(ICON_CHAT));
       if (hadFocus) ui.launcher.focus();
     }
 
@@ -978,7 +1156,7 @@
     ui.input.addEventListener('input', autosize);
 
     restoreTranscript();
-    if (OPTIONS.startOpen) open({ focus: false });
+    if (OPTIONS.startOpen && window.matchMedia(OPEN_ON_LOAD_MEDIA).matches) open({ focus: false });
 
     window.Switchboard = Object.freeze({
       open: function () {
