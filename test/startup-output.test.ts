@@ -76,6 +76,7 @@ describe('start-up output', () => {
         database: { kind: 'postgres' },
         redis: false,
         accounts: { firstRun: true, tokenFile, tokenFrom: 'banner' },
+        signIn: { password: true, sso: null },
       });
       expect(listening.providers).toEqual([
         { name: 'Anthropic', on: false, note: 'set ANTHROPIC_API_KEY' },
@@ -225,5 +226,32 @@ describe('start-up output', () => {
       .map((line) => JSON.parse(line));
     expect(listening).toHaveLength(1);
     expect(listening[0].accounts).toEqual({ firstRun: false });
+  });
+});
+
+describe('the banner with single sign-on', () => {
+  const facts = (signIn: { password: boolean; sso: string | null }, firstRun: boolean) => ({
+    demoUrl: 'http://localhost:3000/',
+    adminUrl: 'http://localhost:3000/admin',
+    role: 'all' as const,
+    database: { kind: 'postgres' as const },
+    redis: false,
+    accounts: firstRun ? { firstRun: true as const, tokenFile: null, tokenFrom: 'banner' as const } : { firstRun: false as const },
+    signIn,
+    providers: [],
+    tools: [],
+    channels: [],
+  });
+
+  it('names the identity provider, and with password login off offers no password route', async () => {
+    const { renderBanner } = await import('../src/app/startup-banner.js');
+    const both = renderBanner(facts({ password: true, sso: 'Acme ID' }, true), { setupToken: 'aaaaa-bbbbb-ccccc-ddddd', colors: false });
+    expect(both).toContain('Sign in with Acme ID at http://localhost:3000/admin');
+    expect(both).toContain('aaaaa-bbbbb-ccccc-ddddd');
+    const ssoOnly = renderBanner(facts({ password: false, sso: 'Acme ID' }, true), { setupToken: undefined, colors: false });
+    expect(ssoOnly).toContain('Sign in with Acme ID');
+    expect(ssoOnly).toContain('Password login is off');
+    expect(ssoOnly).not.toContain('admin:create');
+    expect(ssoOnly).not.toContain('setup token');
   });
 });

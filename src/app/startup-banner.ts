@@ -48,14 +48,20 @@ export function renderBanner(facts: StartupFacts, options: { setupToken?: string
 
 function accountLines(facts: StartupFacts, setupToken: string | undefined, style: Style): string[] {
   const embedded = facts.database.kind === 'pglite';
-  if (!facts.accounts.firstRun) {
+  const sso = facts.signIn.sso ? [`    Sign in with ${facts.signIn.sso} at ${facts.adminUrl}: an account is made at the first sign-in.`] : [];
+  if (!facts.accounts.firstRun || !facts.signIn.password) {
     return [
       `  ${style.bold('Accounts')}`,
-      `    Log in at ${facts.adminUrl}. Someone new: an admin runs`,
-      `    ${CREATE_ACCOUNT_COMMAND}${embedded ? style.dim('   (with the server stopped)') : ''}`,
+      ...sso,
+      ...(facts.signIn.password
+        ? [
+            `    Log in at ${facts.adminUrl}. Someone new: an admin runs`,
+            `    ${CREATE_ACCOUNT_COMMAND}${embedded ? style.dim('   (with the server stopped)') : ''}`,
+          ]
+        : ['    Password login is off (ADMIN_PASSWORD_LOGIN=false).']),
     ];
   }
-  const lines = [`  ${style.bold('First admin account')}`, `    No account exists yet. Open ${facts.adminUrl} and enter this one-time setup token:`, ''];
+  const lines = [`  ${style.bold('First admin account')}`, ...sso, `    No account exists yet. Open ${facts.adminUrl} and enter this one-time setup token:`, ''];
   if (setupToken) lines.push(`        ${style.token(setupToken)}`);
   else if (facts.accounts.tokenFrom === 'ADMIN_SETUP_TOKEN') lines.push('        (the value of ADMIN_SETUP_TOKEN)');
   else lines.push(`        (in ${facts.accounts.tokenFile ?? 'the first start-up output'})`);

@@ -23,6 +23,8 @@ export interface StartupFacts {
   database: { kind: 'pglite'; dataDir: string } | { kind: 'postgres' };
   redis: boolean;
   accounts: { firstRun: false } | { firstRun: true; tokenFile: string | null; tokenFrom: 'banner' | 'ADMIN_SETUP_TOKEN' };
+  /** Console sign-in methods: single sign-on names the provider (OIDC_PROVIDER_NAME). */
+  signIn: { password: boolean; sso: string | null };
   providers: Feature[];
   tools: Feature[];
   channels: Feature[];
@@ -42,6 +44,7 @@ export function startupFacts(input: { config: Config; address: string; mountedCh
     accounts: input.firstRun.open
       ? { firstRun: true, tokenFile: input.firstRun.tokenFile ?? null, tokenFrom: input.firstRun.fromSetting ? 'ADMIN_SETUP_TOKEN' : 'banner' }
       : { firstRun: false },
+    signIn: { password: config.ADMIN_PASSWORD_LOGIN, sso: config.OIDC_ISSUER_URL ? config.OIDC_PROVIDER_NAME : null },
     providers: providerFeatures(config),
     tools: toolAvailability(config).map((entry) => ({ name: entry.tool, on: entry.available, ...(entry.reason && { note: entry.reason }) })),
     channels: channelFeatures(config, new Set(input.mountedChannels)),
