@@ -1,10 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBenchDatabase, type BenchDatabase } from './bench-database.js';
-import { dropRedisPrefix, REDIS_URL } from './bench-redis.js';
+import { createBenchDatabase, POSTGRES_ADMIN_URL, type BenchDatabase } from './bench-database.js';
+import { benchRedisUrl, dropRedisPrefix } from './bench-redis.js';
 import { FakeProvider } from './fake-provider.js';
 import type { BenchOptions } from './options.js';
+import { PgProxy } from './pg-proxy.js';
 import { ServerProcess } from './server-process.js';
 
 /** What one scenario runs against: a fresh database, a fake provider process and a server process. */
@@ -12,6 +13,8 @@ export interface BenchStack {
   database: BenchDatabase;
   provider: FakeProvider;
   server: ServerProcess;
+  /** The counting proxy the server reaches PostgreSQL through (bench/pg-proxy-process.ts); none with `--direct-postgres`. */
+  proxy: PgProxy | undefined;
   /** Stops the server (gracefully), then the fake provider, then drops the database. Returns the server's exit code. */
   stop(): Promise<number | null>;
 }
@@ -23,16 +26,22 @@ export interface StackOptions {
   serverRoot: string | undefined;
   serverEntry: string | undefined;
   serverEnv: Record<string, string>;
+  /** The server talks to PostgreSQL directly: no counting proxy (no statement or commit counts). */
+  directPostgres?: boolean;
 }
 
 export async function startStack(options: StackOptions): Promise<BenchStack> {
   const database = await createBenchDatabase();
   let provider: FakeProvider | undefined;
+  let proxy: PgProxy | undefined;
   try {
     provider = await FakeProvider.start({ latencyMs: options.latencyMs, chunkSize: options.chunkSize });
+    const postgresAddress = new URL(POSTGRES_ADMIN_URL);
+    if (!options.directPostgres) proxy = await PgProxy.start({ host: postgresAddress.hostname, port: Number(postgresAddress.port || 5432) });
     const server = await ServerProcess.start({
-      databaseUrl: database.url,
-      redisUrl: REDIS_URL,
+      // Through the counting proxy: statements, round trips and commits are counted on the wire.
+      databaseUrl: proxy ? proxy.proxiedUrl(database.url) : database.url,
+      redisUrl: benchRedisUrl(),
       // The database's random name doubles as the Redis key prefix, so runs never share queue, cache or budgets.
       redisPrefix: database.name,
       extraEnv: options.serverEnv,
@@ -42,17 +51,20 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       ...(options.serverEntry !== undefined && { entry: options.serverEntry }),
     });
     const started = provider;
+    const startedProxy = proxy;
     // For attaching a profiler or strace by hand while a scenario runs.
-    process.stderr.write(`bench: server pid ${server.pid} at ${server.url}, fake provider pid ${started.pid}\n`);
+    process.stderr.write(`bench: server pid ${server.pid} at ${server.url}, fake provider pid ${started.pid}${proxy ? `, PostgreSQL proxy pid ${proxy.pid}` : ''}\n`);
     return {
       database,
       provider: started,
       server,
+      proxy: startedProxy,
       async stop() {
         try {
           return await server.stop();
         } finally {
           await started.stop();
+          await startedProxy?.stop();
           await database.drop();
           await dropRedisPrefix(database.name);
         }
@@ -60,19 +72,33 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     };
   } catch (error) {
     await provider?.stop();
+    await proxy?.stop();
     await database.drop();
     throw error;
   }
 }
 
-export function stackOptions(options: BenchOptions, latencyMs: number): StackOptions {
+/** `--rate-limits`: every budget on, and far above what the bench sends, so the limiters do their Redis work but never refuse. */
+const RATE_LIMITS_MEASURED = {
+  RATE_LIMIT_USER_PER_MINUTE: '1000000',
+  RATE_LIMIT_IP_PER_MINUTE: '1000000',
+  RATE_LIMIT_GLOBAL_PER_SECOND: '1000000',
+};
+
+/**
+ * `countTurns`: serial and load count statements per turn, so their server reaches PostgreSQL through
+ * the counting proxy (unless `--direct-postgres`); the other scenarios keep the direct connection
+ * their figures were taken with.
+ */
+export function stackOptions(options: BenchOptions, latencyMs: number, { countTurns = false } = {}): StackOptions {
   return {
     latencyMs,
     chunkSize: options.chunkSize,
     cpuProfileDir: options.cpuProfileDir,
     serverRoot: options.serverRoot,
     serverEntry: options.serverEntry,
-    serverEnv: options.serverEnv,
+    serverEnv: { ...(options.rateLimits && RATE_LIMITS_MEASURED), ...options.serverEnv },
+    directPostgres: !countTurns || options.directPostgres,
   };
 }
 

@@ -15,7 +15,16 @@ export interface Exchange {
   /** Client round trip: `message` emitted → `reply.done` received. */
   rttMs: number;
   deltas: number;
+  /** The server answered from its reply cache (`reply.done` with `cached: true`). */
+  cached: boolean;
 }
+
+/**
+ * WebSocket frames carrying socket.io packets, over every client of this process: engine.io
+ * `message` packets (one WebSocket frame each; pings and pongs are not counted). `in`: server →
+ * client (acks, `reply.delta`, `reply.done`, `session`…); `out`: client → server.
+ */
+export const frameCounts = { in: 0, out: 0 };
 
 interface Waiter {
   startedAt: number;
@@ -52,6 +61,15 @@ export class ChatClient {
 
   static async connect(url: string, timeoutMs: number): Promise<ChatClient> {
     const socket = connect(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs });
+    socket.io.on('open', () => {
+      const engine = socket.io.engine;
+      engine.on('packet', (packet: { type: string }) => {
+        if (packet.type === 'message') frameCounts.in++;
+      });
+      engine.on('packetCreate', (packet: { type: string }) => {
+        if (packet.type === 'message') frameCounts.out++;
+      });
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no session within ${timeoutMs} ms`)), timeoutMs);
@@ -123,7 +141,7 @@ export class ChatClient {
     this.#deltas.delete(messageId);
     if (reply.fallback) waiter.reject(new Error('fallback reply: the provider call failed'));
     else if (reply.text !== BENCH_REPLY) waiter.reject(new Error('reply text differs from what the fake provider sent'));
-    else waiter.resolve({ rttMs: at - waiter.startedAt, deltas });
+    else waiter.resolve({ rttMs: at - waiter.startedAt, deltas, cached: reply.cached === true });
   }
 
   #fail(messageId: string, error: Error): void {

@@ -1,3 +1,4 @@
+import { privateRedisPid } from './bench-redis.js';
 import { readCpuMs, readCpuMsByName, readMachineCpuMs } from './proc-stats.js';
 
 /** CPU used during a measured window by each party, in milliseconds (summed over cores). */
@@ -8,9 +9,11 @@ export interface CpuTimes {
   clients: number;
   /** The PostgreSQL backends serving the bench database (not the WAL writer or checkpointer, which serve everyone). */
   postgres: number;
-  /** The Redis server (queue, cache, budgets). It serves everyone on the machine, so this is an upper bound. */
+  /** The Redis server (queue, cache, budgets): the bench's private one when it runs (exact), else every redis-server on the machine (an upper bound). */
   redis: number;
-  /** The whole machine minus the five above: other people's work on a shared machine. */
+  /** The bench's PostgreSQL counting proxy (a process of its own, on the server's path to PostgreSQL). */
+  pgProxy: number;
+  /** The whole machine minus the six above: other people's work on a shared machine. */
   others: number;
   /** The whole machine, whatever runs on it. */
   machine: number;
@@ -30,6 +33,7 @@ interface Snapshot {
   clients: number;
   postgres: Map<number, number>;
   redis: Map<number, number>;
+  pgProxy: number;
   machineBusy: number;
 }
 
@@ -37,7 +41,7 @@ interface Snapshot {
 export class CpuMeter {
   readonly #start: Snapshot;
 
-  constructor(private readonly pids: { server: number; fakeProvider: number; database: string }) {
+  constructor(private readonly pids: { server: number; fakeProvider: number; database: string; pgProxy?: number }) {
     this.#start = this.#snapshot();
   }
 
@@ -51,6 +55,7 @@ export class CpuMeter {
       clients: end.clients - start.clients,
       postgres: difference(start.postgres, end.postgres),
       redis: difference(start.redis, end.redis),
+      pgProxy: end.pgProxy - start.pgProxy,
     };
     const machine = end.machineBusy - start.machineBusy;
     const ms: CpuTimes = { ...ours, others: Math.max(0, machine - Object.values(ours).reduce((a, b) => a + b, 0)), machine };
@@ -70,10 +75,17 @@ export class CpuMeter {
       fakeProvider: readCpuMs(this.pids.fakeProvider) ?? 0,
       clients: (usage.user + usage.system) / 1000,
       postgres: readCpuMsByName('postgres', ` ${this.pids.database} `),
-      redis: readCpuMsByName('redis-server'),
+      redis: redisCpu(),
+      pgProxy: this.pids.pgProxy === undefined ? 0 : (readCpuMs(this.pids.pgProxy) ?? 0),
       machineBusy: readMachineCpuMs().busy,
     };
   }
+}
+
+function redisCpu(): Map<number, number> {
+  const pid = privateRedisPid();
+  if (pid === undefined) return readCpuMsByName('redis-server');
+  return new Map([[pid, readCpuMs(pid) ?? 0]]);
 }
 
 /** CPU used between two readings by the processes alive at both: one that came or went has no honest difference. */

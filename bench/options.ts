@@ -40,6 +40,21 @@ export interface BenchOptions {
   serverEntry: string | undefined;
   /** Extra server settings, e.g. QUEUE_CONCURRENCY=256. */
   serverEnv: Record<string, string>;
+  /** Exit 1 when a count target (rows marked `check`) is missed. */
+  check: boolean;
+  /** serial and load: count the server's write syscalls with `strace -c` over the window too (slows the server: its times are not valid then). */
+  strace: boolean;
+  /** serial: first messages of fresh conversations answered from the reply cache (0 = none). */
+  cacheHits: number;
+  /** serial and load: leave out the floors (bare socket.io, SDK, durable insert, BullMQ). */
+  skipFloors: boolean;
+  /** Rate-limit budgets on, at 1,000,000 (never binding), so their Redis commands are counted; off (0) by default. */
+  rateLimits: boolean;
+  /** The server talks to PostgreSQL directly, not through the counting proxy (no statement and commit counts; no proxy hop). */
+  directPostgres: boolean;
+  /** A/B: the baseline checkout (A), run against `--server-root` or this tree (B) in interleaved pairs. */
+  abBaseline: string | undefined;
+  pairs: number;
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -61,7 +76,18 @@ export const USAGE = `npm run bench -- [options]
   --server-root=DIR                 benchmark another checkout (default: this repository)
   --server-entry=dist/main.js       its entry point: a .js entry is built first (npm run build) and runs
                                     under plain node, as npm start runs it; a .ts entry runs under tsx
-  --server-env=NAME=VALUE           an extra server setting (repeatable), e.g. --server-env=QUEUE_CONCURRENCY=256`;
+  --server-env=NAME=VALUE           an extra server setting (repeatable), e.g. --server-env=QUEUE_CONCURRENCY=256
+  --cache-hits=100                  serial: then this many first messages of fresh conversations answered from the reply cache
+  --skip-floors                     serial/load: leave out the floors (bare socket.io echo, SDK call, durable insert, BullMQ)
+  --direct-postgres                 serial/load: the server connects to PostgreSQL directly, not through the bench's counting
+                                    proxy (one hop less per round trip; no statement and commit counts)
+  --rate-limits                     serial/load/idle: rate-limit budgets on at 1,000,000 (measured, never binding) instead of off
+  --strace                          serial/load: also strace -c the server's write/writev/sendto/sendmsg over the window
+                                    (ptrace slows the server: that run's times and CPU are not valid)
+  --check                           exit 1 when a count target is missed (Redis commands per turn, cache hit,
+                                    write syscalls B/A in --ab, idle RSS)
+  --ab=DIR --pairs=2                A/B: DIR (baseline, A) against --server-root or this tree (B), serial and load
+                                    (or --scenario), pairs interleaved A B A B; prints B/A per pair and their mean`;
 
 const EMBEDDED_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['handoff', 'webhook', 'whatsapp']);
 
@@ -89,6 +115,14 @@ export function parseOptions(argv: string[]): BenchOptions {
       'server-root': { type: 'string' },
       'server-entry': { type: 'string' },
       'server-env': { type: 'string', multiple: true, default: [] },
+      check: { type: 'boolean', default: false },
+      strace: { type: 'boolean', default: false },
+      'cache-hits': { type: 'string', default: '100' },
+      'skip-floors': { type: 'boolean', default: false },
+      'rate-limits': { type: 'boolean', default: false },
+      'direct-postgres': { type: 'boolean', default: false },
+      ab: { type: 'string' },
+      pairs: { type: 'string', default: '2' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -97,7 +131,11 @@ export function parseOptions(argv: string[]): BenchOptions {
     console.log(USAGE);
     process.exit(0);
   }
-  const scenarios = parseScenarios(values.scenario);
+  // A/B compares per-turn counts and CPU: serial and load unless named.
+  const scenarios = parseScenarios(values.ab !== undefined && values.scenario === 'all' ? 'serial,load' : values.scenario);
+  if (values.ab !== undefined && scenarios.some((name) => name !== 'serial' && name !== 'load')) {
+    throw new Error('--ab: only the serial and load scenarios run in A/B (use --scenario=serial, load or serial,load)');
+  }
   // The other scenarios' stack (and serial's PostgreSQL reference) needs PostgreSQL and Redis.
   if (values.embedded && scenarios.some((name) => !EMBEDDED_SCENARIOS.has(name))) {
     throw new Error('--embedded: only the handoff, webhook and whatsapp scenarios run embedded (use --scenario=handoff, webhook or whatsapp)');
@@ -127,6 +165,14 @@ export function parseOptions(argv: string[]): BenchOptions {
     serverRoot: values['server-root'],
     serverEntry: values['server-entry'],
     serverEnv: parseEnv(values['server-env']),
+    check: values.check,
+    strace: values.strace,
+    cacheHits: count('cache-hits', values['cache-hits'], 0),
+    skipFloors: values['skip-floors'],
+    rateLimits: values['rate-limits'],
+    directPostgres: values['direct-postgres'],
+    abBaseline: values.ab,
+    pairs: count('pairs', values.pairs, 1),
   };
 }
 

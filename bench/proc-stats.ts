@@ -68,6 +68,26 @@ export function readCpuMsByName(name: string, cmdlineIncludes = ''): Map<number,
   return found;
 }
 
+/** I/O counters of a process (all its threads): `syscw` counts write(2)-family calls (write, writev, pwrite…), sockets included; sendto/sendmsg are not counted there. */
+export interface IoReading {
+  syscr: number;
+  syscw: number;
+  rchar: number;
+  wchar: number;
+}
+
+/** `/proc/<pid>/io`; undefined once the process is gone (or when it is not ours to read). */
+export function readIo(pid: number): IoReading | undefined {
+  let io: string;
+  try {
+    io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? NaN);
+  return { syscr: field('syscr'), syscw: field('syscw'), rchar: field('rchar'), wchar: field('wchar') };
+}
+
 /** Busy and total CPU time of the whole machine, summed over cores, in milliseconds. */
 export function readMachineCpuMs(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;

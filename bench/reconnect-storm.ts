@@ -22,8 +22,10 @@
  * - BENCH_STORM_NODE_FLAGS: extra node flags for both web processes, e.g. `--max-semi-space-size=32` (none)
  * - BENCH_STORM_CPU_PROF=DIR: V8 CPU profile of the restarted web process (written on its SIGTERM)
  * - BENCH_STORM_DUMP=FILE: every client's outcome (attempt and session times, failed attempts) as JSON
- * - BENCH_STORM_SERVER=bare: the floor instead of Switchboard: the same storm against a bare socket.io
- *   server (bench/bare-socket-server.ts), which costs per handshake only what socket.io itself does
+ * - BENCH_STORM_SERVER: `both` (default): the storm against a bare socket.io server
+ *   (bench/bare-socket-server.ts, the floor: what socket.io itself costs per handshake) and then
+ *   against Switchboard, in the same run, and the web process's CPU per handshake as a ratio over the
+ *   bare server's (issue 21: ≤ 1.3×) with the share reconnected (100 %); `bare` or `web`: one of them
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { buildDist } from '../test/helpers/build-dist.js';
@@ -43,7 +45,15 @@ const TRANSPORTS = (process.env.BENCH_STORM_TRANSPORTS ?? 'websocket').split(','
 const RESTART_DELAY_MS = Number(process.env.BENCH_STORM_RESTART_DELAY_MS ?? 500);
 const CPU_PROF_DIR = process.env.BENCH_STORM_CPU_PROF;
 const NODE_FLAGS = (process.env.BENCH_STORM_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-const BARE = process.env.BENCH_STORM_SERVER === 'bare';
+type ServerKind = 'bare' | 'web';
+const SERVER_KINDS: ServerKind[] = (() => {
+  const value = process.env.BENCH_STORM_SERVER ?? 'both';
+  if (value === 'both') return ['bare', 'web'];
+  if (value === 'bare' || value === 'web') return [value];
+  throw new Error(`BENCH_STORM_SERVER: expected both, bare or web, got ${value}`);
+})();
+/** Web CPU per handshake over the bare socket.io server's, in the same run (issue 21). */
+const CPU_RATIO_TARGET = 1.3;
 const STORM_TIMEOUT_MS = 60_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,10 +73,10 @@ interface WebProcess {
  * The real server as production runs it (`node dist/main.js`, built once before the storm), with
  * the moment it started listening taken from its own log.
  */
-async function startWeb(env: Record<string, string>, nodeFlags: string[] = []): Promise<WebProcess> {
+async function startWeb(kind: ServerKind, env: Record<string, string>, nodeFlags: string[] = []): Promise<WebProcess> {
   await builtOnce;
   const spawnedAt = Date.now();
-  const entry = BARE ? ['--import', 'tsx', 'bench/bare-socket-server.ts'] : ['dist/main.js'];
+  const entry = kind === 'bare' ? ['--import', 'tsx', 'bench/bare-socket-server.ts'] : ['dist/main.js'];
   const child = spawn(process.execPath, [...nodeFlags, ...entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
@@ -197,133 +207,166 @@ const spread = (values: number[]) => {
   return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted.at(-1) ?? NaN };
 };
 
-const [redis, database, port] = await Promise.all([startPrivateRedis(), createTestDatabase(), freePort()]);
-const env = {
-  DATABASE_URL: database.url,
-  REDIS_URL: redis.url,
-  SWITCHBOARD_ROLE: 'web',
-  PORT: String(port),
-  RATE_LIMIT_IP_PER_MINUTE: '0',
-};
-let web: WebProcess | undefined;
-const clientProcesses: ClientProcess[] = [];
+type Storm = Awaited<ReturnType<typeof storm>>;
+
+/** One storm against one server kind: connect every client, kill the server, start it again, wait for the clients. */
+async function storm(kind: ServerKind, redis: { url: string; port: number }, database: { url: string; name: string }) {
+  const port = await freePort();
+  const env = {
+    DATABASE_URL: database.url,
+    REDIS_URL: redis.url,
+    SWITCHBOARD_ROLE: 'web',
+    PORT: String(port),
+    RATE_LIMIT_IP_PER_MINUTE: '0',
+  };
+  let web: WebProcess | undefined;
+  const clientProcesses: ClientProcess[] = [];
+  try {
+    web = await startWeb(kind, env, NODE_FLAGS);
+    for (let i = 0; i < CLIENT_PROCESSES; i++) clientProcesses.push(startClientProcess());
+    const sessions = (
+      await Promise.all(
+        clientProcesses.map((clients, i) => {
+          const count = Math.floor(CLIENTS / CLIENT_PROCESSES) + (i < CLIENTS % CLIENT_PROCESSES ? 1 : 0);
+          const connected = clients.next('connected');
+          clients.request({ type: 'connect', url: web!.url, count, delayMaxMs: DELAY_MAX_MS, transports: TRANSPORTS });
+          return connected;
+        }),
+      )
+    ).flatMap((answer) => answer.sessions);
+    const persistedCount = Math.round(sessions.length * PERSISTED);
+    await persistConversations(database.url, sessions.slice(0, persistedCount));
+    console.log(`${sessions.length} clients connected in ${CLIENT_PROCESSES} process(es), ${persistedCount} with a stored conversation`);
+
+    for (const clients of clientProcesses) clients.request({ type: 'mark' });
+    const killedAt = Date.now();
+    web.child.kill('SIGKILL');
+    await web.exit;
+    await sleep(RESTART_DELAY_MS);
+    const transactionsBefore = await transactions(database.name);
+    const overflowsBefore = listenOverflows();
+    const redisBefore = await redisCommandCalls(redis.url);
+    web = await startWeb(kind, env, [...NODE_FLAGS, ...(CPU_PROF_DIR && kind === 'web' ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])]);
+    const pids = { web: web.child.pid!, clients: clientProcesses.map((c) => c.child.pid!), redisPort: redis.port, database: database.name };
+    const cpuAtListening = cpuReading(pids);
+    const deadline = Date.now() + STORM_TIMEOUT_MS;
+    const reconnected = () => clientProcesses.reduce((sum, clients) => sum + clients.reconnected, 0);
+    while (reconnected() < sessions.length && Date.now() < deadline) await sleep(20);
+    const cpuAtEnd = cpuReading(pids);
+    const overflows = listenOverflows() - overflowsBefore;
+    const redisAfter = await redisCommandCalls(redis.url);
+    const cpuWindowEnd = Date.now();
+
+    const reports = await Promise.all(
+      clientProcesses.map((clients) => {
+        const report = clients.next('report');
+        clients.request({ type: 'report' });
+        return report;
+      }),
+    );
+    const outcomes: ClientOutcome[] = reports.flatMap((answer) => answer.outcomes);
+    const clientLagMs = { p99: Math.max(...reports.map((r) => r.eventLoopDelayMs.p99)), max: Math.max(...reports.map((r) => r.eventLoopDelayMs.max)) };
+    // Let the restarted process close its pool, so its PostgreSQL backends flush their statistics.
+    web.child.kill('SIGTERM');
+    await web.exit;
+    await sleep(1000);
+    const transactionsAfter = await transactions(database.name);
+
+    const listeningAt = web.listeningAt;
+    const back = outcomes.filter((o) => o.sessionAt !== undefined);
+    const total = spread(back.map((o) => o.sessionAt! - listeningAt));
+    const wait = spread(back.filter((o) => o.attemptAt !== undefined).map((o) => o.attemptAt! - listeningAt));
+    const service = spread(back.filter((o) => o.attemptAt !== undefined).map((o) => o.sessionAt! - o.attemptAt!));
+    const resumed = outcomes.slice(0, persistedCount).filter((o) => o.resumed).length;
+    const wronglyResumed = outcomes.slice(persistedCount).filter((o) => o.resumed).length;
+    const sessionTimes = back.map((o) => o.sessionAt!).sort((a, b) => a - b);
+    const stormMs = (sessionTimes.at(-1) ?? listeningAt) - listeningAt;
+    const windowMs = cpuWindowEnd - listeningAt;
+    const cpuPercent = (key: keyof typeof cpuAtEnd) => Math.round((100 * (cpuAtEnd[key] - cpuAtListening[key])) / windowMs);
+    // The stream reader's blocking XREAD polls on its own clock, not per handshake; `info` is this bench's.
+    const redisPerHandshake = Object.fromEntries(
+      Object.entries(redisAfter)
+        .filter(([command]) => command !== 'xread' && command !== 'info')
+        .map(([command, calls]) => [command, +((calls - (redisBefore[command] ?? 0)) / Math.max(1, back.length)).toFixed(3)])
+        .filter(([, perHandshake]) => (perHandshake as number) > 0),
+    );
+    const handshakes = (transactionsAfter - transactionsBefore) / Math.max(1, back.length);
+    const result = {
+      clients: sessions.length,
+      reconnected: back.length,
+      resumedOwnConversation: `${resumed}/${persistedCount}`,
+      newConversationForUnstoredToken: `${outcomes.length - persistedCount - wronglyResumed}/${outcomes.length - persistedCount}`,
+      restartMs: listeningAt - killedAt,
+      startupMs: listeningAt - web.spawnedAt,
+      sessionMs: total,
+      waitForAttemptMs: wait,
+      serviceMs: service,
+      attemptsAfterKill: spread(back.map((o) => o.attempts)),
+      handshakesPerSecond: Math.round((1000 * back.length) / Math.max(1, stormMs)),
+      cpuPercent: { web: cpuPercent('web'), clients: cpuPercent('clients'), redis: cpuPercent('redis'), postgres: cpuPercent('postgres') },
+      cpuMsPerHandshake: { web: +((cpuAtEnd.web - cpuAtListening.web) / Math.max(1, back.length)).toFixed(3), clients: +((cpuAtEnd.clients - cpuAtListening.clients) / Math.max(1, back.length)).toFixed(3) },
+      postgresTransactionsPerHandshake: +handshakes.toFixed(3),
+      redisCommandsPerHandshake: redisPerHandshake,
+      listenOverflowsMachineWide: overflows,
+      clientEventLoopDelayMs: clientLagMs,
+      delayMaxMs: DELAY_MAX_MS,
+      transports: TRANSPORTS.join(','),
+      clientProcesses: CLIENT_PROCESSES,
+      nodeFlags: NODE_FLAGS.join(' '),
+    };
+    console.log(
+      `${kind === 'bare' ? 'bare socket.io' : 'Switchboard web'}: reconnected ${back.length}/${sessions.length} (${((100 * back.length) / sessions.length).toFixed(1)} %), resumed their own conversation ${result.resumedOwnConversation}, ` +
+        `unstored tokens given a new one ${result.newConversationForUnstoredToken}\n` +
+        `listening → session: p50 ${total.p50} ms, p95 ${total.p95} ms, max ${total.max} ms ` +
+        `(wait for the client's attempt p50 ${wait.p50} / p95 ${wait.p95} ms; attempt → session p50 ${service.p50} / p95 ${service.p95} ms)\n` +
+        `kill → listening ${result.restartMs} ms (process start ${result.startupMs} ms); ${result.handshakesPerSecond} handshakes/s; ` +
+        `CPU over the storm: web ${result.cpuPercent.web} %, clients ${result.cpuPercent.clients} %, redis ${result.cpuPercent.redis} %, postgres ${result.cpuPercent.postgres} % of one core; ` +
+        `web ${result.cpuMsPerHandshake.web} ms CPU per handshake; ${result.postgresTransactionsPerHandshake} PostgreSQL transactions and ${JSON.stringify(redisPerHandshake)} Redis commands per handshake; ` +
+        `${overflows} connections dropped by full listen queues (machine-wide); ` +
+        `client processes' event loop late by p99 ${clientLagMs.p99} ms, max ${clientLagMs.max} ms`,
+    );
+    if (process.env.BENCH_STORM_DUMP) writeFileSync(`${process.env.BENCH_STORM_DUMP}${SERVER_KINDS.length > 1 ? `.${kind}` : ''}`, JSON.stringify({ killedAt, listeningAt, spawnedAt: web.spawnedAt, outcomes }));
+    return { server: kind, ...result };
+  } finally {
+    for (const clients of clientProcesses) if (clients.child.connected) clients.request({ type: 'close' });
+    if (web && web.child.exitCode === null) {
+      web.child.kill('SIGKILL');
+      await web.exit;
+    }
+    // The client processes exit on close; give them a moment before the next storm's start.
+    await sleep(500);
+  }
+}
+
+const [redis, database] = await Promise.all([startPrivateRedis(), createTestDatabase()]);
+const storms: Storm[] = [];
 try {
   await migrate(database.url);
   // A deployment's stream already holds entries (replies), so its clients hold a recovery offset and,
   // after a crash, each first tries to recover (a failing Redis lookup) before the session middleware.
   // One entry before the server starts gives the clients that offset here too; no reader ever decodes it.
   await markStreamUsed(redis.url);
-  web = await startWeb(env, NODE_FLAGS);
-  for (let i = 0; i < CLIENT_PROCESSES; i++) clientProcesses.push(startClientProcess());
-  const sessions = (
-    await Promise.all(
-      clientProcesses.map((clients, i) => {
-        const count = Math.floor(CLIENTS / CLIENT_PROCESSES) + (i < CLIENTS % CLIENT_PROCESSES ? 1 : 0);
-        const connected = clients.next('connected');
-        clients.request({ type: 'connect', url: web!.url, count, delayMaxMs: DELAY_MAX_MS, transports: TRANSPORTS });
-        return connected;
-      }),
-    )
-  ).flatMap((answer) => answer.sessions);
-  const persistedCount = Math.round(sessions.length * PERSISTED);
-  await persistConversations(database.url, sessions.slice(0, persistedCount));
-  console.log(`${sessions.length} clients connected in ${CLIENT_PROCESSES} process(es), ${persistedCount} with a stored conversation`);
-
-  for (const clients of clientProcesses) clients.request({ type: 'mark' });
-  const killedAt = Date.now();
-  web.child.kill('SIGKILL');
-  await web.exit;
-  await sleep(RESTART_DELAY_MS);
-  const transactionsBefore = await transactions(database.name);
-  const overflowsBefore = listenOverflows();
-  const redisBefore = await redisCommandCalls(redis.url);
-  web = await startWeb(env, [...NODE_FLAGS, ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])]);
-  const pids = { web: web.child.pid!, clients: clientProcesses.map((c) => c.child.pid!), redisPort: redis.port, database: database.name };
-  const cpuAtListening = cpuReading(pids);
-  const deadline = Date.now() + STORM_TIMEOUT_MS;
-  const reconnected = () => clientProcesses.reduce((sum, clients) => sum + clients.reconnected, 0);
-  while (reconnected() < sessions.length && Date.now() < deadline) await sleep(20);
-  const cpuAtEnd = cpuReading(pids);
-  const overflows = listenOverflows() - overflowsBefore;
-  const redisAfter = await redisCommandCalls(redis.url);
-  const cpuWindowEnd = Date.now();
-
-  const reports = await Promise.all(
-    clientProcesses.map((clients) => {
-      const report = clients.next('report');
-      clients.request({ type: 'report' });
-      return report;
-    }),
-  );
-  const outcomes: ClientOutcome[] = reports.flatMap((answer) => answer.outcomes);
-  const clientLagMs = { p99: Math.max(...reports.map((r) => r.eventLoopDelayMs.p99)), max: Math.max(...reports.map((r) => r.eventLoopDelayMs.max)) };
-  // Let the restarted process close its pool, so its PostgreSQL backends flush their statistics.
-  web.child.kill('SIGTERM');
-  await web.exit;
-  await sleep(1000);
-  const transactionsAfter = await transactions(database.name);
-
-  const listeningAt = web.listeningAt;
-  const back = outcomes.filter((o) => o.sessionAt !== undefined);
-  const total = spread(back.map((o) => o.sessionAt! - listeningAt));
-  const wait = spread(back.filter((o) => o.attemptAt !== undefined).map((o) => o.attemptAt! - listeningAt));
-  const service = spread(back.filter((o) => o.attemptAt !== undefined).map((o) => o.sessionAt! - o.attemptAt!));
-  const resumed = outcomes.slice(0, persistedCount).filter((o) => o.resumed).length;
-  const wronglyResumed = outcomes.slice(persistedCount).filter((o) => o.resumed).length;
-  const sessionTimes = back.map((o) => o.sessionAt!).sort((a, b) => a - b);
-  const stormMs = (sessionTimes.at(-1) ?? listeningAt) - listeningAt;
-  const windowMs = cpuWindowEnd - listeningAt;
-  const cpuPercent = (key: keyof typeof cpuAtEnd) => Math.round((100 * (cpuAtEnd[key] - cpuAtListening[key])) / windowMs);
-  // The stream reader's blocking XREAD polls on its own clock, not per handshake; `info` is this bench's.
-  const redisPerHandshake = Object.fromEntries(
-    Object.entries(redisAfter)
-      .filter(([command]) => command !== 'xread' && command !== 'info')
-      .map(([command, calls]) => [command, +((calls - (redisBefore[command] ?? 0)) / Math.max(1, back.length)).toFixed(3)])
-      .filter(([, perHandshake]) => (perHandshake as number) > 0),
-  );
-  const handshakes = (transactionsAfter - transactionsBefore) / Math.max(1, back.length);
-  const result = {
-    clients: sessions.length,
-    reconnected: back.length,
-    resumedOwnConversation: `${resumed}/${persistedCount}`,
-    newConversationForUnstoredToken: `${outcomes.length - persistedCount - wronglyResumed}/${outcomes.length - persistedCount}`,
-    restartMs: listeningAt - killedAt,
-    startupMs: listeningAt - web.spawnedAt,
-    sessionMs: total,
-    waitForAttemptMs: wait,
-    serviceMs: service,
-    attemptsAfterKill: spread(back.map((o) => o.attempts)),
-    handshakesPerSecond: Math.round((1000 * back.length) / Math.max(1, stormMs)),
-    cpuPercent: { web: cpuPercent('web'), clients: cpuPercent('clients'), redis: cpuPercent('redis'), postgres: cpuPercent('postgres') },
-    cpuMsPerHandshake: { web: +((cpuAtEnd.web - cpuAtListening.web) / Math.max(1, back.length)).toFixed(3), clients: +((cpuAtEnd.clients - cpuAtListening.clients) / Math.max(1, back.length)).toFixed(3) },
-    postgresTransactionsPerHandshake: +handshakes.toFixed(3),
-    redisCommandsPerHandshake: redisPerHandshake,
-    listenOverflowsMachineWide: overflows,
-    clientEventLoopDelayMs: clientLagMs,
-    delayMaxMs: DELAY_MAX_MS,
-    transports: TRANSPORTS.join(','),
-    clientProcesses: CLIENT_PROCESSES,
-    nodeFlags: NODE_FLAGS.join(' '),
-  };
-  console.log(
-    `reconnected ${back.length}/${sessions.length} (${((100 * back.length) / sessions.length).toFixed(1)} %), resumed their own conversation ${result.resumedOwnConversation}, ` +
-      `unstored tokens given a new one ${result.newConversationForUnstoredToken}\n` +
-      `listening → session: p50 ${total.p50} ms, p95 ${total.p95} ms, max ${total.max} ms ` +
-      `(wait for the client's attempt p50 ${wait.p50} / p95 ${wait.p95} ms; attempt → session p50 ${service.p50} / p95 ${service.p95} ms)\n` +
-      `kill → listening ${result.restartMs} ms (process start ${result.startupMs} ms); ${result.handshakesPerSecond} handshakes/s; ` +
-      `CPU over the storm: web ${result.cpuPercent.web} %, clients ${result.cpuPercent.clients} %, redis ${result.cpuPercent.redis} %, postgres ${result.cpuPercent.postgres} % of one core; ` +
-      `web ${result.cpuMsPerHandshake.web} ms CPU per handshake; ${result.postgresTransactionsPerHandshake} PostgreSQL transactions and ${JSON.stringify(redisPerHandshake)} Redis commands per handshake; ` +
-      `${overflows} connections dropped by full listen queues (machine-wide); ` +
-      `client processes' event loop late by p99 ${clientLagMs.p99} ms, max ${clientLagMs.max} ms`,
-  );
-  console.log(JSON.stringify(result));
-  if (process.env.BENCH_STORM_DUMP) writeFileSync(process.env.BENCH_STORM_DUMP, JSON.stringify({ killedAt, listeningAt, spawnedAt: web.spawnedAt, outcomes }));
+  for (const kind of SERVER_KINDS) storms.push(await storm(kind, redis, database));
 } finally {
-  for (const clients of clientProcesses) if (clients.child.connected) clients.request({ type: 'close' });
-  if (web && web.child.exitCode === null) {
-    web.child.kill('SIGKILL');
-    await web.exit;
-  }
   await redis.kill();
   await database.drop();
 }
+const bare = storms.find((result) => result.server === 'bare');
+const web = storms.find((result) => result.server === 'web');
+const comparison =
+  bare && web
+    ? {
+        webCpuPerHandshakeOverBare: Math.round((web.cpuMsPerHandshake.web / bare.cpuMsPerHandshake.web) * 100) / 100,
+        target: CPU_RATIO_TARGET,
+        reconnectedPercent: { bare: Math.round((1000 * bare.reconnected) / bare.clients) / 10, web: Math.round((1000 * web.reconnected) / web.clients) / 10 },
+      }
+    : undefined;
+if (comparison && bare && web) {
+  const met = comparison.webCpuPerHandshakeOverBare <= CPU_RATIO_TARGET;
+  console.log(
+    `web CPU per handshake ${web.cpuMsPerHandshake.web} ms over the bare socket.io server's ${bare.cpuMsPerHandshake.web} ms in the same run: ` +
+      `${comparison.webCpuPerHandshakeOverBare}× (target ≤ ${CPU_RATIO_TARGET}×: ${met ? 'met' : 'MISSED'}); ` +
+      `reconnected ${comparison.reconnectedPercent.web} % (web), ${comparison.reconnectedPercent.bare} % (bare) (target 100 %: ${comparison.reconnectedPercent.web === 100 ? 'met' : 'MISSED'})`,
+  );
+}
+console.log(JSON.stringify({ storms, comparison }));

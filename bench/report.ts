@@ -4,6 +4,8 @@ export interface ResultRow {
   value: number;
   unit: string;
   target?: { op: '<=' | '>='; value: number };
+  /** A count target: `--check` exits 1 when it is missed. */
+  check?: boolean;
 }
 
 export interface ScenarioResult {
@@ -11,6 +13,8 @@ export interface ScenarioResult {
   rows: ResultRow[];
   /** Everything else worth keeping in the JSON line: parameters, CPU shares, counts. */
   details: Record<string, unknown>;
+  /** Lines printed under the table (breakdowns that are not one number). */
+  notes?: string[];
 }
 
 export function isMet(row: ResultRow): boolean | undefined {
@@ -29,7 +33,7 @@ export function formatTable(results: readonly ScenarioResult[]): string {
         row.metric,
         `${formatNumber(row.value)} ${row.unit}`.trim(),
         row.target ? `${row.target.op === '<=' ? '≤' : '≥'} ${formatNumber(row.target.value)} ${row.unit}`.trim() : '',
-        met === undefined ? '' : met ? 'met' : 'MISSED',
+        met === undefined ? '' : met ? (row.check ? 'met (check)' : 'met') : row.check ? 'MISSED (check)' : 'MISSED',
       ];
     }),
   );

@@ -3,12 +3,13 @@
  * and Redis, a fake OpenAI-wire provider in another child process, and socket.io
  * clients in this one. See BENCHMARKS.md for what each scenario measures and how.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { runAb } from './ab.js';
 import { dropAllBenchDatabases } from './bench-database.js';
-import { dropRedisPrefix } from './bench-redis.js';
+import { dropRedisPrefix, killBenchRedis, privateRedis, startBenchRedis } from './bench-redis.js';
 import { removeAllEmbeddedDataDirs } from './bench-stack.js';
 import { killAllChildren, PROJECT_ROOT } from './child-processes.js';
 import type { CpuUsage } from './cpu-meter.js';
@@ -22,6 +23,8 @@ import { runSerial } from './scenarios/serial.js';
 import { runWebhook } from './scenarios/webhook.js';
 import { runWhatsApp } from './scenarios/whatsapp.js';
 import { DEFAULT_SERVER_ENTRY } from './server-process.js';
+import { straceAvailable } from './strace-counter.js';
+import { sourceHash } from './tree-state.js';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: string) => Promise<ScenarioResult>> = {
   serial: runSerial,
@@ -44,21 +47,26 @@ async function emergencyCleanup(reason: string, exitCode: number): Promise<never
     process.stderr.write(`bench: ${reason}; stopping children and dropping bench databases\n`);
     killAllChildren();
     const cleanup = async () => {
-      // Each database name is also its scenario's Redis key prefix.
-      for (const name of await dropAllBenchDatabases()) await dropRedisPrefix(name);
+      // Each database name is also its scenario's Redis key prefix (the private Redis goes whole).
+      for (const name of await dropAllBenchDatabases()) if (!privateRedis()) await dropRedisPrefix(name);
       await removeAllEmbeddedDataDirs();
     };
     await Promise.race([cleanup().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    killBenchRedis();
   }
   process.exit(exitCode);
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   let options: BenchOptions;
   try {
     options = parseOptions(process.argv.slice(2));
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (options.strace && !straceAvailable()) {
+    console.error('--strace: strace is not installed (apt-get install strace), or cannot run here');
     process.exit(2);
   }
   process.on('SIGINT', () => void emergencyCleanup('interrupted', 130));
@@ -71,18 +79,30 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   process.stderr.write(`bench ${runId}: ${options.scenarios.join(', ')} on ${machine.cpus} × ${machine.cpuModel}, Node ${process.version}, load average ${loadAverage1m()}\n`);
 
+  // The bench's own redis-server (BENCH_REDIS_URL: a given Redis instead, shared: no command counts then).
+  const redis = process.env.BENCH_REDIS_URL ? undefined : await startBenchRedis();
+  if (redis) process.stderr.write(`bench: private redis-server pid ${redis.pid} at ${redis.url}\n`);
+
   const results: ScenarioResult[] = [];
-  for (const name of options.scenarios) {
-    process.stderr.write(`bench: running ${name}...\n`);
-    const started = performance.now();
-    results.push(await SCENARIO_RUNNERS[name](options, runId));
-    process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  if (options.abBaseline !== undefined) {
+    results.push(...(await runAb(options, runId, SCENARIO_RUNNERS)));
+  } else {
+    for (const name of options.scenarios) {
+      process.stderr.write(`bench: running ${name}...\n`);
+      const started = performance.now();
+      results.push(await SCENARIO_RUNNERS[name](options, runId));
+      process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+    }
   }
   await dropAllBenchDatabases();
+  await redis?.stop();
 
   console.log(`\n${formatTable(results)}\n`);
+  for (const result of results) for (const note of result.notes ?? []) console.log(note);
   const missed = results.flatMap((result) => result.rows.filter((row) => isMet(row) === false).map((row) => `${result.scenario}: ${row.metric}`));
-  console.log(missed.length === 0 ? 'All targets met.' : `Targets missed: ${missed.join('; ')}`);
+  const missedChecks = results.flatMap((result) => result.rows.filter((row) => row.check && isMet(row) === false).map((row) => `${result.scenario}: ${row.metric}`));
+  console.log(missed.length === 0 ? '\nAll targets met.' : `\nTargets missed: ${missed.join('; ')}`);
+  if (options.check) console.log(missedChecks.length === 0 ? 'Count targets (--check): all met.' : `Count targets missed (--check): ${missedChecks.join('; ')}`);
   for (const result of results) {
     const others = (result.details.cpu as CpuUsage | undefined)?.percentOfOneCore.others;
     if (others !== undefined && others > NOISY_MACHINE_PERCENT) {
@@ -100,10 +120,12 @@ async function main(): Promise<void> {
       results: results.map((result) => ({
         scenario: result.scenario,
         rows: result.rows.map((row) => ({ ...row, met: isMet(row) })),
+        notes: result.notes,
         details: result.details,
       })),
     }),
   );
+  return options.check && missedChecks.length > 0 ? 1 : 0;
 }
 
 function describeMachine() {
@@ -116,18 +138,7 @@ function describeMachine() {
   };
 }
 
-/** The repository may have no commit to name: a hash of src/ says which code was measured. */
-function sourceHash(root: string): string {
-  const hash = createHash('sha256');
-  const files = readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => join(entry.parentPath ?? entry.path, entry.name))
-    .sort();
-  for (const file of files) hash.update(relative(root, file)).update(readFileSync(file));
-  return hash.digest('hex').slice(0, 12);
-}
-
 await main().then(
-  () => process.exit(0),
+  (exitCode) => process.exit(exitCode),
   (error: unknown) => emergencyCleanup(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 1),
 );

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { forkModule, PROJECT_ROOT, relayOutput, stopChild } from './child-processes.js';
 import { readMemory } from './proc-stats.js';
+import { describeTree, type TreeState } from './tree-state.js';
 
 const READY_TIMEOUT_MS = 60_000;
 
@@ -51,6 +52,8 @@ export class ServerProcess {
     private readonly child: ChildProcess,
     readonly url: string,
     private readonly output: { lines: () => number },
+    /** The code it runs: read right after the build, before the process started. */
+    readonly tree: TreeState,
   ) {
     this.#sampler = setInterval(() => this.sampleMemory(), MEMORY_SAMPLE_MS);
   }
@@ -63,6 +66,7 @@ export class ServerProcess {
     const root = resolve(options.root ?? PROJECT_ROOT);
     const entry = options.entry ?? DEFAULT_SERVER_ENTRY;
     if (!entry.endsWith('.ts')) await buildOnce(root);
+    const tree = describeTree(root);
     const port = await findFreePort();
     const child = forkModule(resolve(root, entry), [], {
       cwd: root,
@@ -86,7 +90,7 @@ export class ServerProcess {
     const output = relayOutput(child, '[server]');
     const url = `http://127.0.0.1:${port}`;
     await waitUntilReady(child, url);
-    return new ServerProcess(child, url, output);
+    return new ServerProcess(child, url, output, tree);
   }
 
   /** Resident memory now and the largest seen (sampled every 200 ms, and the kernel's own peak, VmHWM). */

@@ -14,6 +14,9 @@ export interface SentMessage {
   text: string;
   startedAt: number;
   rttMs: number;
+  /** `reply.delta` events received for it. */
+  deltas: number;
+  cached: boolean;
 }
 
 /**
@@ -41,13 +44,17 @@ export class Visitor {
 
   /** Sends the next question; connects first if needed. Throws on a refusal, an error reply, a fallback or a timeout. */
   async sendNext(): Promise<SentMessage> {
-    if (!this.#client || (this.turnsPerConversation > 0 && this.#turns >= this.turnsPerConversation)) await this.connect();
     const sequence = ++this.#sequence;
+    return this.send(`${this.label} question ${sequence}: when are you open on Saturdays?`, `${this.label}-${sequence}`);
+  }
+
+  /** Sends this text (the caller keeps it unique, or means it to be answered from the reply cache). */
+  async send(text: string, clientMessageId: string): Promise<SentMessage> {
+    if (!this.#client || (this.turnsPerConversation > 0 && this.#turns >= this.turnsPerConversation)) await this.connect();
     this.#turns++;
-    const text = `${this.label} question ${sequence}: when are you open on Saturdays?`;
     const startedAt = performance.now();
-    const exchange = await this.#client!.send(text, `${this.label}-${sequence}`, MESSAGE_TIMEOUT_MS);
-    return { text, startedAt, rttMs: exchange.rttMs };
+    const exchange = await this.#client!.send(text, clientMessageId, MESSAGE_TIMEOUT_MS);
+    return { text, startedAt, rttMs: exchange.rttMs, deltas: exchange.deltas, cached: exchange.cached };
   }
 
   get connected(): boolean {

@@ -76,13 +76,13 @@ export async function runHandoff(options: BenchOptions, runId: string): Promise<
     for (let i = 0; i < WARMUP_FLOOR_REQUESTS; i++) await api.me();
 
     const total = options.visitors * options.replies;
-    const floorMeter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid, database: cpuDatabase });
+    const floorMeter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid, database: cpuDatabase, ...('proxy' in stack && stack.proxy && { pgProxy: stack.proxy.pid }) });
     for (let i = 0; i < total; i++) floorMs.push((await api.me()).ms);
     floorCpu = floorMeter.stop();
 
     // Cleared here, read after: an operator reply should call no model.
     await stack.provider.takeTimings();
-    const replyMeter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid, database: cpuDatabase });
+    const replyMeter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid, database: cpuDatabase, ...('proxy' in stack && stack.proxy && { pgProxy: stack.proxy.pid }) });
     for (let round = 0; round < options.replies && errors.length < MAX_ERRORS; round++) {
       for (const visitor of visitors) {
         if (errors.length >= MAX_ERRORS) break;

@@ -40,7 +40,12 @@ export async function runWebhook(options: BenchOptions, runId: string): Promise<
   const stack = options.embedded ? await startEmbeddedStack(settings) : await startStack(settings);
   // Embedded, PGlite runs inside the server: no backends to meter (a name that matches none reads 0), no commits to count.
   const databaseName = 'database' in stack ? stack.database.name : undefined;
-  const pids = { server: stack.server.pid, fakeProvider: stack.provider.pid, database: 'database' in stack ? stack.database.name : basename(stack.dataDir) };
+  const pids = {
+    server: stack.server.pid,
+    fakeProvider: stack.provider.pid,
+    database: 'database' in stack ? stack.database.name : basename(stack.dataDir),
+    ...('proxy' in stack && stack.proxy && { pgProxy: stack.proxy.pid }),
+  };
   const url = stack.server.url;
   const rate = options.webhookRate;
   const count = rate * options.webhookDuration;

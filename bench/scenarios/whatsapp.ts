@@ -59,7 +59,12 @@ async function measure(
   };
   const settings = { ...stackOptions(options, options.whatsappLatency), serverEnv };
   const stack = options.embedded ? await startEmbeddedStack(settings) : await startStack(settings);
-  const pids = { server: stack.server.pid, fakeProvider: stack.provider.pid, database: 'database' in stack ? stack.database.name : basename(stack.dataDir) };
+  const pids = {
+    server: stack.server.pid,
+    fakeProvider: stack.provider.pid,
+    database: 'database' in stack ? stack.database.name : basename(stack.dataDir),
+    ...('proxy' in stack && stack.proxy && { pgProxy: stack.proxy.pid }),
+  };
   const url = stack.server.url;
   const rate = options.whatsappRate;
   const count = rate * options.webhookDuration;
