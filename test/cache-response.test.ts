@@ -229,6 +229,14 @@ describe('the in-process copy of reply-cache hits', () => {
     expect(await reader.get('returns')).toEqual({ ...reply, text: 'Returns within 30 days.' });
   });
 
+  it('reads an entry written without its expiry (by an earlier version) as a hit, without keeping it in memory', async () => {
+    await redis.set(redisKey('legacy'), JSON.stringify(reply), 'EX', 60);
+    const reader = cacheFor(60, 60_000);
+    expect(await reader.get('legacy')).toEqual(reply);
+    await redis.del(redisKey('legacy'));
+    expect(await reader.get('legacy')).toBeUndefined();
+  });
+
   it('with the local copy off (0), every lookup reads Redis', async () => {
     const reader = cacheFor(60, 0);
     await reader.set('delivery', reply);

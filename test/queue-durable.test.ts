@@ -23,7 +23,7 @@ async function dropPrefix(keyPrefix: string): Promise<void> {
   }
 }
 
-describe('durable processing on BullMQ', () => {
+describe('durable processing with Redis', () => {
   let openai: FakeProviderServer;
   let server: RunningApp;
   const redisPrefix = prefix();
@@ -44,20 +44,24 @@ describe('durable processing on BullMQ', () => {
     await dropPrefix(redisPrefix);
   });
 
-  it('stores the message, runs it as a job keyed by the message id, and closes the ledger entry', async () => {
+  it('stores the message naming this instance, runs it in-process (no BullMQ job), and closes the ledger entry', async () => {
     expect(server.app.spine.dispatcher.kind).toBe('bullmq');
+    const owner = server.app.spine.dispatcher.owner;
+    expect(owner).toMatch(/^[0-9a-f-]{36}$/);
     const { socket, session } = await connectClient(server.url);
     try {
       const { ack, reply } = await sendAndCollect(socket, 'queued hello', 'dup-1');
       expect(reply.done.text).toBe('echo: queued hello');
+      // The all-in-one role runs the turn where it was accepted: BullMQ is for overflow and recovery
+      // (test/turn-placement.test.ts); the ledger row names the instance answerable for it.
       const queue = new Queue('turns', { connection: { url: REDIS_TEST_URL }, prefix: `${redisPrefix}:bull` });
       try {
-        expect(await queue.getJobState(ack.messageId)).toBe('completed');
+        expect(await queue.getJobState(ack.messageId)).toBe('unknown');
       } finally {
         await queue.close();
       }
       const [question, answer] = await listMessages(server.app.database.db, session.conversationId);
-      expect(question).toMatchObject({ status: 'answered' });
+      expect(question).toMatchObject({ status: 'answered', turnOwner: owner });
       expect(answer).toMatchObject({ role: 'assistant', replyToId: ack.messageId });
 
       // The same delivery again is one job and one answer.
@@ -72,7 +76,7 @@ describe('durable processing on BullMQ', () => {
   });
 });
 
-describe('graceful shutdown with the BullMQ worker', () => {
+describe('graceful shutdown with Redis', () => {
   it('finishes the job in flight, refuses new messages, and leaves nothing open in the ledger', async () => {
     const openai = await startFakeOpenAIServer();
     const redisPrefix = prefix();
@@ -200,8 +204,8 @@ describe('ledger recovery without Redis', () => {
   });
 });
 
-describe('a worker killed mid-turn', () => {
-  it('answers the message exactly once after a restart', async () => {
+describe('a process killed mid-turn', () => {
+  it('answers the message exactly once after a restart (the new instance takes the dead one\'s turn over)', async () => {
     const openai = await startFakeOpenAIServer();
     const database = await createTestDatabase();
     const redisPrefix = prefix();

@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchboardError } from '../src/errors/index.js';
+import { RateLimiter, RateLimitedError } from '../src/infra/rate-limiter.js';
+import { createLogger } from '../src/observability/logger.js';
 import { handleHttpError } from '../src/server/error-handler.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { startPrivateRedis, type PrivateRedis } from './helpers/private-redis.js';
 import { connectClient, sendAndCollect, startTestApp, type RunningApp } from './helpers/test-app.js';
-import { REDIS_TEST_URL } from './helpers/test-database.js';
+import { REDIS_TEST_URL, deleteRedisKeys } from './helpers/test-database.js';
 import { listMessages } from './helpers/store-queries.js';
 
 const send = (socket: any, text: string) =>
@@ -129,6 +132,44 @@ describe('global ceiling', () => {
       for (const client of clients) client.socket.disconnect();
       await server.stop();
     }
+  });
+});
+
+describe('all of a message\'s budgets in one script call', () => {
+  let redis: Redis;
+  const prefix = `test-rl-script-${randomBytes(5).toString('hex')}`;
+  const key = (scope: string, id: string) => `${prefix}:rl:${scope}:${id}`;
+
+  beforeAll(async () => {
+    redis = new Redis(REDIS_TEST_URL);
+    // Until the client is ready, the limiter counts in memory.
+    await redis.ping();
+  });
+  afterAll(async () => {
+    await deleteRedisKeys(redis, `${prefix}:`);
+    redis.disconnect();
+  });
+
+  it('takes a point from each budget in order and stops at the first one spent: the budgets after it are not charged', async () => {
+    const limiter = new RateLimiter({ ipPerMinute: 1, userPerMinute: 1, globalPerSecond: 0, prefix }, { redis, logger: createLogger({ level: 'silent' }) });
+    await limiter.consume([
+      { scope: 'ip', key: '203.0.113.7' },
+      { scope: 'user', key: 'web:a' },
+    ]);
+    expect(await redis.get(key('ip', '203.0.113.7'))).toBe('1');
+    expect(await redis.pttl(key('ip', '203.0.113.7'))).toBeGreaterThan(55_000);
+
+    // Refused per IP: the person's budget is not touched (a flood from one address eats no one else's).
+    const perIp = await limiter.consume([{ scope: 'ip', key: '203.0.113.7' }, { scope: 'user', key: 'web:b' }]).catch((error: unknown) => error);
+    expect(perIp).toBeInstanceOf(RateLimitedError);
+    expect(perIp).toMatchObject({ code: 'rate_limited', scope: 'ip' });
+    expect((perIp as RateLimitedError).retryAfterMs).toBeGreaterThan(55_000);
+    expect(await redis.exists(key('user', 'web:b'))).toBe(0);
+
+    // Refused per person: the budgets before it were charged.
+    const perUser = await limiter.consume([{ scope: 'ip', key: '203.0.113.8' }, { scope: 'user', key: 'web:a' }]).catch((error: unknown) => error);
+    expect(perUser).toMatchObject({ code: 'rate_limited', scope: 'user' });
+    expect(await redis.get(key('ip', '203.0.113.8'))).toBe('1');
   });
 });
 

@@ -76,7 +76,7 @@ describe('start-up output', () => {
         database: { kind: 'postgres' },
         redis: false,
         accounts: { firstRun: true, tokenFile, tokenFrom: 'banner' },
-        signIn: { password: true, sso: null },
+        signIn: { passwordLogin: true, sso: null },
       });
       expect(listening.providers).toEqual([
         { name: 'Anthropic', on: false, note: 'set ANTHROPIC_API_KEY' },
@@ -230,7 +230,7 @@ describe('start-up output', () => {
 });
 
 describe('the banner with single sign-on', () => {
-  const facts = (signIn: { password: boolean; sso: string | null }, firstRun: boolean) => ({
+  const facts = (signIn: { passwordLogin: boolean; sso: string | null }, firstRun: boolean) => ({
     demoUrl: 'http://localhost:3000/',
     adminUrl: 'http://localhost:3000/admin',
     role: 'all' as const,
@@ -245,10 +245,10 @@ describe('the banner with single sign-on', () => {
 
   it('names the identity provider, and with password login off offers no password route', async () => {
     const { renderBanner } = await import('../src/app/startup-banner.js');
-    const both = renderBanner(facts({ password: true, sso: 'Acme ID' }, true), { setupToken: 'aaaaa-bbbbb-ccccc-ddddd', colors: false });
+    const both = renderBanner(facts({ passwordLogin: true, sso: 'Acme ID' }, true), { setupToken: 'aaaaa-bbbbb-ccccc-ddddd', colors: false });
     expect(both).toContain('Sign in with Acme ID at http://localhost:3000/admin');
     expect(both).toContain('aaaaa-bbbbb-ccccc-ddddd');
-    const ssoOnly = renderBanner(facts({ password: false, sso: 'Acme ID' }, true), { setupToken: undefined, colors: false });
+    const ssoOnly = renderBanner(facts({ passwordLogin: false, sso: 'Acme ID' }, true), { setupToken: undefined, colors: false });
     expect(ssoOnly).toContain('Sign in with Acme ID');
     expect(ssoOnly).toContain('Password login is off');
     expect(ssoOnly).not.toContain('admin:create');

@@ -6,10 +6,16 @@ import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-ope
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
 import { REDIS_TEST_URL, deleteRedisKeys } from './helpers/test-database.js';
 
-/** The web session over socket.io's Redis Streams adapter (connection state recovery on), as every scaled-out web instance runs it. */
+/**
+ * The web session over socket.io's Redis Streams adapter (connection state recovery on), as every
+ * scaled-out web instance runs it: a worker of the same deployment runs alongside, so the server
+ * is never alone and its broadcasts go through the stream (test/socket-emit-counts.test.ts covers
+ * a lone instance).
+ */
 describe('web sessions with the Redis adapter', () => {
   let openai: FakeProviderServer;
   let server: RunningApp;
+  let worker: RunningApp;
   let redis: Redis;
   const prefix = `test-websession-${randomBytes(5).toString('hex')}`;
   const sockets: ClientSocket[] = [];
@@ -35,12 +41,22 @@ describe('web sessions with the Redis adapter', () => {
     openai = await startFakeOpenAIServer();
     redis = new Redis(REDIS_TEST_URL);
     server = await startTestApp({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: openai.url, LLM_PROVIDERS: 'openai', REDIS_URL: REDIS_TEST_URL, REDIS_PREFIX: prefix });
+    worker = await startTestApp({
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: openai.url,
+      LLM_PROVIDERS: 'openai',
+      REDIS_URL: REDIS_TEST_URL,
+      REDIS_PREFIX: prefix,
+      DATABASE_URL: server.database!.url,
+      SWITCHBOARD_ROLE: 'worker',
+    });
   });
   afterEach(() => {
     for (const socket of sockets.splice(0)) socket.disconnect();
     openai.reset();
   });
   afterAll(async () => {
+    await worker?.stop();
     await server?.stop();
     await openai?.close();
     await deleteRedisKeys(redis, `${prefix}:`);
@@ -57,7 +73,7 @@ describe('web sessions with the Redis adapter', () => {
 
     const stored = await everythingInRedis();
     // The reply was broadcast through the adapter's stream (so a dropped client can recover it)…
-    expect(stored).toContain('echo: hello');
+    expect(JSON.stringify(await redis.xrange(`${prefix}:socket.io`, '-', '+'))).toContain('echo: hello');
     // …but no `session` event, with its raw token, ever was.
     for (const token of [first.session.token, fresh.session.token]) expect(stored).not.toContain(token);
   });

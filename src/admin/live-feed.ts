@@ -118,9 +118,9 @@ export class AdminLiveFeed {
 
   /**
    * Emits an event when somebody may watch it: a console connected here, or another instance (a
-   * web instance's console, when this is a worker). The adapter knows the other instances from its
-   * heartbeats, without a Redis command; through it, the event reaches their consoles. A lone
-   * instance with no console connected builds and sends nothing.
+   * web instance's console, when this is a worker); through the adapter, the event reaches their
+   * consoles. The adapter knows the other instances without a Redis command per event (its
+   * SocketPeers, infra/socket-peers.ts). A lone instance with no console connected builds and sends nothing.
    */
   private send<Event extends keyof AdminFeedEvents>(
     event: Event,

@@ -90,8 +90,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const role = config.SWITCHBOARD_ROLE;
   /** Web instances only enqueue when there is a shared queue; the in-process default always runs its own turns. */
   const consumesTurns = role !== 'web' || !config.REDIS_URL;
+  // The hot client (reply cache, rate limits): auto-pipelined, so the commands of all the messages
+  // read in one event-loop turn go to Redis in one write, not one write each.
   const redis = config.REDIS_URL
-    ? new Redis(config.REDIS_URL.reveal(), { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    ? new Redis(config.REDIS_URL.reveal(), { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true })
     : undefined;
   redis?.on('error', (error) => logger.warn({ err: error }, 'redis error'));
   await redis?.connect().catch((error: unknown) => logger.warn({ err: error }, 'redis not reachable at start'));
@@ -107,6 +109,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let mountedChannels: MountedChannels | undefined;
   const events = new PipelineEvents(logger);
   const infra = buildInfra(config, { redis, logger, onRateLimited: (scope) => metrics.rateLimited.inc({ scope }) });
+  // Beating before the first message is accepted: a turn this process owns is never read as orphaned.
+  await infra.heartbeat?.start();
   const chain = new ModelChain(models, logger, { policy: chainPolicyFrom(config) });
   const registry = new ToolRegistry([...(await buildTools(config, logger)), ...(options.extraTools ?? [])], new ToolPolicy(config.TOOL_CHANNEL_POLICY));
   const spine = createSpine({
@@ -117,6 +121,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     events,
     logger,
     queues: { durable: infra.queue, local: infra.localQueue },
+    // Turns run where they were accepted; a stopped instance's are taken over within about QUEUE_LOCK_MS.
+    placement: infra.heartbeat && {
+      liveness: infra.heartbeat,
+      concurrency: config.QUEUE_CONCURRENCY,
+      sweepIntervalMs: Math.max(250, Math.floor(config.QUEUE_LOCK_MS / 2)),
+    },
     cache: infra.cache,
     limiter: infra.limiter,
     approvals: new ApprovalPolicy({ sensitiveTools: new Set(config.SENSITIVE_TOOLS), ttlMs: config.CONFIRMATION_TTL_S * 1000 }),
@@ -167,6 +177,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     ? createSocketAdapter({ redisUrl: config.REDIS_URL.reveal(), prefix: config.REDIS_PREFIX }, logger)
     : undefined;
   socketAdapter?.install(io as unknown as Server);
+  // Before any socket is served: whether other instances run decides where a broadcast goes.
+  await socketAdapter?.start();
   const delivery = new OutboundDelivery(
     store.channels,
     createDeliveryRetry({
@@ -200,6 +212,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics.registerBreaker({ name, state: () => chain.health().find((h) => `${h.provider}:${h.model}` === name)?.breaker ?? 'closed' });
   }
   metrics.registerQueue({ name: 'turns', depth: () => infra.queue.depth() });
+  if (infra.localQueue !== infra.queue) metrics.registerQueue({ name: 'turns-in-process', depth: () => infra.localQueue.depth() });
   const admin = await attachAdminConsole({
     http,
     io: io as unknown as Server,
@@ -244,6 +257,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (!consumesTurns) return address;
       // Every channel is attached by now, so recovered and followed-up turns can be delivered.
       await spine.recover(config.LEDGER_RECOVERY_AFTER_MS).catch((error: unknown) => logger.error({ err: error }, 'ledger recovery failed'));
+      spine.orphans?.start();
       if (config.FOLLOW_UP_ENABLED) spine.followUps.start();
       confirmations.startSweeper(Math.min(60_000, config.CONFIRMATION_TTL_S * 1000));
       spine.handoffs?.startSweeper(Math.min(30_000, Math.max(1000, config.HANDOFF_WAIT_NOTICE_S * 250)));
@@ -253,10 +267,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       shuttingDown = true;
       payments?.stopSweeper();
       await spine.drain(config.SHUTDOWN_TIMEOUT_MS);
+      // After the drain: what it could not finish is taken over by another instance at once.
+      await infra.heartbeat?.stop();
       await channels.close();
+      // Connections write once per event-loop iteration (channels/web/socket-server.ts): let the
+      // replies the drain just finished leave before the sockets are closed, which discards them.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       // A detached server (worker) has no engine to close.
       if (role !== 'worker') await new Promise<void>((resolve) => io.close(() => resolve()));
-      socketAdapter?.close();
+      await socketAdapter?.close();
       await http.close();
       redis?.disconnect();
       await database.close();

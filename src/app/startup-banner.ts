@@ -49,11 +49,11 @@ export function renderBanner(facts: StartupFacts, options: { setupToken?: string
 function accountLines(facts: StartupFacts, setupToken: string | undefined, style: Style): string[] {
   const embedded = facts.database.kind === 'pglite';
   const sso = facts.signIn.sso ? [`    Sign in with ${facts.signIn.sso} at ${facts.adminUrl}: an account is made at the first sign-in.`] : [];
-  if (!facts.accounts.firstRun || !facts.signIn.password) {
+  if (!facts.accounts.firstRun || !facts.signIn.passwordLogin) {
     return [
       `  ${style.bold('Accounts')}`,
       ...sso,
-      ...(facts.signIn.password
+      ...(facts.signIn.passwordLogin
         ? [
             `    Log in at ${facts.adminUrl}. Someone new: an admin runs`,
             `    ${CREATE_ACCOUNT_COMMAND}${embedded ? style.dim('   (with the server stopped)') : ''}`,

@@ -24,7 +24,7 @@ export interface StartupFacts {
   redis: boolean;
   accounts: { firstRun: false } | { firstRun: true; tokenFile: string | null; tokenFrom: 'banner' | 'ADMIN_SETUP_TOKEN' };
   /** Console sign-in methods: single sign-on names the provider (OIDC_PROVIDER_NAME). */
-  signIn: { password: boolean; sso: string | null };
+  signIn: { passwordLogin: boolean; sso: string | null };
   providers: Feature[];
   tools: Feature[];
   channels: Feature[];
@@ -44,7 +44,7 @@ export function startupFacts(input: { config: Config; address: string; mountedCh
     accounts: input.firstRun.open
       ? { firstRun: true, tokenFile: input.firstRun.tokenFile ?? null, tokenFrom: input.firstRun.fromSetting ? 'ADMIN_SETUP_TOKEN' : 'banner' }
       : { firstRun: false },
-    signIn: { password: config.ADMIN_PASSWORD_LOGIN, sso: config.OIDC_ISSUER_URL ? config.OIDC_PROVIDER_NAME : null },
+    signIn: { passwordLogin: config.ADMIN_PASSWORD_LOGIN, sso: config.OIDC_ISSUER_URL ? config.OIDC_PROVIDER_NAME : null },
     providers: providerFeatures(config),
     tools: toolAvailability(config).map((entry) => ({ name: entry.tool, on: entry.available, ...(entry.reason && { note: entry.reason }) })),
     channels: channelFeatures(config, new Set(input.mountedChannels)),

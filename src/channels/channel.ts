@@ -15,7 +15,7 @@ export interface ChannelContext {
   http: FastifyInstance;
   /** The socket.io server (the web channel's; detached on a worker, where it only broadcasts). */
   io: WebServer;
-  /** The newest entry of the socket.io adapter's shared stream, when there is one (see the web channel's session event). */
+  /** Where a new client stands for connection state recovery, with the Redis adapter (see the web channel's session event). */
   recoveryOffset: () => string | undefined;
   /** The one way in: every inbound message goes through `intake.accept`. */
   intake: Intake;

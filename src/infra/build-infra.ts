@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import { BullTurnQueue } from './bullmq-turn-queue.js';
 import { InProcessTurnQueue } from './in-process-turn-queue.js';
+import { InstanceHeartbeat } from './instance-heartbeat.js';
 import type { TurnQueue } from './turn-queue.js';
 import { RateLimiter, type RateLimitScope } from './rate-limiter.js';
 import { RedisResponseCache, type ResponseCache } from './response-cache.js';
@@ -10,8 +11,10 @@ import { RedisResponseCache, type ResponseCache } from './response-cache.js';
 export interface InfraParts {
   /** Where accepted messages wait for their turn: BullMQ with Redis, else the in-process queue. */
   queue: TurnQueue;
-  /** Runs turns in this process when the durable queue cannot take them; `queue` itself without Redis. */
-  localQueue: TurnQueue;
+  /** Runs turns in this process (first, where it runs turns; else when the durable queue cannot take them); `queue` itself without Redis. */
+  localQueue: InProcessTurnQueue;
+  /** This instance's liveness in Redis, where it runs turns with Redis: the owner of the turns it runs in-process. */
+  heartbeat: InstanceHeartbeat | undefined;
   cache: ResponseCache | undefined;
   limiter: RateLimiter;
 }
@@ -40,6 +43,8 @@ export function buildInfra(
         )
       : localQueue,
     localQueue,
+    // The web role runs no turns of its own, so nothing of it needs taking over.
+    heartbeat: redis && config.SWITCHBOARD_ROLE !== 'web' ? new InstanceHeartbeat(redis, { prefix: config.REDIS_PREFIX, ttlMs: config.QUEUE_LOCK_MS }, logger) : undefined,
     // Redis only: an answer cached per process would differ between instances, and a
     // single-process install gains little from replaying first answers.
     cache: redis && ttlSeconds > 0 ? new RedisResponseCache(redis, { prefix: config.REDIS_PREFIX, ttlSeconds, localTtlMs: config.CACHE_LOCAL_TTL_MS }, logger) : undefined,

@@ -3,7 +3,8 @@ import { sleep, type TurnHandlers, type TurnQueue, type TurnQueueSettings } from
 
 /**
  * Turns run in this process, with the same retries as the durable queue. Nothing
- * survives a crash here: the PostgreSQL ledger does (recovered at start-up).
+ * survives a crash here: the PostgreSQL ledger does (with Redis, the message names this
+ * instance and another takes it over once its heartbeat stops; without, at start-up).
  */
 export class InProcessTurnQueue implements TurnQueue {
   readonly kind = 'in-process' as const;
@@ -28,6 +29,11 @@ export class InProcessTurnQueue implements TurnQueue {
     const job = new Promise((resolve) => setImmediate(resolve)).then(() => this.runWithRetries(messageId, handlers));
     this.#running.set(messageId, job);
     void job.finally(() => this.#running.delete(messageId));
+  }
+
+  /** Turns placed here and not finished (those waiting for a retry included). */
+  get size(): number {
+    return this.#running.size;
   }
 
   requeue(messageId: string): Promise<void> {

@@ -48,11 +48,21 @@ export function responseCacheKeyer(context: ResponseCacheContext): (text: string
 const LOCAL_MAX_ENTRIES = 1000;
 
 /**
+ * An entry as stored in Redis: the reply and when the entry expires (epoch ms, the writer's
+ * clock), so one GET tells a reader both, without a PTTL. A reader whose clock is behind keeps
+ * its copy that much longer (still never past `localTtlMs`). Entries written before `expiresAt`
+ * existed are still read; they are only not kept in memory.
+ */
+const storedReplySchema = cachedReplySchema.extend({ expiresAt: z.number().int().optional() });
+
+/**
  * The cache in Redis, shared by every instance, with the hits this process read kept in memory
  * for `localTtlMs` (never past the Redis entry's own expiry). A hot first question ("when do you
  * open?") is then answered without a Redis round trip: the cache-hit turn's only wait is the
  * statement that stores it. Only hits are kept, so an answer another instance stores is seen on
  * its next lookup; an entry deleted or rewritten in Redis is seen after `localTtlMs` at most.
+ * A lookup is one command (GET), a store one (SET); the client auto-pipelines, so a lookup
+ * started alongside the message's rate limits goes to Redis in the same write.
  */
 export class RedisResponseCache implements ResponseCache {
   readonly #local: LRUCache<string, CachedReply> | undefined;
@@ -69,18 +79,13 @@ export class RedisResponseCache implements ResponseCache {
     const local = this.#local?.get(key);
     if (local) return local;
     try {
-      const redisKey = this.redisKey(key);
-      // The remaining TTL comes in the same round trip, so a local copy never outlives the entry.
-      const [[getError, raw], [ttlError, remainingMs]] = (await this.redis.pipeline().get(redisKey).pttl(redisKey).exec())! as [
-        [Error | null, string | null],
-        [Error | null, number],
-      ];
-      if (getError ?? ttlError) throw getError ?? ttlError;
+      const raw = await this.redis.get(this.redisKey(key));
       if (raw === null) return undefined;
-      const parsed = cachedReplySchema.safeParse(JSON.parse(raw));
+      const parsed = storedReplySchema.safeParse(JSON.parse(raw));
       if (parsed.success) {
-        this.keepLocally(key, parsed.data, remainingMs);
-        return parsed.data;
+        const { expiresAt, ...reply } = parsed.data;
+        if (expiresAt !== undefined) this.keepLocally(key, reply, expiresAt - Date.now());
+        return reply;
       }
       this.logger.warn('reply cache entry has an unexpected shape: treated as a miss');
     } catch (error) {
@@ -90,19 +95,19 @@ export class RedisResponseCache implements ResponseCache {
   }
 
   async set(key: string, reply: CachedReply): Promise<void> {
+    const ttlMs = this.options.ttlSeconds * 1000;
     try {
-      await this.redis.set(this.redisKey(key), JSON.stringify(reply), 'EX', this.options.ttlSeconds);
-      this.keepLocally(key, reply, this.options.ttlSeconds * 1000);
+      await this.redis.set(this.redisKey(key), JSON.stringify({ ...reply, expiresAt: Date.now() + ttlMs }), 'PX', ttlMs);
+      this.keepLocally(key, reply, ttlMs);
     } catch (error) {
       this.logger.warn({ err: error }, 'reply cache write failed');
     }
   }
 
-  /** `remainingMs` is the Redis entry's (PTTL: -1 without expiry, -2 when gone). */
+  /** Kept for `localTtlMs`, or less when the Redis entry expires sooner (`remainingMs`). */
   private keepLocally(key: string, reply: CachedReply, remainingMs: number): void {
-    if (!this.#local || remainingMs === -2 || remainingMs === 0) return;
-    const ttl = remainingMs > 0 ? Math.min(remainingMs, this.options.localTtlMs) : this.options.localTtlMs;
-    this.#local.set(key, reply, { ttl });
+    if (!this.#local || remainingMs <= 0) return;
+    this.#local.set(key, reply, { ttl: Math.min(remainingMs, this.options.localTtlMs) });
   }
 
   private redisKey(key: string): string {

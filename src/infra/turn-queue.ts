@@ -14,9 +14,9 @@ export interface TurnQueueSettings {
 }
 
 /**
- * Where accepted messages wait for their turn. BullMQ when Redis is configured
- * (durable: survives a crash), in-process otherwise; both call the same handlers,
- * so the message ledger moves through the same statuses either way.
+ * Where accepted messages wait for their turn: BullMQ (durable: survives a crash) or
+ * in-process (the ledger is what survives; see turn/dispatcher.ts for which runs when).
+ * Both call the same handlers, so the message ledger moves through the same statuses either way.
  */
 export interface TurnQueue {
   readonly kind: 'bullmq' | 'in-process';

@@ -24,6 +24,7 @@ export function prepareMessageStatements(db: Db) {
         // (not from a row the channel read earlier, which a takeover may have outdated).
         status: sql`case when exists (select 1 from conversations c where c.id = ${placeholder('conversationId')} and c.mode = 'human') then 'human' else 'received' end`,
         externalMessageId: placeholder('externalMessageId'),
+        turnOwner: sql`${placeholder('turnOwner')}::uuid`,
         createdAt: placeholder('createdAt'),
       })
       .onConflictDoNothing({
@@ -39,7 +40,8 @@ export function prepareMessageStatements(db: Db) {
       .prepare('accept_message'),
     startTurn: db
       .update(messages)
-      .set({ status: 'processing', updatedAt: sql`${placeholder('now')}::timestamptz` })
+      // The instance running the turn in its own process (null: a BullMQ worker, which BullMQ's locks watch).
+      .set({ status: 'processing', turnOwner: sql`${placeholder('turnOwner')}::uuid`, updatedAt: sql`${placeholder('now')}::timestamptz` })
       .from(conversations)
       .where(
         and(
@@ -122,7 +124,7 @@ export function prepareMessageStatements(db: Db) {
             from conversation c
           ), message as (
             insert into messages (id, conversation_id, role, text, status, external_message_id, provider, model, cached,
-                                  attempts, latency_ms, created_at, updated_at)
+                                  attempts, latency_ms, turn_owner, created_at, updated_at)
             select ${placeholder('messageId')}::uuid, t.conversation_id, 'user', ${placeholder('text')},
                    case when t.answered then 'answered' when t.mode = 'human' then 'human' else 'received' end, ${placeholder('externalMessageId')},
                    case when t.answered then ${placeholder('answerProvider')}::text end,
@@ -130,7 +132,7 @@ export function prepareMessageStatements(db: Db) {
                    t.answered,
                    case when t.answered then '[]'::jsonb end,
                    case when t.answered then ${placeholder('answerLatencyMs')}::integer end,
-                   ${placeholder('at')}::timestamptz, ${placeholder('at')}::timestamptz
+                   ${placeholder('turnOwner')}::uuid, ${placeholder('at')}::timestamptz, ${placeholder('at')}::timestamptz
             from turn t
             on conflict (conversation_id, external_message_id) where external_message_id is not null do nothing
             returning id, status

@@ -83,7 +83,7 @@ export class MessageLedger {
    */
   async acceptInbound(
     identity: ConversationIdentity,
-    input: { text: string; externalMessageId?: string },
+    input: { text: string; externalMessageId?: string; turnOwner?: string | null },
     cachedAnswer?: CachedAnswer,
     /** The id and token hash to create the conversation with, when the channel chose them (web). */
     created?: NewConversation,
@@ -113,6 +113,7 @@ export class MessageLedger {
       author: null,
       authorId: null,
       authorName: null,
+      turnOwner: input.turnOwner ?? null,
       createdAt: now,
       updatedAt: now,
     };
@@ -126,6 +127,7 @@ export class MessageLedger {
       messageId: message.id,
       text: message.text,
       externalMessageId: message.externalMessageId,
+      turnOwner: message.turnOwner,
       at,
       hasAnswer: answer !== null,
       answerId: randomUUID(),
@@ -169,13 +171,15 @@ export class MessageLedger {
   /**
    * Stores an inbound user message as `received`. A repeated external id in the
    * same conversation returns the first row, flagged duplicate, and stores nothing.
+   * `turnOwner`: the instance answerable for its turn (see messages.turn_owner).
    */
-  async acceptMessage(input: { conversationId: string; text: string; externalMessageId?: string }): Promise<AcceptedMessage> {
+  async acceptMessage(input: { conversationId: string; text: string; externalMessageId?: string; turnOwner?: string | null }): Promise<AcceptedMessage> {
     const [inserted] = await this.#hot.acceptMessage.execute({
       id: randomUUID(),
       conversationId: input.conversationId,
       text: input.text,
       externalMessageId: input.externalMessageId ?? null,
+      turnOwner: input.turnOwner ?? null,
       // The app clock orders a turn's rows (see completeTurn), so both sides use it.
       createdAt: new Date(),
     });
@@ -210,16 +214,18 @@ export class MessageLedger {
    * Opens the turn of a stored user message (`processing`) and returns it with its
    * conversation (one statement) and its history (as loadHistory trims it; read alongside, in
    * the same round trip time); undefined when it is not an open user message (its turn already
-   * ended, e.g. a redelivered job).
+   * ended, e.g. a redelivered job). `turnOwner`: this instance when the turn runs in its own
+   * process, null when BullMQ runs it.
    */
   async startTurn(
     messageId: string,
     historyCharBudget: number,
+    turnOwner: string | null = null,
   ): Promise<{ message: Message; conversation: Conversation; history: HistoryEntry[]; resumed: boolean } | undefined> {
     // Both at once (two pooled connections): the history read does not wait for the start's
     // commit, and the start only touches this message, which is not part of its own history.
     const [[row], history] = await Promise.all([
-      this.#hot.startTurn.execute({ id: messageId, now: new Date().toISOString() }),
+      this.#hot.startTurn.execute({ id: messageId, turnOwner, now: new Date().toISOString() }),
       this.#hot.loadHistoryBefore.execute({ id: messageId }),
     ]);
     if (!row) return undefined;

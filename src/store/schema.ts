@@ -106,6 +106,12 @@ export const messages = pgTable(
     authorId: uuid('author_id'),
     /** The name the person was shown (operators). */
     authorName: text('author_name'),
+    /**
+     * On user messages: the instance (InstanceHeartbeat id) answerable for an open turn — the one that
+     * accepted it (and runs it, or handed it to BullMQ) or took it over; null once a BullMQ worker
+     * opened it (BullMQ's lock watches it then). An open turn whose owner's heartbeat is gone is re-queued.
+     */
+    turnOwner: uuid('turn_owner'),
     ...timestamps,
   },
   (table) => [

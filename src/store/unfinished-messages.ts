@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, lt, sql } from 'drizzle-orm';
 import type { Db } from './database.js';
 import { messages, type Message } from './schema.js';
 
@@ -31,6 +31,30 @@ export class UnfinishedMessages {
       .where(and(eq(messages.role, 'user'), inArray(messages.status, ['received', 'processing']), lt(messages.updatedAt, before)))
       .orderBy(asc(messages.createdAt))
       .limit(limit);
+  }
+
+  /** The instances that own an open turn (messages.turn_owner): what the orphan sweep asks Redis about. */
+  async listTurnOwners(): Promise<string[]> {
+    const rows = await this.db
+      .selectDistinct({ owner: messages.turnOwner })
+      .from(messages)
+      .where(and(eq(messages.role, 'user'), inArray(messages.status, ['received', 'processing']), isNotNull(messages.turnOwner)));
+    return rows.map((row) => row.owner!);
+  }
+
+  /**
+   * Takes the open turns of `deadOwners` over for `newOwner`, in one statement, and returns their
+   * ids: of several instances sweeping at once, each message goes to one. The new owner stays
+   * answerable until a worker opens the turn, so a sweeper that dies right after is swept too.
+   */
+  async claimOrphans(deadOwners: string[], newOwner: string): Promise<string[]> {
+    if (deadOwners.length === 0) return [];
+    const rows = await this.db
+      .update(messages)
+      .set({ turnOwner: newOwner, updatedAt: new Date() })
+      .where(and(eq(messages.role, 'user'), inArray(messages.status, ['received', 'processing']), inArray(messages.turnOwner, deadOwners)))
+      .returning({ id: messages.id });
+    return rows.map((row) => row.id);
   }
 
   async listPendingFollowUps(limit: number): Promise<Message[]> {

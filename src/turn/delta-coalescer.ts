@@ -1,9 +1,9 @@
 /**
  * Streams reply text to a transport in fewer, larger pieces: the first delta goes out at
  * once (time to first text is what a person notices), later ones are joined and sent at
- * most once per `windowMs`. Every piece is a socket.io frame and, with the Redis adapter,
- * a stream entry every instance reads: a provider's token-sized deltas would otherwise
- * cost one of each per token.
+ * most once per `windowMs`. Every piece is a socket.io frame and, when several instances
+ * share the Redis adapter, a stream entry every instance reads: a provider's token-sized
+ * deltas would otherwise cost one of each per token.
  */
 export class DeltaCoalescer {
   #pending = '';

@@ -1,20 +1,48 @@
+import type { InProcessTurnQueue } from '../infra/in-process-turn-queue.js';
 import type { Logger } from '../observability/logger.js';
 import type { TurnHandlers, TurnQueue } from '../infra/turn-queue.js';
 
 /** How long an enqueue may take before the turn runs in-process instead (Redis is likely down). */
 const ENQUEUE_TIMEOUT_MS = 2000;
 
+/** What the runner is handed: a turn, and the instance that owns it (null when BullMQ does). */
+export interface TurnWork {
+  run(messageId: string, turnOwner: string | null): Promise<void>;
+  exhausted: TurnHandlers['exhausted'];
+}
+
+/** Local-first placement, for a process that both accepts and runs turns, with Redis. */
+export interface TurnPlacement {
+  /** This instance's id (InstanceHeartbeat): stored on the messages it accepts and the turns it runs. */
+  owner: string;
+  /** QUEUE_CONCURRENCY: turns this process runs at once before new ones overflow to the durable queue. */
+  concurrency: number;
+}
+
 /**
- * Hands accepted messages to the turn queue. When the durable queue cannot take one
- * (Redis down, or slower than ENQUEUE_TIMEOUT_MS), the turn runs on the in-process queue
- * instead: the message is stored already, so accepted is never lost. Without Redis both
- * queues are the same in-process queue.
+ * Hands accepted messages to a turn queue. With a placement (a process that runs turns, with
+ * Redis), a turn runs in this process while it runs fewer than `concurrency` turns, and goes
+ * to the durable queue (BullMQ) beyond: no queue hop for the common case, and the message row
+ * names this instance, so its heartbeat stopping is enough for another to take the turn over
+ * (turn/orphan-sweeper.ts). Without one (the web role) every turn goes to the durable queue.
+ * When the durable queue cannot take one (Redis down, or slower than ENQUEUE_TIMEOUT_MS), the
+ * turn runs on the in-process queue instead: the message is stored already, so accepted is
+ * never lost. Without Redis both queues are the same in-process queue.
  */
 export class TurnDispatcher {
+  /** Turns the durable queue's worker runs in this process right now. */
+  #durableRunning = 0;
+
   constructor(
-    private readonly queues: { durable: TurnQueue; local: TurnQueue },
+    private readonly queues: { durable: TurnQueue; local: InProcessTurnQueue },
     private readonly logger: Logger,
+    private readonly placement?: TurnPlacement,
   ) {}
+
+  /** The instance id to store on a message this process accepts (it runs the turn if it can); null when it never does. */
+  get owner(): string | null {
+    return this.placement?.owner ?? null;
+  }
 
   get kind(): TurnQueue['kind'] {
     return this.queues.durable.kind;
@@ -32,13 +60,27 @@ export class TurnDispatcher {
    * Starts consuming. The local queue always runs (it takes over when the durable one
    * fails); the durable one only where this process consumes turns.
    */
-  async start(handlers: TurnHandlers, consumeDurable: boolean): Promise<void> {
-    await this.queues.local.start(handlers);
-    if (!this.single && consumeDurable) await this.queues.durable.start(handlers);
+  async start(work: TurnWork, consumeDurable: boolean): Promise<void> {
+    const { exhausted } = work;
+    await this.queues.local.start({ run: (messageId) => work.run(messageId, this.owner), exhausted });
+    if (this.single || !consumeDurable) return;
+    await this.queues.durable.start({
+      run: async (messageId) => {
+        this.#durableRunning++;
+        try {
+          await work.run(messageId, null);
+        } finally {
+          this.#durableRunning--;
+        }
+      },
+      exhausted,
+    });
   }
 
   async dispatch(messageId: string): Promise<void> {
-    if (this.single) return this.queues.local.enqueue(messageId);
+    if (this.single || (this.placement && this.queues.local.size + this.#durableRunning < this.placement.concurrency)) {
+      return this.queues.local.enqueue(messageId);
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

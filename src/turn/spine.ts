@@ -3,6 +3,8 @@ import type { ModelChain } from '../agent/model-chain.js';
 import { ModelPrices } from '../agent/model-prices.js';
 import { responseCacheKeyer, type ResponseCache } from '../infra/response-cache.js';
 import type { RateLimiter } from '../infra/rate-limiter.js';
+import type { InProcessTurnQueue } from '../infra/in-process-turn-queue.js';
+import type { InstanceLiveness } from '../infra/instance-heartbeat.js';
 import type { TurnQueue } from '../infra/turn-queue.js';
 import type { PipelineEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
@@ -18,6 +20,7 @@ import { FollowUpRunner } from './follow-ups.js';
 import { HandoffService, type HandoffSettings, type OperatorNotifier } from './handoffs.js';
 import { InFlight } from './in-flight.js';
 import { Intake } from './intake.js';
+import { OrphanSweeper } from './orphan-sweeper.js';
 import { recoverStuckMessages } from './recovery.js';
 import { ReplyDelivery } from './reply-delivery.js';
 import type { TurnSettings } from './settings.js';
@@ -31,7 +34,14 @@ export interface SpineDeps {
   settings: TurnSettings;
   events: PipelineEvents;
   logger: Logger;
-  queues: { durable: TurnQueue; local: TurnQueue };
+  queues: { durable: TurnQueue; local: InProcessTurnQueue };
+  /**
+   * A process that runs turns, with Redis: turns run here first (up to `concurrency`, then
+   * BullMQ), the messages name this instance (`liveness.id`), and every `sweepIntervalMs` the
+   * open turns of instances whose heartbeat stopped are re-queued. Without it (no Redis, or
+   * the web role) turns go where they did.
+   */
+  placement?: { liveness: InstanceLiveness; concurrency: number; sweepIntervalMs: number } | undefined;
   cache?: ResponseCache | undefined;
   limiter?: RateLimiter | undefined;
   /** Which calls wait for the person (SENSITIVE_TOOLS); without it every call runs at once. */
@@ -57,6 +67,8 @@ export interface Spine {
   readonly executor: ToolExecutor;
   readonly dispatcher: TurnDispatcher;
   readonly inFlight: InFlight;
+  /** Takes over the turns of instances that stopped (with a placement; start it once channels are attached). */
+  readonly orphans: OrphanSweeper | undefined;
   /** Starts consuming turns (the durable queue only where `consumeDurable`). */
   start(consumeDurable: boolean): Promise<void>;
   /** Re-queues messages the ledger shows unfinished since before `olderThanMs` ago. */
@@ -74,7 +86,10 @@ export function createSpine(deps: SpineDeps): Spine {
   const { store, chain, settings, events, logger } = deps;
   const transports = new TransportRegistry();
   const inFlight = new InFlight();
-  const dispatcher = new TurnDispatcher(deps.queues, logger);
+  const placement = deps.placement;
+  const dispatcher = new TurnDispatcher(deps.queues, logger, placement && { owner: placement.liveness.id, concurrency: placement.concurrency });
+  const orphans =
+    placement && new OrphanSweeper({ store, dispatcher, liveness: placement.liveness, logger, intervalMs: placement.sweepIntervalMs });
   const delivery = new ReplyDelivery({ store, transports, events, cache: deps.cache, logger });
   const handoffs = deps.handoff
     ? new HandoffService({
@@ -171,10 +186,15 @@ export function createSpine(deps: SpineDeps): Spine {
     executor,
     dispatcher,
     inFlight,
+    orphans,
     start: (consumeDurable) =>
-      dispatcher.start({ run: (messageId) => runner.run(messageId), exhausted: (messageId, error) => runner.fail(messageId, error) }, consumeDurable),
-    recover: (olderThanMs) => recoverStuckMessages({ store, dispatcher, logger }, olderThanMs),
+      dispatcher.start(
+        { run: (messageId, turnOwner) => runner.run(messageId, turnOwner), exhausted: (messageId, error) => runner.fail(messageId, error) },
+        consumeDurable,
+      ),
+    recover: (olderThanMs) => recoverStuckMessages({ store, dispatcher, logger, liveness: placement?.liveness }, olderThanMs),
     async drain(timeoutMs) {
+      await orphans?.stop();
       confirmations.stopSweeper();
       handoffs?.stopSweeper();
       await followUps.stop();

@@ -46,19 +46,21 @@ export class TurnRunner {
   /**
    * A message whose ledger entry is already closed is skipped, and closing it is
    * conditional, so a job that runs twice (a redelivery after a crash) answers once.
+   * `turnOwner`: this instance when the turn runs in its own process (stored as the turn opens),
+   * null when BullMQ runs it.
    */
-  run(messageId: string): Promise<void> {
-    return this.deps.inFlight.track(this.runTurn(messageId));
+  run(messageId: string, turnOwner: string | null = null): Promise<void> {
+    return this.deps.inFlight.track(this.runTurn(messageId, turnOwner));
   }
 
-  private async runTurn(messageId: string): Promise<void> {
+  private async runTurn(messageId: string, turnOwner: string | null): Promise<void> {
     const { agent, delivery } = this.deps;
     const started = performance.now();
     // Opening the turn (which returns the message and its conversation) and reading its
     // history take one round trip, and so does the budgets' statement alongside (when a limit
     // is set); a finished message is skipped.
     const [opened, budget] = await Promise.all([
-      agent.store.messages.startTurn(messageId, agent.settings.historyCharBudget),
+      agent.store.messages.startTurn(messageId, agent.settings.historyCharBudget, turnOwner),
       this.deps.budgets?.check(messageId),
     ]);
     if (!opened) return;

@@ -298,8 +298,9 @@ export class WebChannel implements ReplyTransport, Channel {
  * trip on every handshake. A recovered socket never needs it replayed: the client already holds its token.
  *
  * The client still needs an offset to recover from if it drops before its first reply arrives, so
- * the session carries the newest stream entry this instance has read, as socket.io appends offsets:
- * on recovery, the replies broadcast to its conversation after that entry are replayed.
+ * the session carries the newest stream entry this instance has read (alone, the position of its
+ * own log: see infra/socket-adapter.ts), as socket.io appends offsets: on recovery, the replies
+ * broadcast to its conversation after it are replayed.
  */
 function sendSession(io: WebServer, socket: WebSocket, session: { conversationId: string; token: string }, offset: string | undefined): void {
   if (offset === undefined) io.local.to(socket.id).emit('session', session);
