@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { defineTool } from '../src/tools/tool.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { AdminClient } from './helpers/admin-client.js';
-import { createHeldRefundTool } from './helpers/held-refund-tool.js';
+import { createRefundTool } from './helpers/refund-tool.js';
 import { REDIS_TEST_URL, deleteRedisKeys } from './helpers/test-database.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -24,7 +24,7 @@ const ADMIN_TOKEN = 'confirmations-admin-token-0123456789';
 const prefix = `test-confirm-${randomBytes(5).toString('hex')}`;
 /** How long an event may take to cross between the instances. */
 const CROSSING_MS = 8000;
-const refund = createHeldRefundTool();
+const refund = createRefundTool();
 const orderStatus = defineTool({
   name: 'order_status',
   description: 'Order status by id.',

@@ -1,12 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { defineTool } from '../src/tools/tool.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { createAdmin, seedConversation, seedToolCall, seedTurn } from './helpers/admin-seed.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
 import { launchChromium } from './helpers/browser.js';
+import { orderStatusTool as statusTool } from './helpers/order-status-tool.js';
 
 /**
  * The admin console in Debian's headless Chromium against the real server:
@@ -21,14 +20,6 @@ const PASSWORD = 'correct horse battery staple';
 const XSS_USER_TEXT = 'hi <img src=x onerror="window.__xss=1"> <script>window.__xss=2</script>';
 const XSS_ARGUMENT = '<img src=x onerror="window.__xss=3"><b>bold</b>';
 
-const statusTool = defineTool({
-  name: 'get_order_status',
-  description: 'Order status by id.',
-  input: z.object({ orderId: z.string() }).strict(),
-  async execute({ orderId }) {
-    return { orderId, status: 'shipped' };
-  },
-});
 
 let provider: FakeProviderServer;
 let server: RunningApp;

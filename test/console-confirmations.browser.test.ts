@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { createAdmin } from './helpers/admin-seed.js';
 import { launchChromium } from './helpers/browser.js';
-import { createHeldRefundTool } from './helpers/held-refund-tool.js';
+import { createRefundTool } from './helpers/refund-tool.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -21,7 +21,7 @@ const ARTIFACTS = 'test-artifacts';
 const EMAIL = 'confirm@example.com';
 const PASSWORD = 'correct horse battery staple';
 
-const refund = createHeldRefundTool();
+const refund = createRefundTool();
 let openai: FakeProviderServer;
 let server: RunningApp;
 let browser: Browser;

@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import type { Db } from '../src/store/database.js';
 import { handoffs } from '../src/store/schema.js';
-import { defineTool } from '../src/tools/tool.js';
 import { startFakeOpenAIServer, type FakeProviderServer } from './fakes/fake-openai-server.js';
 import { createAdmin, seedConversation, seedToolCall, seedTurn, type SeedConversation } from './helpers/admin-seed.js';
 import { launchChromium } from './helpers/browser.js';
 import { connectClient, sendAndCollect, startTestApp, type ClientSocket, type RunningApp } from './helpers/test-app.js';
+import { orderStatusTool as statusTool } from './helpers/order-status-tool.js';
 
 /**
  * The console's lists and overview in Debian's headless Chromium against the real server: empty
@@ -24,14 +23,6 @@ const EMAIL = 'lists@example.com';
 const PASSWORD = 'correct horse battery staple';
 const VISITOR = '3f2a9c1e-8d4b-4e6f-a1b2-c3d4e5f60718';
 
-const statusTool = defineTool({
-  name: 'get_order_status',
-  description: 'Order status by id.',
-  input: z.object({ orderId: z.string() }).strict(),
-  async execute({ orderId }) {
-    return { orderId, status: 'shipped' };
-  },
-});
 
 let provider: FakeProviderServer;
 let server: RunningApp;

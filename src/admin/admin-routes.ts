@@ -20,7 +20,7 @@ import {
   statsQuerySchema,
   toolCallFiltersSchema,
 } from './admin-filters.js';
-import type { AdminStore } from './admin-store.js';
+import { normalizeEmail, type AdminStore } from './admin-store.js';
 import { getConversationDetail, listConversations } from './conversation-query.js';
 import { listPaymentEvents } from './payment-query.js';
 import { getPersonOfConversation } from './person-query.js';
@@ -164,7 +164,7 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
         if (deps.config.ADMIN_PASSWORD_LOGIN) return;
         const email = (request.body as { email?: unknown } | undefined)?.email;
         await deps.store.audit({
-          actor: typeof email === 'string' ? email.trim().toLowerCase().slice(0, 320) : 'password',
+          actor: typeof email === 'string' ? normalizeEmail(email).slice(0, 320) : 'password',
           action: 'login.failed',
           detail: { method: 'password', reason: 'password_login_disabled' },
           ip: request.ip,

@@ -1,12 +1,13 @@
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Secret } from '../config/secret.js';
 import type { Logger } from '../observability/logger.js';
+import { digest } from './admin-auth.js';
 import type { AdminStore } from './admin-store.js';
 
 /** Where a generated token is also written (mode 0600), for a server whose output is a log collector's. */
-export const SETUP_TOKEN_FILE = 'admin-setup-token';
+const SETUP_TOKEN_FILE = 'admin-setup-token';
 
 /** No 0/o, 1/l/i: read off a terminal and typed without guessing. 20 of 31 letters: about 99 bits. */
 const ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
@@ -15,8 +16,6 @@ const ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
 export type FirstRunNotice =
   | { open: false }
   | { open: true; token: string | undefined; tokenFile: string | undefined; fromSetting: boolean };
-
-const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /**
  * The first-run setup: while no admin account exists, whoever holds the setup token may create

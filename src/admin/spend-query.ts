@@ -8,9 +8,9 @@ import { rows } from '../store/rows.js';
 import { SwitchboardError } from '../errors/index.js';
 import { parseQuery, statsQuerySchema } from './admin-filters.js';
 import { personLabel } from './person-identity.js';
+import { MAX_WINDOW_MS } from './stats-query.js';
 
 const DEFAULT_WINDOW_MS = 30 * 24 * 3600_000;
-const MAX_WINDOW_MS = 366 * 24 * 3600_000;
 
 /** `from` / `to` (ISO 8601, from inclusive, to exclusive; default the last 30 days, at most 366 days), `limit` conversations (1–100, default 10). */
 const spendQuerySchema = statsQuerySchema.extend({
@@ -27,8 +27,8 @@ export function parseSpendQuery(query: unknown) {
   return { from, to, limit: parsed.limit };
 }
 
-const usd = (value: unknown) => (value === null || value === undefined ? 0 : Number(value));
-const count = (value: unknown) => (value === null || value === undefined ? 0 : Number(value));
+/** A sum or count from PostgreSQL (numeric and bigint come as strings); none is 0. */
+const num = (value: unknown) => (value === null || value === undefined ? 0 : Number(value));
 
 /**
  * What the model calls cost over one window (default: the last 30 days), from the priced assistant
@@ -38,8 +38,8 @@ const count = (value: unknown) => (value === null || value === undefined ? 0 : N
  */
 export async function loadSpend(db: Db, config: Config, window: { from: Date; to: Date; limit: number }) {
   const { from, to } = window;
-  const priced = sql`m.cost_usd is not null and m.created_at >= ${from.toISOString()}::timestamptz and m.created_at < ${to.toISOString()}::timestamptz`;
   const inWindow = sql`m.created_at >= ${from.toISOString()}::timestamptz and m.created_at < ${to.toISOString()}::timestamptz`;
+  const priced = sql`m.cost_usd is not null and ${inWindow}`;
   const spend = sql`sum(m.cost_usd) as cost, count(*) as turns, coalesce(sum(m.input_tokens), 0) as input_tokens, coalesce(sum(m.output_tokens), 0) as output_tokens`;
   type SpendRow = { cost: string | number; turns: string; input_tokens: string; output_tokens: string };
 
@@ -82,27 +82,27 @@ export async function loadSpend(db: Db, config: Config, window: { from: Date; to
   ]);
 
   const tokens = (row: { turns: string; input_tokens: string; output_tokens: string }) => ({
-    turns: count(row.turns),
-    inputTokens: count(row.input_tokens),
-    outputTokens: count(row.output_tokens),
+    turns: num(row.turns),
+    inputTokens: num(row.input_tokens),
+    outputTokens: num(row.output_tokens),
   });
   const total = totals[0];
   return {
     window: { from: from.toISOString(), to: to.toISOString() },
-    total: { costUsd: usd(total?.cost), ...(total ? tokens(total) : { turns: 0, inputTokens: 0, outputTokens: 0 }) },
-    byModel: byModel.map((row) => ({ provider: row.provider, model: row.model, costUsd: usd(row.cost), ...tokens(row) })),
-    byProvider: perProvider(byModel.map((row) => ({ provider: row.provider, costUsd: usd(row.cost), ...tokens(row) }))),
-    byChannel: byChannel.map((row) => ({ channel: row.channel, costUsd: usd(row.cost), ...tokens(row) })),
-    byDay: byDay.map((row) => ({ day: row.day, costUsd: usd(row.cost), ...tokens(row) })),
+    total: { costUsd: num(total?.cost), ...(total ? tokens(total) : { turns: 0, inputTokens: 0, outputTokens: 0 }) },
+    byModel: byModel.map((row) => ({ provider: row.provider, model: row.model, costUsd: num(row.cost), ...tokens(row) })),
+    byProvider: perProvider(byModel.map((row) => ({ provider: row.provider, costUsd: num(row.cost), ...tokens(row) }))),
+    byChannel: byChannel.map((row) => ({ channel: row.channel, costUsd: num(row.cost), ...tokens(row) })),
+    byDay: byDay.map((row) => ({ day: row.day, costUsd: num(row.cost), ...tokens(row) })),
     topConversations: byConversation.map((row) => ({
       id: row.id,
       channel: row.channel,
       user: personLabel(row.channel, row.external_user_id),
-      costUsd: usd(row.cost),
+      costUsd: num(row.cost),
       ...tokens(row),
     })),
     unpriced: unpriced.map((row) => ({ provider: row.provider, model: row.model, ...tokens(row) })),
-    budgetRefusals: refusals.map((row) => ({ scope: row.reason.slice('budget:'.length), count: count(row.count) })),
+    budgetRefusals: refusals.map((row) => ({ scope: row.reason.slice('budget:'.length), count: num(row.count) })),
     prices: pricesInEffect(config),
     budgets: {
       conversationUsd: config.BUDGET_CONVERSATION_USD ?? null,

@@ -3,7 +3,8 @@ import type { Db } from '../store/database.js';
 import { rows } from '../store/rows.js';
 
 const DEFAULT_WINDOW_MS = 24 * 3600_000;
-const MAX_WINDOW_MS = 366 * 24 * 3600_000;
+/** The longest window the console reads at once (stats and spend). */
+export const MAX_WINDOW_MS = 366 * 24 * 3600_000;
 
 const MINUTE = 60;
 const HOUR = 3600;
@@ -27,7 +28,7 @@ const MAX_BUCKETS = 120;
 const BUCKET_ORIGIN = Date.UTC(2000, 0, 3);
 
 /** The finest bucket that draws `spanMs` in at most MAX_BUCKETS points. */
-export function bucketFor(spanMs: number): { seconds: number; label: string } {
+function bucketFor(spanMs: number): { seconds: number; label: string } {
   const [seconds, label] = BUCKETS.find(([width]) => spanMs / (width * 1000) <= MAX_BUCKETS) ?? BUCKETS.at(-1)!;
   return { seconds, label };
 }

@@ -42,7 +42,7 @@ export interface ConfirmationView {
 }
 
 /** A held call's confirmation from its row; null for a call that was never held (no expiry was set). */
-export function confirmationView(
+function confirmationView(
   call: { createdAt: Date; confirmationExpiresAt: Date | null; confirmationDecision: string | null; confirmationDecidedAt: Date | null },
   now = new Date(),
 ): ConfirmationView | null {
@@ -65,7 +65,7 @@ export interface PaymentView {
 }
 
 /** The payment of a checkout call: what the webhooks said, or `open` for a link created and not heard of since. */
-export function paymentView(call: { toolName: unknown; status: unknown; paymentStatus: unknown; paymentAmount: unknown; paymentCurrency: unknown; paymentAt: unknown }): PaymentView | null {
+function paymentView(call: { toolName: unknown; status: unknown; paymentStatus: unknown; paymentAmount: unknown; paymentCurrency: unknown; paymentAt: unknown }): PaymentView | null {
   if (call.toolName !== 'create_checkout_link' || call.status !== 'ok') return null;
   return {
     status: (call.paymentStatus as PaymentView['status'] | null) ?? 'open',

@@ -1,7 +1,7 @@
 import type { Feature, StartupFacts } from './startup-facts.js';
 
 /** The example command for an account (the README's quick start says the same). */
-export const CREATE_ACCOUNT_COMMAND = 'npm run admin:create -- --email you@example.com --role admin';
+const CREATE_ACCOUNT_COMMAND = 'npm run admin:create -- --email you@example.com --role admin';
 
 interface Style {
   bold(text: string): string;

@@ -96,6 +96,6 @@ function channelFeatures(config: Config, mounted: ReadonlySet<string>): Feature[
 }
 
 /** "A", "A and B", "A, B and C". */
-export function listOf(items: readonly string[]): string {
+function listOf(items: readonly string[]): string {
   return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 }

@@ -9,7 +9,7 @@ import { booleanFlag, emptyAsUndefined, optionalSecret, optionalString, optional
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** Plain http is allowed for an identity provider on this machine only (a local Keycloak, the tests' provider). */
-export const isLoopbackUrl = (url: URL) => LOOPBACK_HOSTS.has(url.hostname);
+const isLoopbackUrl = (url: URL) => LOOPBACK_HOSTS.has(url.hostname);
 
 /** A comma-separated list kept as written (group names and ids are compared exactly). */
 const exactList = z.preprocess(

@@ -41,7 +41,7 @@ export class InProcessTurnQueue implements TurnQueue {
   }
 
   async depth(): Promise<number> {
-    return this.#running.size;
+    return this.size;
   }
 
   async drain(timeoutMs: number): Promise<void> {

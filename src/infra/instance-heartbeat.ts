@@ -31,6 +31,8 @@ export interface InstanceHeartbeatOptions {
  */
 export class InstanceHeartbeat implements InstanceLiveness {
   readonly id = randomUUID();
+  /** The key's value, for whoever reads it. */
+  readonly #whoami = `${hostname()}:${process.pid}`;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -77,7 +79,7 @@ export class InstanceHeartbeat implements InstanceLiveness {
 
   private async beat(): Promise<void> {
     try {
-      await this.redis.set(this.key(this.id), `${hostname()}:${process.pid}`, 'PX', this.options.ttlMs);
+      await this.redis.set(this.key(this.id), this.#whoami, 'PX', this.options.ttlMs);
     } catch (error) {
       // The next beat tries again; until one lands, other instances may take this one's turns over.
       this.logger.warn({ err: error, instance: this.id }, 'instance heartbeat not written');

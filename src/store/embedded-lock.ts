@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** The file in DATA_DIR that says which process has the embedded database open. */
-export const LOCK_FILE = 'switchboard.lock';
+const LOCK_FILE = 'switchboard.lock';
 
 export interface LockHolder {
   pid: number;

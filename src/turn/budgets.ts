@@ -42,31 +42,31 @@ export interface BudgetGuardDeps {
  * checked against the same spend, so a limit can be passed by what they spend together.
  */
 export class BudgetGuard {
-  readonly #scopes: SpendScopes;
   readonly #now: () => Date;
 
-  constructor(private readonly deps: BudgetGuardDeps) {
-    const { settings } = deps;
-    this.#scopes = {
-      conversation: settings.conversationUsd !== undefined,
-      userDaily: settings.userDailyUsd !== undefined,
-      globalDaily: settings.globalDailyUsd !== undefined,
-    };
+  private constructor(
+    private readonly deps: BudgetGuardDeps,
+    private readonly scopes: SpendScopes,
+  ) {
     this.#now = deps.now ?? (() => new Date());
   }
 
   /** A guard when some limit is set; undefined (no statement per turn) otherwise. */
   static from(deps: BudgetGuardDeps): BudgetGuard | undefined {
     const { settings } = deps;
-    const any = settings.conversationUsd !== undefined || settings.userDailyUsd !== undefined || settings.globalDailyUsd !== undefined;
-    return any ? new BudgetGuard(deps) : undefined;
+    const scopes: SpendScopes = {
+      conversation: settings.conversationUsd !== undefined,
+      userDaily: settings.userDailyUsd !== undefined,
+      globalDaily: settings.globalDailyUsd !== undefined,
+    };
+    return Object.values(scopes).some(Boolean) ? new BudgetGuard(deps, scopes) : undefined;
   }
 
   /** The budgets around a stored user message, in one statement. */
   async check(messageId: string): Promise<BudgetCheck> {
     const now = this.#now();
     const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-    const spend = await this.deps.store.spend.around(messageId, this.#scopes, dayStart);
+    const spend = await this.deps.store.spend.around(messageId, this.scopes, dayStart);
     let headroom: { usd: number; scope: BudgetScope } | undefined;
     for (const { scope, limit, spent } of SCOPES) {
       const max = this.deps.settings[limit] as number | undefined;

@@ -1,10 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { AdminUser } from '../../store/schema.js';
-import type { AdminStore } from '../admin-store.js';
+import { digest } from '../admin-auth.js';
+import { normalizeEmail, type AdminStore } from '../admin-store.js';
 import { LoginTransactionSealer } from './login-transaction.js';
 import { admit } from './oidc-admission.js';
 import { OidcClient } from './oidc-client.js';
@@ -50,8 +51,6 @@ const callbackQuery = z
     error_description: z.string().max(2000).optional(),
   })
   .loose();
-
-const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /** A browser navigation gets the console back with the reason; an API client gets the JSON error. */
 const wantsJson = (request: FastifyRequest) => {
@@ -115,7 +114,7 @@ export function registerOidcRoutes(scope: FastifyInstance, deps: OidcRouteDeps):
       if (!code) throw new SsoLoginRefusedError('response_invalid', 'the identity provider sent no sign-in code; sign in again');
 
       const identity = await client.finish(new URLSearchParams(request.url.split('?')[1] ?? ''), transaction);
-      actor = typeof identity.claims.email === 'string' ? identity.claims.email.trim().toLowerCase().slice(0, 320) : identity.subject;
+      actor = typeof identity.claims.email === 'string' ? normalizeEmail(identity.claims.email).slice(0, 320) : identity.subject;
       const admission = admit(identity, settings);
       const account = await deps.store.findOrCreateByOidc(admission);
       if (account === 'conflict') {

@@ -41,13 +41,13 @@ export class WebChannel implements ReplyTransport, Channel {
   #context: ChannelContext | undefined;
   /** The raw token lives only here, between the handshake and the `session` event; it is never stored. */
   readonly #tokens = new WeakMap<WebSocket, string>();
-  /** A returning visitor's newest reply id, when replies were stored after it (sent on connect). */
-  readonly #missedAfter = new WeakMap<WebSocket, string>();
   /**
-   * For a returning visitor with confirmations to show again (one is pending, or the client still
-   * shows some as waiting): the ids the client named (`auth.confirmations`), possibly none.
+   * What a returning visitor is sent on connect (see catchUp), when there is something: `after`,
+   * its newest reply id when replies were stored after it; `shownConfirmations`, when it has
+   * confirmations to show again (one is pending, or the client still shows some as waiting), the
+   * ids the client named (`auth.confirmations`), possibly none.
    */
-  readonly #confirmationsToShow = new WeakMap<WebSocket, readonly string[]>();
+  readonly #catchUps = new WeakMap<WebSocket, { after?: string; shownConfirmations?: readonly string[] }>();
   /** The socket's conversation row once known, so a message does not re-read it (its identity never changes). */
   readonly #conversations = new WeakMap<WebSocket, Conversation>();
 
@@ -96,12 +96,13 @@ export class WebChannel implements ReplyTransport, Channel {
         this.#conversations.set(socket, existing);
         // `auth.after`: the newest reply the visitor holds; anything stored since is sent on connect.
         const after: unknown = socket.handshake.auth?.after;
-        if (typeof after === 'string' && UUID.test(after) && found.latestReplyId !== null && found.latestReplyId !== after) this.#missedAfter.set(socket, after);
+        const missed = typeof after === 'string' && UUID.test(after) && found.latestReplyId !== null && found.latestReplyId !== after;
         // A question still waiting is asked again (a reload must not lose its buttons), and one the
         // client still shows as waiting but decided meanwhile is resolved.
         const shown = shownConfirmationsSchema.safeParse(socket.handshake.auth?.confirmations);
         const shownIds = shown.success ? shown.data : [];
-        if (found.pendingConfirmation || shownIds.length > 0) this.#confirmationsToShow.set(socket, shownIds);
+        const confirmations = found.pendingConfirmation || shownIds.length > 0;
+        if (missed || confirmations) this.#catchUps.set(socket, { ...(missed && { after }), ...(confirmations && { shownConfirmations: shownIds }) });
         return;
       }
     }
@@ -119,13 +120,9 @@ export class WebChannel implements ReplyTransport, Channel {
       void socket.join(conversationRoom(socket.data.conversationId));
       sendSession(this.io, socket, { conversationId: socket.data.conversationId, token }, this.context.recoveryOffset());
       const known = this.#conversations.get(socket);
-      const missedAfter = this.#missedAfter.get(socket);
-      this.#missedAfter.delete(socket);
-      const shownConfirmations = this.#confirmationsToShow.get(socket);
-      this.#confirmationsToShow.delete(socket);
-      if (known && (missedAfter !== undefined || known.mode === 'human' || shownConfirmations !== undefined)) {
-        void this.catchUp(socket, known, missedAfter, shownConfirmations);
-      }
+      const catchUp = this.#catchUps.get(socket);
+      this.#catchUps.delete(socket);
+      if (known && (catchUp || known.mode === 'human')) void this.catchUp(socket, known, catchUp?.after, catchUp?.shownConfirmations);
     }
     socket.on('confirmation.answer', (payload, ack) => {
       const respond = typeof ack === 'function' ? ack : () => {};

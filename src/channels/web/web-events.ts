@@ -19,7 +19,7 @@ export const confirmationAnswerSchema = z.object({
 });
 
 /** At most this many ids in the handshake's `auth.confirmations`. */
-export const MAX_SHOWN_CONFIRMATIONS = 20;
+const MAX_SHOWN_CONFIRMATIONS = 20;
 
 /**
  * `auth.confirmations`: the ids of confirmations the client still shows as waiting (from its
