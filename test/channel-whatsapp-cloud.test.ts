@@ -431,7 +431,7 @@ describe('WhatsApp Cloud API: signed Meta webhooks → agent → Graph API', () 
       // A Spanish keyword from the default list, with punctuation.
       await send(textMessage('Baja.', { from }));
       await sleep(200);
-      expect(await plain.app.store.channels.isOptedOut('whatsapp-cloud', from)).toBe(true);
+      expect(await plain.app.store.channels.isOptedOut({ channel: 'whatsapp-cloud', address: from })).toBe(true);
     });
   });
 

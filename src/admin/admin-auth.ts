@@ -13,7 +13,7 @@ export type AdminActor =
 
 export const actorName = (actor: AdminActor) => (actor.kind === 'session' ? actor.email : 'admin-token');
 
-const RANK: Record<AdminRole, number> = { viewer: 0, operator: 1, admin: 2 };
+const RANK: Record<AdminRole, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
 
 /** Whether the actor's role is at least `role` (viewer < operator < admin). */
 export const hasRole = (actor: AdminActor, role: AdminRole) => RANK[actor.role] >= RANK[role];

@@ -34,7 +34,7 @@ export async function refusalNotice(
   if (text === null) return undefined;
   if (error.code === 'rate_limited') {
     const until = new Date(Date.now() + (error.retryAfterMs ?? 60_000));
-    if (!(await records.claimLimitNotice(person.channel, person.address, until))) return undefined;
+    if (!(await records.claimLimitNotice({ channel: person.channel, address: person.address }, until))) return undefined;
   }
   return text;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { Db } from './database.js';
 import {
   channelContacts,
@@ -22,6 +23,18 @@ export interface DeliveryRecord {
   error?: string | null;
   providerIds?: string[];
 }
+
+
+/** A person's address on a channel, in one workspace (an opt-out is from one business, not all). */
+export interface ChannelContact {
+  /** Default: the deployment's own workspace. */
+  workspaceId?: string | undefined;
+  channel: string;
+  address: string;
+}
+
+const CONTACT_KEY = [channelContacts.workspaceId, channelContacts.channel, channelContacts.address];
+const contactKey = (contact: ChannelContact) => ({ workspaceId: contact.workspaceId ?? DEFAULT_WORKSPACE_ID, channel: contact.channel, address: contact.address });
 
 /**
  * The channels' own rows: delivery outcomes, opt-outs, the one-notice-per-limit
@@ -91,20 +104,21 @@ export class ChannelRecords {
     return rows.length > 0;
   }
 
-  async setOptedOut(channel: string, address: string, optedOut: boolean): Promise<void> {
+  async setOptedOut(contact: ChannelContact, optedOut: boolean): Promise<void> {
     const now = new Date();
     const optedOutAt = optedOut ? now : null;
     await this.db
       .insert(channelContacts)
-      .values({ channel, address, optedOutAt })
-      .onConflictDoUpdate({ target: [channelContacts.channel, channelContacts.address], set: { optedOutAt, updatedAt: now } });
+      .values({ ...contactKey(contact), optedOutAt })
+      .onConflictDoUpdate({ target: CONTACT_KEY, set: { optedOutAt, updatedAt: now } });
   }
 
-  async isOptedOut(channel: string, address: string): Promise<boolean> {
+  async isOptedOut(contact: ChannelContact): Promise<boolean> {
+    const key = contactKey(contact);
     const [row] = await this.db
       .select({ optedOutAt: channelContacts.optedOutAt })
       .from(channelContacts)
-      .where(and(eq(channelContacts.channel, channel), eq(channelContacts.address, address)));
+      .where(and(eq(channelContacts.workspaceId, key.workspaceId), eq(channelContacts.channel, key.channel), eq(channelContacts.address, key.address)));
     return row?.optedOutAt != null;
   }
 
@@ -112,12 +126,12 @@ export class ChannelRecords {
    * True for exactly one caller per limit window: the first rate-limited message
    * gets a notice, the ones after it (from any process) stay silent until `until`.
    */
-  async claimLimitNotice(channel: string, address: string, until: Date, now = new Date()): Promise<boolean> {
+  async claimLimitNotice(contact: ChannelContact, until: Date, now = new Date()): Promise<boolean> {
     const claimed = await this.db
       .insert(channelContacts)
-      .values({ channel, address, limitNoticeUntil: until })
+      .values({ ...contactKey(contact), limitNoticeUntil: until })
       .onConflictDoUpdate({
-        target: [channelContacts.channel, channelContacts.address],
+        target: CONTACT_KEY,
         set: { limitNoticeUntil: until, updatedAt: now },
         setWhere: or(isNull(channelContacts.limitNoticeUntil), lt(channelContacts.limitNoticeUntil, now)),
       })

@@ -1,10 +1,13 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './database.js';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import { prepareRows } from './rows.js';
 import { conversations, messages, type Conversation, type ConversationMode } from './schema.js';
 
 export interface ConversationIdentity {
+  /** The workspace the channel routed the message to (default: the deployment's own). */
+  workspaceId?: string;
   channel: string;
   externalUserId: string;
   threadKey?: string;
@@ -19,6 +22,7 @@ export interface NewConversation {
 /** A conversations row as raw SQL returns it (timestamps as text from postgres.js, Date from PGlite). */
 export interface RawConversation {
   id: string;
+  workspace_id: string;
   channel: string;
   external_user_id: string;
   thread_key: string;
@@ -31,6 +35,7 @@ export interface RawConversation {
 export function toConversation(row: RawConversation): Conversation {
   return {
     id: row.id,
+    workspaceId: row.workspace_id,
     channel: row.channel,
     externalUserId: row.external_user_id,
     threadKey: row.thread_key,
@@ -51,16 +56,16 @@ export class ConversationRecords {
       db,
       'find_or_create_conversation',
       sql`with created as (
-            insert into conversations (id, channel, external_user_id, thread_key, token_hash)
-            values (${placeholder('id')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')},
+            insert into conversations (id, workspace_id, channel, external_user_id, thread_key, token_hash)
+            values (${placeholder('id')}::uuid, ${placeholder('workspaceId')}, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')},
                     ${placeholder('tokenHash')}::text)
-            on conflict (channel, external_user_id, thread_key) do nothing
+            on conflict (workspace_id, channel, external_user_id, thread_key) do nothing
             returning *
           )
           select * from created
           union all
           select * from conversations
-          where channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
+          where workspace_id = ${placeholder('workspaceId')} and channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
             and thread_key = ${placeholder('threadKey')}
             and not exists (select 1 from created)`,
     );
@@ -74,6 +79,7 @@ export class ConversationRecords {
     const [row] = await this.#findOrCreate({
       id: created?.id ?? randomUUID(),
       tokenHash: created?.tokenHash ?? null,
+      workspaceId: identity.workspaceId ?? DEFAULT_WORKSPACE_ID,
       channel: identity.channel,
       externalUserId: identity.externalUserId,
       threadKey: identity.threadKey ?? '',
@@ -92,6 +98,7 @@ export class ConversationRecords {
       .from(conversations)
       .where(
         and(
+          eq(conversations.workspaceId, identity.workspaceId ?? DEFAULT_WORKSPACE_ID),
           eq(conversations.channel, identity.channel),
           eq(conversations.externalUserId, identity.externalUserId),
           eq(conversations.threadKey, identity.threadKey ?? ''),

@@ -53,6 +53,7 @@ export function prepareMessageStatements(db: Db) {
       )
       .returning({
         ...getTableColumns(messages),
+        conversationWorkspaceId: conversations.workspaceId,
         conversationChannel: conversations.channel,
         conversationExternalUserId: conversations.externalUserId,
         conversationThreadKey: conversations.threadKey,
@@ -102,17 +103,17 @@ export function prepareMessageStatements(db: Db) {
       // inserted already touched (`updated_at`) rather than updated after, which would write a
       // second row version and all six of its index entries again.
       sql`with created as (
-            insert into conversations (id, channel, external_user_id, thread_key, token_hash, updated_at)
-            values (${placeholder('conversationId')}::uuid, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')},
+            insert into conversations (id, workspace_id, channel, external_user_id, thread_key, token_hash, updated_at)
+            values (${placeholder('conversationId')}::uuid, ${placeholder('workspaceId')}, ${placeholder('channel')}, ${placeholder('externalUserId')}, ${placeholder('threadKey')},
                     ${placeholder('tokenHash')}::text,
                     case when ${placeholder('hasAnswer')}::boolean then ${placeholder('at')}::timestamptz else now() end)
-            on conflict (channel, external_user_id, thread_key) do nothing
+            on conflict (workspace_id, channel, external_user_id, thread_key) do nothing
             returning *
           ), conversation as (
             select * from created
             union all
             select * from conversations
-            where channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
+            where workspace_id = ${placeholder('workspaceId')} and channel = ${placeholder('channel')} and external_user_id = ${placeholder('externalUserId')}
               and thread_key = ${placeholder('threadKey')}
               and not exists (select 1 from created)
           ), turn as (

@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { SwitchboardError } from '../errors/index.js';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { Db } from './database.js';
 import { toConversation, type ConversationIdentity, type ConversationRecords, type NewConversation } from './conversations.js';
 import { trimHistory, type HistoryEntry } from './history.js';
@@ -91,8 +92,10 @@ export class MessageLedger {
     const threadKey = identity.threadKey ?? '';
     const now = new Date();
     const at = now.toISOString();
+    const workspaceId = identity.workspaceId ?? DEFAULT_WORKSPACE_ID;
     const message: Message = {
       id: randomUUID(),
+      workspaceId,
       conversationId: '',
       role: 'user',
       text: input.text,
@@ -121,6 +124,7 @@ export class MessageLedger {
     const [row] = await this.#hot.acceptInbound({
       conversationId: created?.id ?? randomUUID(),
       tokenHash: created?.tokenHash ?? null,
+      workspaceId,
       channel: identity.channel,
       externalUserId: identity.externalUserId,
       threadKey,
@@ -230,6 +234,7 @@ export class MessageLedger {
     ]);
     if (!row) return undefined;
     const {
+      conversationWorkspaceId,
       conversationChannel,
       conversationExternalUserId,
       conversationThreadKey,
@@ -244,6 +249,7 @@ export class MessageLedger {
       message,
       conversation: {
         id: message.conversationId,
+        workspaceId: conversationWorkspaceId,
         channel: conversationChannel,
         externalUserId: conversationExternalUserId,
         threadKey: conversationThreadKey,

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { boolean, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 
 /**
  * The single source of truth for Switchboard's tables. Migrations in ../../drizzle
@@ -37,21 +38,114 @@ export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 export const PAYMENT_EVENT_STATUSES = ['received', 'processed', 'ignored', 'failed'] as const;
 export type PaymentEventStatus = (typeof PAYMENT_EVENT_STATUSES)[number];
 
-export const ADMIN_ROLES = ['viewer', 'operator', 'admin'] as const;
+/**
+ * viewer, operator and admin act inside their own workspace; `owner` is the deployment's: it
+ * manages workspaces and may act in any of them.
+ */
+export const ADMIN_ROLES = ['viewer', 'operator', 'admin', 'owner'] as const;
 export type AdminRole = (typeof ADMIN_ROLES)[number];
 
 export const TOOL_CALL_STATUSES = ['running', 'ok', 'error', 'invalid', 'refused', 'pending', 'declined', 'expired'] as const;
 export type ToolCallStatus = (typeof TOOL_CALL_STATUSES)[number];
+
+/**
+ * The workspace a row belongs to. Rows under a conversation (messages, tool calls, handoffs,
+ * notes, deliveries) get their conversation's, set by a trigger (migration 0015_workspaces), so
+ * a child row can never sit in another workspace than its conversation; the default keeps
+ * statements that predate workspaces writing to the default workspace.
+ */
+const workspaceColumn = () => text('workspace_id').notNull().default(DEFAULT_WORKSPACE_ID);
+
+export const WORKSPACE_STATUSES = ['active', 'suspended'] as const;
+export type WorkspaceStatus = (typeof WORKSPACE_STATUSES)[number];
 
 const timestamps = {
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 };
 
+/**
+ * One business on this deployment. `default` always exists (made by the migration): a deployment
+ * that configures no workspace is that one, built from the environment.
+ */
+export const workspaces = pgTable('workspaces', {
+  /** `default`, or `ws_` + random for the ones created later. */
+  id: text('id').primaryKey(),
+  slug: text('slug').notNull().unique(),
+  name: text('name').notNull(),
+  status: text('status', { enum: WORKSPACE_STATUSES }).notNull().default('active'),
+  /** The web widget's public key (`data-workspace-key`); public like a publishable key, it only routes. */
+  widgetKey: text('widget_key').notNull().unique(),
+  /** Origins the widget may be embedded from ([]: any). */
+  allowedOrigins: jsonb('allowed_origins').$type<string[]>().notNull().default([]),
+  /** Overrides of the global settings (workspaces/workspace-settings.ts), validated when written. */
+  settings: jsonb('settings').$type<Record<string, unknown>>().notNull().default({}),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
+/**
+ * How an inbound message finds its workspace: the channel's own identity of the receiving side
+ * (Slack team id, Twilio `To` number, WhatsApp Cloud phone number id), never the sender's.
+ */
+export const workspaceChannels = pgTable(
+  'workspace_channels',
+  {
+    channel: text('channel').notNull(),
+    identity: text('identity').notNull(),
+    workspaceId: text('workspace_id')
+      .notNull()
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.channel, table.identity] }), index('workspace_channels_workspace_idx').on(table.workspaceId)],
+);
+
+/**
+ * A workspace's credentials for one integration, encrypted (workspaces/secret-box.ts): the JSON is
+ * sealed with its own data key (AES-256-GCM), and the data key with the master key
+ * (SECRETS_MASTER_KEY) named by `key_id`. Rotation re-wraps data keys only.
+ */
+export const workspaceCredentials = pgTable(
+  'workspace_credentials',
+  {
+    workspaceId: text('workspace_id')
+      .notNull()
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    integration: text('integration').notNull(),
+    /** Fingerprint of the master key that wrapped `wrapped_key` (never the key). */
+    keyId: text('key_id').notNull(),
+    /** The data key, sealed by the master key: base64 iv | tag | ciphertext. */
+    wrappedKey: text('wrapped_key').notNull(),
+    /** The credential JSON, sealed by the data key: base64 iv | tag | ciphertext. */
+    ciphertext: text('ciphertext').notNull(),
+    /** What the console shows: each field masked (`sk_…4f2a`), never a whole secret. */
+    masked: jsonb('masked').$type<Record<string, string>>().notNull().default({}),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.workspaceId, table.integration] })],
+);
+
+/** Inbound messages refused because their channel identity names no workspace (recorded, never routed to the default). */
+export const inboundRefusals = pgTable(
+  'inbound_refusals',
+  {
+    id: uuid('id').primaryKey(),
+    channel: text('channel').notNull(),
+    /** The receiving identity, masked for phone numbers (the sender is never stored). */
+    identity: text('identity').notNull(),
+    reason: text('reason').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (table) => [index('inbound_refusals_created_idx').on(table.createdAt)],
+);
+
 export const conversations = pgTable(
   'conversations',
   {
     id: uuid('id').primaryKey(),
+    workspaceId: workspaceColumn().references(() => workspaces.id),
     channel: text('channel').notNull(),
     externalUserId: text('external_user_id').notNull(),
     /** Sub-conversation inside one identity, e.g. a Slack thread; '' when the channel has none. */
@@ -63,7 +157,9 @@ export const conversations = pgTable(
     ...timestamps,
   },
   (table) => [
-    uniqueIndex('conversations_identity_uq').on(table.channel, table.externalUserId, table.threadKey),
+    // The same phone number or Slack user in two workspaces is two conversations.
+    uniqueIndex('conversations_identity_uq').on(table.workspaceId, table.channel, table.externalUserId, table.threadKey),
+    index('conversations_workspace_updated_idx').on(table.workspaceId, table.updatedAt),
     uniqueIndex('conversations_token_hash_uq').on(table.tokenHash),
     index('conversations_updated_at_idx').on(table.updatedAt),
     index('conversations_external_user_idx').on(table.externalUserId),
@@ -75,6 +171,7 @@ export const messages = pgTable(
   'messages',
   {
     id: uuid('id').primaryKey(),
+    workspaceId: workspaceColumn(),
     conversationId: uuid('conversation_id')
       .notNull()
       .references(() => conversations.id, { onDelete: 'cascade' }),
@@ -123,6 +220,7 @@ export const messages = pgTable(
     index('messages_status_idx').on(table.status, table.updatedAt).where(sql`${table.role} = 'user'`),
     // Spend reports and the global daily budget: only priced rows, newest first.
     index('messages_cost_created_idx').on(table.createdAt).where(sql`${table.costUsd} is not null`),
+    index('messages_workspace_cost_created_idx').on(table.workspaceId, table.createdAt).where(sql`${table.costUsd} is not null`),
   ],
 );
 
@@ -130,6 +228,7 @@ export const toolCalls = pgTable(
   'tool_calls',
   {
     id: uuid('id').primaryKey(),
+    workspaceId: workspaceColumn(),
     conversationId: uuid('conversation_id')
       .notNull()
       .references(() => conversations.id, { onDelete: 'cascade' }),
@@ -175,6 +274,7 @@ export const toolCalls = pgTable(
   (table) => [
     uniqueIndex('tool_calls_idempotency_key_uq').on(table.idempotencyKey),
     index('tool_calls_created_at_idx').on(table.createdAt),
+    index('tool_calls_workspace_created_idx').on(table.workspaceId, table.createdAt),
     index('tool_calls_tool_created_idx').on(table.toolName, table.createdAt),
     index('tool_calls_message_idx').on(table.messageId),
     // Admin console filters: each equality filter walks its own index newest first.
@@ -212,6 +312,11 @@ export const turnSteps = pgTable(
 /** Admin console accounts (created by `npm run admin:create`); passwords are argon2id hashes. */
 export const adminUsers = pgTable('admin_users', {
   id: uuid('id').primaryKey(),
+  /** The workspace the account acts in (an `owner` may act in any). */
+  workspaceId: text('workspace_id')
+    .notNull()
+    .default(DEFAULT_WORKSPACE_ID)
+    .references(() => workspaces.id),
   email: text('email').notNull().unique(),
   /** Null for accounts made by single sign-on (OIDC), which have no password. */
   passwordHash: text('password_hash'),
@@ -233,6 +338,7 @@ export const handoffs = pgTable(
   'handoffs',
   {
     id: uuid('id').primaryKey(),
+    workspaceId: workspaceColumn(),
     conversationId: uuid('conversation_id')
       .notNull()
       .references(() => conversations.id, { onDelete: 'cascade' }),
@@ -255,6 +361,7 @@ export const handoffs = pgTable(
   (table) => [
     uniqueIndex('handoffs_open_uq').on(table.conversationId).where(sql`${table.status} in ('waiting', 'active')`),
     index('handoffs_status_requested_idx').on(table.status, table.requestedAt),
+    index('handoffs_workspace_status_requested_idx').on(table.workspaceId, table.status, table.requestedAt),
     index('handoffs_conversation_idx').on(table.conversationId, table.requestedAt),
   ],
 );
@@ -269,6 +376,7 @@ export const paymentEvents = pgTable(
   {
     /** Stripe's event id (`evt_…`). */
     id: text('id').primaryKey(),
+    workspaceId: workspaceColumn(),
     type: text('type').notNull(),
     /** When Stripe created the event. */
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
@@ -299,6 +407,7 @@ export const paymentEvents = pgTable(
   },
   (table) => [
     index('payment_events_received_idx').on(table.receivedAt),
+    index('payment_events_workspace_received_idx').on(table.workspaceId, table.receivedAt),
     index('payment_events_pending_idx').on(table.receivedAt).where(sql`${table.status} = 'received'`),
     index('payment_events_conversation_idx').on(table.conversationId, table.receivedAt),
     index('payment_events_type_idx').on(table.type, table.receivedAt),
@@ -310,6 +419,7 @@ export const conversationNotes = pgTable(
   'conversation_notes',
   {
     id: uuid('id').primaryKey(),
+    workspaceId: workspaceColumn(),
     conversationId: uuid('conversation_id')
       .notNull()
       .references(() => conversations.id, { onDelete: 'cascade' }),
@@ -339,6 +449,7 @@ export const adminAudit = pgTable(
   'admin_audit',
   {
     id: uuid('id').primaryKey(),
+    workspaceId: workspaceColumn(),
     /** admin email, or 'token' for the ADMIN_TOKEN bearer, or the attempted email for a failed login. */
     actor: text('actor').notNull(),
     action: text('action').notNull(),
@@ -347,7 +458,7 @@ export const adminAudit = pgTable(
     ip: text('ip'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (table) => [index('admin_audit_created_idx').on(table.createdAt)],
+  (table) => [index('admin_audit_created_idx').on(table.createdAt), index('admin_audit_workspace_created_idx').on(table.workspaceId, table.createdAt)],
 );
 
 /** `undeliverable`: the channel would not carry it now (WhatsApp outside the 24-hour window, no template); kept, not sent. */
@@ -363,6 +474,7 @@ export const channelDeliveries = pgTable(
   'channel_deliveries',
   {
     id: uuid('id').primaryKey(),
+    workspaceId: workspaceColumn(),
     conversationId: uuid('conversation_id')
       .notNull()
       .references(() => conversations.id, { onDelete: 'cascade' }),
@@ -387,6 +499,7 @@ export const channelDeliveries = pgTable(
   },
   (table) => [
     index('channel_deliveries_status_created_idx').on(table.status, table.createdAt),
+    index('channel_deliveries_workspace_created_idx').on(table.workspaceId, table.createdAt),
     index('channel_deliveries_message_idx').on(table.messageId),
     // A status callback finds its delivery by the provider's message id.
     index('channel_deliveries_provider_ids_idx').using('gin', table.providerIds),
@@ -400,6 +513,7 @@ export const channelDeliveries = pgTable(
 export const channelContacts = pgTable(
   'channel_contacts',
   {
+    workspaceId: workspaceColumn(),
     channel: text('channel').notNull(),
     address: text('address').notNull(),
     optedOutAt: timestamp('opted_out_at', { withTimezone: true, mode: 'date' }),
@@ -407,7 +521,8 @@ export const channelContacts = pgTable(
     limitNoticeUntil: timestamp('limit_notice_until', { withTimezone: true, mode: 'date' }),
     ...timestamps,
   },
-  (table) => [primaryKey({ columns: [table.channel, table.address] })],
+  // An opt-out is from one business: the same number may still hear from another workspace.
+  (table) => [primaryKey({ columns: [table.workspaceId, table.channel, table.address] })],
 );
 
 /**
@@ -447,3 +562,5 @@ export type ChannelDelivery = typeof channelDeliveries.$inferSelect;
 export type Handoff = typeof handoffs.$inferSelect;
 export type ConversationNote = typeof conversationNotes.$inferSelect;
 export type PaymentEvent = typeof paymentEvents.$inferSelect;
+export type Workspace = typeof workspaces.$inferSelect;
+export type WorkspaceCredential = typeof workspaceCredentials.$inferSelect;

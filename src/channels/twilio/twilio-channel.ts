@@ -105,15 +105,15 @@ export class TwilioChannel implements ReplyTransport, Channel {
     const address = inbound.From;
     const keyword = smsKeyword(inbound.Body);
     if (keyword === 'stop') {
-      await records.setOptedOut(this.channel, address, true);
+      await records.setOptedOut({ channel: this.channel, address }, true);
       // The carrier/Twilio confirms the opt-out itself; we only stop sending.
       return twiml(reply);
     }
     if (keyword === 'help') return twiml(reply, this.options.helpText || undefined);
-    const optedOut = await records.isOptedOut(this.channel, address);
+    const optedOut = await records.isOptedOut({ channel: this.channel, address });
     // YES is also a carrier opt-in word: it resubscribes a stopped number, and otherwise answers a confirmation.
     if (keyword === 'start' && (optedOut || textDecision(inbound.Body) === undefined)) {
-      if (optedOut) await records.setOptedOut(this.channel, address, false);
+      if (optedOut) await records.setOptedOut({ channel: this.channel, address }, false);
       return twiml(reply);
     }
     // A stopped number has said it wants nothing from us: nothing is stored or answered until START.
@@ -142,7 +142,7 @@ export class TwilioChannel implements ReplyTransport, Channel {
     const { conversation, messageId } = target;
     const to = conversation.externalUserId;
     const identity = { conversationId: conversation.id, messageId, channel: this.channel, kind } as const;
-    if (await this.context.store.channels.isOptedOut(this.channel, to)) {
+    if (await this.context.store.channels.isOptedOut({ channel: this.channel, address: to })) {
       await this.context.delivery.suppressed(identity, 'recipient opted out (STOP)');
       return 'suppressed';
     }

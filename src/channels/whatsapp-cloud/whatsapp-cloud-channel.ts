@@ -152,12 +152,12 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
     }
     const word = text.trim().toLowerCase().replace(/[.!]+$/, '');
     if (this.options.optOut.includes(word)) {
-      await store.channels.setOptedOut(this.channel, address, true);
+      await store.channels.setOptedOut({ channel: this.channel, address }, true);
       return;
     }
-    const optedOut = await store.channels.isOptedOut(this.channel, address);
+    const optedOut = await store.channels.isOptedOut({ channel: this.channel, address });
     if (this.options.optIn.includes(word)) {
-      if (optedOut) await store.channels.setOptedOut(this.channel, address, false);
+      if (optedOut) await store.channels.setOptedOut({ channel: this.channel, address }, false);
       return;
     }
     // Opted out: nothing is stored or answered until they opt in again.
@@ -225,7 +225,7 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
     const to = conversation.externalUserId;
     const identity = { conversationId: conversation.id, messageId, channel: this.channel, kind } as const;
     const { delivery, store } = this.context;
-    if (await store.channels.isOptedOut(this.channel, to)) {
+    if (await store.channels.isOptedOut({ channel: this.channel, address: to })) {
       await delivery.suppressed(identity, 'recipient opted out');
       return 'suppressed';
     }
