@@ -1,3 +1,5 @@
+import type { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
+import type { WorkspaceRecords } from '../workspaces/workspace-records.js';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
@@ -22,6 +24,8 @@ export async function attachAdminConsole(deps: {
   io: Server;
   db: Db;
   config: Config;
+  /** The workspace directory and its statements (workspace management, the owner's switcher). */
+  workspaces: { directory: WorkspaceDirectory; records: WorkspaceRecords };
   metrics: Metrics;
   events: PipelineEvents;
   logger: Logger;

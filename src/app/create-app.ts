@@ -41,6 +41,9 @@ import type { Intake } from '../turn/intake.js';
 import { handoffSettingsFrom } from '../turn/handoff-settings.js';
 import { turnSettingsFrom } from '../turn/settings.js';
 import { createSpine, type Spine } from '../turn/spine.js';
+import { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
+import { WorkspaceRecords } from '../workspaces/workspace-records.js';
+import { envIdentitiesFrom } from '../workspaces/env-identities.js';
 import type { TransportRegistry } from '../turn/transports.js';
 
 export interface AppOptions {
@@ -59,6 +62,10 @@ export interface App {
   readonly database: Database;
   /** Every statement over the domain tables, by table. */
   readonly store: Store;
+  /** Every workspace and channel binding, in memory: routes inbound messages (`route`, `routeWidget`). */
+  readonly workspaces: WorkspaceDirectory;
+  /** Statements over workspaces, bindings and refusals (changes are followed by `workspaces.changed()`). */
+  readonly workspaceRecords: WorkspaceRecords;
   /** The one way in for messages (every channel's, and embedders'). */
   readonly intake: Intake;
   /** Where channels' reply transports are found (turns, confirmations, follow-ups). */
@@ -106,6 +113,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
 
   const store = createStore(database.db);
+  const workspaceRecords = new WorkspaceRecords(database.db);
+  const workspaces = await WorkspaceDirectory.open({
+    records: workspaceRecords,
+    logger,
+    redis: config.REDIS_URL && { url: config.REDIS_URL.reveal(), prefix: config.REDIS_PREFIX },
+    envIdentities: envIdentitiesFrom(config),
+    onRefused: (channel, reason) => metrics.inboundRefused.inc({ channel, reason }),
+  });
   let mountedChannels: MountedChannels | undefined;
   const events = new PipelineEvents(logger);
   const infra = buildInfra(config, { redis, logger, onRateLimited: (scope) => metrics.rateLimited.inc({ scope }) });
@@ -190,7 +205,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   );
   const channels = await mountChannels(
     CHANNEL_FACTORIES,
-    { config, http, io, intake: spine.intake, store, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
+    { config, http, io, intake: spine.intake, store, workspaces, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
     spine.transports,
     { logger, seams: { ...(options.whatsAppWebClient && { whatsAppWebClient: options.whatsAppWebClient }) } },
   );
@@ -218,6 +233,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     io: io as unknown as Server,
     db: database.db,
     config,
+    workspaces: { directory: workspaces, records: workspaceRecords },
     metrics,
     events,
     logger,
@@ -235,6 +251,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     io,
     database,
     store,
+    workspaces,
+    workspaceRecords,
     intake: spine.intake,
     transports: spine.transports,
     spine,
@@ -278,6 +296,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await socketAdapter?.close();
       await http.close();
       redis?.disconnect();
+      await workspaces.close();
       await database.close();
     },
   };

@@ -8,6 +8,7 @@ import type { ConfirmationAnswerer } from './confirmation-answerer.js';
 import type { OutboundDelivery } from './outbound-delivery.js';
 import type { WebServer } from './web/web-events.js';
 import type { WhatsAppWebClient } from './whatsapp-web/whatsapp-web-client.js';
+import type { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
 
 /** Everything a channel may use, handed over once when it mounts. */
 export interface ChannelContext {
@@ -20,6 +21,12 @@ export interface ChannelContext {
   /** The one way in: every inbound message goes through `intake.accept`. */
   intake: Intake;
   store: Store;
+  /**
+   * Which workspace an inbound message belongs to, by the channel's own receiving identity
+   * (`route`, `routeWidget`); an unknown identity is refused with `refuse` (recorded), never
+   * routed to the default workspace.
+   */
+  workspaces: WorkspaceDirectory;
   /** Outbound sends with the delivery retry policy and the `channel_deliveries` record. */
   delivery: OutboundDelivery;
   /** The person's answers to held sensitive calls (buttons, YES / NO). */

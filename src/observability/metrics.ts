@@ -98,6 +98,12 @@ export class Metrics {
     labelNames: ['scope'] as const,
     registers: [this.registry],
   });
+  readonly inboundRefused = new Counter({
+    name: 'switchboard_inbound_refused_total',
+    help: 'Inbound messages refused because their channel identity names no (active) workspace, by channel and reason.',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'switchboard_rate_limited_total',
     help: 'Requests refused by a rate limit, by scope.',
