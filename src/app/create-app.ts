@@ -43,6 +43,7 @@ import { turnSettingsFrom } from '../turn/settings.js';
 import { createSpine, type Spine } from '../turn/spine.js';
 import { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
 import { WorkspaceRecords } from '../workspaces/workspace-records.js';
+import { WorkspaceConfigs } from '../workspaces/workspace-configs.js';
 import { envIdentitiesFrom } from '../workspaces/env-identities.js';
 import type { TransportRegistry } from '../turn/transports.js';
 
@@ -66,6 +67,8 @@ export interface App {
   readonly workspaces: WorkspaceDirectory;
   /** Statements over workspaces, bindings and refusals (changes are followed by `workspaces.changed()`). */
   readonly workspaceRecords: WorkspaceRecords;
+  /** Each workspace's effective config (settings and credentials over the deployment's), cached until a change. */
+  readonly workspaceConfigs: WorkspaceConfigs;
   /** The one way in for messages (every channel's, and embedders'). */
   readonly intake: Intake;
   /** Where channels' reply transports are found (turns, confirmations, follow-ups). */
@@ -121,6 +124,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     envIdentities: envIdentitiesFrom(config),
     onRefused: (channel, reason) => metrics.inboundRefused.inc({ channel, reason }),
   });
+  const workspaceConfigs = new WorkspaceConfigs(config, workspaces, undefined, logger);
   let mountedChannels: MountedChannels | undefined;
   const events = new PipelineEvents(logger);
   const infra = buildInfra(config, { redis, logger, onRateLimited: (scope) => metrics.rateLimited.inc({ scope }) });
@@ -205,7 +209,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   );
   const channels = await mountChannels(
     CHANNEL_FACTORIES,
-    { config, http, io, intake: spine.intake, store, workspaces, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
+    { config, http, io, intake: spine.intake, store, workspaces, workspaceConfigs, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
     spine.transports,
     { logger, seams: { ...(options.whatsAppWebClient && { whatsAppWebClient: options.whatsAppWebClient }) } },
   );
@@ -253,6 +257,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     store,
     workspaces,
     workspaceRecords,
+    workspaceConfigs,
     intake: spine.intake,
     transports: spine.transports,
     spine,

@@ -8,6 +8,7 @@ import type { ConfirmationAnswerer } from './confirmation-answerer.js';
 import type { OutboundDelivery } from './outbound-delivery.js';
 import type { WebServer } from './web/web-events.js';
 import type { WhatsAppWebClient } from './whatsapp-web/whatsapp-web-client.js';
+import type { WorkspaceConfigs } from '../workspaces/workspace-configs.js';
 import type { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
 
 /** Everything a channel may use, handed over once when it mounts. */
@@ -27,6 +28,8 @@ export interface ChannelContext {
    * routed to the default workspace.
    */
   workspaces: WorkspaceDirectory;
+  /** A workspace's effective config (its settings and credentials over the deployment's): outbound sends use its credentials. */
+  workspaceConfigs: WorkspaceConfigs;
   /** Outbound sends with the delivery retry policy and the `channel_deliveries` record. */
   delivery: OutboundDelivery;
   /** The person's answers to held sensitive calls (buttons, YES / NO). */
