@@ -16,6 +16,13 @@ export interface RateLimitSettings {
   prefix: string;
 }
 
+/** One budget a message draws from: the scope, whose budget (person, IP, workspace) and, when not the scope's configured limit, its own. */
+export interface RateLimitCheck {
+  scope: RateLimitScope;
+  key: string;
+  points?: number | undefined;
+}
+
 /** A message over one of its budgets: `scope` names the first budget that was spent. */
 export class RateLimitedError extends SwitchboardError {
   override readonly name = 'RateLimitedError';
@@ -76,6 +83,9 @@ interface Budget {
  */
 export class RateLimiter {
   readonly #budgets = new Map<RateLimitScope, Budget>();
+  /** Every scope's key prefix and window, also for scopes the deployment leaves unlimited (a workspace may limit them). */
+  readonly #settings = new Map<RateLimitScope, { keyPrefix: string; duration: number }>();
+  readonly #overrides = new Map<string, Budget>();
   readonly #redis: BudgetClient | undefined;
   readonly #onLimited: (scope: RateLimitScope) => void;
   readonly #logger: Logger;
@@ -92,8 +102,9 @@ export class RateLimiter {
       ['global', settings.globalPerSecond, 1],
     ];
     for (const [scope, points, duration] of budgets) {
-      if (points <= 0) continue;
       const keyPrefix = `${settings.prefix}:rl:${scope}`;
+      this.#settings.set(scope, { keyPrefix, duration });
+      if (points <= 0) continue;
       this.#budgets.set(scope, { keyPrefix, points, durationMs: duration * 1000, memory: new RateLimiterMemory({ keyPrefix, points, duration }) });
     }
     if (deps.redis) {
@@ -104,18 +115,34 @@ export class RateLimiter {
 
   /**
    * Takes one point from each budget, in the order given, until one is spent: throws a
-   * RateLimitedError naming that budget, with the time until its window ends.
+   * RateLimitedError naming that budget, with the time until its window ends. `points` replaces
+   * the scope's configured limit for that check (a workspace's own; 0: no limit).
    */
-  async consume(checks: { scope: RateLimitScope; key: string }[]): Promise<void> {
-    const charged = checks.flatMap(({ scope, key }) => {
+  async consume(checks: RateLimitCheck[]): Promise<void> {
+    const charged = checks.flatMap(({ scope, key, points }) => {
       const budget = this.#budgets.get(scope);
-      return budget ? [{ scope, key, budget }] : [];
+      if (points === undefined || (budget && points === budget.points)) return budget ? [{ scope, key, budget }] : [];
+      const own = points > 0 ? this.budgetWithPoints(scope, points) : undefined;
+      return own ? [{ scope, key, budget: own }] : [];
     });
     if (charged.length === 0) return;
     const decision = (await this.consumeInRedis(charged)) ?? (await consumeInMemory(charged));
     if (decision === 'within') return;
     this.#onLimited(decision.scope);
     throw new RateLimitedError(decision.scope, Math.max(1, Math.ceil(decision.waitMs)));
+  }
+
+  /** A scope's budget with other points (a workspace's limit): the same window, its own in-memory stand-in. */
+  private budgetWithPoints(scope: RateLimitScope, points: number): Budget | undefined {
+    const base = this.#settings.get(scope);
+    if (!base) return undefined;
+    const name = `${scope}:${points}`;
+    let budget = this.#overrides.get(name);
+    if (!budget) {
+      budget = { keyPrefix: base.keyPrefix, points, durationMs: base.duration * 1000, memory: new RateLimiterMemory({ keyPrefix: `${base.keyPrefix}:${points}`, points, duration: base.duration }) };
+      this.#overrides.set(name, budget);
+    }
+    return budget;
   }
 
   get usesRedis(): boolean {

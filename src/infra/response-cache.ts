@@ -25,6 +25,8 @@ export interface ResponseCache {
 
 /** Everything besides the text that decides the answer to a first message. */
 export interface ResponseCacheContext {
+  /** A cached answer of one workspace never reaches another, even with the same prompt, tools and models. */
+  workspaceId: string;
   systemPrompt: string;
   tools: ToolSpec[];
   chain: string[];
@@ -37,7 +39,7 @@ export interface ResponseCacheContext {
  */
 export function responseCacheKeyer(context: ResponseCacheContext): (text: string) => string {
   const tools = context.tools.map((tool) => [tool.name, tool.description, tool.inputSchema]);
-  const fixed = JSON.stringify([context.systemPrompt, tools, context.chain]);
+  const fixed = JSON.stringify([context.workspaceId, context.systemPrompt, tools, context.chain]);
   return (text) => {
     const normalized = text.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
     return createHash('sha256').update(JSON.stringify(normalized)).update(fixed).digest('hex');

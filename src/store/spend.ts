@@ -52,14 +52,16 @@ function spendQuery(scopes: SpendScopes): SQL {
     : none;
   const userDaily = scopes.userDaily
     ? sql`(select coalesce(sum(r.cost_usd), 0) from conversations pc join messages r on r.conversation_id = pc.id
-           where pc.channel = (select channel from turn) and pc.external_user_id = (select external_user_id from turn)
+           where pc.workspace_id = (select workspace_id from turn)
+             and pc.channel = (select channel from turn) and pc.external_user_id = (select external_user_id from turn)
              and r.created_at >= ${dayStart} and r.cost_usd is not null)`
     : none;
   const globalDaily = scopes.globalDaily
-    ? sql`(select coalesce(sum(cost_usd), 0) from messages where created_at >= ${dayStart} and cost_usd is not null)`
+    ? sql`(select coalesce(sum(cost_usd), 0) from messages
+           where workspace_id = (select workspace_id from turn) and created_at >= ${dayStart} and cost_usd is not null)`
     : none;
   return sql`with turn as (
-      select m.conversation_id, c.channel, c.external_user_id
+      select m.conversation_id, c.workspace_id, c.channel, c.external_user_id
       from messages m join conversations c on c.id = m.conversation_id
       where m.id = ${id}::uuid
     )

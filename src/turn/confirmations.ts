@@ -37,7 +37,8 @@ export interface ConfirmationStates {
 
 export interface ConfirmationServiceDeps {
   store: Store;
-  executor: ToolExecutor;
+  /** The executor of the workspace a held call belongs to (its tools, its credentials). */
+  executorFor: (workspaceId: string) => ToolExecutor | Promise<ToolExecutor>;
   delivery: ReplyDelivery;
   inFlight: InFlight;
   events: PipelineEvents;
@@ -187,7 +188,8 @@ export class ConfirmationService {
         previousStatus: 'pending',
       });
     }
-    const outcome = await this.deps.executor.runApproved(row, { channel: conversation?.channel ?? 'unknown', signal: this.deps.inFlight.signal });
+    const executor = await this.deps.executorFor(row.workspaceId);
+    const outcome = await executor.runApproved(row, { channel: conversation?.channel ?? 'unknown', signal: this.deps.inFlight.signal });
     if (conversation) await this.deliver(conversation, row, outcome.status, outcome.text);
     return { confirmationId: row.id, toolName: row.toolName, status: outcome.status, alreadyAnswered: false, text: outcome.text };
   }

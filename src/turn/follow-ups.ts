@@ -3,23 +3,21 @@ import { AllProvidersFailedError } from '../agent/model-chain.js';
 import type { Logger } from '../observability/logger.js';
 import type { Message } from '../store/schema.js';
 import { storableText } from '../store/storable-text.js';
-import { runAgentFor, type AgentRunDeps } from './agent-run.js';
-import type { BudgetGuard } from './budgets.js';
-import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
+import { runAgentFor } from './agent-run.js';
 import type { InFlight } from './in-flight.js';
 import type { ReplyDelivery } from './reply-delivery.js';
 import { turnLogger } from './turn-runner.js';
+import type { WorkspaceTurns } from './workspace-turns.js';
 
 export interface FollowUpDeps {
-  agent: AgentRunDeps;
+  /** Each workspace's models, tools, settings and budgets (BUDGET_*_USD: a follow-up is a model call like a turn, and is refused like one). */
+  turns: WorkspaceTurns;
   delivery: ReplyDelivery;
   inFlight: InFlight;
   logger: Logger;
   /** FOLLOW_UP_INTERVAL_MS. */
   intervalMs: number;
   batchSize?: number;
-  /** BUDGET_*_USD: a follow-up is a model call like a turn, and is refused like one. */
-  budgets?: BudgetGuard | undefined;
 }
 
 /**
@@ -41,7 +39,7 @@ export class FollowUpRunner {
 
   /** One pass over pending follow-ups; concurrent calls share the pass in progress. */
   runPass(): Promise<void> {
-    if (this.#stopped || this.deps.agent.chain.isEmpty) return Promise.resolve();
+    if (this.#stopped) return Promise.resolve();
     this.#pass ??= this.deps.inFlight
       .track(this.pass())
       .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'follow-up pass failed'))
@@ -58,8 +56,8 @@ export class FollowUpRunner {
   }
 
   private async pass(): Promise<void> {
-    if (!this.deps.agent.chain.anyAvailable) return;
-    const pending = await this.deps.agent.store.unfinished.listPendingFollowUps(this.deps.batchSize ?? 20);
+    const { deployment } = this.deps.turns;
+    const pending = await deployment.agent.store.unfinished.listPendingFollowUps(this.deps.batchSize ?? 20);
     for (const message of pending) {
       if (this.#stopped) return;
       if ((await this.answer(message)) === 'unavailable') return;
@@ -71,8 +69,12 @@ export class FollowUpRunner {
    * `unavailable` while every provider still fails, so the pass stops for now.
    */
   async answer(message: Message): Promise<'answered' | 'unavailable' | 'skipped'> {
-    const { agent, delivery } = this.deps;
-    const conversation = await agent.store.conversations.getConversation(message.conversationId);
+    const { delivery } = this.deps;
+    const { store } = this.deps.turns.deployment.agent;
+    const conversation = await store.conversations.getConversation(message.conversationId);
+    const { agent, budgets } = conversation ? await this.deps.turns.get(conversation.workspaceId) : this.deps.turns.deployment;
+    // Nothing to try while every provider of this workspace is open-circuited (or it has none): the pass stops for now.
+    if (conversation && (agent.chain.isEmpty || !agent.chain.anyAvailable)) return 'unavailable';
     if (!conversation || !agent.settings.followUp) {
       await agent.store.unfinished.skipFollowUp(message.id);
       return 'skipped';
@@ -80,7 +82,6 @@ export class FollowUpRunner {
     const turn = { message, conversation };
     const log = turnLogger(this.deps.logger, turn);
     const started = performance.now();
-    const budgets = this.deps.budgets;
     const budget = await budgets?.check(message.id);
     if (budgets && budget?.refused) {
       // The person already has the fallback reply; a proper answer would spend a budget that is spent.
@@ -92,7 +93,7 @@ export class FollowUpRunner {
     let result: AgentTurnResult;
     try {
       result = await runAgentFor(agent, turn, {
-        workspaceId: DEFAULT_WORKSPACE_ID,
+        workspaceId: conversation.workspaceId,
         log,
         onApproval: (request) => delivery.showApproval({ conversation, messageId: message.id }, request, log),
         ...(budgets && budget?.headroom && { budget: { remainingUsd: budget.headroom.usd, reply: budgets.replyFor(conversation) } }),

@@ -7,6 +7,7 @@ import type { Conversation, Handoff, HandoffReason, Message } from '../store/sch
 import { storableText } from '../store/storable-text.js';
 import { describeNextOpening, isOpen } from '../tools/google/working-hours.js';
 import type { HandoffSettings } from './handoff-settings.js';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { InFlight } from './in-flight.js';
 import type { DeliveryResult, ReplyDelivery } from './reply-delivery.js';
 
@@ -25,6 +26,8 @@ export interface HandoffServiceDeps {
   inFlight: InFlight;
   logger: Logger;
   settings: HandoffSettings;
+  /** A workspace's own handoff texts, keywords and working hours; without it every workspace has `settings`. */
+  settingsFor?: ((workspaceId: string) => HandoffSettings) | undefined;
   notifier?: OperatorNotifier | undefined;
   /** The console's address of a conversation, for the notifier's link. */
   consoleLink: (conversationId: string) => string;
@@ -35,6 +38,8 @@ export interface HandoffServiceDeps {
 export interface OperatorActor extends HandoffOperator {
   /** Admins may reply to and release conversations another operator holds. */
   isAdmin: boolean;
+  /** The workspace the operator acts in: a conversation of another one is not found. */
+  workspaceId?: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -54,20 +59,28 @@ export class HandoffService {
     this.#now = deps.now ?? (() => new Date());
   }
 
+  /** The deployment's handoff settings (the default workspace's as configured by environment). */
   get settings(): HandoffSettings {
     return this.deps.settings;
   }
 
-  /** Whether a message is exactly one of HANDOFF_KEYWORDS (case and surrounding punctuation aside). */
-  matchesKeyword(text: string): boolean {
-    if (this.deps.settings.keywords.length === 0) return false;
-    const word = text.trim().toLowerCase().replace(/^[\p{P}\s]+|[\p{P}\s]+$/gu, '');
-    return this.deps.settings.keywords.includes(word);
+  /** A workspace's handoff settings: its own texts, keywords and hours over the deployment's. */
+  settingsOf(workspaceId: string): HandoffSettings {
+    return this.deps.settingsFor?.(workspaceId) ?? this.deps.settings;
   }
 
-  /** The handoff notice of this conversation's channel. */
+  /** Whether a message is exactly one of the workspace's HANDOFF_KEYWORDS (case and surrounding punctuation aside). */
+  matchesKeyword(text: string, workspaceId: string = DEFAULT_WORKSPACE_ID): boolean {
+    const { keywords } = this.settingsOf(workspaceId);
+    if (keywords.length === 0) return false;
+    const word = text.trim().toLowerCase().replace(/^[\p{P}\s]+|[\p{P}\s]+$/gu, '');
+    return keywords.includes(word);
+  }
+
+  /** The handoff notice of this conversation's workspace and channel. */
   noticeFor(conversation: Conversation): string {
-    return this.deps.settings.noticeByChannel[conversation.channel] ?? this.deps.settings.notice;
+    const settings = this.settingsOf(conversation.workspaceId);
+    return settings.noticeByChannel[conversation.channel] ?? settings.notice;
   }
 
   /**
@@ -109,7 +122,7 @@ export class HandoffService {
 
   /** An operator takes the conversation (from `waiting`, or from the agent). Another operator holding it: 409. */
   async takeover(conversationId: string, operator: OperatorActor): Promise<Handoff> {
-    const conversation = await this.conversation(conversationId);
+    const conversation = await this.conversation(conversationId, operator.workspaceId);
     const result = await this.deps.store.handoffs.takeover(conversation.id, operator);
     if (result.outcome === 'held') {
       throw new SwitchboardError('already_taken', `${result.handoff.operatorName ?? 'another operator'} holds this conversation`);
@@ -123,7 +136,7 @@ export class HandoffService {
     // Taken straight from the agent: the person learns a person answers from here (on every
     // channel; the web widget also shows the state).
     if (result.outcome === 'started') {
-      const text = this.deps.settings.joinedNotice.replaceAll('{operator}', operator.name);
+      const text = this.settingsOf(conversation.workspaceId).joinedNotice.replaceAll('{operator}', operator.name);
       await this.deps.delivery.deliverMessage(human, { text, author: 'system' }, log);
     }
     return result.handoff;
@@ -137,7 +150,7 @@ export class HandoffService {
     clientMessageId?: string,
   ): Promise<{ messageId: string; delivery: DeliveryResult | 'duplicate' }> {
     const body = this.validText(text, 'reply');
-    const conversation = await this.conversation(conversationId);
+    const conversation = await this.conversation(conversationId, operator.workspaceId);
     const handoff = await this.deps.store.handoffs.findOpen(conversation.id);
     if (!handoff) throw notInHumanMode();
     if (!operator.isAdmin && (handoff.status !== 'active' || handoff.operator !== operator.actor)) {
@@ -157,7 +170,7 @@ export class HandoffService {
 
   /** Back to the agent: its next turn sees the whole history, operator messages included. */
   async release(conversationId: string, operator: OperatorActor): Promise<Handoff> {
-    const conversation = await this.conversation(conversationId);
+    const conversation = await this.conversation(conversationId, operator.workspaceId);
     const open = await this.deps.store.handoffs.findOpen(conversation.id);
     if (!open) throw notInHumanMode();
     if (!operator.isAdmin && open.status === 'active' && open.operator !== operator.actor) {
@@ -176,7 +189,7 @@ export class HandoffService {
   /** An internal note: stored and shown to operators, never sent. */
   async addNote(conversationId: string, operator: OperatorActor, text: string) {
     const body = this.validText(text, 'note');
-    const conversation = await this.conversation(conversationId);
+    const conversation = await this.conversation(conversationId, operator.workspaceId);
     const note = await this.deps.store.handoffs.addNote({ conversationId: conversation.id, author: operator.actor, text: body });
     const open = await this.deps.store.handoffs.findOpen(conversation.id);
     this.deps.events.emit('handoff.changed', {
@@ -203,15 +216,15 @@ export class HandoffService {
     for (const { conversation } of due) {
       const log = this.deps.logger.child({ conversationId: conversation.id, channel: conversation.channel });
       await this.deps.delivery
-        .deliverMessage(conversation, { text: this.waitNoticeText(now), author: 'system' }, log)
+        .deliverMessage(conversation, { text: this.waitNoticeText(now, conversation.workspaceId), author: 'system' }, log)
         .catch((error: unknown) => log.error({ err: error }, 'wait notice not delivered'));
     }
     return due.length;
   }
 
   /** The busy notice, or (outside working hours) the closed notice with when people are back. */
-  waitNoticeText(now: Date): string {
-    const { hours, busyNotice, closedNotice } = this.deps.settings;
+  waitNoticeText(now: Date, workspaceId: string = DEFAULT_WORKSPACE_ID): string {
+    const { hours, busyNotice, closedNotice } = this.settingsOf(workspaceId);
     if (!hours || isOpen(now, hours)) return busyNotice;
     return closedNotice.replaceAll('{back}', describeNextOpening(now, hours));
   }
@@ -239,9 +252,10 @@ export class HandoffService {
     return storableText(trimmed);
   }
 
-  private async conversation(conversationId: string): Promise<Conversation> {
+  /** A conversation of another workspace than the operator's answers exactly as one that does not exist. */
+  private async conversation(conversationId: string, workspaceId: string | undefined): Promise<Conversation> {
     const conversation = UUID.test(conversationId) ? await this.deps.store.conversations.getConversation(conversationId) : undefined;
-    if (!conversation) throw new SwitchboardError('not_found', 'no conversation with this id');
+    if (!conversation || (workspaceId !== undefined && conversation.workspaceId !== workspaceId)) throw new SwitchboardError('not_found', 'no conversation with this id');
     return conversation;
   }
 

@@ -13,6 +13,9 @@ import { inboundMessageSchema, type InboundMessage } from './inbound-message.js'
 import { cachedResult, type TurnResult } from './outcomes.js';
 import type { ReplyDelivery, TurnSubject } from './reply-delivery.js';
 import { turnLogger } from './turn-runner.js';
+import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
+import type { WorkspaceLimits } from './spine.js';
+import type { WorkspaceTurn, WorkspaceTurns } from './workspace-turns.js';
 
 export interface AcceptResult {
   messageId: string;
@@ -45,9 +48,11 @@ export interface IntakeDeps {
   /** MAX_MESSAGE_CHARS. */
   maxMessageChars: number;
   limiter?: RateLimiter | undefined;
+  /** A workspace's own rate limits; without it every workspace has the deployment's. */
+  limits?: ((workspaceId: string) => WorkspaceLimits) | undefined;
   cache?: ResponseCache | undefined;
-  /** The reply-cache key of a first message's text; undefined when the cache is off. */
-  cacheKey?: ((text: string) => string) | undefined;
+  /** Each workspace's reply-cache key (undefined when the cache is off). */
+  turns: WorkspaceTurns;
   /** Conversations with a person take messages without a turn; HANDOFF_KEYWORDS hand one over. */
   handoffs?: HandoffService | undefined;
 }
@@ -84,8 +89,10 @@ export class Intake {
     }
     const inbound = parsed.data;
     const text = this.validateText(inbound.text);
+    const found = this.deps.turns.get(inbound.workspaceId);
+    const { cacheKey } = found instanceof Promise ? await found : found;
     // "human" (HANDOFF_KEYWORDS) goes to a person: never answered from the cache or by the model.
-    const keyword = this.deps.handoffs?.matchesKeyword(text) ?? false;
+    const keyword = this.deps.handoffs?.matchesKeyword(text, inbound.workspaceId) ?? false;
     const external = inbound.externalMessageId !== undefined ? { externalMessageId: inbound.externalMessageId } : {};
     let target: Conversation;
     let accepted: AcceptedMessage;
@@ -107,8 +114,9 @@ export class Intake {
       // not been seen here most likely gets its first message now: look the answer up while the
       // message is stored. (A channel that keeps its conversation row, as the web channel does
       // per socket, passes the same object every time; its timestamps are those of the read.)
-      if (this.deps.cacheKey && !keyword && !this.#hadMessages.has(target) && target.updatedAt.getTime() === target.createdAt.getTime()) {
-        lookup = this.lookUpCache(text);
+      if (target.workspaceId !== inbound.workspaceId) throw new SwitchboardError('not_found', 'conversation not found');
+      if (cacheKey && !keyword && !this.#hadMessages.has(target) && target.updatedAt.getTime() === target.createdAt.getTime()) {
+        lookup = this.lookUpCache(cacheKey, text);
       }
       this.#hadMessages.add(target);
       accepted = await store.messages.acceptMessage({ conversationId: target.id, text, turnOwner: this.deps.dispatcher.owner, ...external });
@@ -119,10 +127,10 @@ export class Intake {
       // The answer is looked up alongside the budgets: one write to Redis (auto-pipelined) and
       // one wait instead of two. A refused message's lookup is wasted: one GET.
       const started = performance.now();
-      const found = keyword ? undefined : this.lookUpCache(text);
+      const cached = keyword ? undefined : this.lookUpCache(cacheKey, text);
       const repeat = await this.consumeBudget(inbound, options.ip, inbound.externalMessageId, () => store.conversations.findConversation(inbound));
       if (repeat) return repeat;
-      const hit = await found;
+      const hit = await cached;
       const stored = await store.messages.acceptInbound(inbound, { text, turnOwner: this.deps.dispatcher.owner, ...external }, hit && { ...hit, latencyMs: Math.round(performance.now() - started) }, created);
       ({ conversation: target, accepted } = stored);
       // A channel that keeps this row (the web channel, per socket) passes it back next time: not a first message then.
@@ -146,7 +154,7 @@ export class Intake {
         this.deps.delivery.announceTurn(turn, outcome, log);
         this.deliverAfterAck(turn, outcome, log);
       } else {
-        const answered = accepted.firstInConversation && (await this.answerFromCache(turn, lookup ?? this.lookUpCache(text)));
+        const answered = accepted.firstInConversation && (await this.answerFromCache(turn, lookup ?? this.lookUpCache(cacheKey, text)));
         if (!answered) await this.deps.dispatcher.dispatch(turn.message.id);
       }
     }
@@ -171,17 +179,13 @@ export class Intake {
    * nothing; a message refused per IP is refused without a lookup (a flood costs no reads).
    */
   private async consumeBudget(
-    person: { channel: string; externalUserId: string },
+    person: { workspaceId: string; channel: string; externalUserId: string },
     ip: string | undefined,
     externalMessageId: string | undefined,
     conversationOf: () => Promise<Conversation | undefined>,
   ): Promise<AcceptResult | undefined> {
     try {
-      await this.deps.limiter?.consume([
-        ...(ip !== undefined ? [{ scope: 'ip' as const, key: ip }] : []),
-        { scope: 'user', key: `${person.channel}:${person.externalUserId}` },
-        { scope: 'global', key: 'all' },
-      ]);
+      if (this.deps.limiter) await this.deps.limiter.consume(this.budgetsOf(person, ip));
       return undefined;
     } catch (error) {
       if (error instanceof RateLimitedError && error.scope === 'ip') throw error;
@@ -192,9 +196,32 @@ export class Intake {
     }
   }
 
+  /**
+   * The budgets a message draws from. The deployment's workspace keeps its keys as before
+   * workspaces; another workspace's person, IP and "global" budgets are its own (the same phone
+   * number in two workspaces is two people, and one busy workspace never spends another's
+   * budget), at its own limits when it sets them.
+   */
+  private budgetsOf(person: { workspaceId: string; channel: string; externalUserId: string }, ip: string | undefined) {
+    if (person.workspaceId === DEFAULT_WORKSPACE_ID) {
+      return [
+        ...(ip !== undefined ? [{ scope: 'ip' as const, key: ip }] : []),
+        { scope: 'user' as const, key: `${person.channel}:${person.externalUserId}` },
+        { scope: 'global' as const, key: 'all' },
+      ];
+    }
+    const workspace = person.workspaceId;
+    const limits = this.deps.limits?.(workspace);
+    return [
+      ...(ip !== undefined ? [{ scope: 'ip' as const, key: `${workspace}:${ip}`, points: limits?.ipPerMinute }] : []),
+      { scope: 'user' as const, key: `${workspace}:${person.channel}:${person.externalUserId}`, points: limits?.userPerMinute },
+      { scope: 'global' as const, key: `ws:${workspace}` },
+    ];
+  }
+
   /** The cached answer to a first message with this text; a miss when the cache is off or unreadable. */
-  private async lookUpCache(text: string): Promise<CachedReply | undefined> {
-    return this.deps.cacheKey ? this.deps.cache!.get(this.deps.cacheKey(text)) : undefined;
+  private async lookUpCache(cacheKey: WorkspaceTurn['cacheKey'], text: string): Promise<CachedReply | undefined> {
+    return cacheKey ? this.deps.cache!.get(cacheKey(text)) : undefined;
   }
 
   /**

@@ -26,6 +26,13 @@ import { ReplyDelivery } from './reply-delivery.js';
 import type { TurnSettings } from './settings.js';
 import { TransportRegistry } from './transports.js';
 import { TurnRunner } from './turn-runner.js';
+import { WorkspaceTurns, type WorkspaceTurn, type WorkspaceTurnParts } from './workspace-turns.js';
+
+/** A workspace's own rate limits (RATE_LIMIT_*_PER_MINUTE over the deployment's). */
+export interface WorkspaceLimits {
+  userPerMinute: number;
+  ipPerMinute: number;
+}
 
 export interface SpineDeps {
   store: Store;
@@ -50,8 +57,14 @@ export interface SpineDeps {
   toolTimeoutMs: number;
   /** FOLLOW_UP_INTERVAL_MS. */
   followUpIntervalMs: number;
+  /**
+   * Workspaces: a workspace's models, tools and settings, built from its config (undefined when
+   * its config is the deployment's); `generation` moves on every change. Without it every
+   * message is the default workspace's.
+   */
+  workspaces?: { partsFor: (workspaceId: string) => Promise<WorkspaceTurnParts | undefined>; generation: () => number; limits: (workspaceId: string) => WorkspaceLimits } | undefined;
   /** Human handoff (HANDOFF_*); without it conversations never leave the agent. */
-  handoff?: { settings: HandoffSettings; consoleLink: (conversationId: string) => string; notifier?: () => OperatorNotifier | undefined };
+  handoff?: { settings: HandoffSettings; settingsFor?: (workspaceId: string) => HandoffSettings; consoleLink: (conversationId: string) => string; notifier?: () => OperatorNotifier | undefined };
 }
 
 /** The channel-agnostic spine, wired: what the composition root and the channels use. */
@@ -64,7 +77,10 @@ export interface Spine {
   readonly followUps: FollowUpRunner;
   /** Handing conversations to people, and the operators' actions on them; undefined when not configured. */
   readonly handoffs: HandoffService | undefined;
+  /** The default workspace's executor (each workspace has its own: `workspaceTurns`). */
   readonly executor: ToolExecutor;
+  /** Each workspace's turn machinery (models, tools, settings, budgets, cache key). */
+  readonly workspaceTurns: WorkspaceTurns;
   readonly dispatcher: TurnDispatcher;
   readonly inFlight: InFlight;
   /** Takes over the turns of instances that stopped (with a placement; start it once channels are attached). */
@@ -99,6 +115,7 @@ export function createSpine(deps: SpineDeps): Spine {
         inFlight,
         logger,
         settings: deps.handoff.settings,
+        settingsFor: deps.handoff.settingsFor,
         consoleLink: deps.handoff.consoleLink,
         // Looked up when a handoff starts: the notifier's channel (Slack) is mounted after the spine.
         notifier: { waiting: (input) => deps.handoff?.notifier?.()?.waiting(input) ?? Promise.resolve() },
@@ -111,55 +128,69 @@ export function createSpine(deps: SpineDeps): Spine {
       .catch((error: unknown) => logger.error({ err: error, conversationId: conversation.id }, 'undeliverable reply not handed to a person'));
   });
   // request_human is the spine's own tool: it switches the conversation's mode, in code.
-  const tools =
+  const requestHuman =
     handoffs && handoffs.settings.enabled
-      ? deps.tools.withEverywhere([
-          requestHumanTool({
-            requestHuman: async (context, input) => {
-              const conversation = await store.conversations.getConversation(context.conversationId);
-              if (!conversation) throw new Error('the conversation of this turn is gone');
-              const { handoff } = await handoffs.request(conversation, 'requested', {
-                messageId: context.messageId,
-                ...(input.reason && { summary: input.reason }),
-                tellPerson: false,
-              });
-              return { status: handoff.status === 'active' ? 'active' : 'waiting', notice: handoffs.noticeFor(conversation) };
-            },
-          }),
-        ])
-      : deps.tools;
-  const executor = new ToolExecutor({
-    registry: tools,
-    log: store.toolCalls,
+      ? requestHumanTool({
+          requestHuman: async (context, input) => {
+            const conversation = await store.conversations.getConversation(context.conversationId);
+            if (!conversation) throw new Error('the conversation of this turn is gone');
+            const { handoff } = await handoffs.request(conversation, 'requested', {
+              messageId: context.messageId,
+              ...(input.reason && { summary: input.reason }),
+              tellPerson: false,
+            });
+            return { status: handoff.status === 'active' ? 'active' : 'waiting', notice: handoffs.noticeFor(conversation) };
+          },
+        })
+      : undefined;
+  /** One workspace's turn machinery from its parts: the executor over its tools, its prices, budgets and cache key. */
+  const assemble = (workspaceId: string, parts: WorkspaceTurnParts): WorkspaceTurn => {
+    const tools = requestHuman ? parts.tools.withEverywhere([requestHuman]) : parts.tools;
+    const executor = new ToolExecutor({
+      registry: tools,
+      log: store.toolCalls,
+      logger,
+      timeoutMs: deps.toolTimeoutMs,
+      ...(parts.approvals && { approvals: parts.approvals }),
+      onFinished: (event) => events.emit('tool-call.finished', event),
+    });
+    const agent = {
+      store,
+      chain: parts.chain,
+      tools,
+      executor,
+      settings: parts.settings,
+      signal: inFlight.signal,
+      prices: new ModelPrices(parts.settings.modelPrices),
+      onModelCall: (call: ModelCall) => events.emit('model.called', call),
+    };
+    return {
+      workspaceId,
+      agent,
+      // BUDGET_*_USD: with no limit set there is no guard, and no statement per turn.
+      budgets: parts.settings.budgets && BudgetGuard.from({ store, settings: parts.settings.budgets, events }),
+      // The reply cache answers first messages only, keyed by everything that shapes an answer, and by the workspace.
+      cacheKey:
+        deps.cache && !parts.chain.isEmpty
+          ? responseCacheKeyer({ workspaceId, systemPrompt: parts.settings.systemPrompt, tools: tools.specs(), chain: parts.chain.models.map((model) => `${model.provider}:${model.model}`) })
+          : undefined,
+    };
+  };
+  const workspaceTurns = new WorkspaceTurns({
+    deploymentParts: { chain, tools: deps.tools, settings, approvals: deps.approvals },
+    partsFor: deps.workspaces?.partsFor,
+    generation: deps.workspaces?.generation,
+    assemble,
     logger,
-    timeoutMs: deps.toolTimeoutMs,
-    ...(deps.approvals && { approvals: deps.approvals }),
-    onFinished: (event) => events.emit('tool-call.finished', event),
   });
-  const prices = new ModelPrices(settings.modelPrices);
+  const { agent } = workspaceTurns.deployment;
+  const executor = agent.executor;
   for (const model of chain.models) {
-    if (!prices.priceOf(model.provider, model.model)) {
+    if (!agent.prices?.priceOf(model.provider, model.model)) {
       logger.warn({ provider: model.provider, model: model.model }, 'no price for this model (MODEL_PRICES): its tokens are stored, its cost is not, and budgets do not count it');
     }
   }
-  const agent = {
-    store,
-    chain,
-    tools,
-    executor,
-    settings,
-    signal: inFlight.signal,
-    prices,
-    onModelCall: (call: ModelCall) => events.emit('model.called', call),
-  };
-  // BUDGET_*_USD: with no limit set there is no guard, and no statement per turn.
-  const budgets = settings.budgets && BudgetGuard.from({ store, settings: settings.budgets, events });
-  // The reply cache answers first messages only, keyed by everything that shapes an answer.
-  const cacheKey =
-    deps.cache && !chain.isEmpty
-      ? responseCacheKeyer({ systemPrompt: settings.systemPrompt, tools: tools.specs(), chain: chain.models.map((model) => `${model.provider}:${model.model}`) })
-      : undefined;
-  const runner = new TurnRunner({ agent, delivery, transports, inFlight, logger, cacheKey, handoffs, budgets });
+  const runner = new TurnRunner({ turns: workspaceTurns, delivery, transports, inFlight, logger, handoffs });
   const intake = new Intake({
     store,
     dispatcher,
@@ -169,12 +200,19 @@ export function createSpine(deps: SpineDeps): Spine {
     logger,
     maxMessageChars: settings.maxMessageChars,
     limiter: deps.limiter,
+    limits: deps.workspaces?.limits,
     cache: deps.cache,
-    cacheKey,
+    turns: workspaceTurns,
     handoffs,
   });
-  const confirmations = new ConfirmationService({ store, executor, delivery, inFlight, events, logger, toolTimeoutMs: deps.toolTimeoutMs });
-  const followUps = new FollowUpRunner({ agent, delivery, inFlight, logger, intervalMs: deps.followUpIntervalMs, budgets });
+  const confirmations = new ConfirmationService({
+    store,
+    executorFor: (workspaceId) => {
+      const turn = workspaceTurns.get(workspaceId);
+      return turn instanceof Promise ? turn.then((built) => built.agent.executor) : turn.agent.executor;
+    },
+    delivery, inFlight, events, logger, toolTimeoutMs: deps.toolTimeoutMs });
+  const followUps = new FollowUpRunner({ turns: workspaceTurns, delivery, inFlight, logger, intervalMs: deps.followUpIntervalMs });
   return {
     transports,
     intake,
@@ -184,6 +222,7 @@ export function createSpine(deps: SpineDeps): Spine {
     followUps,
     handoffs,
     executor,
+    workspaceTurns,
     dispatcher,
     inFlight,
     orphans,

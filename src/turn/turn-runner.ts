@@ -3,9 +3,8 @@ import { AllProvidersFailedError } from '../agent/model-chain.js';
 import { deferredChild, type Logger } from '../observability/logger.js';
 import type { HistoryEntry } from '../store/history.js';
 import { storableText } from '../store/storable-text.js';
-import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
-import { journalFor, runAgentFor, type AgentRunDeps } from './agent-run.js';
-import { budgetReason, type BudgetCheck, type BudgetGuard } from './budgets.js';
+import { journalFor, runAgentFor } from './agent-run.js';
+import { budgetReason, type BudgetCheck } from './budgets.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
 import type { HandoffService } from './handoffs.js';
 import type { InFlight } from './in-flight.js';
@@ -13,26 +12,29 @@ import { fallbackRecord, type TurnResult } from './outcomes.js';
 import type { ReplyDelivery, TurnSubject } from './reply-delivery.js';
 import type { ReplyTarget } from './reply-transport.js';
 import type { TransportRegistry } from './transports.js';
+import type { WorkspaceTurn, WorkspaceTurns } from './workspace-turns.js';
 
 const FINISHED_STATUSES = new Set(['answered', 'fallback', 'failed', 'human']);
 
 export interface TurnRunnerDeps {
-  agent: AgentRunDeps;
+  /** Each workspace's models, tools, settings, budgets (BUDGET_*_USD) and reply-cache key. */
+  turns: WorkspaceTurns;
   delivery: ReplyDelivery;
   transports: TransportRegistry;
   inFlight: InFlight;
   logger: Logger;
-  /** The reply-cache key of a first message's text; undefined when the cache is off. */
-  cacheKey?: ((text: string) => string) | undefined;
   /** Human handoff: conversations with a person run no turn; a fallback answer may hand one over (HANDOFF_ON_FALLBACK). */
   handoffs?: HandoffService | undefined;
-  /** BUDGET_*_USD; undefined when no limit is set (no statement per turn). */
-  budgets?: BudgetGuard | undefined;
 }
 
 /** A turn's log lines carry its message, conversation and channel (built only when something logs). */
 export function turnLogger(logger: Logger, turn: TurnSubject): Logger {
-  return deferredChild(logger, { messageId: turn.message.id, conversationId: turn.conversation.id, channel: turn.conversation.channel });
+  return deferredChild(logger, {
+    workspace: turn.conversation.workspaceId,
+    messageId: turn.message.id,
+    conversationId: turn.conversation.id,
+    channel: turn.conversation.channel,
+  });
 }
 
 /**
@@ -54,18 +56,23 @@ export class TurnRunner {
   }
 
   private async runTurn(messageId: string, turnOwner: string | null): Promise<void> {
-    const { agent, delivery } = this.deps;
+    const { delivery } = this.deps;
+    const deployment = this.deps.turns.deployment;
     const started = performance.now();
     // Opening the turn (which returns the message and its conversation) and reading its
-    // history take one round trip, and so does the budgets' statement alongside (when a limit
-    // is set); a finished message is skipped.
-    const [opened, budget] = await Promise.all([
-      agent.store.messages.startTurn(messageId, agent.settings.historyCharBudget, turnOwner),
-      this.deps.budgets?.check(messageId),
+    // history take one round trip, and so does the deployment's budgets' statement alongside
+    // (when a limit is set); a finished message is skipped.
+    const [opened, deploymentBudget] = await Promise.all([
+      deployment.agent.store.messages.startTurn(messageId, deployment.agent.settings.historyCharBudget, turnOwner),
+      deployment.budgets?.check(messageId),
     ]);
     if (!opened) return;
     const { history, resumed, ...turn } = opened;
     const log = turnLogger(this.deps.logger, turn);
+    const found = this.deps.turns.get(turn.conversation.workspaceId);
+    const workspace = found instanceof Promise ? await found : found;
+    // Another workspace's limits are its own: checked once its workspace is known (a statement only when it sets one).
+    const budget = workspace === deployment ? deploymentBudget : await workspace.budgets?.check(messageId);
     if (turn.conversation.mode === 'human') {
       // Taken over by a person after the message was accepted: theirs to answer, not the agent's.
       await this.deps.handoffs?.hold(turn);
@@ -73,12 +80,12 @@ export class TurnRunner {
       return;
     }
     if (budget?.refused) {
-      await this.refuseOverBudget(turn, budget.refused, started, log);
+      await this.refuseOverBudget(workspace, turn, budget.refused, started, log);
       return;
     }
     if (resumed) log.info('resuming a turn an earlier run started: recorded steps are replayed');
-    const journal = await journalFor(agent.store, turn.message.id, resumed);
-    const outcome = await this.produceReply(turn, history, journal, started, log, budget);
+    const journal = await journalFor(workspace.agent.store, turn.message.id, resumed);
+    const outcome = await this.produceReply(workspace, turn, history, journal, started, log, budget);
     await delivery.finishTurn(turn, outcome, log);
     await this.afterFallback(turn, outcome, log);
   }
@@ -88,14 +95,20 @@ export class TurnRunner {
    * marked with the scope that refused (`fallback_reason` `budget:<scope>`), so nothing is lost and
    * admins see why; with HANDOFF_ON_BUDGET the conversation goes to a person.
    */
-  private async refuseOverBudget(turn: TurnSubject, scope: NonNullable<BudgetCheck['refused']>, started: number, log: Logger): Promise<void> {
-    const budgets = this.deps.budgets!;
+  private async refuseOverBudget(
+    workspace: WorkspaceTurn,
+    turn: TurnSubject,
+    scope: NonNullable<BudgetCheck['refused']>,
+    started: number,
+    log: Logger,
+  ): Promise<void> {
+    const budgets = workspace.budgets!;
     log.info({ scope }, 'budget spent: the message is answered without a model call');
     budgets.refused(turn, scope, 'turn');
     const outcome = budgets.refusedTurn(turn, scope, Math.round(performance.now() - started));
     await this.deps.delivery.finishTurn(turn, outcome, log);
     const handoffs = this.deps.handoffs;
-    if (!handoffs?.settings.onBudget) return;
+    if (!handoffs?.settingsOf(turn.conversation.workspaceId).onBudget) return;
     await handoffs
       .request(turn.conversation, 'budget', { messageId: turn.message.id })
       .catch((error: unknown) => log.error({ err: error }, 'handoff after the budget reply failed'));
@@ -104,7 +117,7 @@ export class TurnRunner {
   /** HANDOFF_ON_FALLBACK: a person takes over a conversation the agent could not answer. */
   private async afterFallback(turn: TurnSubject, outcome: TurnResult, log: Logger): Promise<void> {
     const handoffs = this.deps.handoffs;
-    if (!handoffs?.settings.onFallback || !outcome.record.fallback) return;
+    if (!handoffs?.settingsOf(turn.conversation.workspaceId).onFallback || !outcome.record.fallback) return;
     await handoffs
       .request(turn.conversation, 'fallback', { messageId: turn.message.id })
       .catch((error: unknown) => log.error({ err: error }, 'handoff after the fallback reply failed'));
@@ -112,13 +125,16 @@ export class TurnRunner {
 
   /** The queue gave up on a message: it still ends with the fallback reply, marked failed. */
   async fail(messageId: string, error: unknown): Promise<void> {
-    const { agent, delivery } = this.deps;
+    const { delivery } = this.deps;
+    const { store } = this.deps.turns.deployment.agent;
     const log = this.deps.logger.child({ messageId });
     log.error({ err: error }, 'turn failed after every retry; answering with the fallback reply');
-    const message = await agent.store.messages.getMessage(messageId);
+    const message = await store.messages.getMessage(messageId);
     if (!message || FINISHED_STATUSES.has(message.status)) return;
-    const conversation = await agent.store.conversations.getConversation(message.conversationId);
+    const conversation = await store.conversations.getConversation(message.conversationId);
     if (!conversation) return;
+    // The workspace's own fallback text; if even its config cannot be built, the deployment's.
+    const { agent } = await Promise.resolve(this.deps.turns.get(conversation.workspaceId)).catch(() => this.deps.turns.deployment);
     const turn = { message, conversation };
     if (conversation.mode === 'human' && this.deps.handoffs) {
       await this.deps.handoffs.hold(turn);
@@ -135,6 +151,7 @@ export class TurnRunner {
   }
 
   private async produceReply(
+    workspace: WorkspaceTurn,
     turn: TurnSubject,
     history: HistoryEntry[],
     journal: StepJournal,
@@ -142,7 +159,8 @@ export class TurnRunner {
     log: Logger,
     budget: BudgetCheck | undefined,
   ): Promise<TurnResult> {
-    const { agent, delivery } = this.deps;
+    const { delivery } = this.deps;
+    const { agent, budgets } = workspace;
     const { settings, chain } = agent;
     const { message, conversation } = turn;
     const target: ReplyTarget = { conversation, messageId: message.id };
@@ -163,12 +181,12 @@ export class TurnRunner {
 
     // Only a first message is cacheable: with history, the same words can mean anything.
     // (Cache hits are answered at intake; a turn only stores what it produced.)
-    const cacheKey = history.length === 0 ? this.deps.cacheKey?.(message.text) : undefined;
+    const cacheKey = history.length === 0 ? workspace.cacheKey?.(message.text) : undefined;
 
     try {
       const result = await runAgentFor(agent, turn, {
         history,
-        workspaceId: DEFAULT_WORKSPACE_ID,
+        workspaceId: conversation.workspaceId,
         log,
         stream: {
           onTextDelta: (delta) => deltas?.push(delta),
@@ -179,9 +197,9 @@ export class TurnRunner {
         },
         onApproval: (request) => delivery.showApproval(target, request, log),
         journal,
-        ...(budget?.headroom && { budget: { remainingUsd: budget.headroom.usd, reply: this.deps.budgets!.replyFor(conversation) } }),
+        ...(budget?.headroom && { budget: { remainingUsd: budget.headroom.usd, reply: budgets!.replyFor(conversation) } }),
       });
-      if (result.stoppedBy === 'budget' && budget?.headroom) this.deps.budgets?.refused(turn, budget.headroom.scope, 'mid-turn');
+      if (result.stoppedBy === 'budget' && budget?.headroom) budgets?.refused(turn, budget.headroom.scope, 'mid-turn');
       // Whatever text is still held back goes out before the reply is stored and `done` sent.
       deltas?.flush();
       // An answer that used a tool depends on what the tool saw at the time: never replayed.

@@ -26,6 +26,7 @@ export type CredentialOverlay = (workspaceId: string) => Promise<Partial<Config>
  */
 export class WorkspaceConfigs {
   readonly #cache = new Map<string, Promise<WorkspaceConfig>>();
+  readonly #settings = new Map<string, WorkspaceConfig>();
   #generation = 0;
 
   constructor(
@@ -41,6 +42,7 @@ export class WorkspaceConfigs {
   invalidate(): void {
     this.#generation += 1;
     this.#cache.clear();
+    this.#settings.clear();
   }
 
   /** Bumped on every change: holders of things built from a config rebuild when it moved. */
@@ -58,23 +60,41 @@ export class WorkspaceConfigs {
     return built;
   }
 
-  private async build(workspaceId: string): Promise<WorkspaceConfig> {
-    const workspace = this.directory.get(workspaceId);
-    let parsed: ReturnType<typeof parseWorkspaceSettings> = { overrides: {}, enabledTools: undefined };
+  /**
+   * The workspace's settings over the deployment's, without its credentials: answered from
+   * memory (the directory holds every workspace's settings), for what is read on every message
+   * (handoff keywords and texts, rate limits). Credentials need `configFor`.
+   */
+  settingsFor(workspaceId: string): WorkspaceConfig {
+    let resolved = this.#settings.get(workspaceId);
+    if (!resolved) {
+      const parsed = this.parsedSettings(workspaceId);
+      const isDeploymentConfig = Object.keys(parsed.overrides).length === 0 && parsed.enabledTools === undefined;
+      resolved = {
+        workspaceId,
+        config: isDeploymentConfig ? this.global : { ...this.global, ...parsed.overrides },
+        enabledTools: parsed.enabledTools,
+        isDeploymentConfig,
+      };
+      this.#settings.set(workspaceId, resolved);
+    }
+    return resolved;
+  }
+
+  private parsedSettings(workspaceId: string): ReturnType<typeof parseWorkspaceSettings> {
     try {
-      parsed = parseWorkspaceSettings(workspace?.settings ?? {});
+      return parseWorkspaceSettings(this.directory.get(workspaceId)?.settings ?? {});
     } catch (error) {
       // Settings are validated when written; a stored value a newer release reads differently must not stop turns.
       this.logger.error({ err: error, workspace: workspaceId }, 'workspace settings no longer valid: the deployment defaults are used');
+      return { overrides: {}, enabledTools: undefined };
     }
+  }
+
+  private async build(workspaceId: string): Promise<WorkspaceConfig> {
+    const settings = this.settingsFor(workspaceId);
     const credentials = workspaceId === DEFAULT_WORKSPACE_ID || !this.credentials ? {} : await this.credentials(workspaceId);
-    const overrides = { ...parsed.overrides, ...credentials };
-    const isDeploymentConfig = Object.keys(overrides).length === 0 && parsed.enabledTools === undefined;
-    return {
-      workspaceId,
-      config: isDeploymentConfig ? this.global : { ...this.global, ...overrides },
-      enabledTools: parsed.enabledTools,
-      isDeploymentConfig,
-    };
+    if (Object.keys(credentials).length === 0) return settings;
+    return { ...settings, config: { ...settings.config, ...credentials }, isDeploymentConfig: false };
   }
 }
