@@ -124,11 +124,12 @@ module.exports = {
       name: 'schema-only-from-store-admin',
       comment:
         'The drizzle tables (src/store/schema.ts) are read and written through the store classes; ' +
-        'only store/ and admin/ (its read-only queries) may import them (test/ and bench/ are not ' +
+        'only store/, admin/ (its read-only queries) and workspaces/ (the statements over the workspace ' +
+        'tables: directory records and the credential vault) may import them (test/ and bench/ are not ' +
         'checked). The row types (Conversation, Message, ToolCall) are the domain types every layer ' +
         'shares, so type-only imports are allowed.',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/(store|admin)/' },
+      from: { path: '^src/', pathNot: '^src/(store|admin|workspaces)/' },
       to: { path: '^src/store/schema\\.ts$', dependencyTypesNot: ['type-only'] },
     },
     {
@@ -160,6 +161,8 @@ module.exports = {
         pathNot: [
           '^src/(main|migrate)\\.ts$',
           '^src/admin/create-admin-cli\\.ts$', // npm run admin:create
+          '^src/workspaces/create-workspace-cli\\.ts$', // npm run workspace:create
+          '^src/workspaces/secrets-rotate-cli\\.ts$', // npm run secrets:rotate
           '\\.d\\.[cm]?ts$',
         ],
       },
@@ -172,10 +175,10 @@ module.exports = {
         'module that main.ts, migrate.ts or create-admin-cli.ts never reach (dead code, or a ' +
         'module only tests use).',
       severity: 'warn',
-      from: { path: ['^src/(main|migrate)\\.ts$', '^src/admin/create-admin-cli\\.ts$'] },
+      from: { path: ['^src/(main|migrate)\\.ts$', '^src/admin/create-admin-cli\\.ts$', '^src/workspaces/create-workspace-cli\\.ts$', '^src/workspaces/secrets-rotate-cli\\.ts$'] },
       to: {
         path: '^src/',
-        pathNot: ['^src/(main|migrate)\\.ts$', '^src/admin/create-admin-cli\\.ts$', '\\.d\\.[cm]?ts$'],
+        pathNot: ['^src/(main|migrate)\\.ts$', '^src/admin/create-admin-cli\\.ts$', '^src/workspaces/create-workspace-cli\\.ts$', '^src/workspaces/secrets-rotate-cli\\.ts$', '\\.d\\.[cm]?ts$'],
         reachable: false,
       },
     },

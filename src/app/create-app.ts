@@ -41,9 +41,12 @@ import type { Intake } from '../turn/intake.js';
 import { handoffSettingsFrom } from '../turn/handoff-settings.js';
 import { turnSettingsFrom } from '../turn/settings.js';
 import { createSpine, type Spine } from '../turn/spine.js';
+import type { WorkspaceTurnParts } from '../turn/workspace-turns.js';
 import { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
 import { WorkspaceRecords } from '../workspaces/workspace-records.js';
 import { WorkspaceConfigs } from '../workspaces/workspace-configs.js';
+import { openCredentialVault, type CredentialVault } from '../workspaces/credential-vault.js';
+import { credentialOverlay } from '../workspaces/integrations.js';
 import { envIdentitiesFrom } from '../workspaces/env-identities.js';
 import type { TransportRegistry } from '../turn/transports.js';
 
@@ -69,6 +72,8 @@ export interface App {
   readonly workspaceRecords: WorkspaceRecords;
   /** Each workspace's effective config (settings and credentials over the deployment's), cached until a change. */
   readonly workspaceConfigs: WorkspaceConfigs;
+  /** Each workspace's credentials, encrypted at rest (SECRETS_MASTER_KEY); after a change call `workspaces.changed()`. */
+  readonly credentials: CredentialVault;
   /** The one way in for messages (every channel's, and embedders'). */
   readonly intake: Intake;
   /** Where channels' reply transports are found (turns, confirmations, follow-ups). */
@@ -90,6 +95,9 @@ export interface App {
   /** Graceful: stop accepting, finish turns in flight, close sockets, HTTP, Redis and the database. */
   close(): Promise<void>;
 }
+
+const approvalPolicyFrom = (config: Config) =>
+  new ApprovalPolicy({ sensitiveTools: new Set(config.SENSITIVE_TOOLS), ttlMs: config.CONFIRMATION_TTL_S * 1000 });
 
 /** The composition root: builds every part from config and wires them. No logic lives here. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -124,7 +132,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     envIdentities: envIdentitiesFrom(config),
     onRefused: (channel, reason) => metrics.inboundRefused.inc({ channel, reason }),
   });
-  const workspaceConfigs = new WorkspaceConfigs(config, workspaces, undefined, logger);
+  // A master key that does not open the stored credentials stops the start here, with what to set.
+  const credentials = openCredentialVault(config, database.db);
+  await credentials.verifyAtStart();
+  workspaces.onChange(() => credentials.invalidate());
+  const workspaceConfigs = new WorkspaceConfigs(
+    config,
+    workspaces,
+    async (workspaceId) => credentialOverlay(config, workspaceId, await credentials.all(workspaceId)),
+    logger,
+  );
   let mountedChannels: MountedChannels | undefined;
   const events = new PipelineEvents(logger);
   const infra = buildInfra(config, { redis, logger, onRateLimited: (scope) => metrics.rateLimited.inc({ scope }) });
@@ -132,6 +149,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   await infra.heartbeat?.start();
   const chain = new ModelChain(models, logger, { policy: chainPolicyFrom(config) });
   const registry = new ToolRegistry([...(await buildTools(config, logger)), ...(options.extraTools ?? [])], new ToolPolicy(config.TOOL_CHANNEL_POLICY));
+  // A workspace with settings or credentials of its own gets models, tools and settings built from its config.
+  const workspaceParts = async (workspaceId: string): Promise<WorkspaceTurnParts | undefined> => {
+    const resolved = await workspaceConfigs.configFor(workspaceId);
+    if (resolved.isDeploymentConfig) return undefined;
+    const own = resolved.config;
+    const ownModels = options.models ?? (await createChatModels(own));
+    const tools = [...(await buildTools(own, logger)), ...(options.extraTools ?? [])].filter(
+      (tool) => !resolved.enabledTools || resolved.enabledTools.includes(tool.name),
+    );
+    return {
+      chain: new ModelChain(ownModels, logger, { policy: chainPolicyFrom(own) }),
+      tools: new ToolRegistry(tools, new ToolPolicy(own.TOOL_CHANNEL_POLICY)),
+      settings: turnSettingsFrom(own),
+      approvals: approvalPolicyFrom(own),
+    };
+  };
+  const deploymentHandoffSettings = handoffSettingsFrom(config);
   const spine = createSpine({
     store,
     chain,
@@ -148,11 +182,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
     cache: infra.cache,
     limiter: infra.limiter,
-    approvals: new ApprovalPolicy({ sensitiveTools: new Set(config.SENSITIVE_TOOLS), ttlMs: config.CONFIRMATION_TTL_S * 1000 }),
+    approvals: approvalPolicyFrom(config),
+    workspaces: {
+      partsFor: workspaceParts,
+      generation: () => workspaceConfigs.generation,
+      limits: (workspaceId) => {
+        const own = workspaceConfigs.settingsFor(workspaceId).config;
+        return { userPerMinute: own.RATE_LIMIT_USER_PER_MINUTE, ipPerMinute: own.RATE_LIMIT_IP_PER_MINUTE };
+      },
+    },
     toolTimeoutMs: config.TOOL_TIMEOUT_MS,
     followUpIntervalMs: config.FOLLOW_UP_INTERVAL_MS,
     handoff: {
-      settings: handoffSettingsFrom(config),
+      settings: deploymentHandoffSettings,
+      settingsFor: (workspaceId) => {
+        const own = workspaceConfigs.settingsFor(workspaceId);
+        return own.isDeploymentConfig ? deploymentHandoffSettings : handoffSettingsFrom(own.config);
+      },
       consoleLink: (conversationId) => `${config.PUBLIC_URL ?? `http://localhost:${config.PORT}`}/admin#/conversations/${conversationId}`,
       // The channels mount after the spine: the Slack channel is looked up when a handoff opens.
       notifier: () => {
@@ -209,7 +255,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   );
   const channels = await mountChannels(
     CHANNEL_FACTORIES,
-    { config, http, io, intake: spine.intake, store, workspaces, workspaceConfigs, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
+    { config, http, io, intake: spine.intake, store, workspaces, workspaceConfigs, credentials, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
     spine.transports,
     { logger, seams: { ...(options.whatsAppWebClient && { whatsAppWebClient: options.whatsAppWebClient }) } },
   );
@@ -221,7 +267,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     webhookSecrets.length > 0
       ? new PaymentEventProcessor({ store, delivery: spine.delivery, events, inFlight: spine.inFlight, logger, notices: paymentNoticesFrom(config) })
       : undefined;
-  if (payments) registerStripeWebhook(http, { secrets: webhookSecrets, store, processor: payments });
+  if (payments) registerStripeWebhook(http, { secrets: webhookSecrets, store, processor: payments, workspaces: { directory: workspaces, configs: workspaceConfigs } });
 
   const metrics = new Metrics();
   metrics.observe(events, logger);
@@ -238,6 +284,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     db: database.db,
     config,
     workspaces: { directory: workspaces, records: workspaceRecords },
+    credentials,
     metrics,
     events,
     logger,
@@ -258,6 +305,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     workspaces,
     workspaceRecords,
     workspaceConfigs,
+    credentials,
     intake: spine.intake,
     transports: spine.transports,
     spine,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PROVIDER_SETTINGS } from '../agent/providers/settings.js';
 import { ConfigError } from '../errors/config-error.js';
+import { credentialModesSetting } from './credential-modes.js';
 import { booleanFlag, emptyAsUndefined, integer, optionalSecret, optionalString, optionalUrl } from './env-fields.js';
 import { modelPricesSetting, usdLimit } from './cost-settings.js';
 import { Secret } from './secret.js';
@@ -149,6 +150,13 @@ export const configSchema = z.object({
   SLACK_BOT_TOKEN: optionalSecret,
   SLACK_API_URL: optionalUrl,
   SLACK_SLASH_COMMAND: z.string().regex(/^\/[a-z0-9_-]{1,31}$/, 'a slash command such as /ask').default('/ask'),
+  // One Slack app installed by many Slack teams through OAuth, each bound to a workspace (src/channels/slack/slack-oauth.ts): all three turn it on.
+  SLACK_CLIENT_ID: optionalString,
+  SLACK_CLIENT_SECRET: optionalSecret,
+  /** Signs the OAuth state and the console's short-lived install links. */
+  SLACK_STATE_SECRET: optionalSecret,
+  /** The bot scopes an install asks for. */
+  SLACK_SCOPES: z.preprocess(emptyAsUndefined, nameListSetting('app_mentions:read,chat:write,commands,im:history')),
   TWILIO_ACCOUNT_SID: optionalString,
   TWILIO_AUTH_TOKEN: optionalSecret,
   TWILIO_SMS_FROM: optionalString,
@@ -192,6 +200,12 @@ export const configSchema = z.object({
   BREAKER_WINDOW_MS: integer(30_000, 1000, 3_600_000),
   BREAKER_MIN_REQUESTS: integer(5, 1, 100_000),
   BREAKER_HALF_OPEN_AFTER_MS: integer(15_000, 10, 3_600_000),
+  // Workspace credentials (src/workspaces): sealed with SECRETS_MASTER_KEY (32 bytes, base64 or hex: `openssl rand -base64 32`);
+  // older keys, comma-separated, still open them while `npm run secrets:rotate` re-wraps them.
+  SECRETS_MASTER_KEY: optionalSecret,
+  SECRETS_MASTER_KEY_PREVIOUS: optionalSecret,
+  /** Per integration: global, workspace or override (the default), e.g. `openai=workspace,stripe=global`. */
+  WORKSPACE_CREDENTIALS: credentialModesSetting,
   // Human handoff (src/turn/handoffs.ts, README "Human handoff").
   HANDOFF_ENABLED: booleanFlag(true),
   HANDOFF_KEYWORDS: nameListSetting(''),

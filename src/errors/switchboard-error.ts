@@ -19,6 +19,9 @@ export type ErrorCode =
   | 'not_held'
   | 'already_taken'
   | 'already_set_up'
+  | 'slug_taken'
+  | 'identity_taken'
+  | 'default_not_suspendable'
   | 'rate_limited'
   | 'payload_too_large'
   | 'provider_error'
@@ -26,6 +29,7 @@ export type ErrorCode =
   | 'delivery_error'
   | 'turn_already_completed'
   | 'config_invalid'
+  | 'credential_unreadable'
   | 'unavailable'
   | 'shutting_down'
   | 'internal_error';
@@ -53,6 +57,10 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   already_taken: 409,
   // The first-run setup, once any admin account exists.
   already_set_up: 409,
+  // Workspace management: another workspace has this slug, or this channel identity is bound to another workspace; the default workspace always serves.
+  slug_taken: 409,
+  identity_taken: 409,
+  default_not_suspendable: 409,
   rate_limited: 429,
   payload_too_large: 413,
   provider_error: 502,
@@ -61,6 +69,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   turn_already_completed: 409,
   // A bad setting is our fault, never the client's.
   config_invalid: 500,
+  // Stored workspace credentials that no configured master key opens, or that were altered.
+  credential_unreadable: 500,
   unavailable: 503,
   shutting_down: 503,
   internal_error: 500,

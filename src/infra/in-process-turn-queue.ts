@@ -31,6 +31,11 @@ export class InProcessTurnQueue implements TurnQueue {
     void job.finally(() => this.#running.delete(messageId));
   }
 
+  /** The run of a turn placed here, until it settles (retries included). */
+  job(messageId: string): Promise<void> | undefined {
+    return this.#running.get(messageId);
+  }
+
   /** Turns placed here and not finished (those waiting for a retry included). */
   get size(): number {
     return this.#running.size;

@@ -32,6 +32,8 @@ export interface TurnPlacement {
 export class TurnDispatcher {
   /** Turns the durable queue's worker runs in this process right now. */
   #durableRunning = 0;
+  /** Turns running in this process per workspace (only workspaces with one running are kept). */
+  readonly #localByWorkspace = new Map<string, number>();
 
   constructor(
     private readonly queues: { durable: TurnQueue; local: InProcessTurnQueue },
@@ -77,9 +79,10 @@ export class TurnDispatcher {
     });
   }
 
-  async dispatch(messageId: string): Promise<void> {
-    if (this.single || (this.placement && this.queues.local.size + this.#durableRunning < this.placement.concurrency)) {
-      return this.queues.local.enqueue(messageId);
+  async dispatch(messageId: string, workspaceId?: string): Promise<void> {
+    if (this.single) return this.queues.local.enqueue(messageId);
+    if (this.placement && this.queues.local.size + this.#durableRunning < this.placement.concurrency && this.withinShare(workspaceId)) {
+      return this.runHere(messageId, workspaceId);
     }
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -96,6 +99,33 @@ export class TurnDispatcher {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Fairness between workspaces: while turns of several workspaces run here, none takes more
+   * than an equal share of the slots (at least one); its turns beyond that go to the durable
+   * queue while the others' keep running here at once, so one busy workspace never makes
+   * another's people wait behind it. A lone workspace may use every slot.
+   */
+  private withinShare(workspaceId: string | undefined): boolean {
+    if (workspaceId === undefined || !this.placement) return true;
+    const running = this.#localByWorkspace.get(workspaceId) ?? 0;
+    const active = this.#localByWorkspace.size + (running === 0 ? 1 : 0);
+    if (active <= 1) return true;
+    return running < Math.max(1, Math.floor(this.placement.concurrency / active));
+  }
+
+  private async runHere(messageId: string, workspaceId: string | undefined): Promise<void> {
+    await this.queues.local.enqueue(messageId);
+    const job = workspaceId === undefined ? undefined : this.queues.local.job(messageId);
+    if (!job || workspaceId === undefined) return;
+    const counts = this.#localByWorkspace;
+    counts.set(workspaceId, (counts.get(workspaceId) ?? 0) + 1);
+    void job.finally(() => {
+      const left = (counts.get(workspaceId) ?? 1) - 1;
+      if (left > 0) counts.set(workspaceId, left);
+      else counts.delete(workspaceId);
+    });
   }
 
   /** Re-queues a message the ledger found stuck; in-process when the durable queue refuses. */

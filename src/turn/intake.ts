@@ -14,8 +14,7 @@ import { cachedResult, type TurnResult } from './outcomes.js';
 import type { ReplyDelivery, TurnSubject } from './reply-delivery.js';
 import { turnLogger } from './turn-runner.js';
 import { DEFAULT_WORKSPACE_ID } from './inbound-message.js';
-import type { WorkspaceLimits } from './spine.js';
-import type { WorkspaceTurn, WorkspaceTurns } from './workspace-turns.js';
+import type { WorkspaceLimits, WorkspaceTurn, WorkspaceTurns } from './workspace-turns.js';
 
 export interface AcceptResult {
   messageId: string;
@@ -155,7 +154,7 @@ export class Intake {
         this.deliverAfterAck(turn, outcome, log);
       } else {
         const answered = accepted.firstInConversation && (await this.answerFromCache(turn, lookup ?? this.lookUpCache(cacheKey, text)));
-        if (!answered) await this.deps.dispatcher.dispatch(turn.message.id);
+        if (!answered) await this.deps.dispatcher.dispatch(turn.message.id, target.workspaceId);
       }
     }
     return { messageId: accepted.message.id, conversationId: target.id, duplicate: accepted.duplicate, conversation: target };

@@ -26,13 +26,7 @@ import { ReplyDelivery } from './reply-delivery.js';
 import type { TurnSettings } from './settings.js';
 import { TransportRegistry } from './transports.js';
 import { TurnRunner } from './turn-runner.js';
-import { WorkspaceTurns, type WorkspaceTurn, type WorkspaceTurnParts } from './workspace-turns.js';
-
-/** A workspace's own rate limits (RATE_LIMIT_*_PER_MINUTE over the deployment's). */
-export interface WorkspaceLimits {
-  userPerMinute: number;
-  ipPerMinute: number;
-}
+import { WorkspaceTurns, type WorkspaceLimits, type WorkspaceTurn, type WorkspaceTurnParts } from './workspace-turns.js';
 
 export interface SpineDeps {
   store: Store;

@@ -15,6 +15,12 @@ export interface WorkspaceTurnParts {
   approvals?: ApprovalPolicy | undefined;
 }
 
+/** A workspace's own rate limits (RATE_LIMIT_*_PER_MINUTE over the deployment's). */
+export interface WorkspaceLimits {
+  userPerMinute: number;
+  ipPerMinute: number;
+}
+
 /** Everything a turn of one workspace runs with. */
 export interface WorkspaceTurn {
   workspaceId: string;
