@@ -186,6 +186,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     workspaces: {
       partsFor: workspaceParts,
       generation: () => workspaceConfigs.generation,
+      shared: () => workspaces.isMulti,
       limits: (workspaceId) => {
         const own = workspaceConfigs.settingsFor(workspaceId).config;
         return { userPerMinute: own.RATE_LIMIT_USER_PER_MINUTE, ipPerMinute: own.RATE_LIMIT_IP_PER_MINUTE };

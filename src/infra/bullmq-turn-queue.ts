@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
 import { sleep, type TurnHandlers, type TurnQueue, type TurnQueueSettings } from './turn-queue.js';
 
-const jobDataSchema = z.object({ messageId: z.uuid() });
+const jobDataSchema = z.object({ messageId: z.uuid(), workspaceId: z.string().max(64).optional() });
 type TurnJobData = z.infer<typeof jobDataSchema>;
 
 export interface BullTurnQueueOptions extends TurnQueueSettings {
@@ -18,6 +18,10 @@ export interface BullTurnQueueOptions extends TurnQueueSettings {
 }
 
 const QUEUE_NAME = 'turns';
+/** BullMQ's lowest priority (2^21 - 1); priority 1 runs first. */
+const MAX_PRIORITY = 2_097_151;
+/** A workspace's backlog counter heals by itself this long after its last turn (a crash between count and start leaves it high). */
+const BACKLOG_TTL_MS = 3_600_000;
 
 /**
  * The durable queue: BullMQ on Redis. A job per user message (job id = message id,
@@ -57,6 +61,10 @@ export class BullTurnQueue implements TurnQueue {
       async (job: Job<TurnJobData>) => {
         const parsed = jobDataSchema.safeParse(job.data);
         if (!parsed.success) throw new UnrecoverableError('job data is not { messageId: uuid }');
+        // Started: no longer part of its workspace's backlog (counted once, on the first attempt).
+        if (parsed.data.workspaceId !== undefined && job.attemptsMade === 0) {
+          void this.#producer.decr(this.backlogKey(parsed.data.workspaceId)).catch(() => undefined);
+        }
         await handlers.run(parsed.data.messageId);
       },
       {
@@ -85,12 +93,33 @@ export class BullTurnQueue implements TurnQueue {
     this.#worker = worker;
   }
 
-  async enqueue(messageId: string): Promise<void> {
+  private backlogKey(workspaceId: string): string {
+    return `${this.options.prefix}:turn-backlog:${workspaceId}`;
+  }
+
+  /**
+   * Fairness between workspaces without a queue per workspace: a job's priority is its
+   * workspace's backlog here, counted as it is added (one MULTI with the count's expiry), so a
+   * workspace's 500th waiting turn comes after another workspace's first. BullMQ takes the
+   * lowest priority first and keeps the order within one priority, which gives round-robin
+   * between workspaces by backlog depth. Without a workspace the job goes first (recovered turns).
+   */
+  private async priorityOf(workspaceId: string | undefined): Promise<number | undefined> {
+    if (workspaceId === undefined) return undefined;
+    const key = this.backlogKey(workspaceId);
+    const replies = await this.#producer.multi().incr(key).pexpire(key, BACKLOG_TTL_MS).exec();
+    const depth = Number(replies?.[0]?.[1] ?? 1);
+    return Math.min(MAX_PRIORITY, Math.max(1, depth));
+  }
+
+  async enqueue(messageId: string, workspaceId?: string): Promise<void> {
+    const priority = await this.priorityOf(workspaceId);
     await this.#queue.add(
       'turn',
-      { messageId },
+      { messageId, ...(workspaceId !== undefined && { workspaceId }) },
       {
         jobId: messageId,
+        ...(priority !== undefined && { priority }),
         attempts: this.options.attempts,
         backoff: { type: 'exponential', delay: this.options.backoffMs },
         removeOnComplete: { age: 3600, count: 10_000 },

@@ -21,8 +21,11 @@ export interface TurnQueueSettings {
 export interface TurnQueue {
   readonly kind: 'bullmq' | 'in-process';
   start(handlers: TurnHandlers): Promise<void>;
-  /** One job per message id: enqueueing the same id twice runs it once. */
-  enqueue(messageId: string): Promise<void>;
+  /**
+   * One job per message id: enqueueing the same id twice runs it once. `workspaceId` asks for a
+   * fair place among workspaces (a durable queue puts it ahead of a busier workspace's backlog).
+   */
+  enqueue(messageId: string, workspaceId?: string): Promise<void>;
   /** Re-queues a message the ledger found stuck, even if an old job of it is finished. */
   requeue(messageId: string): Promise<void>;
   /** Jobs waiting or running, for metrics. */

@@ -39,6 +39,8 @@ export class TurnDispatcher {
     private readonly queues: { durable: TurnQueue; local: InProcessTurnQueue },
     private readonly logger: Logger,
     private readonly placement?: TurnPlacement,
+    /** Whether several workspaces share this deployment: only then are turns placed fairly between them. */
+    private readonly shared: () => boolean = () => false,
   ) {}
 
   /** The instance id to store on a message this process accepts (it runs the turn if it can); null when it never does. */
@@ -81,13 +83,14 @@ export class TurnDispatcher {
 
   async dispatch(messageId: string, workspaceId?: string): Promise<void> {
     if (this.single) return this.queues.local.enqueue(messageId);
-    if (this.placement && this.queues.local.size + this.#durableRunning < this.placement.concurrency && this.withinShare(workspaceId)) {
-      return this.runHere(messageId, workspaceId);
+    const fairFor = this.shared() ? workspaceId : undefined;
+    if (this.placement && this.queues.local.size + this.#durableRunning < this.placement.concurrency && this.withinShare(fairFor)) {
+      return this.runHere(messageId, fairFor);
     }
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        this.queues.durable.enqueue(messageId),
+        this.queues.durable.enqueue(messageId, fairFor),
         new Promise<never>((_resolve, reject) => {
           timer = setTimeout(() => reject(new Error(`enqueue took over ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
         }),
@@ -102,17 +105,17 @@ export class TurnDispatcher {
   }
 
   /**
-   * Fairness between workspaces: while turns of several workspaces run here, none takes more
-   * than an equal share of the slots (at least one); its turns beyond that go to the durable
-   * queue while the others' keep running here at once, so one busy workspace never makes
-   * another's people wait behind it. A lone workspace may use every slot.
+   * Fairness between workspaces (when several share the deployment): a workspace takes at most
+   * an equal share of this process's slots, counting one more workspace than those running here
+   * (room for the next one to arrive), at least one; its turns beyond that go to the durable
+   * queue, where they wait behind any quieter workspace's (BullTurnQueue priorities), while the
+   * others' keep running here at once. One busy workspace never makes another's people wait.
    */
   private withinShare(workspaceId: string | undefined): boolean {
     if (workspaceId === undefined || !this.placement) return true;
     const running = this.#localByWorkspace.get(workspaceId) ?? 0;
-    const active = this.#localByWorkspace.size + (running === 0 ? 1 : 0);
-    if (active <= 1) return true;
-    return running < Math.max(1, Math.floor(this.placement.concurrency / active));
+    const others = this.#localByWorkspace.size - (running > 0 ? 1 : 0);
+    return running < Math.max(1, Math.floor(this.placement.concurrency / (others + 2)));
   }
 
   private async runHere(messageId: string, workspaceId: string | undefined): Promise<void> {

@@ -56,7 +56,15 @@ export interface SpineDeps {
    * its config is the deployment's); `generation` moves on every change. Without it every
    * message is the default workspace's.
    */
-  workspaces?: { partsFor: (workspaceId: string) => Promise<WorkspaceTurnParts | undefined>; generation: () => number; limits: (workspaceId: string) => WorkspaceLimits } | undefined;
+  workspaces?:
+    | {
+        partsFor: (workspaceId: string) => Promise<WorkspaceTurnParts | undefined>;
+        generation: () => number;
+        limits: (workspaceId: string) => WorkspaceLimits;
+        /** Several workspaces share the deployment: turns are placed fairly between them. */
+        shared: () => boolean;
+      }
+    | undefined;
   /** Human handoff (HANDOFF_*); without it conversations never leave the agent. */
   handoff?: { settings: HandoffSettings; settingsFor?: (workspaceId: string) => HandoffSettings; consoleLink: (conversationId: string) => string; notifier?: () => OperatorNotifier | undefined };
 }
@@ -97,7 +105,12 @@ export function createSpine(deps: SpineDeps): Spine {
   const transports = new TransportRegistry();
   const inFlight = new InFlight();
   const placement = deps.placement;
-  const dispatcher = new TurnDispatcher(deps.queues, logger, placement && { owner: placement.liveness.id, concurrency: placement.concurrency });
+  const dispatcher = new TurnDispatcher(
+    deps.queues,
+    logger,
+    placement && { owner: placement.liveness.id, concurrency: placement.concurrency },
+    deps.workspaces?.shared,
+  );
   const orphans =
     placement && new OrphanSweeper({ store, dispatcher, liveness: placement.liveness, logger, intervalMs: placement.sweepIntervalMs });
   const delivery = new ReplyDelivery({ store, transports, events, cache: deps.cache, logger });
