@@ -256,7 +256,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   );
   const channels = await mountChannels(
     CHANNEL_FACTORIES,
-    { config, http, io, intake: spine.intake, store, workspaces, workspaceConfigs, credentials, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
+    { config, http, io, intake: spine.intake, store, workspaces, workspaceConfigs, credentials, workspaceRecords, delivery, confirmations, logger, recoveryOffset: () => socketAdapter?.latestOffset() },
     spine.transports,
     { logger, seams: { ...(options.whatsAppWebClient && { whatsAppWebClient: options.whatsAppWebClient }) } },
   );
@@ -270,7 +270,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       : undefined;
   if (payments) registerStripeWebhook(http, { secrets: webhookSecrets, store, processor: payments, workspaces: { directory: workspaces, configs: workspaceConfigs } });
 
-  const metrics = new Metrics();
+  const metrics = new Metrics(config.METRICS_WORKSPACE_LABELS);
   metrics.observe(events, logger);
   registerMetricsRoute(http, metrics);
   for (const entry of chain.health()) {

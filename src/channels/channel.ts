@@ -8,8 +8,10 @@ import type { ConfirmationAnswerer } from './confirmation-answerer.js';
 import type { OutboundDelivery } from './outbound-delivery.js';
 import type { WebServer } from './web/web-events.js';
 import type { WhatsAppWebClient } from './whatsapp-web/whatsapp-web-client.js';
+import type { CredentialVault } from '../workspaces/credential-vault.js';
 import type { WorkspaceConfigs } from '../workspaces/workspace-configs.js';
 import type { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
+import type { WorkspaceRecords } from '../workspaces/workspace-records.js';
 
 /** Everything a channel may use, handed over once when it mounts. */
 export interface ChannelContext {
@@ -30,6 +32,10 @@ export interface ChannelContext {
   workspaces: WorkspaceDirectory;
   /** A workspace's effective config (its settings and credentials over the deployment's): outbound sends use its credentials. */
   workspaceConfigs: WorkspaceConfigs;
+  /** Workspaces' sealed credentials: Slack keeps each installed team's bot token here (multi-workspace Slack needs it). */
+  credentials?: CredentialVault;
+  /** Channel bindings: an OAuth install binds its Slack team to the workspace (followed by `workspaces.changed()`). */
+  workspaceRecords?: WorkspaceRecords;
   /** Outbound sends with the delivery retry policy and the `channel_deliveries` record. */
   delivery: OutboundDelivery;
   /** The person's answers to held sensitive calls (buttons, YES / NO). */

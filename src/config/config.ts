@@ -242,6 +242,8 @@ export const configSchema = z.object({
   RATE_LIMIT_USER_PER_MINUTE: integer(20, 0, 1_000_000),
   RATE_LIMIT_IP_PER_MINUTE: integer(60, 0, 1_000_000),
   RATE_LIMIT_GLOBAL_PER_SECOND: integer(200, 0, 1_000_000),
+  /** Workspaces with their own `workspace` label on the per-workspace metrics; the rest share `other`. */
+  METRICS_WORKSPACE_LABELS: integer(100, 1, 10_000),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only').default('switchboard'),
   QUEUE_ATTEMPTS: integer(3, 1, 50),
   QUEUE_CONCURRENCY: integer(200, 1, 10_000),
@@ -285,6 +287,10 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     if (!parsed.data.TWILIO_SMS_FROM && !parsed.data.TWILIO_WHATSAPP_FROM) {
       throw new ConfigError('Invalid configuration: TWILIO_SMS_FROM: TWILIO_SMS_FROM or TWILIO_WHATSAPP_FROM is required when TWILIO_ACCOUNT_SID is set');
     }
+  }
+  // Installed Slack bot tokens are stored sealed: without a master key no install could be kept.
+  if (parsed.data.SLACK_CLIENT_ID && !parsed.data.SECRETS_MASTER_KEY) {
+    throw new ConfigError('Invalid configuration: SECRETS_MASTER_KEY: required when SLACK_CLIENT_ID is set (installed Slack bot tokens are stored sealed with it)');
   }
   return parsed.data;
 }

@@ -37,9 +37,9 @@ export interface PipelineEventMap {
   /** A Stripe webhook event was stored and handled (or ignored). */
   'payment.processed': [{ type: string; outcome: string; conversationId: string | null }];
   /** A model call finished: its tokens, and their cost at MODEL_PRICES (null: the model has no price). */
-  'model.called': [{ provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number | null }];
+  'model.called': [{ workspaceId?: string; provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number | null }];
   /** A budget kept a turn (or a follow-up) from the model, or stopped a turn before its next model call. */
-  'budget.refused': [{ scope: string; stage: string; channel: string; conversationId: string; messageId: string }];
+  'budget.refused': [{ workspaceId?: string; scope: string; stage: string; channel: string; conversationId: string; messageId: string }];
 }
 
 export interface HandoffEvent {

@@ -1,3 +1,4 @@
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PipelineEvents } from './events.js';
 import type { Logger } from './logger.js';
@@ -104,6 +105,29 @@ export class Metrics {
     labelNames: ['channel', 'reason'] as const,
     registers: [this.registry],
   });
+  /*
+   * Per workspace: a few series with a `workspace` label (its id; `other` past the label limit),
+   * instead of a workspace label on every series above, which would multiply providers × models ×
+   * tools × channels by the number of workspaces.
+   */
+  readonly workspaceMessages = new Counter({
+    name: 'switchboard_workspace_messages_total',
+    help: 'Messages accepted and turns finished, by workspace and outcome (accepted, answered, fallback, failed, …).',
+    labelNames: ['workspace', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly workspaceCost = new Counter({
+    name: 'switchboard_workspace_llm_cost_usd_total',
+    help: 'What model calls cost in USD at MODEL_PRICES, by workspace.',
+    labelNames: ['workspace'] as const,
+    registers: [this.registry],
+  });
+  readonly workspaceBudgetRefusals = new Counter({
+    name: 'switchboard_workspace_budget_refusals_total',
+    help: 'Turns and follow-ups a spent budget kept from the model, by workspace and scope.',
+    labelNames: ['workspace', 'scope'] as const,
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'switchboard_rate_limited_total',
     help: 'Requests refused by a rate limit, by scope.',
@@ -111,7 +135,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  readonly #workspaceLabels = new Set<string>();
+
+  constructor(private readonly workspaceLabelLimit = 100) {
     collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_process_' });
     const breakers = this.#breakers;
     const queues = this.#queues;
@@ -140,6 +166,19 @@ export class Metrics {
         }
       },
     });
+  }
+
+  /**
+   * The `workspace` label: a workspace's id for the first `workspaceLabelLimit` workspaces this
+   * process sees, `other` after that, so the series stay bounded however many workspaces there
+   * are (METRICS_WORKSPACE_LABELS).
+   */
+  workspaceLabel(workspaceId: string | undefined): string {
+    const id = workspaceId ?? DEFAULT_WORKSPACE_ID;
+    if (this.#workspaceLabels.has(id)) return id;
+    if (this.#workspaceLabels.size >= this.workspaceLabelLimit) return 'other';
+    this.#workspaceLabels.add(id);
+    return id;
   }
 
   registerBreaker(source: BreakerSource): void {
@@ -179,12 +218,16 @@ export class Metrics {
     const offs = [
       events.on(
         'message.accepted',
-        guard(({ conversation }) => this.messages.inc({ channel: conversation.channel, outcome: 'accepted' })),
+        guard(({ conversation }) => {
+          this.messages.inc({ channel: conversation.channel, outcome: 'accepted' });
+          this.workspaceMessages.inc({ workspace: this.workspaceLabel(conversation.workspaceId), outcome: 'accepted' });
+        }),
       ),
       events.on(
         'turn.finished',
         guard(({ conversation, outcome }) => {
           this.messages.inc({ channel: conversation.channel, outcome: outcome.status });
+          this.workspaceMessages.inc({ workspace: this.workspaceLabel(conversation.workspaceId), outcome: outcome.status });
           this.turnLatency.observe({ provider: outcome.provider ?? 'none' }, outcome.latencyMs / 1000);
           if (outcome.cached) this.cacheHits.inc({ channel: conversation.channel });
           if (outcome.fallback) this.fallbacks.inc({ reason: outcome.fallbackReason ?? 'unknown' });
@@ -202,12 +245,18 @@ export class Metrics {
           const labels = { provider: call.provider, model: call.model };
           this.llmTokens.inc({ ...labels, kind: 'input' }, call.inputTokens);
           this.llmTokens.inc({ ...labels, kind: 'output' }, call.outputTokens);
-          if (call.costUsd !== null) this.llmCost.inc(labels, call.costUsd);
+          if (call.costUsd !== null) {
+            this.llmCost.inc(labels, call.costUsd);
+            this.workspaceCost.inc({ workspace: this.workspaceLabel(call.workspaceId) }, call.costUsd);
+          }
         }),
       ),
       events.on(
         'budget.refused',
-        guard((event) => this.budgetRefusals.inc({ scope: event.scope })),
+        guard((event) => {
+          this.budgetRefusals.inc({ scope: event.scope });
+          this.workspaceBudgetRefusals.inc({ workspace: this.workspaceLabel(event.workspaceId), scope: event.scope });
+        }),
       ),
       events.on(
         'payment.processed',

@@ -106,6 +106,6 @@ export class BudgetGuard {
 
   /** Observers (metrics) hear of every refusal: before a turn, mid-turn, or of a follow-up. */
   refused(turn: TurnSubject, scope: BudgetScope, stage: 'turn' | 'mid-turn' | 'follow-up'): void {
-    this.deps.events.emit('budget.refused', { scope, stage, channel: turn.conversation.channel, conversationId: turn.conversation.id, messageId: turn.message.id });
+    this.deps.events.emit('budget.refused', { workspaceId: turn.conversation.workspaceId, scope, stage, channel: turn.conversation.channel, conversationId: turn.conversation.id, messageId: turn.message.id });
   }
 }

@@ -169,7 +169,7 @@ export function createSpine(deps: SpineDeps): Spine {
       settings: parts.settings,
       signal: inFlight.signal,
       prices: new ModelPrices(parts.settings.modelPrices),
-      onModelCall: (call: ModelCall) => events.emit('model.called', call),
+      onModelCall: (call: ModelCall) => events.emit('model.called', { ...call, workspaceId }),
     };
     return {
       workspaceId,

@@ -1,5 +1,6 @@
-import { App, LogLevel, webApi, type Logger as BoltLogger } from '@slack/bolt';
+import { App, AuthorizationError, LogLevel, webApi, type AuthorizeResult, type AuthorizeSourceData, type Logger as BoltLogger } from '@slack/bolt';
 import { z } from 'zod';
+import { DEFAULT_WORKSPACE_ID } from '../../config/workspace.js';
 import { SwitchboardError } from '../../errors/index.js';
 import type { Logger } from '../../observability/logger.js';
 import { redactText } from '../../observability/redaction.js';
@@ -10,18 +11,34 @@ import type { Channel, ChannelContext } from '../channel.js';
 import { DeliveryError, isRetryableStatus } from '../delivery-retry.js';
 import { refusalNotice, type RefusalWording } from '../notices.js';
 import { signedText } from '../signed-text.js';
+import type { RefusalReason } from '../../workspaces/workspace-directory.js';
 import { FastifySlackReceiver } from './fastify-receiver.js';
+import { SlackBots, SlackNotInstalledError } from './slack-bots.js';
+import { mountSlackOAuth } from './slack-oauth.js';
 import { slackCommandSchema, slackDestination, slackIdentity, slackMessageEventSchema, type SlackMessageEvent } from './slack-payloads.js';
 import { splitForSlack, toSlackMrkdwn } from './slack-format.js';
+import { WorkspaceInstallationStore } from './workspace-installation-store.js';
 
 export const SLACK_CHANNEL = 'slack';
 /** Slack keeps a slash command's response_url valid for 30 minutes. */
 const RESPONSE_URL_TTL_MS = 30 * 60 * 1000;
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 
+/** One Slack app installed by many Slack teams through OAuth (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_STATE_SECRET). */
+export interface SlackOAuthSettings {
+  clientId: string;
+  clientSecret: string;
+  stateSecret: string;
+  scopes: readonly string[];
+  /** PUBLIC_URL + /slack/oauth_redirect, when PUBLIC_URL is set. */
+  redirectUri?: string;
+}
+
 export interface SlackChannelOptions {
   signingSecret: string;
-  botToken: string;
+  /** SLACK_BOT_TOKEN: the default workspace's bot; optional with `oauth`. */
+  botToken: string | undefined;
+  oauth?: SlackOAuthSettings;
   /** Base URL of the Web API (ends with /api/); points the SDK at a local endpoint in tests. */
   apiUrl?: string;
   /** e.g. `/ask`. */
@@ -45,8 +62,23 @@ const buttonClickSchema = z.object({
 interface SlackParts {
   app: App;
   receiver: FastifySlackReceiver;
-  client: webApi.WebClient;
+  bots: SlackBots;
   context: ChannelContext;
+}
+
+/** What `authorize` adds to Bolt's context: the workspace of the receiving Slack team, and its bot. */
+interface WorkspaceContext {
+  workspaceId?: unknown;
+  botToken?: string;
+  botUserId?: string;
+}
+
+/** An event Slack gets a 200 for and nobody answers (an unknown team, recorded; a workspace without a bot token). */
+class SlackEventRefused extends Error {
+  override readonly name = 'SlackEventRefused';
+  constructor(readonly reason: RefusalReason | 'not_installed') {
+    super(`slack event not handled: ${reason}`);
+  }
 }
 
 interface ResponseUrlRoute {
@@ -66,7 +98,6 @@ export class SlackChannel implements ReplyTransport, Channel {
   readonly transport: ReplyTransport = this;
   readonly #settings: SlackChannelOptions;
   #parts: SlackParts | undefined;
-  #identity: Promise<{ botUserId?: string; botId?: string }> | undefined;
   #mention: { botUserId: string; pattern: RegExp } | undefined;
 
   constructor(settings: SlackChannelOptions) {
@@ -82,11 +113,14 @@ export class SlackChannel implements ReplyTransport, Channel {
     return this.parts.context;
   }
 
-  private get client(): webApi.WebClient {
-    return this.parts.client;
+  private get bots(): SlackBots {
+    return this.parts.bots;
   }
 
-  /** Builds the Bolt app over our Fastify receiver and mounts POST /slack/events. */
+  /**
+   * Builds the Bolt app over our Fastify receiver and mounts POST /slack/events; with OAuth
+   * settings also GET /slack/install and /slack/oauth_redirect.
+   */
   async mount(context: ChannelContext): Promise<void> {
     const options = { ...this.#settings, logger: context.logger };
     const receiver = new FastifySlackReceiver({
@@ -102,75 +136,143 @@ export class SlackChannel implements ReplyTransport, Channel {
       rejectRateLimitedCalls: true,
       logger,
     };
-    // One client for every call we make, built once with the bot token: the token travels as
-    // the default Authorization header instead of being added to (and form-encoded into) each call.
-    const client = new webApi.WebClient(options.botToken, clientOptions);
+    // One client per bot token, built once with it: the token travels as the default
+    // Authorization header instead of being added to (and form-encoded into) each call.
+    const bots = new SlackBots({ envToken: options.botToken, clientOptions, vault: context.credentials });
+    context.workspaces.onChange(() => bots.forgetWorkspaceTokens());
     const app = new App({
       receiver,
-      // auth.test once, cached; a failure is retried on the next event instead of poisoning the cache.
-      authorize: async () => ({ botToken: options.botToken, ...(await this.botIdentity()) }),
+      // The receiving Slack team (Bolt's source.teamId) names the workspace; the workspace's bot answers.
+      authorize: (source) => this.authorize(source),
       logger,
       clientOptions,
       // Bolt's conversation store keeps per-channel state we never read, and answers every event
       // it has not seen (all of ours: a new thread each) by building and catching an Error.
       convoStore: false,
     });
-    // Listener failures must reach the receiver (→ 500 → Slack retries), not be swallowed.
     app.error(async (error) => {
+      // Refused in authorize (and recorded): Slack gets its 200, since a retry would be refused again.
+      if (error instanceof AuthorizationError && error.original instanceof SlackEventRefused) return;
+      // Listener failures must reach the receiver (→ 500 → Slack retries), not be swallowed.
       throw error;
     });
-    app.event('app_mention', async ({ event, body }) => this.onMessageEvent(event, body));
-    app.event('message', async ({ event, body }) => this.onMessageEvent(event, body));
-    app.command(options.slashCommand, async ({ command, ack }) => {
-      await ack(await this.onSlashCommand(command));
+    app.event('app_mention', async ({ event, body, context: bolt }) => this.onMessageEvent(event, body, bolt));
+    app.event('message', async ({ event, body, context: bolt }) => this.onMessageEvent(event, body, bolt));
+    app.command(options.slashCommand, async ({ command, ack, context: bolt }) => {
+      await ack(await this.onSlashCommand(command, workspaceOf(bolt)));
     });
-    app.action(new RegExp(`^(${CONFIRM_ACTION}|${DECLINE_ACTION})$`), async ({ ack, body, respond }) => {
+    app.action(new RegExp(`^(${CONFIRM_ACTION}|${DECLINE_ACTION})$`), async ({ ack, body, respond, context: bolt }) => {
       await ack();
       // Running a confirmed tool can take longer than Slack's 3 s, so it continues after the ack.
-      void this.onButtonClick(body, respond).catch((error: unknown) =>
+      void this.onButtonClick(body, respond, workspaceOf(bolt)).catch((error: unknown) =>
         options.logger.error({ err: error, channel: SLACK_CHANNEL }, 'confirmation click not handled'),
       );
     });
-    this.#parts = { app, receiver, client, context };
+    this.#parts = { app, receiver, bots, context };
+    if (options.oauth) this.mountOAuth(app, options.oauth, { clientOptions, boltLogger: logger });
     await receiver.mount(context.http);
+  }
+
+  /**
+   * Multi-workspace install: the OAuth routes, Bolt's installation store over the workspaces'
+   * sealed credentials and channel bindings, and the events that end an installation.
+   */
+  private mountOAuth(app: App, oauth: SlackOAuthSettings, sdk: { clientOptions: webApi.WebClientOptions; boltLogger: BoltLogger }): void {
+    const { context, bots } = this;
+    const { credentials: vault, workspaceRecords: records } = context;
+    // Wiring, not configuration: the composition root hands both over.
+    if (!vault || !records) throw new Error('multi-workspace Slack (SLACK_CLIENT_ID) needs `credentials` and `workspaceRecords` in the channel context');
+    const installations = new WorkspaceInstallationStore({
+      vault,
+      records,
+      directory: context.workspaces,
+      hasEnvBot: bots.envToken !== undefined,
+      envTeamId: () => bots.envTeamId(),
+    });
+    const { apiUrl, signingSecret, now } = this.#settings;
+    mountSlackOAuth(context.http, {
+      ...oauth,
+      signingSecret,
+      redirectUri: oauth.redirectUri,
+      // Slack serves its authorize page beside the Web API (slack.com/oauth/v2/authorize and slack.com/api/).
+      authorizationUrl: apiUrl ? new URL('../oauth/v2/authorize', apiUrl).toString() : undefined,
+      ...sdk,
+      logger: context.logger,
+      installationStore: installations,
+      workspaceExists: (id) => context.workspaces.get(id) !== undefined,
+      ...(now && { now }),
+    });
+    // Bolt skips authorize for these two (the token is already dead).
+    const uninstalled = async (teamId: string | undefined) => {
+      if (teamId === undefined) return;
+      await installations.deleteInstallation({ teamId, enterpriseId: undefined, isEnterpriseInstall: false });
+      context.logger.info({ channel: SLACK_CHANNEL, team: teamId }, 'slack app uninstalled: installation removed');
+    };
+    app.event('app_uninstalled', async ({ context: bolt }) => uninstalled(bolt.teamId));
+    app.event('tokens_revoked', async ({ event, context: bolt }) => {
+      if ((event.tokens.bot ?? []).length > 0) await uninstalled(bolt.teamId);
+    });
+    // The env token's team routes to the default workspace: learn it once now, not on the first event.
+    if (bots.envToken) void bots.envTeamId().catch((error: unknown) => context.logger.warn({ err: error, channel: SLACK_CHANNEL }, 'slack auth.test failed; retried on the next event'));
   }
 
   /** Routes close with the HTTP server. */
   async stop(): Promise<void> {}
 
-  private botIdentity(): Promise<{ botUserId?: string; botId?: string }> {
-    this.#identity ??= this.client.auth
-      .test()
-      .then((result) => ({
-        ...(typeof result.user_id === 'string' && { botUserId: result.user_id }),
-        ...(typeof result.bot_id === 'string' && { botId: result.bot_id }),
-      }))
-      .catch((error: unknown) => {
-        this.#identity = undefined;
-        throw error;
-      });
-    return this.#identity;
+  /**
+   * Every event, command and click: the workspace of the receiving Slack team (never the user's
+   * team), then that workspace's bot. An unknown team is refused and recorded, and nobody answers.
+   */
+  private async authorize(source: AuthorizeSourceData<boolean>): Promise<AuthorizeResult & WorkspaceContext> {
+    const workspaceId = await this.workspaceOfTeam(source.teamId);
+    try {
+      const { token, botUserId, botId } = await this.bots.bot(workspaceId);
+      return { botToken: token, ...(botUserId && { botUserId }), ...(botId && { botId }), workspaceId };
+    } catch (error) {
+      if (!(error instanceof SlackNotInstalledError)) throw error;
+      this.context.logger.warn({ channel: SLACK_CHANNEL, workspace: workspaceId, team: source.teamId }, 'slack event for a workspace without a bot token: not answered');
+      throw new SlackEventRefused('not_installed');
+    }
   }
 
-  private async onMessageEvent(rawEvent: unknown, body: { team_id?: string; event_id?: string }): Promise<void> {
+  private async workspaceOfTeam(teamId: string | undefined): Promise<string> {
+    const { workspaces } = this.context;
+    const routed = workspaces.route(SLACK_CHANNEL, teamId);
+    if (routed.workspace) return routed.workspace.id;
+    let reason = routed.refused;
+    // SLACK_BOT_TOKEN's own team is the default workspace's, like the identities the environment configures.
+    if (reason === 'unknown_identity' && teamId && this.bots.envToken && teamId === (await this.bots.envTeamId())) {
+      const fallback = workspaces.get(DEFAULT_WORKSPACE_ID);
+      if (fallback?.status === 'active') return fallback.id;
+      reason = 'workspace_suspended';
+    }
+    await workspaces.refuse(SLACK_CHANNEL, teamId, reason);
+    throw new SlackEventRefused(reason);
+  }
+
+  private async onMessageEvent(rawEvent: unknown, body: { team_id?: string; event_id?: string }, bolt: WorkspaceContext): Promise<void> {
     const parsed = slackMessageEventSchema.safeParse(rawEvent);
     if (!parsed.success) return;
     const event = parsed.data;
     // Only plain user messages: edits, joins and every bot (ourselves included) are ignored.
     if (event.bot_id || event.subtype || !event.user) return;
     if (event.type === 'message' && event.channel_type !== 'im') return;
-    const { botUserId } = await this.botIdentity();
+    const { botUserId } = bolt;
     if (event.user === botUserId) return;
+    const workspaceId = workspaceOf(bolt);
+    // The bot authorize chose for this workspace answers notices too.
+    const token = bolt.botToken ?? (await this.bots.token(workspaceId));
     const teamId = body.team_id ?? 'T';
     const threadTs = event.type === 'app_mention' ? (event.thread_ts ?? event.ts) : event.thread_ts;
     const identity = slackIdentity(teamId, event.user, event.channel, threadTs);
     const text = event.text.replace(this.mentionPattern(botUserId), '').trim();
     if (!text) {
-      await this.sendNotice(event, threadTs, `Ask me something after the mention, e.g. <@${botUserId ?? 'me'}> what can you do?`);
+      await this.sendNotice(token, event, threadTs, `Ask me something after the mention, e.g. <@${botUserId ?? 'me'}> what can you do?`);
       return;
     }
     try {
       await this.context.intake.accept({
+        workspaceId,
         channel: SLACK_CHANNEL,
         ...identity,
         // The message's own ts: a retried event, or the same message arriving as two event types, is one message.
@@ -179,8 +281,13 @@ export class SlackChannel implements ReplyTransport, Channel {
       });
     } catch (error) {
       // A message we refuse for a reason retrying will not fix: tell the person (once per limit window).
-      const notice = await refusalNotice(error, { channel: SLACK_CHANNEL, address: identity.externalUserId }, this.context.store.channels, SLACK_REFUSALS);
-      if (notice) await this.sendNotice(event, threadTs, notice);
+      const notice = await refusalNotice(
+        error,
+        { workspaceId, channel: SLACK_CHANNEL, address: identity.externalUserId },
+        this.context.store.channels,
+        SLACK_REFUSALS,
+      );
+      if (notice) await this.sendNotice(token, event, threadTs, notice);
     }
   }
 
@@ -191,7 +298,7 @@ export class SlackChannel implements ReplyTransport, Channel {
     return this.#mention.pattern;
   }
 
-  private async onSlashCommand(raw: unknown): Promise<Record<string, unknown>> {
+  private async onSlashCommand(raw: unknown, workspaceId: string): Promise<Record<string, unknown>> {
     const parsed = slackCommandSchema.safeParse(raw);
     if (!parsed.success) return ephemeral('This command payload could not be read.');
     const command = parsed.data;
@@ -203,6 +310,7 @@ export class SlackChannel implements ReplyTransport, Channel {
     await this.context.store.channels.saveReplyRoute(SLACK_CHANNEL, externalMessageId, route, new Date(Date.now() + RESPONSE_URL_TTL_MS));
     try {
       await this.context.intake.accept({
+        workspaceId,
         channel: SLACK_CHANNEL,
         ...slackIdentity(command.team_id, command.user_id, command.channel_id),
         externalMessageId,
@@ -241,12 +349,18 @@ export class SlackChannel implements ReplyTransport, Channel {
       channel: SLACK_CHANNEL,
       kind: 'reply',
       parts: [text],
-      send: (part) =>
-        route?.kind === 'response_url' ? this.postToResponseUrl(route.url, part, blocks) : this.postMessage(channel, threadTs, part, blocks),
+      send: async (part) =>
+        route?.kind === 'response_url'
+          ? this.postToResponseUrl(route.url, part, blocks)
+          : this.postMessage(await this.sendToken(target.conversation.workspaceId), channel, threadTs, part, blocks),
     });
   }
 
-  private async onButtonClick(rawBody: unknown, respond: ((message: Record<string, unknown>) => Promise<unknown>) | undefined): Promise<void> {
+  private async onButtonClick(
+    rawBody: unknown,
+    respond: ((message: Record<string, unknown>) => Promise<unknown>) | undefined,
+    workspaceId: string,
+  ): Promise<void> {
     const confirmations = this.context.confirmations;
     const parsed = buttonClickSchema.safeParse(rawBody);
     if (!parsed.success) return;
@@ -256,8 +370,13 @@ export class SlackChannel implements ReplyTransport, Channel {
     if (!conversationId || !confirmationId) return;
     const teamId = click.team?.id ?? click.user.team_id ?? '';
     const conversation = await this.context.store.conversations.getConversation(conversationId);
-    // Only the person the question was asked of may answer it.
-    if (!conversation || conversation.channel !== SLACK_CHANNEL || conversation.externalUserId !== `${teamId}:${click.user.id}`) {
+    // Only the person the question was asked of may answer it, in the workspace it was asked in.
+    if (
+      !conversation ||
+      conversation.channel !== SLACK_CHANNEL ||
+      conversation.workspaceId !== workspaceId ||
+      conversation.externalUserId !== `${teamId}:${click.user.id}`
+    ) {
       await respond?.({ response_type: 'ephemeral', replace_original: false, text: 'Only the person who asked can answer this.' }).catch(() => undefined);
       return;
     }
@@ -283,12 +402,13 @@ export class SlackChannel implements ReplyTransport, Channel {
       channel: SLACK_CHANNEL,
       kind,
       parts,
-      send: (part) => {
+      send: async (part) => {
         if (route?.kind === 'response_url') return this.postToResponseUrl(route.url, part);
+        const token = await this.sendToken(conversation.workspaceId);
         // A slash command's conversation (a channel, no thread) is private to the person who
         // typed it: once its response_url is gone, answer them ephemerally, never to the channel.
-        if (threadTs === undefined && !isDirectMessage(channel)) return this.postEphemeral(channel, slackUserOf(conversation), part);
-        return this.postMessage(channel, threadTs, part);
+        if (threadTs === undefined && !isDirectMessage(channel)) return this.postEphemeral(token, channel, slackUserOf(conversation), part);
+        return this.postMessage(token, channel, threadTs, part);
       },
     });
   }
@@ -296,7 +416,8 @@ export class SlackChannel implements ReplyTransport, Channel {
   /**
    * Tells operators who live in Slack that a person is waiting (HANDOFF_SLACK_CHANNEL): one
    * message with the reason, the channel and a link to the conversation in the console. The
-   * person's identity and the model's summary are masked as in the console's lists.
+   * person's identity and the model's summary are masked as in the console's lists. Posted with
+   * the conversation's workspace's bot, so it can only reach that workspace's own Slack team.
    */
   async notifyWaitingHandoff(slackChannel: string, input: { conversation: Conversation; handoff: Handoff; link: string }): Promise<void> {
     const { conversation, handoff, link } = input;
@@ -305,7 +426,7 @@ export class SlackChannel implements ReplyTransport, Channel {
     const text =
       `:raising_hand: A person is waiting for someone from the team (${handoff.reason}) on *${conversation.channel}* (${escapeForQuote(who)}).` +
       `${summary}\n<${link}|Open the conversation in the console>`;
-    await this.postMessage(slackChannel, undefined, text);
+    await this.postMessage(await this.sendToken(conversation.workspaceId), slackChannel, undefined, text);
   }
 
   /**
@@ -318,9 +439,19 @@ export class SlackChannel implements ReplyTransport, Channel {
     return (await this.context.store.channels.findReplyRoute(SLACK_CHANNEL, messageId)) as ResponseUrlRoute | undefined;
   }
 
-  private async postMessage(channel: string, threadTs: string | undefined, text: string, blocks?: unknown[]): Promise<string | undefined> {
+  /** The bot token the workspace's replies go out with; none is a delivery failure a retry will not fix. */
+  private async sendToken(workspaceId: string): Promise<string> {
     try {
-      const result = await this.client.chat.postMessage({
+      return await this.bots.token(workspaceId);
+    } catch (error) {
+      if (error instanceof SlackNotInstalledError) throw new DeliveryError({ message: error.message, retryable: false, cause: error });
+      throw error;
+    }
+  }
+
+  private async postMessage(token: string, channel: string, threadTs: string | undefined, text: string, blocks?: unknown[]): Promise<string | undefined> {
+    try {
+      const result = await this.bots.client(token).chat.postMessage({
         channel,
         text,
         mrkdwn: true,
@@ -333,9 +464,9 @@ export class SlackChannel implements ReplyTransport, Channel {
     }
   }
 
-  private async postEphemeral(channel: string, user: string, text: string): Promise<undefined> {
+  private async postEphemeral(token: string, channel: string, user: string, text: string): Promise<undefined> {
     try {
-      await this.client.chat.postEphemeral({ channel, user, text });
+      await this.bots.client(token).chat.postEphemeral({ channel, user, text });
       return undefined;
     } catch (error) {
       throw toDeliveryError(error);
@@ -367,13 +498,19 @@ export class SlackChannel implements ReplyTransport, Channel {
     return undefined;
   }
 
-  private async sendNotice(event: SlackMessageEvent, threadTs: string | undefined, text: string): Promise<void> {
-    await this.postMessage(event.channel, threadTs, text).catch((error: unknown) =>
+  private async sendNotice(token: string, event: SlackMessageEvent, threadTs: string | undefined, text: string): Promise<void> {
+    await this.postMessage(token, event.channel, threadTs, text).catch((error: unknown) =>
       this.context.logger.warn({ err: error, channel: SLACK_CHANNEL }, 'slack notice not delivered'),
     );
   }
 }
 
+
+/** The workspace `authorize` put in Bolt's context (every listener runs after it). */
+function workspaceOf(bolt: WorkspaceContext): string {
+  if (typeof bolt.workspaceId !== 'string') throw new Error('slack listener ran without a workspace (authorize did not run)');
+  return bolt.workspaceId;
+}
 
 function ephemeral(text: string): Record<string, unknown> {
   return { response_type: 'ephemeral', text };
