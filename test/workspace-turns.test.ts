@@ -162,6 +162,15 @@ describe('turns per workspace: settings, credentials, cache, limits, budgets', (
     }
   });
 
+  it('counts messages, cost and budget refusals per workspace on /metrics', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toMatch(new RegExp(`switchboard_workspace_messages_total\\{workspace="${acme}",outcome="answered"\\} \\d+`));
+    expect(text).toMatch(new RegExp(`switchboard_workspace_messages_total\\{workspace="${globex}",outcome="accepted"\\} \\d+`));
+    expect(text).toMatch(new RegExp(`switchboard_workspace_budget_refusals_total\\{workspace="${acme}",scope="global_daily"\\} 1`));
+    expect(text).toMatch(new RegExp(`switchboard_workspace_llm_cost_usd_total\\{workspace="${acme}"\\} 1`));
+    expect(text).not.toMatch(new RegExp(`switchboard_workspace_budget_refusals_total\\{workspace="default"`));
+  });
+
   it("answers with the workspace's fallback text when its provider fails", async () => {
     await server.app.workspaceRecords.update(globex, { settings: { FALLBACK_REPLY: 'Globex is having trouble; we will get back to you.' } });
     await server.app.workspaces.changed();
@@ -169,6 +178,14 @@ describe('turns per workspace: settings, credentials, cache, limits, budgets', (
     const failed = await ask(globex, 'p-fallback', 'are you there?');
     expect(failed.reply.fallback).toBe(true);
     expect(failed.reply.text).toBe('Globex is having trouble; we will get back to you.');
+  });
+});
+
+describe('metrics per workspace', () => {
+  it('labels a few series by workspace, bounded: past METRICS_WORKSPACE_LABELS workspaces share `other`', async () => {
+    const { Metrics } = await import('../src/observability/metrics.js');
+    const metrics = new Metrics(2);
+    expect(['default', 'ws_a', 'ws_b', 'ws_a', undefined].map((id) => metrics.workspaceLabel(id))).toEqual(['default', 'ws_a', 'other', 'ws_a', 'default']);
   });
 });
 
