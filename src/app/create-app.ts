@@ -134,7 +134,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   // A master key that does not open the stored credentials stops the start here, with what to set.
   const credentials = openCredentialVault(config, database.db);
-  await credentials.verifyAtStart();
+  await credentials.verifyAtStart().catch(async (error: unknown) => {
+    await workspaces.close();
+    redis?.disconnect();
+    await database.close();
+    throw error;
+  });
   workspaces.onChange(() => credentials.invalidate());
   const workspaceConfigs = new WorkspaceConfigs(
     config,
