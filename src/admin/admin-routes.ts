@@ -3,13 +3,15 @@ import fastifyCsrf from '@fastify/csrf-protection';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { Db } from '../store/database.js';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../store/schema.js';
+import type { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
 import { SwitchboardError } from '../errors/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { handleHttpError } from '../server/error-handler.js';
-import { actorName, SESSION_COOKIE, type AdminActor, type AdminAuth } from './admin-auth.js';
+import { actorName, SESSION_COOKIE, WORKSPACE_HEADER, type AdminActor, type AdminAuth } from './admin-auth.js';
 import {
   conversationFiltersSchema,
   exportQuerySchema,
@@ -22,6 +24,7 @@ import {
 } from './admin-filters.js';
 import { normalizeEmail, type AdminStore } from './admin-store.js';
 import { getConversationDetail, listConversations } from './conversation-query.js';
+import { listDeliveries } from './delivery-query.js';
 import { listPaymentEvents } from './payment-query.js';
 import { getPersonOfConversation } from './person-query.js';
 import { loadHealth } from './health-view.js';
@@ -37,10 +40,13 @@ import { registerHandoffRoutes, type HandoffRouteDeps } from './handoff-routes.j
 import { registerSetupRoutes, type SetupRouteDeps } from './setup-routes.js';
 import { registerOidcRoutes, type SingleSignOn } from './oidc/oidc-routes.js';
 import { OIDC_CALLBACK_PATH, OIDC_START_PATH } from './oidc/oidc-settings.js';
+import { WorkspaceNotFoundError } from './workspace-not-found-error.js';
 
-/** What the console shows of the messaging channels: failed deliveries and WhatsApp Web pairing. */
+/** What the console shows of the messaging channels: WhatsApp Web pairing (deliveries it reads itself, per workspace: delivery-query.ts). */
 export interface ChannelAdminView {
-  listDeliveries(filter: { status?: DeliveryStatus; limit?: number }): Promise<Record<string, unknown>[]>;
+  /** Not read any more: it lists every workspace's deliveries. Optional until the composition root stops passing it. */
+  listDeliveries?(filter: { status?: DeliveryStatus; limit?: number }): Promise<Record<string, unknown>[]>;
+  /** The pairing of the WhatsApp Web channel the environment configures: the default workspace's. */
   whatsappWebPairing(): { state: string; qr: string | undefined; updatedAt: Date } | undefined;
 }
 
@@ -54,6 +60,8 @@ export interface AdminRouteDeps {
   metrics: Metrics;
   store: AdminStore;
   auth: AdminAuth;
+  /** Which workspaces exist (`/me` names the caller's when there are several). */
+  workspaces: Pick<WorkspaceDirectory, 'get' | 'isMulti'>;
   limiter: LoginLimiter;
   logger: Logger;
   /** Called on logout so live-feed sockets of that session close too. */
@@ -88,6 +96,10 @@ const PUBLIC_ROUTES = new Set(['/api/admin/csrf', '/api/admin/login', '/api/admi
  * the ADMIN_TOKEN bearer and answers 401 with nothing else otherwise; every read is
  * written to admin_audit; state-changing routes need the CSRF token when the
  * caller authenticates by cookie (a bearer token is not sent by browsers on their own).
+ *
+ * Every route reads and writes the caller's workspace only (`adminActor.workspaceId`, see
+ * AdminAuth): an id of another workspace is answered exactly as an id that does not exist. An
+ * owner or the token holder picks the workspace with the `x-switchboard-workspace` header.
  */
 export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps): void {
   void http.register(
@@ -105,6 +117,10 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
           void reply.status(403).send({ error: { code: 'csrf_invalid', message: 'missing or invalid CSRF token (send x-csrf-token from GET /api/admin/csrf)' } });
           return;
         }
+        if (error instanceof WorkspaceNotFoundError) {
+          void reply.status(404).send({ error: error.body() });
+          return;
+        }
         if (error instanceof LoginRateLimitedError) void reply.header('retry-after', String(error.retryAfterSeconds));
         handleHttpError(error, request, reply);
       });
@@ -114,7 +130,11 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
       });
 
       const authenticate = async (request: FastifyRequest) => {
-        const actor = await deps.auth.authenticate({ authorization: request.headers.authorization, cookie: request.headers.cookie });
+        const actor = await deps.auth.authenticate({
+          authorization: request.headers.authorization,
+          cookie: request.headers.cookie,
+          workspace: request.headers[WORKSPACE_HEADER],
+        });
         if (!actor) throw UNAUTHORIZED;
         request.adminActor = actor;
         return actor;
@@ -141,6 +161,7 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
           action,
           detail: redactValue(detail ?? null, 'list'),
           ip: request.ip,
+          workspaceId: request.adminActor!.workspaceId,
         });
       };
 
@@ -189,7 +210,7 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
         }
         await deps.limiter.succeeded(request.ip, body.email);
         const expiresAt = await startSession(reply, user);
-        await deps.store.audit({ actor: user.email, action: 'login', ip: request.ip });
+        await deps.store.audit({ actor: user.email, action: 'login', ip: request.ip, workspaceId: user.workspaceId });
         return { email: user.email, expiresAt: expiresAt.toISOString() };
       });
 
@@ -206,7 +227,17 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
 
       scope.get('/me', async (request) => {
         const actor = request.adminActor!;
-        return { actor: actor.kind, email: actor.email, role: actor.role, name: actor.kind === 'session' ? actor.name : 'Support' };
+        // The token holder has acted with every power since before owners existed, and is still named `admin` here.
+        const role = actor.kind === 'token' ? 'admin' : actor.role;
+        const workspace = deps.workspaces.isMulti ? deps.workspaces.get(actor.workspaceId) : undefined;
+        return {
+          actor: actor.kind,
+          email: actor.email,
+          role,
+          name: actor.kind === 'session' ? actor.name : 'Support',
+          // Only once there are several: a single-workspace deployment answers as it always has.
+          ...(workspace && { workspace: { id: workspace.id, slug: workspace.slug, name: workspace.name } }),
+        };
       });
 
       registerHandoffRoutes(scope, { ...deps.handoffs, audit, csrf });
@@ -216,14 +247,14 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
 
       scope.get('/tool-calls', async (request) => {
         const filters = parseQuery(toolCallFiltersSchema, request.query);
-        const page = await listToolCalls(deps.db, filters);
+        const page = await listToolCalls(deps.db, request.adminActor!.workspaceId, filters);
         await audit(request, 'tool-calls.list', request.query);
         return page;
       });
 
       scope.get('/tool-calls/export', async (request, reply) => {
         const { format, ...filters } = parseQuery(exportQuerySchema, request.query);
-        const { items, truncated } = await collectExport(deps.db, filters);
+        const { items, truncated } = await collectExport(deps.db, request.adminActor!.workspaceId, filters);
         await audit(request, 'tool-calls.export', { ...(request.query as object), rows: items.length });
         const stamp = new Date().toISOString().replace(/[:.]/g, '-');
         void reply
@@ -235,7 +266,7 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
 
       scope.get('/tool-calls/:id', async (request) => {
         const { id } = parseQuery(idParamSchema, request.params);
-        const detail = await getToolCallDetail(deps.db, id);
+        const detail = await getToolCallDetail(deps.db, id, request.adminActor!.workspaceId);
         if (!detail) throw new SwitchboardError('not_found', 'no tool call with this id');
         await audit(request, 'tool-calls.read', { id });
         return detail;
@@ -243,14 +274,14 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
 
       scope.get('/conversations', async (request) => {
         const filters = parseQuery(conversationFiltersSchema, request.query);
-        const page = await listConversations(deps.db, filters);
+        const page = await listConversations(deps.db, request.adminActor!.workspaceId, filters);
         await audit(request, 'conversations.list', request.query);
         return page;
       });
 
       scope.get('/conversations/:id', async (request) => {
         const { id } = parseQuery(idParamSchema, request.params);
-        const detail = await getConversationDetail(deps.db, id);
+        const detail = await getConversationDetail(deps.db, id, request.adminActor!.workspaceId);
         if (!detail) throw new SwitchboardError('not_found', 'no conversation with this id');
         await audit(request, 'conversations.read', { id });
         return detail;
@@ -260,7 +291,7 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
       scope.get('/conversations/:id/person', async (request) => {
         const { id } = parseQuery(idParamSchema, request.params);
         const page = parseQuery(personQuerySchema, request.query);
-        const person = await getPersonOfConversation(deps.db, id, page);
+        const person = await getPersonOfConversation(deps.db, id, request.adminActor!.workspaceId, page);
         if (!person) throw new SwitchboardError('not_found', 'no conversation with this id');
         await audit(request, 'person.read', { id });
         return person;
@@ -268,7 +299,7 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
 
       scope.get('/payments', async (request) => {
         const filters = parseQuery(paymentFiltersSchema, request.query);
-        const page = await listPaymentEvents(deps.db, filters);
+        const page = await listPaymentEvents(deps.db, request.adminActor!.workspaceId, filters);
         await audit(request, 'payments.list', request.query);
         return page;
       });
@@ -278,23 +309,25 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
         if (window.from && window.to && window.from >= window.to) {
           throw new SwitchboardError('invalid_payload', 'from must be before to');
         }
-        const stats = await loadStats(deps.db, window);
+        const stats = await loadStats(deps.db, request.adminActor!.workspaceId, window);
         await audit(request, 'stats.read', request.query);
         return stats;
       });
 
       scope.get('/spend', async (request) => {
         const window = parseSpendQuery(request.query);
-        const spend = await loadSpend(deps.db, deps.config, window);
+        const spend = await loadSpend(deps.db, deps.config, request.adminActor!.workspaceId, window);
         await audit(request, 'spend.read', request.query);
         return spend;
       });
 
       scope.get('/health', async (request) => {
-        const health = await loadHealth(deps.db, deps.config, deps.metrics);
+        const workspaceId = request.adminActor!.workspaceId;
+        const health = await loadHealth(deps.db, deps.config, deps.metrics, workspaceId);
         await audit(request, 'health.read');
-        // The QR code is a pairing secret for the team's WhatsApp account: shown to admins only, never logged.
-        const pairing = deps.channels?.whatsappWebPairing();
+        // The QR code is a pairing secret for the team's WhatsApp account (the environment's, so the
+        // default workspace's): shown to its admins only, never logged.
+        const pairing = workspaceId === DEFAULT_WORKSPACE_ID ? deps.channels?.whatsappWebPairing() : undefined;
         const whatsappWeb = pairing
           ? { ...pairing, qrImage: pairing.qr ? await whatsAppPairingImage(pairing.qr) : null }
           : null;
@@ -303,7 +336,7 @@ export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps)
 
       scope.get('/deliveries', async (request) => {
         const query = parseQuery(deliveriesQuery, request.query);
-        const rows = (await deps.channels?.listDeliveries(query)) ?? [];
+        const rows = await listDeliveries(deps.db, request.adminActor!.workspaceId, query);
         await audit(request, 'deliveries.list', query);
         return { items: rows.map((row) => redactValue(row, 'list')) };
       });

@@ -1,18 +1,34 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { Db } from '../store/database.js';
 import { adminAudit, adminSessions, adminUsers, type AdminRole, type AdminUser } from '../store/schema.js';
 
 export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
-/** Admin accounts, their sessions and the audit trail of admin reads. */
+/**
+ * Admin accounts, their sessions and the audit trail of admin reads. An account belongs to one
+ * workspace (`owner` accounts too, though they may act in any); emails are unique across the
+ * deployment, so one login finds one account.
+ */
 export class AdminStore {
   constructor(private readonly db: Db) {}
 
-  async createUser(email: string, passwordHash: string, profile: { role?: AdminRole; name?: string | undefined } = {}): Promise<AdminUser | undefined> {
+  async createUser(
+    email: string,
+    passwordHash: string,
+    profile: { role?: AdminRole; name?: string | undefined; workspaceId?: string } = {},
+  ): Promise<AdminUser | undefined> {
     const [row] = await this.db
       .insert(adminUsers)
-      .values({ id: randomUUID(), email: normalizeEmail(email), passwordHash, role: profile.role ?? 'admin', name: profile.name?.trim() || null })
+      .values({
+        id: randomUUID(),
+        workspaceId: profile.workspaceId ?? DEFAULT_WORKSPACE_ID,
+        email: normalizeEmail(email),
+        passwordHash,
+        role: profile.role ?? 'admin',
+        name: profile.name?.trim() || null,
+      })
       .onConflictDoNothing({ target: adminUsers.email })
       .returning();
     return row;
@@ -61,6 +77,8 @@ export class AdminStore {
    * email and no subject yet (it is linked), else made now without a password. The provider's
    * email and role are applied on every sign-in; a role change ends the account's other
    * sessions, as `setRole` does. `conflict`: the email belongs to an account of another subject.
+   * An account made here lands in the default workspace (the provider's claims name no
+   * workspace); a linked account keeps its own.
    */
   async findOrCreateByOidc(identity: {
     subject: string;
@@ -105,24 +123,35 @@ export class AdminStore {
     return { token, expiresAt };
   }
 
-  /** Every account, for admins managing them (no password hashes). */
-  async listUsers(): Promise<Pick<AdminUser, 'id' | 'email' | 'role' | 'name' | 'createdAt'>[]> {
+  /** The accounts of one workspace, for admins managing them (no password hashes). */
+  async listUsers(workspaceId: string): Promise<Pick<AdminUser, 'id' | 'email' | 'role' | 'name' | 'createdAt'>[]> {
     return this.db
       .select({ id: adminUsers.id, email: adminUsers.email, role: adminUsers.role, name: adminUsers.name, createdAt: adminUsers.createdAt })
       .from(adminUsers)
+      .where(eq(adminUsers.workspaceId, workspaceId))
       .orderBy(adminUsers.email);
   }
 
-  /** Changes an account's role; its sessions end, so the new role applies at once. */
-  async setRole(id: string, role: AdminRole): Promise<AdminUser | undefined> {
-    const [row] = await this.db.update(adminUsers).set({ role, updatedAt: new Date() }).where(eq(adminUsers.id, id)).returning();
+  /** An account of this workspace (an id of another workspace is none). */
+  async findUser(id: string, workspaceId: string): Promise<AdminUser | undefined> {
+    const [row] = await this.db.select().from(adminUsers).where(and(eq(adminUsers.id, id), eq(adminUsers.workspaceId, workspaceId)));
+    return row;
+  }
+
+  /** Changes the role of an account of this workspace; its sessions end, so the new role applies at once. */
+  async setRole(id: string, role: AdminRole, workspaceId: string): Promise<AdminUser | undefined> {
+    const [row] = await this.db
+      .update(adminUsers)
+      .set({ role, updatedAt: new Date() })
+      .where(and(eq(adminUsers.id, id), eq(adminUsers.workspaceId, workspaceId)))
+      .returning();
     if (row) await this.db.delete(adminSessions).where(eq(adminSessions.adminUserId, id));
     return row;
   }
 
-  async findSession(token: string): Promise<{ email: string; adminUserId: string; role: AdminRole; name: string | null } | undefined> {
+  async findSession(token: string): Promise<{ email: string; adminUserId: string; role: AdminRole; name: string | null; workspaceId: string } | undefined> {
     const [row] = await this.db
-      .select({ email: adminUsers.email, adminUserId: adminUsers.id, role: adminUsers.role, name: adminUsers.name })
+      .select({ email: adminUsers.email, adminUserId: adminUsers.id, role: adminUsers.role, name: adminUsers.name, workspaceId: adminUsers.workspaceId })
       .from(adminSessions)
       .innerJoin(adminUsers, eq(adminUsers.id, adminSessions.adminUserId))
       .where(and(eq(adminSessions.tokenHash, sha256(token)), gt(adminSessions.expiresAt, new Date())));
@@ -133,9 +162,11 @@ export class AdminStore {
     await this.db.delete(adminSessions).where(eq(adminSessions.tokenHash, sha256(token)));
   }
 
-  async audit(entry: { actor: string; action: string; detail?: unknown; ip?: string }): Promise<void> {
+  /** One audit row, in the workspace the actor acted in (default: the default workspace, for logins and refusals before any). */
+  async audit(entry: { actor: string; action: string; detail?: unknown; ip?: string; workspaceId?: string }): Promise<void> {
     await this.db.insert(adminAudit).values({
       id: randomUUID(),
+      workspaceId: entry.workspaceId ?? DEFAULT_WORKSPACE_ID,
       actor: entry.actor,
       action: entry.action,
       detail: entry.detail ?? null,

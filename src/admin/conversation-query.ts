@@ -35,11 +35,11 @@ const hasError = sql<boolean>`(exists (select 1 from ${toolCalls} t where t.conv
   or exists (select 1 from ${messages} m where m.conversation_id = ${CONVERSATION_ID} and m.status = 'failed'))`;
 
 /**
- * Most recently active first (updated_at moves with every finished turn), keyset-paginated.
- * `scope`: conditions of the caller's own (the person view's identity).
+ * One workspace's conversations, most recently active first (updated_at moves with every
+ * finished turn), keyset-paginated. `scope`: conditions of the caller's own (the person view's identity).
  */
-export async function listConversations(db: Db, filters: ConversationFilters, scope: SQL[] = []): Promise<Page<ConversationListItem>> {
-  const conditions: SQL[] = [...scope];
+export async function listConversations(db: Db, workspaceId: string, filters: ConversationFilters, scope: SQL[] = []): Promise<Page<ConversationListItem>> {
+  const conditions: SQL[] = [eq(conversations.workspaceId, workspaceId), ...scope];
   if (filters.channel) conditions.push(eq(conversations.channel, filters.channel));
   if (filters.user) conditions.push(eq(conversations.externalUserId, filters.user));
   if (filters.from) conditions.push(gte(conversations.updatedAt, filters.from));
@@ -90,9 +90,13 @@ export async function listConversations(db: Db, filters: ConversationFilters, sc
   };
 }
 
-/** The transcript, oldest first, with each turn's tool calls inline under the user message that caused them. */
-export async function getConversationDetail(db: Db, id: string) {
-  const [conversation] = await db.select().from(conversations).where(eq(conversations.id, id));
+/**
+ * The transcript, oldest first, with each turn's tool calls inline under the user message that
+ * caused them. Undefined for an id that is not a conversation of this workspace (its rows share
+ * the conversation's workspace, so they need no condition of their own).
+ */
+export async function getConversationDetail(db: Db, id: string, workspaceId: string) {
+  const [conversation] = await db.select().from(conversations).where(and(eq(conversations.id, id), eq(conversations.workspaceId, workspaceId)));
   if (!conversation) return undefined;
   const [rows, calls, handoffRows, notes] = await Promise.all([
     db.select().from(messages).where(eq(messages.conversationId, id)).orderBy(asc(messages.createdAt)).limit(1000),

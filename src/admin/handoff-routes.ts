@@ -56,6 +56,9 @@ export function inboxItem(entry: InboxEntry, now: Date) {
 /**
  * The operators' API over handoffs (inside the admin scope: authenticated, audited, CSRF on
  * writes). Viewers read the inbox; taking over, replying, releasing and notes need `operator`.
+ * Everything is the caller's workspace's: the inbox lists its handoffs, and an action on a
+ * conversation of another workspace answers as one that does not exist (`operatorOf` carries the
+ * workspace to the service, which checks it where it reads the conversation).
  */
 export function registerHandoffRoutes(scope: FastifyInstance, deps: HandoffRouteDeps): void {
   const now = deps.now ?? (() => new Date());
@@ -82,7 +85,7 @@ export function registerHandoffRoutes(scope: FastifyInstance, deps: HandoffRoute
 
   scope.get('/handoffs', async (request) => {
     const query = parseQuery(inboxQuery, request.query);
-    const entries = await deps.records.inbox(query.status ? [query.status] : ['waiting', 'active'], query.limit);
+    const entries = await deps.records.inbox(query.status ? [query.status] : ['waiting', 'active'], query.limit, request.adminActor!.workspaceId);
     await deps.audit(request, 'handoffs.list', query);
     const at = now();
     return { items: entries.map((entry) => inboxItem(entry, at)) };

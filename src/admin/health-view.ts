@@ -30,8 +30,11 @@ const isSet = (config: Config, key: string) => {
   return value !== undefined && value !== null && value !== false && value !== '';
 };
 
-/** Providers and integrations: configured or not, breaker state where one is registered, recent errors. */
-export async function loadHealth(db: Db, config: Config, metrics: Metrics) {
+/**
+ * Providers and integrations: configured or not, breaker state where one is registered, and the
+ * recent errors of one workspace's turns, tool calls and deliveries.
+ */
+export async function loadHealth(db: Db, config: Config, metrics: Metrics, workspaceId: string) {
   const since = new Date(Date.now() - RECENT_MS).toISOString();
   const breakers = new Map(metrics.breakerStates().map((breaker) => [breaker.name, breaker.state]));
   const breakerFor = (name: string) =>
@@ -42,21 +45,21 @@ export async function loadHealth(db: Db, config: Config, metrics: Metrics) {
       db,
       sql`select a->>'provider' as provider, coalesce(a->>'errorKind', 'error') as kind, count(*) as count, max(m.created_at) as last_at
           from messages m, jsonb_array_elements(case when jsonb_typeof(m.attempts) = 'array' then m.attempts else '[]'::jsonb end) a
-          where m.role = 'user' and m.created_at >= ${since}::timestamptz and a->>'outcome' = 'error'
+          where m.workspace_id = ${workspaceId} and m.role = 'user' and m.created_at >= ${since}::timestamptz and a->>'outcome' = 'error'
           group by 1, 2 order by 4 desc`,
     ),
     queryRows<{ tool: string; count: string; last_at: Date | string; last_error: string | null }>(
       db,
       sql`select tool_name as tool, count(*) as count, max(created_at) as last_at,
                  (array_agg(error order by created_at desc))[1] as last_error
-          from tool_calls where status in ('error', 'invalid') and created_at >= ${since}::timestamptz
+          from tool_calls where workspace_id = ${workspaceId} and status in ('error', 'invalid') and created_at >= ${since}::timestamptz
           group by tool_name order by 3 desc`,
     ),
     // A channel whose sends fail (an expired WhatsApp token, a Slack channel gone): the newest error says why.
     queryRows<{ channel: string; count: string; last_at: Date | string; last_error: string | null }>(
       db,
       sql`select channel, count(*) as count, max(created_at) as last_at, (array_agg(error order by created_at desc))[1] as last_error
-          from channel_deliveries where status = 'failed' and created_at >= ${since}::timestamptz
+          from channel_deliveries where workspace_id = ${workspaceId} and status = 'failed' and created_at >= ${since}::timestamptz
           group by channel order by 3 desc`,
     ),
     metrics.queueDepths(),

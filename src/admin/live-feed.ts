@@ -1,9 +1,13 @@
+import { eq } from 'drizzle-orm';
 import type { Namespace, Server } from 'socket.io';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { HandoffEvent, PipelineEvents, ToolCallEvent } from '../observability/events.js';
 import type { Db } from '../store/database.js';
+import { conversations } from '../store/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { AdminActor, AdminAuth } from './admin-auth.js';
 import { getToolCallListItem, type ToolCallListItem } from './tool-call-query.js';
+import { WorkspaceNotFoundError } from './workspace-not-found-error.js';
 
 /** Events on the `/admin` socket.io namespace (server → client only). */
 export interface AdminFeedEvents {
@@ -29,11 +33,21 @@ export interface AdminFeedEvents {
 
 type AdminNamespace = Namespace<Record<string, never>, AdminFeedEvents, Record<string, never>, { actor: AdminActor }>;
 
+/** The room of one workspace's consoles: an event goes to the room of its conversation's workspace only. */
+const workspaceRoom = (workspaceId: string) => `workspace:${workspaceId}`;
+
+/** An event's payload and the workspace whose consoles may see it; undefined: nothing to send. */
+type Addressed<T> = { workspaceId: string; value: T } | undefined;
+
 /**
  * The live feed of the admin console: a separate namespace on the app's socket.io
  * server, authenticated in `nsp.use()` by the session cookie of the handshake or
  * `auth.token` = ADMIN_TOKEN. Failures reach the client as `connect_error` with
- * `err.data.code = 'unauthorized'`. Emitting never blocks or breaks a turn.
+ * `err.data.code = 'unauthorized'` (or `workspace_not_found`). Emitting never blocks or breaks a turn.
+ *
+ * A console sees one workspace: its socket joins that workspace's room (an owner or the token
+ * picks it with `auth.workspace`, as the API's `x-switchboard-workspace`), and every event is
+ * sent to the room of its conversation's workspace (through the adapter, on every instance).
  */
 export class AdminLiveFeed {
   readonly nsp: AdminNamespace;
@@ -54,8 +68,9 @@ export class AdminLiveFeed {
     ({ auth: this.auth, db: this.db, logger: this.logger, audit: this.audit } = deps);
     this.nsp = io.of('/admin') as unknown as AdminNamespace;
     this.nsp.use((socket, next) => {
+      const handshake = socket.handshake.auth as { token?: unknown; workspace?: unknown } | undefined;
       this.auth
-        .authenticate({ cookie: socket.handshake.headers.cookie, token: (socket.handshake.auth as { token?: unknown })?.token })
+        .authenticate({ cookie: socket.handshake.headers.cookie, token: handshake?.token, workspace: handshake?.workspace })
         .then((actor) => {
           if (!actor) {
             const error = new Error('unauthorized') as Error & { data?: unknown };
@@ -66,30 +81,55 @@ export class AdminLiveFeed {
           return this.audit(actor, socket.handshake.address).then(() => next());
         })
         .catch((error: unknown) => {
+          if (error instanceof WorkspaceNotFoundError) {
+            const refusal = new Error(error.body().code) as Error & { data?: unknown };
+            refusal.data = error.body();
+            return next(refusal);
+          }
           this.logger.warn({ err: error }, 'admin feed authentication failed');
           next(new Error('internal_error'));
         });
     });
+    // Joined as it connects, before any event can be sent to it.
+    this.nsp.on('connection', (socket) => void socket.join(workspaceRoom(socket.data.actor.workspaceId)));
   }
 
   attach(events: PipelineEvents): void {
     this.#offs.push(
       events.on('tool-call.finished', (call) => this.sendToolCall(call)),
       events.on('tool-call.confirmed', (call) => this.sendToolCall(call)),
-      events.on('handoff.changed', (event) => this.send('handoff', () => event)),
-      events.on('payment.processed', (event) => this.send('payment', () => event)),
-      events.on('message.held', ({ message, conversation }) => this.send('message', () => messageItem(message, conversation))),
-      events.on('message.appended', ({ message, conversation }) => this.send('message', () => messageItem(message, conversation))),
+      events.on('handoff.changed', (event) =>
+        this.send('handoff', async () => {
+          const workspaceId = await this.workspaceOf(event.conversationId);
+          return workspaceId === undefined ? undefined : { workspaceId, value: event };
+        }),
+      ),
+      // An event of no conversation (an invoice's, a session of no checkout link) is the default workspace's.
+      events.on('payment.processed', (event) =>
+        this.send('payment', async () => {
+          const workspaceId = event.conversationId === null ? DEFAULT_WORKSPACE_ID : await this.workspaceOf(event.conversationId);
+          return workspaceId === undefined ? undefined : { workspaceId, value: event };
+        }),
+      ),
+      events.on('message.held', ({ message, conversation }) =>
+        this.send('message', () => ({ workspaceId: conversation.workspaceId, value: messageItem(message, conversation) })),
+      ),
+      events.on('message.appended', ({ message, conversation }) =>
+        this.send('message', () => ({ workspaceId: conversation.workspaceId, value: messageItem(message, conversation) })),
+      ),
       events.on('turn.finished', ({ message, conversation, outcome }) =>
         this.send('turn', () => ({
-          messageId: message.id,
-          conversationId: conversation.id,
-          channel: conversation.channel,
-          status: outcome.status,
-          provider: outcome.provider,
-          latencyMs: outcome.latencyMs,
-          fallback: outcome.fallback,
-          cached: outcome.cached,
+          workspaceId: conversation.workspaceId,
+          value: {
+            messageId: message.id,
+            conversationId: conversation.id,
+            channel: conversation.channel,
+            status: outcome.status,
+            provider: outcome.provider,
+            latencyMs: outcome.latencyMs,
+            fallback: outcome.fallback,
+            cached: outcome.cached,
+          },
         })),
       ),
     );
@@ -104,10 +144,13 @@ export class AdminLiveFeed {
     const previousStatus = call.previousStatus;
     const sent = (sends.get(call.id) ?? Promise.resolve()).then(() =>
       previousStatus === undefined
-        ? this.send('tool-call', () => getToolCallListItem(this.db, call.id))
+        ? this.send('tool-call', async () => {
+            const found = await getToolCallListItem(this.db, call.id);
+            return found && { workspaceId: found.workspaceId, value: found.item };
+          })
         : this.send('tool-call.status', async () => {
-            const item = await getToolCallListItem(this.db, call.id);
-            return item && { ...item, previousStatus };
+            const found = await getToolCallListItem(this.db, call.id);
+            return found && { workspaceId: found.workspaceId, value: { ...found.item, previousStatus } };
           }),
     );
     sends.set(call.id, sent);
@@ -117,22 +160,30 @@ export class AdminLiveFeed {
   }
 
   /**
-   * Emits an event when somebody may watch it: a console connected here, or another instance (a
-   * web instance's console, when this is a worker); through the adapter, the event reaches their
-   * consoles. The adapter knows the other instances without a Redis command per event (its
-   * SocketPeers, infra/socket-peers.ts). A lone instance with no console connected builds and sends nothing.
+   * Emits an event to the consoles of its workspace when somebody may watch it: a console
+   * connected here, or another instance (a web instance's console, when this is a worker);
+   * through the adapter, the event reaches their consoles. The adapter knows the other instances
+   * without a Redis command per event (its SocketPeers, infra/socket-peers.ts). A lone instance
+   * with no console connected builds and sends nothing.
    */
   private send<Event extends keyof AdminFeedEvents>(
     event: Event,
-    payload: () => Parameters<AdminFeedEvents[Event]>[0] | undefined | Promise<Parameters<AdminFeedEvents[Event]>[0] | undefined>,
+    payload: () => Addressed<Parameters<AdminFeedEvents[Event]>[0]> | Promise<Addressed<Parameters<AdminFeedEvents[Event]>[0]>>,
   ): Promise<void> {
     const watched = this.nsp.sockets.size > 0 ? Promise.resolve(true) : this.nsp.adapter.serverCount().then((count) => count > 1);
     return watched
       .then(async (yes) => {
-        const value = yes ? await payload() : undefined;
-        if (value !== undefined) (this.nsp.emit as (name: string, value: unknown) => boolean)(event, value);
+        const addressed = yes ? await payload() : undefined;
+        if (addressed?.value === undefined) return;
+        (this.nsp.to(workspaceRoom(addressed.workspaceId)).emit as (name: string, value: unknown) => boolean)(event, addressed.value);
       })
       .catch((error: unknown) => this.logger.warn({ err: error, event }, 'admin feed: event not sent'));
+  }
+
+  /** The workspace of a conversation an event names only by id (a handoff's, a payment's); undefined if it is gone. */
+  private async workspaceOf(conversationId: string): Promise<string | undefined> {
+    const [row] = await this.db.select({ workspaceId: conversations.workspaceId }).from(conversations).where(eq(conversations.id, conversationId));
+    return row?.workspaceId;
   }
 
   /** Closes the feed of one login session (after logout). */

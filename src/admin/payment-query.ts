@@ -31,9 +31,9 @@ export interface PaymentEventItem {
 
 const eventId = z.string().regex(/^evt_[A-Za-z0-9_]{1,250}$/);
 
-/** Stripe webhook events, newest received first, keyset-paginated; no personal data is stored in them. */
-export async function listPaymentEvents(db: Db, filters: PaymentFilters): Promise<Page<PaymentEventItem>> {
-  const conditions: SQL[] = [];
+/** One workspace's Stripe webhook events, newest received first, keyset-paginated; no personal data is stored in them. */
+export async function listPaymentEvents(db: Db, workspaceId: string, filters: PaymentFilters): Promise<Page<PaymentEventItem>> {
+  const conditions: SQL[] = [eq(paymentEvents.workspaceId, workspaceId)];
   if (filters.type) conditions.push(eq(paymentEvents.type, filters.type));
   if (filters.outcome) conditions.push(eq(paymentEvents.outcome, filters.outcome));
   if (filters.status) conditions.push(eq(paymentEvents.status, filters.status));

@@ -1,4 +1,4 @@
-import { count, eq, max, min } from 'drizzle-orm';
+import { and, count, eq, max, min } from 'drizzle-orm';
 import type { Db } from '../store/database.js';
 import { conversations } from '../store/schema.js';
 import type { ConversationFilters } from './admin-filters.js';
@@ -22,13 +22,20 @@ export interface PersonView extends Page<ConversationListItem> {
 /**
  * The person a conversation is with and every conversation of theirs across channels
  * (person-identity.ts says who counts as the same person), most recently active first, in
- * pages like the conversation list. Masked as list views are. Undefined for an unknown id.
+ * pages like the conversation list. Masked as list views are. Undefined for an id that is not a
+ * conversation of this workspace. The same number in another workspace is another business's
+ * customer: only this workspace's conversations count.
  */
-export async function getPersonOfConversation(db: Db, conversationId: string, page: Pick<ConversationFilters, 'limit' | 'cursor'>): Promise<PersonView | undefined> {
+export async function getPersonOfConversation(
+  db: Db,
+  conversationId: string,
+  workspaceId: string,
+  page: Pick<ConversationFilters, 'limit' | 'cursor'>,
+): Promise<PersonView | undefined> {
   const [anchor] = await db
     .select({ channel: conversations.channel, externalUserId: conversations.externalUserId })
     .from(conversations)
-    .where(eq(conversations.id, conversationId));
+    .where(and(eq(conversations.id, conversationId), eq(conversations.workspaceId, workspaceId)));
   if (!anchor) return undefined;
   const identity = personIdentity(anchor.channel, anchor.externalUserId);
   const scope = identityCondition(identity);
@@ -41,9 +48,9 @@ export async function getPersonOfConversation(db: Db, conversationId: string, pa
         lastActiveAt: max(conversations.updatedAt),
       })
       .from(conversations)
-      .where(scope)
+      .where(and(eq(conversations.workspaceId, workspaceId), scope))
       .groupBy(conversations.channel),
-    listConversations(db, page, [scope]),
+    listConversations(db, workspaceId, page, [scope]),
   ]);
   const channels = perChannel
     .map((row) => ({

@@ -31,14 +31,15 @@ export function parseSpendQuery(query: unknown) {
 const num = (value: unknown) => (value === null || value === undefined ? 0 : Number(value));
 
 /**
- * What the model calls cost over one window (default: the last 30 days), from the priced assistant
+ * What one workspace's model calls cost over one window (default: the last 30 days), from the priced assistant
  * messages (`messages.cost_usd`, read through its partial index): in total, per provider and model,
  * per channel, per UTC day and for the costliest conversations. Also what could not be priced
  * (models without a price), the turns budgets refused, and the prices and budgets in effect.
  */
-export async function loadSpend(db: Db, config: Config, window: { from: Date; to: Date; limit: number }) {
+export async function loadSpend(db: Db, config: Config, workspaceId: string, window: { from: Date; to: Date; limit: number }) {
   const { from, to } = window;
-  const inWindow = sql`m.created_at >= ${from.toISOString()}::timestamptz and m.created_at < ${to.toISOString()}::timestamptz`;
+  // One workspace's messages (every statement below reads through this condition).
+  const inWindow = sql`m.workspace_id = ${workspaceId} and m.created_at >= ${from.toISOString()}::timestamptz and m.created_at < ${to.toISOString()}::timestamptz`;
   const priced = sql`m.cost_usd is not null and ${inWindow}`;
   const spend = sql`sum(m.cost_usd) as cost, count(*) as turns, coalesce(sum(m.input_tokens), 0) as input_tokens, coalesce(sum(m.output_tokens), 0) as output_tokens`;
   type SpendRow = { cost: string | number; turns: string; input_tokens: string; output_tokens: string };

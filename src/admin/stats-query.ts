@@ -39,11 +39,11 @@ const bucketStart = (time: number, seconds: number) => time - ((((time - BUCKET_
 const num = (value: unknown) => (value === null || value === undefined ? null : Number(value));
 
 /**
- * Volume, outcome and latency figures over one window (default: the last 24 hours), plus a
- * time series for charts: every bucket of the window, empty ones as zero (latency null), in
- * buckets that fit the window (`bucketFor`: one hour is 60 one-minute points).
+ * One workspace's volume, outcome and latency figures over one window (default: the last 24
+ * hours), plus a time series for charts: every bucket of the window, empty ones as zero (latency
+ * null), in buckets that fit the window (`bucketFor`: one hour is 60 one-minute points).
  */
-export async function loadStats(db: Db, window: { from?: Date; to?: Date }) {
+export async function loadStats(db: Db, workspaceId: string, window: { from?: Date; to?: Date }) {
   const to = window.to ?? new Date();
   const from = window.from ?? new Date(to.getTime() - DEFAULT_WINDOW_MS);
   const span = Math.min(Math.max(to.getTime() - from.getTime(), 0), MAX_WINDOW_MS);
@@ -51,13 +51,15 @@ export async function loadStats(db: Db, window: { from?: Date; to?: Date }) {
   const interval = `${bucket.seconds} seconds`;
   const origin = new Date(BUCKET_ORIGIN).toISOString();
   const bin = (column: SQL) => sql`date_bin(${interval}::interval, ${column}, ${origin}::timestamptz)`;
-  const inWindow = (column: SQL) => sql`${column} >= ${from.toISOString()}::timestamptz and ${column} < ${to.toISOString()}::timestamptz`;
+  // The workspace rides with the window: every statement below reads one workspace's rows.
+  const inWindow = (column: SQL, workspace = sql`workspace_id`) =>
+    sql`${workspace} = ${workspaceId} and ${column} >= ${from.toISOString()}::timestamptz and ${column} < ${to.toISOString()}::timestamptz`;
 
   const [byChannel, byTool, turns, latency, series] = await Promise.all([
     rows<{ channel: string; count: string }>(
       db,
       sql`select c.channel, count(*) as count from messages m join conversations c on c.id = m.conversation_id
-          where m.role = 'user' and ${inWindow(sql`m.created_at`)} group by c.channel order by count desc`,
+          where m.role = 'user' and ${inWindow(sql`m.created_at`, sql`m.workspace_id`)} group by c.channel order by count desc`,
     ),
     rows<{ tool: string; status: string; count: string }>(
       db,

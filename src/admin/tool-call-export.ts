@@ -22,12 +22,16 @@ export const EXPORT_COLUMNS = [
   'error',
 ] as const satisfies readonly (keyof ToolCallListItem)[];
 
-/** The filtered list, redacted exactly as the table shows it, page by page up to EXPORT_MAX_ROWS. */
-export async function collectExport(db: Db, filters: Omit<ToolCallFilters, 'limit' | 'cursor'>): Promise<{ items: ToolCallListItem[]; truncated: boolean }> {
+/** One workspace's filtered list, redacted exactly as the table shows it, page by page up to EXPORT_MAX_ROWS. */
+export async function collectExport(
+  db: Db,
+  workspaceId: string,
+  filters: Omit<ToolCallFilters, 'limit' | 'cursor'>,
+): Promise<{ items: ToolCallListItem[]; truncated: boolean }> {
   const items: ToolCallListItem[] = [];
   let cursor: string | undefined;
   do {
-    const page = await listToolCalls(db, { ...filters, limit: 200, cursor });
+    const page = await listToolCalls(db, workspaceId, { ...filters, limit: 200, cursor });
     items.push(...page.items);
     cursor = page.nextCursor ?? undefined;
   } while (cursor && items.length < EXPORT_MAX_ROWS);

@@ -120,8 +120,9 @@ type ListRow = { [K in keyof typeof listColumns]: unknown } & {
 /** Escapes LIKE wildcards so free text matches literally. */
 const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
 
-export function toolCallConditions(filters: Omit<ToolCallFilters, 'limit' | 'cursor'>): SQL[] {
-  const conditions: SQL[] = [];
+/** One workspace's calls matching the filters (its rows share their conversation's workspace). */
+export function toolCallConditions(workspaceId: string, filters: Omit<ToolCallFilters, 'limit' | 'cursor'>): SQL[] {
+  const conditions: SQL[] = [eq(toolCalls.workspaceId, workspaceId)];
   if (filters.tool) conditions.push(eq(toolCalls.toolName, filters.tool));
   if (filters.status?.length) conditions.push(inArray(toolCalls.status, filters.status));
   if (filters.provider) conditions.push(eq(toolCalls.provider, filters.provider));
@@ -135,8 +136,8 @@ export function toolCallConditions(filters: Omit<ToolCallFilters, 'limit' | 'cur
 }
 
 /** Newest first, keyset-paginated; every filter is an index-backed equality or range except `q`. */
-export async function listToolCalls(db: Db, filters: ToolCallFilters): Promise<Page<ToolCallListItem>> {
-  const conditions = toolCallConditions(filters);
+export async function listToolCalls(db: Db, workspaceId: string, filters: ToolCallFilters): Promise<Page<ToolCallListItem>> {
+  const conditions = toolCallConditions(workspaceId, filters);
   if (filters.cursor) {
     const cursor = decodeCursor(filters.cursor);
     const at = sql`${cursor.at}::timestamptz`;
@@ -186,12 +187,12 @@ export function toListItem(row: ListRow): ToolCallListItem {
  * confirmation it is the message sent once they decided (null until then), and the turn's reply,
  * which asked them to confirm, is `confirmation.prompt`.
  */
-export async function getToolCallDetail(db: Db, id: string) {
+export async function getToolCallDetail(db: Db, id: string, workspaceId: string) {
   const [row] = await db
     .select({ call: toolCalls, channel: conversations.channel, externalUserId: conversations.externalUserId, threadKey: conversations.threadKey })
     .from(toolCalls)
     .innerJoin(conversations, eq(conversations.id, toolCalls.conversationId))
-    .where(eq(toolCalls.id, id));
+    .where(and(eq(toolCalls.id, id), eq(toolCalls.workspaceId, workspaceId)));
   if (!row) return undefined;
   const call = row.call;
   const view = toolCallDetailView(call);
@@ -270,12 +271,12 @@ export function messageView(message: typeof messages.$inferSelect) {
   };
 }
 
-/** The list-row shape for one id: what the live feed sends for a call that just finished. */
-export async function getToolCallListItem(db: Db, id: string): Promise<ToolCallListItem | undefined> {
+/** The list-row shape for one id, and its workspace: what the live feed sends (to that workspace's consoles) for a call that just finished. */
+export async function getToolCallListItem(db: Db, id: string): Promise<{ item: ToolCallListItem; workspaceId: string } | undefined> {
   const [row] = (await db
-    .select(listColumns)
+    .select({ ...listColumns, workspaceId: toolCalls.workspaceId })
     .from(toolCalls)
     .innerJoin(conversations, eq(conversations.id, toolCalls.conversationId))
-    .where(eq(toolCalls.id, id))) as ListRow[];
-  return row ? toListItem(row) : undefined;
+    .where(eq(toolCalls.id, id))) as (ListRow & { workspaceId: string })[];
+  return row ? { item: toListItem(row), workspaceId: row.workspaceId } : undefined;
 }

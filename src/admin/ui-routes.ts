@@ -14,6 +14,7 @@ const FILES: Record<string, { file: string; contentType: string }> = {
   '/admin/charts.js': { file: 'charts.js', contentType: 'application/javascript; charset=utf-8' },
   '/admin/api.js': { file: 'api.js', contentType: 'application/javascript; charset=utf-8' },
   '/admin/spend.js': { file: 'spend.js', contentType: 'application/javascript; charset=utf-8' },
+  '/admin/workspaces.js': { file: 'workspaces.js', contentType: 'application/javascript; charset=utf-8' },
   '/admin/admin.css': { file: 'admin.css', contentType: 'text/css; charset=utf-8' },
 };
 

@@ -1,5 +1,5 @@
 import { SwitchboardError } from '../errors/index.js';
-import type { ChannelRecords } from '../store/channel-records.js';
+import type { ChannelContact, ChannelRecords } from '../store/channel-records.js';
 
 /**
  * A channel's wording for a refused message: the text to send, `null` to say nothing, or
@@ -20,11 +20,13 @@ export function wordingByCode(texts: Partial<Record<string, string | ((error: Sw
  * The refusal policy shared by the channels that answer in a message (Slack, SMS,
  * WhatsApp): what to tell a person whose message the intake refused. A rate-limit notice
  * goes out once per limit window, whichever process refuses (claimed in `channel_contacts`);
- * the ones after it in the window stay silent. Returns the text to send, or undefined.
+ * the ones after it in the window stay silent. Returns the text to send, or undefined. The
+ * claim is the person's in the workspace the message was routed to (`person.workspaceId`): a
+ * notice from one business never silences another's.
  */
 export async function refusalNotice(
   error: unknown,
-  person: { channel: string; address: string },
+  person: ChannelContact,
   records: ChannelRecords,
   wording: RefusalWording,
 ): Promise<string | undefined> {
@@ -34,7 +36,7 @@ export async function refusalNotice(
   if (text === null) return undefined;
   if (error.code === 'rate_limited') {
     const until = new Date(Date.now() + (error.retryAfterMs ?? 60_000));
-    if (!(await records.claimLimitNotice({ channel: person.channel, address: person.address }, until))) return undefined;
+    if (!(await records.claimLimitNotice(person, until))) return undefined;
   }
   return text;
 }

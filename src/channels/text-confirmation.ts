@@ -1,6 +1,6 @@
 import type { AnswerOptions, ConfirmationDecision } from '../turn/confirmations.js';
 import { SwitchboardError } from '../errors/index.js';
-import type { ConversationRecords } from '../store/conversations.js';
+import type { ConversationIdentity, ConversationRecords } from '../store/conversations.js';
 import type { ConfirmationAnswerer } from './confirmation-answerer.js';
 
 /** A whole-message YES or NO (any case, trailing punctuation ignored). */
@@ -19,7 +19,8 @@ export function textDecision(body: string): ConfirmationDecision | undefined {
 export async function answerConfirmationByText(
   confirmations: ConfirmationAnswerer | undefined,
   conversations: Pick<ConversationRecords, 'findConversation'>,
-  identity: { channel: string; externalUserId: string },
+  /** With the workspace the message was routed to: only that workspace's conversation is answered for. */
+  identity: ConversationIdentity,
   body: string,
 ): Promise<boolean> {
   if (!confirmations || !textDecision(body)) return false;

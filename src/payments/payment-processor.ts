@@ -101,6 +101,8 @@ export class PaymentEventProcessor {
 
   private async handleCheckout(event: PaymentEvent, log: Logger): Promise<Handled> {
     if (!event.toolCallId || !event.conversationId) return { status: 'processed', outcome: 'unknown_session' };
+    const conversation = await this.deps.store.conversations.getConversation(event.conversationId);
+    if (conversation && conversation.workspaceId !== event.workspaceId) return otherWorkspace(event, log);
     const applied = await this.deps.store.payments.applyToToolCall({
       toolCallId: event.toolCallId,
       conversationId: event.conversationId,
@@ -116,7 +118,6 @@ export class PaymentEventProcessor {
       log.info({ recorded: applied.call.paymentStatus, reported: event.paymentStatus }, 'payment event older than the recorded state: not applied');
       return { status: 'processed', outcome: 'stale' };
     }
-    const conversation = await this.deps.store.conversations.getConversation(event.conversationId);
     if (!conversation) return { status: 'processed', outcome: event.paymentStatus! };
     const description = describeOrder(applied.call.arguments);
     const recorded = applied.call.paymentAmount !== null && applied.call.paymentCurrency !== null;
@@ -133,6 +134,7 @@ export class PaymentEventProcessor {
     const { outcome, notice } = SUBSCRIPTION_OUTCOMES[event.type]!;
     // Told only when the subscription came from one of our conversations (its metadata says which).
     const conversation = event.conversationId ? await this.deps.store.conversations.getConversation(event.conversationId) : undefined;
+    if (conversation && conversation.workspaceId !== event.workspaceId) return otherWorkspace(event, log);
     if (!conversation || !notice) return { status: 'processed', outcome };
     const delivery = await this.tell(conversation, fill(this.deps.notices[notice], { amount: formatAmount(event.amount, event.currency) }), event.id, log);
     return { status: 'processed', outcome, notified: delivery === 'sent' };
@@ -146,6 +148,15 @@ export class PaymentEventProcessor {
     const turnLog = log.child({ conversationId: conversation.id, channel: conversation.channel });
     return (await this.deps.delivery.deliverMessage(conversation, { text, author: 'system', externalMessageId: `stripe:${eventId}` }, turnLog)).delivery;
   }
+}
+
+/**
+ * An event whose metadata names a conversation of another workspace than its own (which its
+ * signature vouched for): never applied there, nobody told; kept as `ignored` for the admins.
+ */
+function otherWorkspace(event: PaymentEvent, log: Logger): Handled {
+  log.warn({ workspace: event.workspaceId }, "payment event names another workspace's conversation: not applied");
+  return { status: 'ignored', outcome: 'other_workspace' };
 }
 
 /** The total the checkout call was asked for (major units), e.g. "98 USD" for 2 × 49. */

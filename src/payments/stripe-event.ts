@@ -44,6 +44,27 @@ const invoiceSchema = z.looseObject({
 
 const subscriptionSchema = z.looseObject({ id: stripeId, currency: currency.nullish(), metadata: metadataSchema });
 
+/**
+ * The workspace an event's metadata names (`workspace_id`, written by `create_checkout_link` for
+ * every workspace but the default): on the object, or on an invoice's subscription details. Reads
+ * any JSON, verified or not: the webhook uses it on the unverified body only to choose the secrets
+ * to check the signature with. Undefined: none named (the default workspace).
+ */
+export function namedWorkspace(event: unknown): string | undefined {
+  const object = (event as { data?: { object?: Record<string, unknown> } } | null)?.data?.object;
+  if (typeof object !== 'object' || object === null) return undefined;
+  const details = [
+    object.metadata,
+    (object.subscription_details as { metadata?: unknown } | null | undefined)?.metadata,
+    (object.parent as { subscription_details?: { metadata?: unknown } | null } | null | undefined)?.subscription_details?.metadata,
+  ];
+  for (const metadata of details) {
+    const id = (metadata as { workspace_id?: unknown } | null | undefined)?.workspace_id;
+    if (typeof id === 'string' && id.length > 0 && id.length <= 64) return id;
+  }
+  return undefined;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const uuidOrNull = (value: string | null | undefined) => (value && UUID.test(value) ? value.toLowerCase() : null);
 

@@ -86,15 +86,17 @@ export class ChannelRecords {
 
   /**
    * A provider's later word on a sent message (WhatsApp Cloud: sent → delivered → read, or
-   * failed), found by the provider's message id. Moves forward only: statuses may arrive out of order.
+   * failed), found by the provider's message id (within `workspaceId` when given). Moves forward only: statuses may arrive out of order.
    */
-  async updateProviderStatus(input: { channel: string; providerId: string; status: string; at: Date; error?: string | null }): Promise<boolean> {
+  async updateProviderStatus(input: { workspaceId?: string; channel: string; providerId: string; status: string; at: Date; error?: string | null }): Promise<boolean> {
     const rank = (value: unknown) => sql`(case ${value} when 'sent' then 1 when 'delivered' then 2 when 'read' then 3 when 'failed' then 4 else 0 end)`;
     const rows = await this.db
       .update(channelDeliveries)
       .set({ providerStatus: input.status, providerStatusAt: input.at, providerError: input.error ?? null })
       .where(
         and(
+          // A status reaches only the deliveries of the workspace its phone number routed to.
+          input.workspaceId === undefined ? undefined : eq(channelDeliveries.workspaceId, input.workspaceId),
           eq(channelDeliveries.channel, input.channel),
           sql`${channelDeliveries.providerIds} @> ${JSON.stringify([input.providerId])}::jsonb`,
           sql`${rank(channelDeliveries.providerStatus)} < ${rank(input.status)}`,

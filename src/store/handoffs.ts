@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { Db } from './database.js';
 import {
   conversationNotes,
@@ -141,13 +142,13 @@ export class HandoffRecords {
     return this.db.select().from(handoffs).where(eq(handoffs.conversationId, conversationId)).orderBy(desc(handoffs.requestedAt)).limit(50);
   }
 
-  /** The inbox: waiting first, longest waiting first; then active, oldest claim first. */
-  async inbox(statuses: HandoffStatus[], limit: number): Promise<InboxEntry[]> {
+  /** One workspace's inbox: waiting first, longest waiting first; then active, oldest claim first. */
+  async inbox(statuses: HandoffStatus[], limit: number, workspaceId: string = DEFAULT_WORKSPACE_ID): Promise<InboxEntry[]> {
     const rows = await this.db
       .select({ handoff: handoffs, conversation: conversations })
       .from(handoffs)
       .innerJoin(conversations, eq(conversations.id, handoffs.conversationId))
-      .where(inArray(handoffs.status, statuses))
+      .where(and(eq(handoffs.workspaceId, workspaceId), inArray(handoffs.status, statuses)))
       .orderBy(sql`case ${handoffs.status} when 'waiting' then 0 when 'active' then 1 else 2 end`, sql`coalesce(${handoffs.claimedAt}, ${handoffs.requestedAt})`)
       .limit(limit);
     return rows;

@@ -18,7 +18,12 @@ export type NewPaymentEvent = Pick<
   | 'amount'
   | 'currency'
   | 'paymentStatus'
-> & { status: 'received' | 'ignored'; outcome: string | null };
+> & {
+  status: 'received' | 'ignored';
+  outcome: string | null;
+  /** The workspace the event belongs to (its metadata's, checked by the webhook); default: the default workspace. */
+  workspaceId?: string;
+};
 
 /** What applying a checkout event to its tool call did. */
 export type AppliedPayment =

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { z } from 'zod';
+import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import { ToolExecutionError } from '../errors/index.js';
 import { floorToMinorUnits, isStripeCurrency, toMinorUnits } from '../config/currencies.js';
 import { defineTool, type Tool, type ToolContext } from './tool.js';
@@ -180,10 +181,16 @@ async function createCheckoutLink(
       ],
       success_url: options.successUrl,
       cancel_url: options.cancelUrl,
-      // Stripe's webhook events about this session find their conversation and call by these
-      // (payments/), never by guessing from amounts or times.
+      // Stripe's webhook events about this session find their workspace, conversation and call by
+      // these (payments/), never by guessing from amounts or times. No workspace_id: the default
+      // workspace (as for links made before workspaces).
       client_reference_id: context.conversationId,
-      metadata: { conversation_id: context.conversationId, tool_call_id: context.toolCallId, channel: context.channel },
+      metadata: {
+        conversation_id: context.conversationId,
+        tool_call_id: context.toolCallId,
+        channel: context.channel,
+        ...(context.workspaceId !== undefined && context.workspaceId !== DEFAULT_WORKSPACE_ID && { workspace_id: context.workspaceId }),
+      },
     },
     { idempotencyKey: stripeIdempotencyKey(context.idempotencyKey) },
   );

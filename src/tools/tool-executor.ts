@@ -118,7 +118,15 @@ export class ToolExecutor {
     const outcome = await runTool(
       tool,
       input.data,
-      { conversationId: scope.conversationId, messageId: scope.messageId, channel: scope.channel, idempotencyKey, toolCallId: row.id, signal: scope.signal },
+      {
+        workspaceId: scope.workspaceId,
+        conversationId: scope.conversationId,
+        messageId: scope.messageId,
+        channel: scope.channel,
+        idempotencyKey,
+        toolCallId: row.id,
+        signal: scope.signal,
+      },
       this.timeoutMs,
     );
     if (outcome.status === 'ok') {
@@ -190,6 +198,7 @@ export class ToolExecutor {
       tool,
       input.data,
       {
+        workspaceId: row.workspaceId,
         conversationId: row.conversationId,
         messageId: row.messageId,
         channel: context.channel,

@@ -2,6 +2,8 @@ import type { z } from 'zod';
 
 /** What a tool handler knows about the call it serves. */
 export interface ToolContext {
+  /** The workspace of the turn (absent: the default workspace): an integration that calls back later (Stripe) is told it. */
+  workspaceId?: string;
   conversationId: string;
   messageId: string;
   channel: string;

@@ -29,9 +29,23 @@ interface Snapshot {
   byWidgetKey: Map<string, Workspace>;
   /** `channel\u0000identity` → workspace id. */
   bindings: Map<string, string>;
+  /** `workspaceId\u0000channel` → its bound identities, sorted (the channels send from them). */
+  identities: Map<string, string[]>;
 }
 
 const bindingKey = (channel: string, identity: string) => `${channel}\u0000${identity}`;
+
+function identitiesByWorkspace(bindings: readonly { channel: string; identity: string; workspaceId: string }[]): Map<string, string[]> {
+  const identities = new Map<string, string[]>();
+  for (const binding of bindings) {
+    const key = bindingKey(binding.workspaceId, binding.channel);
+    const list = identities.get(key);
+    if (list) list.push(binding.identity);
+    else identities.set(key, [binding.identity]);
+  }
+  for (const list of identities.values()) list.sort();
+  return identities;
+}
 
 /** Phone numbers keep their last four digits in the refusal record; other identities are business ids, kept whole. */
 export function maskIdentity(identity: string): string {
@@ -51,7 +65,7 @@ export function maskIdentity(identity: string): string {
  * deployment before workspaces); otherwise the message is refused and recorded.
  */
 export class WorkspaceDirectory {
-  #snapshot: Snapshot = { byId: new Map(), byWidgetKey: new Map(), bindings: new Map() };
+  #snapshot: Snapshot = { byId: new Map(), byWidgetKey: new Map(), bindings: new Map(), identities: new Map() };
   readonly #listeners = new Set<() => void>();
   #subscriber: Redis | undefined;
   #publisher: Redis | undefined;
@@ -106,6 +120,7 @@ export class WorkspaceDirectory {
           byId: new Map(rows.map((row) => [row.id, row])),
           byWidgetKey: new Map(rows.map((row) => [row.widgetKey, row])),
           bindings: new Map(bindings.map((binding) => [bindingKey(binding.channel, binding.identity), binding.workspaceId])),
+          identities: identitiesByWorkspace(bindings),
         };
       } while (this.#reloadAgain);
     })().finally(() => {
@@ -147,6 +162,17 @@ export class WorkspaceDirectory {
     const bound = this.#snapshot.bindings.get(bindingKey(channel, identity));
     if (bound) return bound;
     return this.options.envIdentities?.get(channel)?.includes(identity) ? DEFAULT_WORKSPACE_ID : undefined;
+  }
+
+  /**
+   * A workspace's own identities on a channel: what it sends from (a Twilio number, a WhatsApp
+   * Cloud phone number id). For `default`, the environment's come first.
+   */
+  identitiesOf(workspaceId: string, channel: string): readonly string[] {
+    const bound = this.#snapshot.identities.get(bindingKey(workspaceId, channel)) ?? [];
+    if (workspaceId !== DEFAULT_WORKSPACE_ID) return bound;
+    const configured = this.options.envIdentities?.get(channel) ?? [];
+    return configured.length === 0 ? bound : [...configured, ...bound.filter((identity) => !configured.includes(identity))];
   }
 
   /** The workspace of an inbound message received on `identity` (see the class comment for the rules). */

@@ -19,6 +19,8 @@ export const FAKE_TWILIO_AUTH_TOKEN = 'fake-twilio-auth-token-0001';
 
 export interface TwilioSentMessage {
   sid: string;
+  /** Set when one of the other accounts (`options.accounts`) sent it: its SID. */
+  accountSid?: string;
   to: string;
   from: string;
   /** '' when a content template was sent. */
@@ -49,7 +51,12 @@ function isJsonObject(text: string): boolean {
 }
 
 export async function startFakeTwilioApi(
-  options: { accountSid?: string; authToken?: string } = {},
+  options: {
+    accountSid?: string;
+    authToken?: string;
+    /** More accounts the fake serves (other workspaces' own Twilio accounts). */
+    accounts?: { accountSid: string; authToken: string }[];
+  } = {},
 ): Promise<FakeTwilioApi> {
   const accountSid = options.accountSid ?? FAKE_TWILIO_ACCOUNT_SID;
   const authToken = options.authToken ?? FAKE_TWILIO_AUTH_TOKEN;
@@ -70,8 +77,9 @@ export async function startFakeTwilioApi(
     const path = (req.url ?? '/').split('?')[0]!;
     const match = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(path);
     if (!match || req.method !== 'POST') return error(res, 404, 20404, 'The requested resource was not found');
-    const expected = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
-    if (req.headers.authorization !== expected || match[1] !== accountSid) return error(res, 401, 20003, 'Authenticate');
+    const account = [{ accountSid, authToken }, ...(options.accounts ?? [])].find((candidate) => candidate.accountSid === match[1]);
+    const expected = account && `Basic ${Buffer.from(`${account.accountSid}:${account.authToken}`).toString('base64')}`;
+    if (!account || req.headers.authorization !== expected) return error(res, 401, 20003, 'Authenticate');
     const failure = failures.shift();
     if (failure === 429) return error(res, 429, 20429, 'Too Many Requests');
     if (failure !== undefined) return error(res, failure, 20500, 'Internal Server Error');
@@ -87,6 +95,7 @@ export async function startFakeTwilioApi(
     const sid = `SM${randomBytes(16).toString('hex')}`;
     messages.push({
       sid,
+      ...(account.accountSid !== accountSid && { accountSid: account.accountSid }),
       to,
       from,
       body,
@@ -98,7 +107,7 @@ export async function startFakeTwilioApi(
     res.writeHead(201, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({
-        account_sid: accountSid,
+        account_sid: account.accountSid,
         api_version: '2010-04-01',
         body,
         date_created: now,
@@ -115,9 +124,9 @@ export async function startFakeTwilioApi(
         price_unit: 'USD',
         sid,
         status: 'queued',
-        subresource_uris: { media: `/2010-04-01/Accounts/${accountSid}/Messages/${sid}/Media.json` },
+        subresource_uris: { media: `/2010-04-01/Accounts/${account.accountSid}/Messages/${sid}/Media.json` },
         to,
-        uri: `/2010-04-01/Accounts/${accountSid}/Messages/${sid}.json`,
+        uri: `/2010-04-01/Accounts/${account.accountSid}/Messages/${sid}.json`,
       }),
     );
   };

@@ -320,7 +320,13 @@ function validateSend(body: Record<string, any>, approved: FakeWhatsAppTemplate[
 }
 
 export async function startFakeWhatsAppCloudApi(
-  options: { token?: string; phoneNumberId?: string; templates?: FakeWhatsAppTemplate[] } = {},
+  options: {
+    token?: string;
+    phoneNumberId?: string;
+    templates?: FakeWhatsAppTemplate[];
+    /** More business phone numbers on the same endpoint, each with its own access token (other workspaces' numbers). */
+    numbers?: { phoneNumberId: string; token: string }[];
+  } = {},
 ): Promise<FakeWhatsAppCloudApi> {
   const startingToken = options.token ?? FAKE_WHATSAPP_TOKEN;
   const phoneNumberId = options.phoneNumberId ?? FAKE_PHONE_NUMBER_ID;
@@ -347,10 +353,12 @@ export async function startFakeWhatsAppCloudApi(
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const path = (req.url ?? '/').split('?')[0]!;
     const match = /^\/v\d+\.\d+\/([^/]+)\/messages$/.exec(path);
-    if (req.headers.authorization !== `Bearer ${token}`) return fail(req, res, path, expiredToken());
-    if (!match || req.method !== 'POST' || match[1] !== phoneNumberId) {
+    const other = options.numbers?.find((number) => number.phoneNumberId === match?.[1]);
+    if (req.headers.authorization !== `Bearer ${other ? other.token : token}`) return fail(req, res, path, expiredToken());
+    if (!match || req.method !== 'POST' || (match[1] !== phoneNumberId && !other)) {
       return fail(req, res, path, unknownObject(req.method ?? 'GET', match?.[1] ?? path.split('/')[2] ?? ''));
     }
+    const sender = match[1]!;
     let body: unknown;
     try {
       body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -374,7 +382,7 @@ export async function startFakeWhatsAppCloudApi(
     if (failure) return fail(req, res, path, scriptedFailure(failure));
     const sent = body as unknown as WhatsAppOutboundBody;
     const id = wamid();
-    messages.push({ phoneNumberId, id, body: sent });
+    messages.push({ phoneNumberId: sender, id, body: sent });
     answer(req, res, path, 200, {
       messaging_product: 'whatsapp',
       contacts: [{ input: sent.to, wa_id: sent.to.replace(/\D/g, '') }],

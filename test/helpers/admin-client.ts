@@ -23,6 +23,16 @@ export class AdminClient {
     return client;
   }
 
+  /**
+   * The same caller acting in workspace `workspaceId` (the `x-switchboard-workspace` header an
+   * owner or the token holder sends); the session cookie is shared, the CSRF token fetched anew.
+   */
+  inWorkspace(workspaceId: string): AdminClient {
+    const client = new AdminClient(this.baseUrl, { ...this.headers, 'x-switchboard-workspace': workspaceId });
+    for (const [name, value] of this.cookies) client.cookies.set(name, value);
+    return client;
+  }
+
   get cookieHeader(): string {
     return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { AdminStore } from '../../src/admin/admin-store.js';
 import { hashPassword } from '../../src/admin/passwords.js';
 import type { Db } from '../../src/store/database.js';
-import { conversations, messages, toolCalls, type ToolCallStatus } from '../../src/store/schema.js';
+import { conversations, messages, toolCalls, type AdminRole, type ToolCallStatus } from '../../src/store/schema.js';
 
 /**
  * Rows as the pipeline writes them, inserted directly so admin tests can place
@@ -16,13 +16,27 @@ export interface SeedConversation {
   externalUserId: string;
 }
 
-export async function createAdmin(db: Db, email: string, password: string): Promise<void> {
-  await new AdminStore(db).createUser(email, await hashPassword(password));
+/** An account (an admin of the default workspace unless `profile` says otherwise); its id (undefined: the email was taken). */
+export async function createAdmin(
+  db: Db,
+  email: string,
+  password: string,
+  profile: { role?: AdminRole; name?: string; workspaceId?: string } = {},
+): Promise<string | undefined> {
+  const user = await new AdminStore(db).createUser(email, await hashPassword(password), profile);
+  return user?.id;
 }
 
-export async function seedConversation(db: Db, channel: string, externalUserId: string, updatedAt = new Date()): Promise<SeedConversation> {
+/** A conversation of the default workspace, or of `options.workspaceId` (its rows inherit it). */
+export async function seedConversation(
+  db: Db,
+  channel: string,
+  externalUserId: string,
+  updatedAt = new Date(),
+  options: { workspaceId?: string } = {},
+): Promise<SeedConversation> {
   const id = randomUUID();
-  await db.insert(conversations).values({ id, channel, externalUserId, createdAt: updatedAt, updatedAt });
+  await db.insert(conversations).values({ id, channel, externalUserId, createdAt: updatedAt, updatedAt, ...(options.workspaceId && { workspaceId: options.workspaceId }) });
   return { id, channel, externalUserId };
 }
 

@@ -131,6 +131,7 @@ export function registerOidcRoutes(scope: FastifyInstance, deps: OidcRouteDeps):
           ...(account.previousRole && account.previousRole !== account.user.role && { previousRole: account.previousRole }),
         },
         ip: request.ip,
+        workspaceId: account.user.workspaceId,
       });
       return reply.redirect('/admin');
     } catch (error) {

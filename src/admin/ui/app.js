@@ -1,9 +1,10 @@
 // The admin console: hash routes, filters, the tool-call table with live updates,
 // the detail drawer, the handoff inbox, transcripts an operator can answer from, Stripe's
-// payment events, charts and health. Data arrives redacted from the API.
-import { ApiError, exportUrl, get, login, logout, post } from './api.js';
+// payment events, charts, health and workspaces. Data arrives redacted from the API.
+import { actingWorkspace, ApiError, download, exportUrl, get, login, logout, post } from './api.js';
 import { destroyCharts, timeChart } from './charts.js';
 import { loadSpend } from './spend.js';
+import { bindWorkspaceForms, loadWorkspace, loadWorkspaces, setupWorkspaces } from './workspaces.js';
 import {
   clear,
   conversationRow,
@@ -54,7 +55,7 @@ const state = {
   list: null,
 };
 
-const RANK = { viewer: 0, operator: 1, admin: 2 };
+const RANK = { viewer: 0, operator: 1, admin: 2, owner: 3 };
 const isAtLeast = (role) => RANK[state.me?.role] >= RANK[role];
 /** How the API names this caller on a handoff it holds. */
 const myActor = () => state.me?.email ?? 'admin-token';
@@ -217,8 +218,12 @@ async function start() {
     document.body.dataset.role = me.role;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return showLogin();
+    // The workspace this tab had picked is gone: api.js dropped it, so this asks for the account's own.
+    if (error instanceof ApiError && error.code === 'workspace_not_found' && !actingWorkspace()) return start();
     throw error;
   }
+  // Without the list the switcher stays hidden; the Workspaces view reads it again and shows why.
+  setupWorkspaces(state.me).catch(() => undefined);
   $('#login').hidden = true;
   $('#setup').hidden = true;
   $('#console').hidden = false;
@@ -248,7 +253,8 @@ $('#logout').addEventListener('click', async () => {
 
 function connectFeed() {
   if (state.socket || typeof window.io !== 'function') return;
-  const socket = window.io('/admin', { transports: ['websocket'], withCredentials: true });
+  const workspace = actingWorkspace();
+  const socket = window.io('/admin', { transports: ['websocket'], withCredentials: true, ...(workspace && { auth: { workspace } }) });
   state.socket = socket;
   const status = $('#live-status');
   socket.on('connect', () => {
@@ -361,6 +367,14 @@ function formQuery(form) {
 function updateExportLinks() {
   $('#export-csv').href = exportUrl('csv', state.toolCallQuery);
   $('#export-json').href = exportUrl('json', state.toolCallQuery);
+}
+// A link cannot send the workspace an owner picked: then the file is fetched with it.
+for (const link of [$('#export-csv'), $('#export-json')]) {
+  link.addEventListener('click', (event) => {
+    if (!actingWorkspace()) return;
+    event.preventDefault();
+    guarded(() => download(link.getAttribute('href')));
+  });
 }
 
 // ---------- tool calls ----------
@@ -839,6 +853,10 @@ $('#spend-filters').addEventListener('submit', (event) => {
   refreshSpend();
 });
 
+// ---------- workspaces ----------
+
+bindWorkspaceForms({ onUnauthorized: () => showLogin() });
+
 // ---------- routing ----------
 
 function show(view) {
@@ -884,6 +902,12 @@ function route() {
   } else if (view === 'health') {
     show('health');
     loadHealth();
+  } else if (view === 'workspace') {
+    show('workspace');
+    loadWorkspace({ onUnauthorized: () => showLogin() });
+  } else if (view === 'workspaces') {
+    show('workspaces');
+    loadWorkspaces({ onUnauthorized: () => showLogin() });
   } else {
     show('tool-calls');
     updateExportLinks();

@@ -13,15 +13,25 @@ export const twilioChannels: ChannelFactory = async (config) => {
     import('./rewriting-request-client.js'),
     import('./twilio-channel.js'),
   ]);
-  const client = twilio(config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN.reveal(), {
-    httpClient: config.TWILIO_API_URL ? new RewritingRequestClient(config.TWILIO_API_URL) : new twilio.RequestClient({ autoRetry: false }),
-  });
-  const shared = { authToken: config.TWILIO_AUTH_TOKEN.reveal(), publicUrl: config.PUBLIC_URL, client, helpText: config.SMS_HELP_TEXT };
+  // One REST client per account (the deployment's, and each workspace's own), shared by SMS and WhatsApp.
+  const clients = new Map<string, ReturnType<typeof twilio>>();
+  const clientFor = (accountSid: string, authToken: string) => {
+    const key = `${accountSid}\u0000${authToken}`;
+    let client = clients.get(key);
+    if (!client) {
+      client = twilio(accountSid, authToken, {
+        httpClient: config.TWILIO_API_URL ? new RewritingRequestClient(config.TWILIO_API_URL) : new twilio.RequestClient({ autoRetry: false }),
+      });
+      clients.set(key, client);
+    }
+    return client;
+  };
+  const shared = { authToken: config.TWILIO_AUTH_TOKEN.reveal(), publicUrl: config.PUBLIC_URL, clientFor };
   const channels: Channel[] = [];
   if (config.TWILIO_SMS_FROM) channels.push(new TwilioChannel({ ...shared, channel: 'sms', from: config.TWILIO_SMS_FROM }));
   if (config.TWILIO_WHATSAPP_FROM) {
     const from = config.TWILIO_WHATSAPP_FROM.startsWith('whatsapp:') ? config.TWILIO_WHATSAPP_FROM : `whatsapp:${config.TWILIO_WHATSAPP_FROM}`;
-    channels.push(new TwilioChannel({ ...shared, channel: 'whatsapp', from, contentSid: config.TWILIO_WHATSAPP_CONTENT_SID }));
+    channels.push(new TwilioChannel({ ...shared, channel: 'whatsapp', from }));
   }
   return channels;
 };

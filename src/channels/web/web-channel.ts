@@ -19,8 +19,11 @@ import {
   type ServerToClientEvents,
   shownConfirmationsSchema,
   type SocketData,
+  type HandshakeRefusalCode,
   type WebServer,
+  workspaceKeySchema,
 } from './web-events.js';
+import type { RefusalReason } from '../../workspaces/workspace-directory.js';
 
 export const WEB_CHANNEL = 'web';
 
@@ -67,6 +70,14 @@ export class WebChannel implements ReplyTransport, Channel {
   async mount(context: ChannelContext): Promise<void> {
     this.#context = context;
     this.io.use((socket, next) => {
+      const refusal = this.routeSocket(socket);
+      if (refusal) {
+        void this.context.workspaces.refuse(WEB_CHANNEL, refusal.key, refusal.reason);
+        const error = new Error(REFUSAL_MESSAGES[refusal.code]) as Error & { data?: unknown };
+        error.data = { code: refusal.code };
+        next(error);
+        return;
+      }
       this.resolveSession(socket).then(
         () => next(),
         (error: unknown) => {
@@ -83,15 +94,39 @@ export class WebChannel implements ReplyTransport, Channel {
   /** Sockets close with the socket.io server. */
   async stop(): Promise<void> {}
 
-  /** A known token resumes its conversation; a missing, forged or foreign token starts a new one. */
+  /**
+   * The socket's workspace, by the widget's public key (`auth.workspaceKey`; none: the default
+   * workspace, whose widget this server serves) and the page's origin when the workspace lists
+   * allowed origins. Answered from memory; a refusal says why, and nothing is stored for the socket.
+   */
+  private routeSocket(socket: WebSocket): { code: HandshakeRefusalCode; reason: RefusalReason; key: string | undefined } | undefined {
+    const given: unknown = socket.handshake.auth?.workspaceKey;
+    const key = workspaceKeySchema.safeParse(given).success ? (given as string) : undefined;
+    // A key of the wrong shape is no key of ours: refused, never taken for "no key" (the default workspace).
+    if (given !== undefined && given !== null && key === undefined) return { code: 'unknown_workspace', reason: 'unknown_identity', key: undefined };
+    const origin = socket.handshake.headers.origin;
+    const routed = this.context.workspaces.routeWidget(key, typeof origin === 'string' ? origin : undefined);
+    if (routed.workspace) {
+      socket.data = { ...socket.data, workspaceId: routed.workspace.id };
+      return undefined;
+    }
+    const code = routed.refused === 'unknown_identity' ? 'unknown_workspace' : routed.refused;
+    return { code, reason: routed.refused, key };
+  }
+
+  /**
+   * A known token resumes its conversation; a missing, forged or foreign token starts a new one.
+   * A token of another workspace's conversation is foreign: it never resumes it with this key.
+   */
   private async resolveSession(socket: WebSocket): Promise<void> {
+    const { workspaceId } = socket.data;
     const token: unknown = socket.handshake.auth?.token;
     if (looksLikeSessionToken(token)) {
       const tokenHash = hashSessionToken(token);
       const found = await this.context.store.sessions.conversationByTokenHash(tokenHash);
       const existing = found?.conversation;
-      if (existing && existing.channel === WEB_CHANNEL) {
-        socket.data = { conversationId: existing.id, tokenHash, persisted: true };
+      if (existing && existing.channel === WEB_CHANNEL && existing.workspaceId === workspaceId) {
+        socket.data = { workspaceId, conversationId: existing.id, tokenHash, persisted: true };
         this.#tokens.set(socket, token);
         this.#conversations.set(socket, existing);
         // `auth.after`: the newest reply the visitor holds; anything stored since is sent on connect.
@@ -107,7 +142,7 @@ export class WebChannel implements ReplyTransport, Channel {
       }
     }
     const fresh = newSessionToken();
-    socket.data = { conversationId: randomUUID(), tokenHash: hashSessionToken(fresh), persisted: false };
+    socket.data = { workspaceId, conversationId: randomUUID(), tokenHash: hashSessionToken(fresh), persisted: false };
     this.#tokens.set(socket, fresh);
   }
 
@@ -211,7 +246,7 @@ export class WebChannel implements ReplyTransport, Channel {
       const message = first?.path.length ? first.message : 'payload must be an object { text, clientMessageId }';
       return { ok: false, error: { code: 'invalid_payload', message } };
     }
-    const { conversationId, tokenHash } = socket.data;
+    const { workspaceId, conversationId, tokenHash } = socket.data;
     const known = await this.knownConversation(socket);
     // A whole-message YES / NO answers the newest pending confirmation, as on SMS (the model's
     // note promises that reply); with nothing pending it is an ordinary message. The ack comes once
@@ -222,6 +257,7 @@ export class WebChannel implements ReplyTransport, Channel {
     }
     const result = await this.context.intake.accept(
       {
+        workspaceId,
         channel: WEB_CHANNEL,
         externalUserId: visitorId(conversationId),
         conversationId,
@@ -246,7 +282,8 @@ export class WebChannel implements ReplyTransport, Channel {
     const cached = this.#conversations.get(socket);
     if (cached || !socket.data.persisted) return cached;
     const existing = await this.context.store.conversations.getConversation(socket.data.conversationId);
-    if (existing) this.#conversations.set(socket, existing);
+    if (!existing || existing.workspaceId !== socket.data.workspaceId) return undefined;
+    this.#conversations.set(socket, existing);
     return existing;
   }
 
@@ -303,6 +340,13 @@ function sendSession(io: WebServer, socket: WebSocket, session: { conversationId
   if (offset === undefined) io.local.to(socket.id).emit('session', session);
   else io.local.to(socket.id).emit('session', session, offset);
 }
+
+/** What a refused handshake's error says (its `data.code` is what clients act on). */
+const REFUSAL_MESSAGES: Record<HandshakeRefusalCode, string> = {
+  unknown_workspace: 'no workspace has this widget key (data-workspace-key)',
+  origin_not_allowed: "this page's origin is not among the workspace's allowed origins",
+  workspace_suspended: 'the workspace of this widget is suspended',
+};
 
 /** The web channel's identity for a visitor: its conversation (one per resume token). */
 const visitorId = (conversationId: string) => `visitor:${conversationId}`;

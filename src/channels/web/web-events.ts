@@ -28,6 +28,12 @@ const MAX_SHOWN_CONFIRMATIONS = 20;
  */
 export const shownConfirmationsSchema = z.array(z.uuid()).max(MAX_SHOWN_CONFIRMATIONS);
 
+/** `auth.workspaceKey`: the widget's public key (`data-workspace-key`); anything else is no key. */
+export const workspaceKeySchema = z.string().min(1).max(128);
+
+/** Why a handshake was refused before any session (`connect_error`'s `err.data.code`): the page's setup, not the network, so clients do not retry. */
+export type HandshakeRefusalCode = 'unknown_workspace' | 'origin_not_allowed' | 'workspace_suspended';
+
 export type ConfirmationAck =
   | { ok: true; status: string; alreadyAnswered: boolean }
   | { ok: false; error: { code: string; message: string } };
@@ -64,6 +70,8 @@ export interface ClientToServerEvents {
 }
 
 export interface SocketData {
+  /** The workspace the handshake's widget key (and origin) routed the socket to: every message of it is that workspace's. */
+  workspaceId: string;
   conversationId: string;
   tokenHash: string;
   /** False until the first message: idle visitors never write a row. */

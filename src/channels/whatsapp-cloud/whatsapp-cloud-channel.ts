@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_WORKSPACE_ID } from '../../config/workspace.js';
 import { SwitchboardError } from '../../errors/index.js';
 import type { DeliveryStatus } from '../../store/schema.js';
 import type { ConfirmationRequest, FinishedReply, ReplyTarget, ReplyTransport } from '../../turn/reply-transport.js';
@@ -10,8 +11,10 @@ import { keepRawBodies } from '../raw-body.js';
 import { signedText } from '../signed-text.js';
 import { splitByWords } from '../split-by-words.js';
 import { answerConfirmationByText } from '../text-confirmation.js';
+import type { RouteResult } from '../../workspaces/workspace-directory.js';
 import type { GraphApiClient } from './graph-api-client.js';
 import {
+  claimedPhoneNumberIds,
   CONFIRM_PREFIX,
   DECLINE_PREFIX,
   cloudMessageSchema,
@@ -31,17 +34,21 @@ const ONLY_TEXT = 'Sorry, I can only read text messages for now. Please type you
 const REFUSALS = wordingByCode({ ...SHORT_MESSAGE_REFUSALS, empty_message: 'Please send your question as text.' });
 
 export interface WhatsAppCloudOptions {
-  client: GraphApiClient;
+  /** WHATSAPP_PHONE_NUMBER_ID: the deployment's number, the default workspace's. */
   phoneNumberId: string;
-  /** META_APP_SECRET: one, or the old and the new while rotating. */
+  /** The deployment's META_APP_SECRET: one, or the old and the new while rotating. */
   appSecrets: readonly string[];
   verifyToken: string;
-  /** The approved template sent outside the 24-hour window (WHATSAPP_TEMPLATE_*); none: not sent, recorded undeliverable. */
-  template?: { name: string; language: string } | undefined;
-  /** Lower-case whole-message keywords (WHATSAPP_OPT_OUT_KEYWORDS / _OPT_IN_). */
-  optOut: readonly string[];
-  optIn: readonly string[];
+  /** The Graph API client of a phone number id with an access token (kept by the factory, one per pair). */
+  clientFor(phoneNumberId: string, accessToken: string): GraphApiClient;
   now?: () => Date;
+}
+
+/** A workspace's way out: the Graph API client of one of its phone number ids, and its settings for sending. */
+interface Sender {
+  client: GraphApiClient;
+  /** The approved template sent outside the 24-hour window (WHATSAPP_TEMPLATE_*); none: not sent, recorded undeliverable. */
+  template: { name: string; language: string } | undefined;
 }
 
 /**
@@ -51,6 +58,11 @@ export interface WhatsAppCloudOptions {
  * run from the queue; a redelivered message id is not answered twice: the intake dedupes on it).
  * Replies go through the Graph API inside WhatsApp's 24-hour window, as the configured template
  * outside it, or not at all (recorded undeliverable).
+ *
+ * Workspaces: each change of a delivery belongs to the workspace its `metadata.phone_number_id`
+ * is bound to (the environment's WHATSAPP_PHONE_NUMBER_ID is the default workspace's); a phone
+ * number id no workspace owns is refused and recorded. Replies go out from the workspace's own
+ * phone number id with its own access token.
  */
 export class WhatsAppCloudChannel implements ReplyTransport, Channel {
   readonly name = WHATSAPP_CLOUD_CHANNEL;
@@ -93,41 +105,82 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
     if (typeof header !== 'string' || header === '') {
       return reply.status(401).send({ error: { code: 'signature_missing', message: 'X-Hub-Signature-256 is required' } });
     }
-    if (!this.options.appSecrets.some((secret) => signatureMatches(raw, header, secret))) {
-      return reply.status(403).send({ error: { code: 'signature_invalid', message: 'X-Hub-Signature-256 does not match the body' } });
-    }
+    const signature = new SignatureCheck(raw, header);
     let json: unknown;
+    let isJson = true;
     try {
       json = JSON.parse(raw.toString('utf8'));
     } catch {
-      throw new SwitchboardError('invalid_payload', 'the body is not valid JSON');
+      isJson = false;
     }
+    // Meta signs a whole delivery with the app secret of the app it belongs to, and the phone
+    // number ids that say whose app that is are inside it. So the phone number ids are read first,
+    // unverified, only to choose which secrets to try: the deployment's, and those of the
+    // workspaces the delivery names. Nothing else is read before one of them matches, and each
+    // change is then taken only when a secret of its own workspace signed the delivery (below):
+    // a workspace's app secret can never vouch for a message to another workspace's number.
+    const secrets = new Map<string, readonly string[]>();
+    for (const phoneNumberId of claimedPhoneNumberIds(json)) {
+      const owner = this.context.workspaces.boundTo(this.channel, phoneNumberId);
+      if (owner !== undefined && !secrets.has(owner)) secrets.set(owner, await this.appSecretsOf(owner));
+    }
+    if (![this.options.appSecrets, ...secrets.values()].some((candidates) => candidates.some((secret) => signature.signedWith(secret)))) {
+      return reply.status(403).send({ error: { code: 'signature_invalid', message: 'X-Hub-Signature-256 does not match the body' } });
+    }
+    if (!isJson) throw new SwitchboardError('invalid_payload', 'the body is not valid JSON');
     const parsed = webhookSchema.safeParse(json);
     if (!parsed.success) throw new SwitchboardError('invalid_payload', `not a WhatsApp Business Account webhook: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    const refused = new Set<string>();
     for (const value of messageValues(parsed.data)) {
-      if (value.metadata.phone_number_id !== this.options.phoneNumberId) {
-        this.context.logger.warn({ phoneNumberId: value.metadata.phone_number_id }, 'whatsapp-cloud: a delivery for another phone number id is ignored');
+      const phoneNumberId = value.metadata.phone_number_id;
+      const owner = this.context.workspaces.boundTo(this.channel, phoneNumberId);
+      // Only a phone number id some workspace owns (or the environment configures) is answered:
+      // the reply must go out from that number, so "the default workspace takes everything" does not apply here.
+      const routed: RouteResult = owner === undefined ? { refused: 'unknown_identity' } : this.context.workspaces.route(this.channel, phoneNumberId);
+      if (!routed.workspace) {
+        // Meta wants a 200 for the whole delivery (anything else is redelivered for days): the
+        // change is acknowledged with the rest, recorded as refused, and nothing is stored or answered.
+        if (!refused.has(phoneNumberId)) await this.context.workspaces.refuse(this.channel, phoneNumberId, routed.refused);
+        refused.add(phoneNumberId);
+        continue;
+      }
+      const workspaceId = routed.workspace.id;
+      if (!secrets.has(workspaceId)) secrets.set(workspaceId, await this.appSecretsOf(workspaceId));
+      if (!secrets.get(workspaceId)!.some((secret) => signature.signedWith(secret))) {
+        this.context.logger.warn({ workspace: workspaceId }, "whatsapp-cloud: a change not signed with its workspace's app secret is ignored");
         continue;
       }
       for (const candidate of value.messages ?? []) {
         const message = cloudMessageSchema.safeParse(candidate);
-        if (message.success) await this.onMessage(message.data);
+        if (message.success) await this.onMessage(workspaceId, phoneNumberId, message.data);
         else this.context.logger.warn({ issue: message.error.issues[0]?.message }, 'whatsapp-cloud: an unreadable message is skipped');
       }
       for (const candidate of value.statuses ?? []) {
         const status = cloudStatusSchema.safeParse(candidate);
-        if (status.success) await this.onStatus(status.data);
+        if (status.success) await this.onStatus(workspaceId, status.data);
       }
     }
     return reply.status(200).send({ received: true });
   }
 
-  private async onMessage(message: CloudMessage): Promise<void> {
+  /** META_APP_SECRET of a workspace (its own, or the deployment's as its credential mode says): one, or two while rotating. */
+  private async appSecretsOf(workspaceId: string): Promise<readonly string[]> {
+    const { config } = await this.context.workspaceConfigs.configFor(workspaceId);
+    return splitSecrets(config.META_APP_SECRET?.reveal());
+  }
+
+  private async onMessage(workspaceId: string, phoneNumberId: string, message: CloudMessage): Promise<void> {
     const { intake, store, confirmations, logger } = this.context;
+    const { config } = await this.context.workspaceConfigs.configFor(workspaceId);
     const address = message.from;
-    const identity = { channel: this.channel, externalUserId: address };
+    const identity = { workspaceId, channel: this.channel, externalUserId: address };
+    const contact = { workspaceId, channel: this.channel, address };
+    // Read receipts and notices outside a turn go out from the number the person wrote to.
+    const accessToken = config.WHATSAPP_ACCESS_TOKEN?.reveal();
+    const client = accessToken ? this.options.clientFor(phoneNumberId, accessToken) : undefined;
     // Blue ticks once per message: a redelivery is not marked again.
-    const markRead = () => void this.options.client.markRead(message.id).catch((error: unknown) => logger.warn({ err: error }, 'whatsapp-cloud: not marked as read'));
+    const markRead = () => void client?.markRead(message.id).catch((error: unknown) => logger.warn({ err: error }, 'whatsapp-cloud: not marked as read'));
+    const notice = (text: string) => this.notice(identity, text, client);
 
     const buttonId = message.interactive?.button_reply?.id;
     if (buttonId && (buttonId.startsWith(CONFIRM_PREFIX) || buttonId.startsWith(DECLINE_PREFIX))) {
@@ -146,18 +199,19 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
       // Media, locations, contacts…: said plainly (once per message, however often Meta redelivers it), never silence or a crash.
       if (await store.channels.claimInbound(this.channel, message.id)) {
         markRead();
-        await this.notice(identity, ONLY_TEXT);
+        await notice(ONLY_TEXT);
       }
       return;
     }
     const word = text.trim().toLowerCase().replace(/[.!]+$/, '');
-    if (this.options.optOut.includes(word)) {
-      await store.channels.setOptedOut({ channel: this.channel, address }, true);
+    // Opt-outs are the workspace's: "stop" to one business is not "stop" to another.
+    if (config.WHATSAPP_OPT_OUT_KEYWORDS.includes(word)) {
+      await store.channels.setOptedOut(contact, true);
       return;
     }
-    const optedOut = await store.channels.isOptedOut({ channel: this.channel, address });
-    if (this.options.optIn.includes(word)) {
-      if (optedOut) await store.channels.setOptedOut({ channel: this.channel, address }, false);
+    const optedOut = await store.channels.isOptedOut(contact);
+    if (config.WHATSAPP_OPT_IN_KEYWORDS.includes(word)) {
+      if (optedOut) await store.channels.setOptedOut(contact, false);
       return;
     }
     // Opted out: nothing is stored or answered until they opt in again.
@@ -167,19 +221,20 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
       return;
     }
     try {
-      const accepted = await intake.accept({ channel: this.channel, externalUserId: address, externalMessageId: message.id, text });
+      const accepted = await intake.accept({ workspaceId, channel: this.channel, externalUserId: address, externalMessageId: message.id, text });
       if (!accepted.duplicate) markRead();
     } catch (error) {
-      const refusal = await refusalNotice(error, { channel: this.channel, address }, store.channels, REFUSALS);
-      if (refusal) await this.notice(identity, refusal);
+      const refusal = await refusalNotice(error, contact, store.channels, REFUSALS);
+      if (refusal) await notice(refusal);
     }
   }
 
   /** sent → delivered → read, or failed with Meta's error: kept on the delivery record. */
-  private async onStatus(status: CloudStatus): Promise<void> {
+  private async onStatus(workspaceId: string, status: CloudStatus): Promise<void> {
     if (status.status !== 'sent' && status.status !== 'delivered' && status.status !== 'read' && status.status !== 'failed') return;
     const failure = status.errors?.[0];
     const applied = await this.context.store.channels.updateProviderStatus({
+      workspaceId,
       channel: this.channel,
       providerId: status.id,
       status: status.status,
@@ -206,12 +261,13 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
       { id: `${DECLINE_PREFIX}${request.confirmationId}`, title: 'Decline' },
     ];
     const to = target.conversation.externalUserId;
-    await this.deliverParts(target, 'reply', [body], (part) => this.options.client.sendButtons(to, part, buttons));
+    await this.deliverParts(target, 'reply', [body], (sender, part) => sender.client.sendButtons(to, part, buttons));
   }
 
   private async deliver(target: ReplyTarget, kind: 'reply' | 'failure_notice', text: string): Promise<DeliveryStatus> {
     const to = target.conversation.externalUserId;
-    return this.deliverParts(target, kind, splitByWords(text, (chunk) => chunk.length <= WHATSAPP_CLOUD_TEXT_LIMIT), (part) => this.options.client.sendText(to, part));
+    const parts = splitByWords(text, (chunk) => chunk.length <= WHATSAPP_CLOUD_TEXT_LIMIT);
+    return this.deliverParts(target, kind, parts, (sender, part) => sender.client.sendText(to, part));
   }
 
   /** Opt-outs and the 24-hour window first; then the parts, with the channels' retry policy and record. */
@@ -219,36 +275,56 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
     target: ReplyTarget,
     kind: 'reply' | 'failure_notice',
     parts: string[],
-    send: (part: string) => Promise<string>,
+    send: (sender: Sender, part: string) => Promise<string>,
   ): Promise<DeliveryStatus> {
     const { conversation, messageId } = target;
     const to = conversation.externalUserId;
     const identity = { conversationId: conversation.id, messageId, channel: this.channel, kind } as const;
     const { delivery, store } = this.context;
-    if (await store.channels.isOptedOut({ channel: this.channel, address: to })) {
+    if (await store.channels.isOptedOut({ workspaceId: conversation.workspaceId, channel: this.channel, address: to })) {
       await delivery.suppressed(identity, 'recipient opted out');
       return 'suppressed';
     }
+    const sender = await this.senderFor(conversation.workspaceId);
+    if ('unavailable' in sender) return delivery.undeliverable(identity, sender.unavailable);
     if (!(await insideCustomerServiceWindow(store.conversations, conversation.id, this.now()))) {
-      const { template } = this.options;
+      const { template } = sender;
       if (!template) return delivery.undeliverable(identity, OUTSIDE_WINDOW_REASON);
       const text = parts.join(' ');
-      return delivery.deliver({ ...identity, parts: [templateParameter(text)], send: (part) => this.options.client.sendTemplate(to, template, part) });
+      return delivery.deliver({ ...identity, parts: [templateParameter(text)], send: (part) => sender.client.sendTemplate(to, template, part) });
     }
-    return delivery.deliver({ ...identity, parts, send });
+    return delivery.deliver({ ...identity, parts, send: (part) => send(sender, part) });
   }
 
-  /** A notice outside any turn (media we cannot read, a refusal): sent and recorded, inside the window the person just opened. */
-  private async notice(identity: { channel: string; externalUserId: string }, text: string): Promise<void> {
+  /**
+   * Who sends a workspace's replies: its own phone number id (the deployment's for the default
+   * workspace; the first bound, sorted, for a workspace with several) with its access token.
+   * Without either, a reply cannot go out (recorded undeliverable).
+   */
+  private async senderFor(workspaceId: string): Promise<Sender | { unavailable: string }> {
+    const { config } = await this.context.workspaceConfigs.configFor(workspaceId);
+    const phoneNumberId = workspaceId === DEFAULT_WORKSPACE_ID ? this.options.phoneNumberId : this.context.workspaces.identitiesOf(workspaceId, this.channel)[0];
+    if (!phoneNumberId) return { unavailable: 'undeliverable: no WhatsApp phone number id is bound to the workspace' };
+    const accessToken = config.WHATSAPP_ACCESS_TOKEN?.reveal();
+    if (!accessToken) return { unavailable: 'undeliverable: the workspace has no WhatsApp access token' };
+    return {
+      client: this.options.clientFor(phoneNumberId, accessToken),
+      template: config.WHATSAPP_TEMPLATE_NAME ? { name: config.WHATSAPP_TEMPLATE_NAME, language: config.WHATSAPP_TEMPLATE_LANGUAGE } : undefined,
+    };
+  }
+
+  /**
+   * A notice outside any turn (media we cannot read, a refusal): sent and recorded, inside the
+   * window the person just opened, from the number they wrote to (not sent without a token).
+   */
+  private async notice(identity: { workspaceId: string; channel: string; externalUserId: string }, text: string, client: GraphApiClient | undefined): Promise<void> {
     const conversation = await this.context.store.conversations.findOrCreateConversation(identity);
-    await this.context.delivery.deliver({
-      conversationId: conversation.id,
-      messageId: null,
-      channel: this.channel,
-      kind: 'failure_notice',
-      parts: [text],
-      send: (part) => this.options.client.sendText(identity.externalUserId, part),
-    });
+    const outbound = { conversationId: conversation.id, messageId: null, channel: this.channel, kind: 'failure_notice' } as const;
+    if (!client) {
+      await this.context.delivery.undeliverable(outbound, 'undeliverable: the workspace has no WhatsApp access token');
+      return;
+    }
+    await this.context.delivery.deliver({ ...outbound, parts: [text], send: (part) => client.sendText(identity.externalUserId, part) });
   }
 
   private now(): Date {
@@ -265,11 +341,35 @@ function textOf(message: CloudMessage): string | undefined {
   return undefined;
 }
 
-/** `sha256=<hex HMAC-SHA256 of the raw body with the app secret>`, compared in constant time. */
-function signatureMatches(raw: Buffer, header: string, secret: string): boolean {
-  const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`);
-  const given = Buffer.from(header.trim());
-  return given.length === expected.length && timingSafeEqual(given, expected);
+/**
+ * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body with the app secret>`, compared
+ * in constant time; each secret is tried at most once per delivery.
+ */
+class SignatureCheck {
+  readonly #given: Buffer;
+  readonly #tried = new Map<string, boolean>();
+
+  constructor(
+    private readonly raw: Buffer,
+    header: string,
+  ) {
+    this.#given = Buffer.from(header.trim());
+  }
+
+  signedWith(secret: string): boolean {
+    let matches = this.#tried.get(secret);
+    if (matches === undefined) {
+      const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(this.raw).digest('hex')}`);
+      matches = this.#given.length === expected.length && timingSafeEqual(this.#given, expected);
+      this.#tried.set(secret, matches);
+    }
+    return matches;
+  }
+}
+
+/** META_APP_SECRET as written: one, or the old and the new comma-separated while rotating. */
+export function splitSecrets(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((secret) => secret.trim()).filter(Boolean);
 }
 
 function equalSecrets(given: unknown, expected: string): boolean {

@@ -4,17 +4,17 @@ import type { ChannelFactory } from '../channel.js';
 export const whatsAppCloudChannels: ChannelFactory = async (config) => {
   const { WHATSAPP_PHONE_NUMBER_ID: phoneNumberId, WHATSAPP_ACCESS_TOKEN: token, META_APP_SECRET: appSecret, WHATSAPP_VERIFY_TOKEN: verifyToken } = config;
   if (!phoneNumberId || !token || !appSecret || !verifyToken) return [];
-  const [{ GraphApiClient }, { WhatsAppCloudChannel }] = await Promise.all([import('./graph-api-client.js'), import('./whatsapp-cloud-channel.js')]);
-  const client = new GraphApiClient({ baseUrl: config.WHATSAPP_API_URL, version: config.WHATSAPP_API_VERSION, phoneNumberId, accessToken: token.reveal() });
-  return [
-    new WhatsAppCloudChannel({
-      client,
-      phoneNumberId,
-      appSecrets: appSecret.reveal().split(',').map((secret) => secret.trim()).filter(Boolean),
-      verifyToken: verifyToken.reveal(),
-      template: config.WHATSAPP_TEMPLATE_NAME ? { name: config.WHATSAPP_TEMPLATE_NAME, language: config.WHATSAPP_TEMPLATE_LANGUAGE } : undefined,
-      optOut: config.WHATSAPP_OPT_OUT_KEYWORDS,
-      optIn: config.WHATSAPP_OPT_IN_KEYWORDS,
-    }),
-  ];
+  const [{ GraphApiClient }, { WhatsAppCloudChannel, splitSecrets }] = await Promise.all([import('./graph-api-client.js'), import('./whatsapp-cloud-channel.js')]);
+  // One client per phone number id and access token: the deployment's, and each workspace's own.
+  const clients = new Map<string, InstanceType<typeof GraphApiClient>>();
+  const clientFor = (id: string, accessToken: string) => {
+    const key = `${id}\u0000${accessToken}`;
+    let client = clients.get(key);
+    if (!client) {
+      client = new GraphApiClient({ baseUrl: config.WHATSAPP_API_URL, version: config.WHATSAPP_API_VERSION, phoneNumberId: id, accessToken });
+      clients.set(key, client);
+    }
+    return client;
+  };
+  return [new WhatsAppCloudChannel({ phoneNumberId, appSecrets: splitSecrets(appSecret.reveal()), verifyToken: verifyToken.reveal(), clientFor })];
 };

@@ -63,6 +63,26 @@ export function messageValues(body: z.infer<typeof webhookSchema>): z.infer<type
   return values;
 }
 
+/**
+ * The phone number ids a delivery names, read from a body whose signature is not checked yet: used
+ * only to choose which workspaces' app secrets to check it with (at most 100 entries of 100
+ * changes, as the schema allows; anything malformed is skipped).
+ */
+export function claimedPhoneNumberIds(body: unknown): Set<string> {
+  const ids = new Set<string>();
+  const entries = (body as { entry?: unknown } | null)?.entry;
+  if (!Array.isArray(entries)) return ids;
+  for (const entry of entries.slice(0, 100)) {
+    const changes = (entry as { changes?: unknown } | null)?.changes;
+    if (!Array.isArray(changes)) continue;
+    for (const change of changes.slice(0, 100)) {
+      const id = (change as { value?: { metadata?: { phone_number_id?: unknown } } } | null)?.value?.metadata?.phone_number_id;
+      if (typeof id === 'string' && id.length <= 40) ids.add(id);
+    }
+  }
+  return ids;
+}
+
 /** Confirm / Decline reply buttons carry the confirmation id: `confirm:<id>` / `decline:<id>`. */
 export const CONFIRM_PREFIX = 'confirm:';
 export const DECLINE_PREFIX = 'decline:';

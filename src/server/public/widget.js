@@ -1,7 +1,9 @@
 /*!
  * Switchboard chat widget. Embed with one tag:
- *   <script src="https://HOST/widget.js" data-title="Support" data-open="true" defer></script>
- * data-open="true" opens the chat on load on screens at least 1024 px wide (narrower ones show the launcher).
+ *   <script src="https://HOST/widget.js" data-workspace-key="wk_..." data-title="Support" data-open="true" defer></script>
+ * data-workspace-key names the workspace the chat belongs to (its public widget key; without it, the
+ * server's default workspace). data-open="true" opens the chat on load on screens at least 1024 px
+ * wide (narrower ones show the launcher).
  * Served as-is (no build step). Talks to the server it was loaded from over socket.io.
  * Page API: window.Switchboard.open(), .close(), .send(text) -> Promise<ack>, .conversationId.
  */
@@ -20,6 +22,7 @@
   var OPTIONS = {
     title: (ownScript.getAttribute('data-title') || '').trim() || 'Chat with us',
     startOpen: ownScript.getAttribute('data-open') === 'true',
+    workspaceKey: (ownScript.getAttribute('data-workspace-key') || '').trim(),
   };
   /**
    * data-open="true" opens the chat on load only where it fits beside the page: on a narrower
@@ -27,8 +30,9 @@
    * so the launcher shows instead.
    */
   var OPEN_ON_LOAD_MEDIA = '(min-width: 1024px)';
-  // localStorage is already per page origin; add the server origin only when the widget is embedded elsewhere.
-  var KEY_SUFFIX = SERVER_ORIGIN === location.origin ? '' : ':' + SERVER_ORIGIN;
+  // localStorage is already per page origin; add the server origin only when the widget is embedded elsewhere,
+  // and the workspace key when there is one (a conversation is one workspace's: another key never resumes it).
+  var KEY_SUFFIX = (SERVER_ORIGIN === location.origin ? '' : ':' + SERVER_ORIGIN) + (OPTIONS.workspaceKey ? ':' + OPTIONS.workspaceKey : '');
   var TOKEN_KEY = 'switchboard.token' + KEY_SUFFIX;
   var TRANSCRIPT_KEY = 'switchboard.transcript' + KEY_SUFFIX;
 
@@ -47,7 +51,16 @@
     shutting_down: 'The chat server is restarting',
     internal_error: 'Something went wrong',
     not_delivered: 'Message not delivered',
+    unknown_workspace: 'Chat unavailable',
+    origin_not_allowed: 'Chat unavailable',
+    workspace_suspended: 'Chat unavailable',
   };
+  /**
+   * The server refused this widget's setup (`connect_error` with one of these `data.code`s): an
+   * unknown data-workspace-key, a page outside the workspace's allowed origins, a suspended
+   * workspace. Retrying cannot help, so the widget stops and says the chat is unavailable.
+   */
+  var SETUP_REFUSALS = ['unknown_workspace', 'origin_not_allowed', 'workspace_suspended'];
   var FALLBACK_HINT = 'Automatic reply: the assistant is unavailable right now.';
   var AUTHORS = ['user', 'agent', 'operator', 'system'];
   var HANDOFF_STATUSES = ['waiting', 'active', 'released'];
@@ -392,6 +405,8 @@
     var connectionEpoch = 0;
     var reconnectAttempt = 0;
     var reconnectTimer = null;
+    /** Set when the server refused this widget's setup (SETUP_REFUSALS): no reconnecting, and sends fail at once. */
+    var refusal = null;
     /** Messages sent but not yet acknowledged, by clientMessageId; re-sent with the same id after a reconnect. */
     var outbox = new Map();
     /** Assistant bubbles by server messageId. */
@@ -918,7 +933,8 @@
       return new Promise(function (resolve) {
         outbox.set(clientMessageId, { text: text, view: view, resolve: resolve, attempt: 0, epoch: -1, tries: 0, toPerson: withPerson() });
         refreshSendButton();
-        if (socket && socket.connected) transmit(clientMessageId);
+        if (refusal) settle(clientMessageId, { ok: false, error: refusal });
+        else if (socket && socket.connected) transmit(clientMessageId);
       });
     }
 
@@ -1022,9 +1038,10 @@
         tryAllTransports: true,
         // A function, so every reconnect presents the latest token the server issued.
         auth: function (callback) {
+          var auth = OPTIONS.workspaceKey ? { workspaceKey: OPTIONS.workspaceKey } : {};
           var token = storage.get(TOKEN_KEY);
-          if (!token) return callback({});
-          var auth = { token: token };
+          if (!token) return callback(auth);
+          auth.token = token;
           var after = newestReplyId();
           if (after) auth.after = after;
           // Questions still shown as waiting: the server says how each stands (asked again, or decided meanwhile).
@@ -1069,7 +1086,17 @@
         if (reason === 'io server disconnect') scheduleReconnect();
       });
 
-      socket.on('connect_error', function () {
+      socket.on('connect_error', function (error) {
+        var code = error && error.data && error.data.code;
+        if (SETUP_REFUSALS.indexOf(code) !== -1) {
+          refusal = { code: code, message: 'please reach us another way' };
+          console.error('[switchboard] the server refused this widget (' + code + '): check data-workspace-key and the workspace\'s allowed origins');
+          setConnection('offline', 'Chat unavailable');
+          outbox.forEach(function (_pending, clientMessageId) {
+            settle(clientMessageId, { ok: false, error: refusal });
+          });
+          return;
+        }
         setConnection('offline', 'Offline, retrying…');
         // A refusal by the server's middleware is not retried by socket.io itself.
         if (!socket.active) scheduleReconnect();
