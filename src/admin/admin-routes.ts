@@ -1,6 +1,5 @@
-import fastifyCookie from '@fastify/cookie';
-import fastifyCsrf from '@fastify/csrf-protection';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { registerAdminScope, secureCookies } from './admin-scope.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
@@ -10,7 +9,6 @@ import type { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
 import { SwitchboardError } from '../errors/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { handleHttpError } from '../server/error-handler.js';
 import { actorName, SESSION_COOKIE, WORKSPACE_HEADER, type AdminActor, type AdminAuth } from './admin-auth.js';
 import {
   conversationFiltersSchema,
@@ -40,7 +38,6 @@ import { registerHandoffRoutes, type HandoffRouteDeps } from './handoff-routes.j
 import { registerSetupRoutes, type SetupRouteDeps } from './setup-routes.js';
 import { registerOidcRoutes, type SingleSignOn } from './oidc/oidc-routes.js';
 import { OIDC_CALLBACK_PATH, OIDC_START_PATH } from './oidc/oidc-settings.js';
-import { WorkspaceNotFoundError } from './workspace-not-found-error.js';
 
 /** What the console shows of the messaging channels: WhatsApp Web pairing (deliveries it reads itself, per workspace: delivery-query.ts). */
 export interface ChannelAdminView {
@@ -104,26 +101,13 @@ const PUBLIC_ROUTES = new Set(['/api/admin/csrf', '/api/admin/login', '/api/admi
 export function registerAdminRoutes(http: FastifyInstance, deps: AdminRouteDeps): void {
   void http.register(
     async (scope) => {
-      const secure = deps.config.PUBLIC_URL?.startsWith('https:') ? true : 'auto';
-      await scope.register(fastifyCookie);
-      await scope.register(fastifyCsrf, {
-        sessionPlugin: '@fastify/cookie',
-        cookieKey: 'sb_admin_csrf',
-        cookieOpts: { path: '/api/admin', sameSite: 'strict', httpOnly: true, secure },
-        getToken: (request) => request.headers['x-csrf-token'] as string | undefined,
-      });
-      scope.setErrorHandler((error: FastifyError, request, reply) => {
-        if (error.code === 'FST_CSRF_MISSING_SECRET' || error.code === 'FST_CSRF_INVALID_TOKEN') {
-          void reply.status(403).send({ error: { code: 'csrf_invalid', message: 'missing or invalid CSRF token (send x-csrf-token from GET /api/admin/csrf)' } });
-          return;
-        }
-        if (error instanceof WorkspaceNotFoundError) {
-          void reply.status(404).send({ error: error.body() });
-          return;
-        }
-        if (error instanceof LoginRateLimitedError) void reply.header('retry-after', String(error.retryAfterSeconds));
-        handleHttpError(error, request, reply);
-      });
+      const secure = secureCookies(deps.config);
+      await registerAdminScope(scope, deps.config, [
+        (error, _request, reply) => {
+          if (error instanceof LoginRateLimitedError) void reply.header('retry-after', String(error.retryAfterSeconds));
+          return false;
+        },
+      ]);
       scope.setNotFoundHandler(async (request, reply) => {
         await authenticate(request);
         return reply.status(404).send({ error: { code: 'not_found', message: 'no such admin route' } });

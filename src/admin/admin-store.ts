@@ -103,12 +103,15 @@ export class AdminStore {
         const [raced] = await tx.select().from(adminUsers).where(eq(adminUsers.oidcSubject, identity.subject));
         return raced ? { user: raced, created: false, previousRole: raced.role } : 'conflict';
       }
+      // The identity provider's groups map to viewer, operator or admin, never to the deployment's
+      // owner (made with `admin:create --role owner`): an owner's sign-in keeps that role.
+      const role = existing.role === 'owner' ? 'owner' : identity.role;
       const [user] = await tx
         .update(adminUsers)
-        .set({ email, oidcSubject: identity.subject, role: identity.role, updatedAt: new Date() })
+        .set({ email, oidcSubject: identity.subject, role, updatedAt: new Date() })
         .where(eq(adminUsers.id, existing.id))
         .returning();
-      if (existing.role !== identity.role) await tx.delete(adminSessions).where(eq(adminSessions.adminUserId, existing.id));
+      if (existing.role !== role) await tx.delete(adminSessions).where(eq(adminSessions.adminUserId, existing.id));
       return { user: user!, created: false, previousRole: existing.role };
     });
   }

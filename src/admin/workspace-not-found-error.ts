@@ -13,7 +13,7 @@ export class WorkspaceNotFoundError extends SwitchboardError {
   override readonly name = 'WorkspaceNotFoundError';
 
   constructor() {
-    super('not_found', 'no workspace with this id');
+    super(WORKSPACE_NOT_FOUND, 'no workspace with this id');
   }
 
   body(): { code: typeof WORKSPACE_NOT_FOUND; message: string } {

@@ -1,13 +1,11 @@
-import fastifyCookie from '@fastify/cookie';
-import fastifyCsrf from '@fastify/csrf-protection';
+import { registerAdminScope } from './admin-scope.js';
 import { count } from 'drizzle-orm';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import { CredentialInvalidError, SwitchboardError } from '../errors/index.js';
 import { redactValue } from '../observability/redaction.js';
-import { handleHttpError } from '../server/error-handler.js';
 import type { Db } from '../store/database.js';
 import { adminUsers, WORKSPACE_STATUSES, type Workspace } from '../store/schema.js';
 import type { CredentialVault } from '../workspaces/credential-vault.js';
@@ -21,7 +19,6 @@ import { actorName, hasRole, WORKSPACE_HEADER, type AdminAuth } from './admin-au
 import { parseQuery } from './admin-filters.js';
 import type { AdminStore } from './admin-store.js';
 import { requireRole } from './handoff-routes.js';
-import { WorkspaceNotFoundError } from './workspace-not-found-error.js';
 
 export interface WorkspaceRouteDeps {
   config: Config;
@@ -86,34 +83,19 @@ function integrationFields(integration: IntegrationName) {
 export function registerWorkspaceRoutes(http: FastifyInstance, deps: WorkspaceRouteDeps): void {
   void http.register(
     async (scope) => {
-      const secure = deps.config.PUBLIC_URL?.startsWith('https:') ? true : 'auto';
-      await scope.register(fastifyCookie);
-      await scope.register(fastifyCsrf, {
-        sessionPlugin: '@fastify/cookie',
-        cookieKey: 'sb_admin_csrf',
-        cookieOpts: { path: '/api/admin', sameSite: 'strict', httpOnly: true, secure },
-        getToken: (request) => request.headers['x-csrf-token'] as string | undefined,
-      });
-      scope.setErrorHandler((error: FastifyError, request, reply) => {
-        if (error.code === 'FST_CSRF_MISSING_SECRET' || error.code === 'FST_CSRF_INVALID_TOKEN') {
-          void reply.status(403).send({ error: { code: 'csrf_invalid', message: 'missing or invalid CSRF token (send x-csrf-token from GET /api/admin/csrf)' } });
-          return;
-        }
-        if (error instanceof WorkspaceNotFoundError) {
-          void reply.status(404).send({ error: error.body() });
-          return;
-        }
-        if (error instanceof WorkspaceSettingsError) {
+      await registerAdminScope(scope, deps.config, [
+        (error, _request, reply) => {
+          if (!(error instanceof WorkspaceSettingsError)) return false;
           void reply.status(400).send({ error: { code: 'invalid_payload', message: error.message, problems: error.problems } });
-          return;
-        }
-        if (error instanceof CredentialInvalidError) {
+          return true;
+        },
+        (error, _request, reply) => {
+          if (!(error instanceof CredentialInvalidError)) return false;
           // Field names and what is wrong with each; never a value.
           void reply.status(400).send({ error: { ...error.toJSON(), integration: error.integration, issues: error.issues } });
-          return;
-        }
-        handleHttpError(error, request, reply);
-      });
+          return true;
+        },
+      ]);
       scope.addHook('onRequest', async (request) => {
         const actor = await deps.auth.authenticate({
           authorization: request.headers.authorization,

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'already_taken'
   | 'already_set_up'
   | 'slug_taken'
+  | 'workspace_not_found'
   | 'identity_taken'
   | 'default_not_suspendable'
   | 'rate_limited'
@@ -59,6 +60,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   already_set_up: 409,
   // Workspace management: another workspace has this slug, or this channel identity is bound to another workspace; the default workspace always serves.
   slug_taken: 409,
+  workspace_not_found: 404,
   identity_taken: 409,
   default_not_suspendable: 409,
   rate_limited: 429,
