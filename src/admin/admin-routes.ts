@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { DEFAULT_WORKSPACE_ID } from '../config/workspace.js';
 import type { Db } from '../store/database.js';
-import { DELIVERY_STATUSES, type DeliveryStatus } from '../store/schema.js';
+import { DELIVERY_STATUSES } from '../store/schema.js';
 import type { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
 import { SwitchboardError } from '../errors/index.js';
 import type { Logger } from '../observability/logger.js';
@@ -41,8 +41,6 @@ import { OIDC_CALLBACK_PATH, OIDC_START_PATH } from './oidc/oidc-settings.js';
 
 /** What the console shows of the messaging channels: WhatsApp Web pairing (deliveries it reads itself, per workspace: delivery-query.ts). */
 export interface ChannelAdminView {
-  /** Not read any more: it lists every workspace's deliveries. Optional until the composition root stops passing it. */
-  listDeliveries?(filter: { status?: DeliveryStatus; limit?: number }): Promise<Record<string, unknown>[]>;
   /** The pairing of the WhatsApp Web channel the environment configures: the default workspace's. */
   whatsappWebPairing(): { state: string; qr: string | undefined; updatedAt: Date } | undefined;
 }

@@ -297,7 +297,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     redis,
     handoffs: { handoffs: spine.handoffs, records: store.handoffs },
     channels: {
-      listDeliveries: (filter) => store.channels.listDeliveries(filter),
       whatsappWebPairing: () => (channels.get('whatsapp-web') as WhatsAppWebChannel | undefined)?.pairing,
     },
     firstRun: role !== 'worker',
