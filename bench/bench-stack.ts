@@ -6,7 +6,8 @@ import { benchRedisUrl, dropRedisPrefix } from './bench-redis.js';
 import { FakeProvider } from './fake-provider.js';
 import type { BenchOptions } from './options.js';
 import { PgProxy } from './pg-proxy.js';
-import { ServerProcess } from './server-process.js';
+import { migrateDatabase, ServerProcess } from './server-process.js';
+import { insertBenchWorkspaces } from './workspaces.js';
 
 /** What one scenario runs against: a fresh database, a fake provider process and a server process. */
 export interface BenchStack {
@@ -28,6 +29,8 @@ export interface StackOptions {
   serverEnv: Record<string, string>;
   /** The server talks to PostgreSQL directly: no counting proxy (no statement or commit counts). */
   directPostgres?: boolean;
+  /** More than 1: the database is migrated and this many bench workspaces written before the server starts (bench/workspaces.ts). */
+  workspaces?: number;
 }
 
 export async function startStack(options: StackOptions): Promise<BenchStack> {
@@ -35,6 +38,10 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
   let provider: FakeProvider | undefined;
   let proxy: PgProxy | undefined;
   try {
+    if ((options.workspaces ?? 1) > 1) {
+      await migrateDatabase(database.url, { root: options.serverRoot, entry: options.serverEntry });
+      await insertBenchWorkspaces(database.url, options.workspaces!);
+    }
     provider = await FakeProvider.start({ latencyMs: options.latencyMs, chunkSize: options.chunkSize });
     const postgresAddress = new URL(POSTGRES_ADMIN_URL);
     if (!options.directPostgres) proxy = await PgProxy.start({ host: postgresAddress.hostname, port: Number(postgresAddress.port || 5432) });
@@ -99,6 +106,7 @@ export function stackOptions(options: BenchOptions, latencyMs: number, { countTu
     serverEntry: options.serverEntry,
     serverEnv: { ...(options.rateLimits && RATE_LIMITS_MEASURED), ...options.serverEnv },
     directPostgres: !countTurns || options.directPostgres,
+    workspaces: options.workspaces,
   };
 }
 

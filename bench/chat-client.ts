@@ -59,8 +59,15 @@ export class ChatClient {
     });
   }
 
-  static async connect(url: string, timeoutMs: number): Promise<ChatClient> {
-    const socket = connect(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs });
+  /** `workspaceKey`: the widget's public key (`auth.workspaceKey`), which routes the socket to its workspace; none: the default workspace. */
+  static async connect(url: string, timeoutMs: number, workspaceKey?: string): Promise<ChatClient> {
+    const socket = connect(url, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      timeout: timeoutMs,
+      ...(workspaceKey !== undefined && { auth: { workspaceKey } }),
+    });
     socket.io.on('open', () => {
       const engine = socket.io.engine;
       engine.on('packet', (packet: { type: string }) => {

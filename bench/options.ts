@@ -55,6 +55,10 @@ export interface BenchOptions {
   /** A/B: the baseline checkout (A), run against `--server-root` or this tree (B) in interleaved pairs. */
   abBaseline: string | undefined;
   pairs: number;
+  /** serial and load: workspaces the clients are spread over, round-robin by widget key (1 = the default workspace, no key: the deployment as before workspaces). */
+  workspaces: number;
+  /** Workspaces A/B: the two workspace counts (A, B) run in interleaved pairs on this tree; undefined when not comparing. */
+  workspacesAb: [number, number] | undefined;
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -87,7 +91,12 @@ export const USAGE = `npm run bench -- [options]
   --check                           exit 1 when a count target is missed (Redis commands per turn, cache hit,
                                     write syscalls B/A in --ab, idle RSS)
   --ab=DIR --pairs=2                A/B: DIR (baseline, A) against --server-root or this tree (B), serial and load
-                                    (or --scenario), pairs interleaved A B A B; prints B/A per pair and their mean`;
+                                    (or --scenario), pairs interleaved A B A B; prints B/A per pair and their mean
+  --workspaces=1                    serial/load: N > 1 creates N workspaces (each with its own SYSTEM_PROMPT) before the
+                                    server starts and spreads the clients round-robin over their widget keys; each
+                                    workspace's first turn runs before the warm-up and is reported on its own
+  --workspaces-ab=1,100 --pairs=2   the same tree with A workspaces against B workspaces, serial and load (or --scenario),
+                                    pairs interleaved A B A B; prints B/A (server CPU per message: target ≤ 1.1)`;
 
 const EMBEDDED_SCENARIOS: ReadonlySet<ScenarioName> = new Set(['handoff', 'webhook', 'whatsapp']);
 
@@ -123,6 +132,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       'direct-postgres': { type: 'boolean', default: false },
       ab: { type: 'string' },
       pairs: { type: 'string', default: '2' },
+      workspaces: { type: 'string', default: '1' },
+      'workspaces-ab': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -131,10 +142,21 @@ export function parseOptions(argv: string[]): BenchOptions {
     console.log(USAGE);
     process.exit(0);
   }
+  const comparing = values.ab !== undefined || values['workspaces-ab'] !== undefined;
+  if (values.ab !== undefined && values['workspaces-ab'] !== undefined) throw new Error('--ab and --workspaces-ab: one comparison at a time');
   // A/B compares per-turn counts and CPU: serial and load unless named.
-  const scenarios = parseScenarios(values.ab !== undefined && values.scenario === 'all' ? 'serial,load' : values.scenario);
-  if (values.ab !== undefined && scenarios.some((name) => name !== 'serial' && name !== 'load')) {
-    throw new Error('--ab: only the serial and load scenarios run in A/B (use --scenario=serial, load or serial,load)');
+  const scenarios = parseScenarios(comparing && values.scenario === 'all' ? 'serial,load' : values.scenario);
+  if (comparing && scenarios.some((name) => name !== 'serial' && name !== 'load')) {
+    throw new Error(`${values.ab !== undefined ? '--ab' : '--workspaces-ab'}: only the serial and load scenarios run in A/B (use --scenario=serial, load or serial,load)`);
+  }
+  const workspaces = count('workspaces', values.workspaces, 1);
+  const workspacesAb = values['workspaces-ab'] === undefined ? undefined : parseWorkspacesAb(values['workspaces-ab']);
+  if ((workspaces > 1 || workspacesAb) && scenarios.some((name) => name !== 'serial' && name !== 'load')) {
+    throw new Error('--workspaces: only the serial and load scenarios spread their clients over workspaces (use --scenario=serial, load or serial,load)');
+  }
+  const sockets = count('sockets', values.sockets, 1);
+  if (scenarios.includes('load') && Math.max(workspaces, ...(workspacesAb ?? [])) > sockets) {
+    throw new Error(`--workspaces: load spreads its ${sockets} sockets over the workspaces, one key a socket: at most --sockets workspaces`);
   }
   // The other scenarios' stack (and serial's PostgreSQL reference) needs PostgreSQL and Redis.
   if (values.embedded && scenarios.some((name) => !EMBEDDED_SCENARIOS.has(name))) {
@@ -146,7 +168,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     warmup: count('warmup', values.warmup, 0),
     duration: count('duration', values.duration ?? '30', 1),
     warmupSeconds: count('warmup-seconds', values['warmup-seconds'], 0),
-    sockets: count('sockets', values.sockets, 1),
+    sockets,
     latency: count('latency', values.latency ?? '200', 0),
     rate: count('rate', values.rate ?? '0', 0),
     idle: count('idle', values.idle, 1),
@@ -173,7 +195,15 @@ export function parseOptions(argv: string[]): BenchOptions {
     directPostgres: values['direct-postgres'],
     abBaseline: values.ab,
     pairs: count('pairs', values.pairs, 1),
+    workspaces,
+    workspacesAb,
   };
+}
+
+function parseWorkspacesAb(value: string): [number, number] {
+  const parts = value.split(',');
+  if (parts.length !== 2) throw new Error(`--workspaces-ab: expected two workspace counts A,B (e.g. 1,100), got "${value}"`);
+  return [count('workspaces-ab', parts[0]!.trim(), 1), count('workspaces-ab', parts[1]!.trim(), 1)];
 }
 
 function parseScenarios(value: string): ScenarioName[] {

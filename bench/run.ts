@@ -25,6 +25,7 @@ import { runWhatsApp } from './scenarios/whatsapp.js';
 import { DEFAULT_SERVER_ENTRY } from './server-process.js';
 import { straceAvailable } from './strace-counter.js';
 import { sourceHash } from './tree-state.js';
+import { runWorkspacesAb } from './workspaces-ab.js';
 
 const SCENARIO_RUNNERS: Record<ScenarioName, (options: BenchOptions, runId: string) => Promise<ScenarioResult>> = {
   serial: runSerial,
@@ -86,6 +87,8 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   if (options.abBaseline !== undefined) {
     results.push(...(await runAb(options, runId, SCENARIO_RUNNERS)));
+  } else if (options.workspacesAb !== undefined) {
+    results.push(...(await runWorkspacesAb(options, runId, SCENARIO_RUNNERS)));
   } else {
     for (const name of options.scenarios) {
       process.stderr.write(`bench: running ${name}...\n`);

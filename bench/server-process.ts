@@ -112,6 +112,25 @@ export class ServerProcess {
   }
 }
 
+/**
+ * Applies a checkout's migrations to a database before its server starts (the entry `npm run
+ * migrate` runs; built first, as the server is), so the bench can write rows the server reads at
+ * start. The server's own start-up migration then finds nothing to do.
+ */
+export async function migrateDatabase(databaseUrl: string, options: Pick<ServerOptions, 'root' | 'entry'> = {}): Promise<void> {
+  const root = resolve(options.root ?? PROJECT_ROOT);
+  const fromSource = (options.entry ?? DEFAULT_SERVER_ENTRY).endsWith('.ts');
+  if (!fromSource) await buildOnce(root);
+  const child = forkModule(resolve(root, fromSource ? 'src/migrate.ts' : 'dist/migrate.js'), [], {
+    cwd: root,
+    env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+  });
+  const output: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const code = await new Promise<number | null>((resolvePromise) => child.once('exit', resolvePromise));
+  if (code !== 0) throw new Error(`migrations failed in ${root} (exit ${code}):\n${output.join('').slice(-2000)}`);
+}
+
 const builds = new Map<string, Promise<void>>();
 
 /** `npm run build` in the server's checkout, once per bench run (incremental: about a second when nothing changed). */

@@ -23,7 +23,8 @@ export interface SentMessage {
  * A web visitor that asks one question after another on its own socket, starting a
  * new conversation (a fresh socket without a resume token) every `turnsPerConversation`
  * turns when that is not 0. Every message text is unique: it is how the fake
- * provider's timing is matched to the client's round trip.
+ * provider's timing is matched to the client's round trip. With a `workspaceKey` (the widget's
+ * public key) every socket it opens belongs to that workspace; without one, to the default.
  */
 export class Visitor {
   #client: ChatClient | undefined;
@@ -34,11 +35,12 @@ export class Visitor {
     private readonly url: string,
     private readonly label: string,
     private readonly turnsPerConversation: number,
+    private readonly workspaceKey?: string,
   ) {}
 
   async connect(): Promise<void> {
     this.#client?.close();
-    this.#client = await ChatClient.connect(this.url, CONNECT_TIMEOUT_MS);
+    this.#client = await ChatClient.connect(this.url, CONNECT_TIMEOUT_MS, this.workspaceKey);
     this.#turns = 0;
   }
 

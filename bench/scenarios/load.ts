@@ -12,6 +12,7 @@ import { StraceCounter, type SyscallCounts } from '../strace-counter.js';
 import { countsPerTurn, readPgStats, takeSnapshot, type CountSnapshot, type CountSources, type PgStatReading, type TurnCounts } from '../turn-counts.js';
 import { countNotes, countRows, floorNotes, floorRows, measureOperationFloors, type TurnFloors } from '../turn-report.js';
 import { LATE_REPLY_MS, Visitor, type SentMessage } from '../visitor.js';
+import { benchWidgetKey, firstTurnNote, firstTurnRows, runFirstTurns, workspaceClients, type FirstTurns } from '../workspaces.js';
 import { connectInBatches } from './connect-in-batches.js';
 
 /** The echo floor's window under the same closed loop (after 2 s of warm-up): enough for a stable CPU per message. */
@@ -32,10 +33,16 @@ const PAUSE_AFTER_ERROR_MS = 100;
  * reply later than its next slot delays that socket. A closed loop always drives the server
  * to saturation, where the added latency is the queue in front of it; a paced run shows the
  * latency at a throughput the server sustains.
+ *
+ * With workspaces (`--workspaces`, `--workspaces-ab`) socket i uses workspace i mod N's widget key,
+ * and each workspace's first turns run (measured on their own) before the warm-up.
  */
 export async function runLoad(options: BenchOptions, runId: string): Promise<ScenarioResult> {
   const stack = await startStack(stackOptions(options, options.latency, { countTurns: true }));
-  const visitors = Array.from({ length: options.sockets }, (_, index) => new Visitor(stack.server.url, `load-${runId}-v${index}`, options.conversationTurns));
+  const visitors = Array.from(
+    { length: options.sockets },
+    (_, index) => new Visitor(stack.server.url, `load-${runId}-v${index}`, options.conversationTurns, benchWidgetKey(index, options.workspaces)),
+  );
   const errors: { at: number; message: string }[] = [];
   const sent: SentMessage[] = [];
   const loadAverage = loadAverage1m();
@@ -49,9 +56,14 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
   let straceCounts: SyscallCounts | undefined;
   let floors: TurnFloors | undefined;
   let sdkFloorCalls: MeasuredExchange[] = [];
+  let firstTurns: FirstTurns | undefined;
+  const meterPids = { server: stack.server.pid, fakeProvider: stack.provider.pid, database: stack.database.name, ...(stack.proxy && { pgProxy: stack.proxy.pid }) };
   try {
     const connectErrors = await connectInBatches(visitors, options.connectBatch, (visitor) => visitor.connect());
     if (connectErrors.length > 0) throw new Error(`${connectErrors.length} of ${options.sockets} sockets could not connect: ${connectErrors[0]}`);
+    // Before the run's counts: these turns are not in `sent`.
+    const clients = workspaceClients(options);
+    if (clients > 1) firstTurns = await runFirstTurns(stack.server.url, `load-${runId}`, visitors, clients, meterPids);
     // The whole run's counts, for the commits: pg_stat_database can only be read with the server quiet.
     const pgBefore = await readPgStats(stack.proxy, stack.database.name);
     const runBefore = await takeSnapshot(sources);
@@ -65,7 +77,7 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
     const meterTimer = setTimeout(() => {
       windowBefore = takeSnapshot(sources);
       if (options.strace) strace = StraceCounter.attach(stack.server.pid);
-      meter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid, database: stack.database.name, ...(stack.proxy && { pgProxy: stack.proxy.pid }) });
+      meter = new CpuMeter(meterPids);
     }, measureStart - runStart);
     const intervalMs = options.rate > 0 ? (options.sockets / options.rate) * 1000 : 0;
     const loops = visitors.map(async (visitor, index) => {
@@ -155,12 +167,14 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
       { metric: 'PostgreSQL CPU per message', value: perMessage?.postgres ?? NaN, unit: 'ms' },
       { metric: 'Redis CPU per message', value: perMessage?.redis ?? NaN, unit: 'ms' },
       { metric: 'other processes on the machine', value: cpu?.percentOfOneCore.others ?? NaN, unit: '% of a core' },
+      ...(firstTurns ? firstTurnRows(firstTurns) : []),
       // strace ran over the window only: its calls per message completed in the window.
       ...(counts ? countRows(counts, { checkRedis: false, strace: straceCounts && { counts: straceCounts, turns: completedInWindow.length } }) : []),
       ...(floors ? floorRows(floors, serverAdded.p50, serverCpu) : []),
       ...(floors?.echo.messagesPerSecond !== undefined ? [{ metric: 'floor: bare socket.io throughput, same loop', value: floors.echo.messagesPerSecond, unit: 'msg/s' }] : []),
     ],
     notes: [
+      ...(firstTurns ? [firstTurnNote('load', options.workspaces, firstTurns)] : []),
       ...(counts ? countNotes('load (whole run)', counts) : []),
       ...(windowOnly ? [`load (window only, ${windowOnly.turns} turns): Redis ${windowOnly.redisCommands}, PostgreSQL statements ${windowOnly.postgresStatements}, commits ${windowOnly.postgresCommits}, write syscalls ${windowOnly.writeSyscalls}, frames ${windowOnly.framesToClient} per turn`] : []),
       ...(floors ? floorNotes('load', floors) : []),
@@ -169,6 +183,7 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
     details: {
       parameters: {
         sockets: options.sockets,
+        workspaces: options.workspaces,
         durationSeconds: options.duration,
         warmupSeconds: options.warmupSeconds,
         latencyMs: options.latency,
@@ -185,6 +200,7 @@ export async function runLoad(options: BenchOptions, runId: string): Promise<Sce
       cpuMsPerMessage: perMessage,
       counts,
       windowCounts: windowOnly,
+      firstTurns,
       strace: straceCounts,
       floors,
       tree,

@@ -12,6 +12,7 @@ import { StraceCounter, type SyscallCounts } from '../strace-counter.js';
 import { countsPerTurn, readPgStats, takeSnapshot, type CountSources, type TurnCounts } from '../turn-counts.js';
 import { cacheHitRows, countNotes, countRows, floorNotes, floorRows, measureOperationFloors, type TurnFloors } from '../turn-report.js';
 import { LATE_REPLY_MS, Visitor, type SentMessage } from '../visitor.js';
+import { benchWidgetKey, firstTurnNote, firstTurnRows, runFirstTurns, workspaceClients, type FirstTurns } from '../workspaces.js';
 
 /** More failures than this and the run is broken, not slow: stop instead of waiting out every timeout. */
 const MAX_ERRORS = 10;
@@ -26,10 +27,18 @@ const CACHE_FILL_SETTLE_MS = 500;
  * to a single turn when nothing else is going on. Preceded by reference measurements
  * (a PostgreSQL round trip, a provider call through the SDK) from this process; followed by
  * the counts per turn, the cache-hit turns and the floors of bench/turn-report.ts.
+ *
+ * With workspaces (`--workspaces`, `--workspaces-ab`) the messages, still one at a time, go
+ * round-robin over one visitor per workspace (bench/workspaces.ts), after each workspace's first
+ * turns (measured on their own).
  */
 export async function runSerial(options: BenchOptions, runId: string): Promise<ScenarioResult> {
   const stack = await startStack(stackOptions(options, 0, { countTurns: true }));
-  const visitor = new Visitor(stack.server.url, `serial-${runId}`, options.conversationTurns);
+  const clients = workspaceClients(options);
+  const visitors = Array.from(
+    { length: clients },
+    (_, index) => new Visitor(stack.server.url, clients === 1 ? `serial-${runId}` : `serial-${runId}-v${index}`, options.conversationTurns, benchWidgetKey(index, options.workspaces)),
+  );
   const errors: string[] = [];
   const exchanges: SentMessage[] = [];
   const loadAverage = loadAverage1m();
@@ -41,6 +50,8 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
   let straceCounts: SyscallCounts | undefined;
   let cacheHit: Awaited<ReturnType<typeof measureCacheHits>> | undefined;
   let floors: TurnFloors | undefined;
+  let firstTurns: FirstTurns | undefined;
+  const meterPids = { server: stack.server.pid, fakeProvider: stack.provider.pid, database: stack.database.name, ...(stack.proxy && { pgProxy: stack.proxy.pid }) };
   try {
     calibration = await calibrate({
       databaseUrl: stack.database.url,
@@ -49,19 +60,20 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
       samples: CALIBRATION_SAMPLES,
       label: `calibration-${runId}`,
     });
-    await visitor.connect();
+    for (const visitor of visitors) await visitor.connect();
+    if (clients > 1) firstTurns = await runFirstTurns(stack.server.url, `serial-${runId}`, visitors, clients, meterPids);
     for (let i = 0; i < options.warmup && errors.length < MAX_ERRORS; i++) {
-      await visitor.sendNext().catch((error: unknown) => void errors.push(String(error)));
+      await visitors[i % clients]!.sendNext().catch((error: unknown) => void errors.push(String(error)));
     }
     // Counts first (the commits reading waits for the server to be quiet a second), then the clocks.
     const pgBefore = await readPgStats(stack.proxy, stack.database.name);
     const before = await takeSnapshot(sources);
     const strace = options.strace ? await StraceCounter.attach(stack.server.pid) : undefined;
-    const meter = new CpuMeter({ server: stack.server.pid, fakeProvider: stack.provider.pid, database: stack.database.name, ...(stack.proxy && { pgProxy: stack.proxy.pid }) });
+    const meter = new CpuMeter(meterPids);
     const started = performance.now();
     for (let i = 0; i < options.messages && errors.length < MAX_ERRORS; i++) {
       try {
-        exchanges.push(await visitor.sendNext());
+        exchanges.push(await visitors[(options.warmup + i) % clients]!.sendNext());
       } catch (error) {
         errors.push(String(error));
       }
@@ -73,7 +85,7 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
     const pgAfter = await readPgStats(stack.proxy, stack.database.name);
     counts = countsPerTurn(before, after, exchanges.length, { before: pgBefore, after: pgAfter });
 
-    if (options.cacheHits > 0) cacheHit = await measureCacheHits(stack, sources, options.cacheHits, runId);
+    if (options.cacheHits > 0) cacheHit = await measureCacheHits(stack, sources, options.cacheHits, runId, benchWidgetKey(0, options.workspaces));
     if (!options.skipFloors) {
       const deltas = Math.max(1, Math.round(exchanges.reduce((sum, exchange) => sum + exchange.deltas, 0) / Math.max(1, exchanges.length)));
       const echo = await serialEchoFloor({ deltas, warmup: Math.min(options.warmup, 100), messages: Math.min(options.messages, ECHO_FLOOR_MESSAGES), label: `echo-${runId}` });
@@ -81,7 +93,7 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
       floors = { echo, sdk: { latencyMs: distribution([]), cpuMsPerCall: calibration.providerCallCpuMs, concurrency: 1 }, ...operations };
     }
   } finally {
-    visitor.close();
+    for (const visitor of visitors) visitor.close();
   }
   const { timings, untagged } = await stack.provider.takeTimings();
   const memory = stack.server.sampleMemory();
@@ -112,6 +124,7 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
       { metric: 'messages measured', value: serverAdded.count, unit: '' },
       { metric: 'errors (failed, or reply > 10 s)', value: errors.length + lateReplies + added.unmatched, unit: '' },
       ...(counts ? countRows(counts, { checkRedis: true, strace: straceCounts && { counts: straceCounts, turns: exchanges.length } }) : []),
+      ...(firstTurns ? firstTurnRows(firstTurns) : []),
       ...(cacheHit ? cacheHitRows(cacheHit.medianCounts, cacheHit.hits, cacheHit.sent, cacheHit.roundTripMs.p50) : []),
       { metric: 'ref: PostgreSQL select 1 p50', value: postgresRoundTrip.p50, unit: 'ms' },
       { metric: 'ref: select 1 through the counting proxy p50', value: distribution(calibration.proxiedRoundTripMs).p50, unit: 'ms' },
@@ -120,6 +133,7 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
       ...(floors ? floorRows(floors, serverAdded.p50, serverCpu) : []),
     ],
     notes: [
+      ...(firstTurns ? [firstTurnNote('serial', options.workspaces, firstTurns)] : []),
       ...(counts ? countNotes('serial', counts) : []),
       ...(cacheHit
         ? [
@@ -131,7 +145,7 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
       ...(options.strace ? ['serial: --strace: the server ran under ptrace in the window; its latency and CPU figures are not valid in this run'] : []),
     ],
     details: {
-      parameters: { messages: options.messages, warmup: options.warmup, latencyMs: 0, chunkSize: options.chunkSize, conversationTurns: options.conversationTurns, cacheHits: options.cacheHits, rateLimits: options.rateLimits, strace: options.strace },
+      parameters: { messages: options.messages, warmup: options.warmup, workspaces: options.workspaces, visitors: clients, latencyMs: 0, chunkSize: options.chunkSize, conversationTurns: options.conversationTurns, cacheHits: options.cacheHits, rateLimits: options.rateLimits, strace: options.strace },
       tree,
       serverAddedMs: serverAdded,
       clientRoundTripMs: distribution(exchanges.map((exchange) => exchange.rttMs)),
@@ -142,6 +156,7 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
       counts,
       strace: straceCounts,
       cacheHit: cacheHit && { ...cacheHit, counts: cacheHit.counts },
+      firstTurns,
       floors,
       reference: {
         postgresSelect1Ms: postgresRoundTrip,
@@ -170,12 +185,13 @@ export async function runSerial(options: BenchOptions, runId: string): Promise<S
  * Cache hits: one visitor asks a question as its first message (a miss: the answer goes to the
  * reply cache), then `count` fresh visitors (new conversations, connected first) each ask the same
  * question as their first message, one after another, so the reply cache answers each. Counts are
- * taken around the hits only (connecting is not part of a hit).
+ * taken around the hits only (connecting is not part of a hit). All in the workspace of `workspaceKey`
+ * (none: the default).
  */
-async function measureCacheHits(stack: BenchStack, sources: CountSources, count: number, runId: string) {
+async function measureCacheHits(stack: BenchStack, sources: CountSources, count: number, runId: string, workspaceKey: string | undefined) {
   const text = `cache probe ${runId}: when are you open on Saturdays?`;
-  const filler = new Visitor(stack.server.url, `cache-fill-${runId}`, 0);
-  const visitors = Array.from({ length: count }, (_, index) => new Visitor(stack.server.url, `cache-hit-${runId}-v${index}`, 0));
+  const filler = new Visitor(stack.server.url, `cache-fill-${runId}`, 0, workspaceKey);
+  const visitors = Array.from({ length: count }, (_, index) => new Visitor(stack.server.url, `cache-hit-${runId}-v${index}`, 0, workspaceKey));
   try {
     await filler.send(text, `cache-fill-${runId}`);
     await new Promise((resolve) => setTimeout(resolve, CACHE_FILL_SETTLE_MS));

@@ -106,16 +106,18 @@ export class TurnDispatcher {
 
   /**
    * Fairness between workspaces (when several share the deployment): a workspace takes at most
-   * an equal share of this process's slots, counting one more workspace than those running here
-   * (room for the next one to arrive), at least one; its turns beyond that go to the durable
-   * queue, where they wait behind any quieter workspace's (BullTurnQueue priorities), while the
-   * others' keep running here at once. One busy workspace never makes another's people wait.
+   * an equal share of this process's slots among the workspaces running turns here (a lone one
+   * may take them all); its turns beyond that go to the durable queue, where they wait behind any
+   * quieter workspace's (BullTurnQueue priorities), while the others' keep running here. One busy
+   * workspace never makes another's people wait behind its backlog. (Reserving a share for a
+   * workspace not yet running sent 3-6 % of turns through BullMQ with 100 workspaces and free
+   * slots: BENCHMARKS.md "Workspaces: 1 vs 100".)
    */
   private withinShare(workspaceId: string | undefined): boolean {
     if (workspaceId === undefined || !this.placement) return true;
     const running = this.#localByWorkspace.get(workspaceId) ?? 0;
     const others = this.#localByWorkspace.size - (running > 0 ? 1 : 0);
-    return running < Math.max(1, Math.floor(this.placement.concurrency / (others + 2)));
+    return running < Math.max(1, Math.ceil(this.placement.concurrency / (others + 1)));
   }
 
   private async runHere(messageId: string, workspaceId: string | undefined): Promise<void> {
