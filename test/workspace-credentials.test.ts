@@ -353,8 +353,9 @@ describe('npm run secrets:rotate', { timeout: 90_000 }, () => {
     try {
       const refused = await rotateCli({ DATA_DIR: dataDir, SECRETS_MASTER_KEY: KEY_A });
       expect(refused.code).toBe(3);
-      expect(refused.stderr).toContain(`is open in another process (server, pid ${process.pid}`);
-      expect(refused.stderr).toContain('stop the server first');
+      // The same answer as admin:create's and workspace:create's (admin/cli-support.ts).
+      expect(refused.stderr).toContain(`the Switchboard server is running (pid ${process.pid}`);
+      expect(refused.stderr).toContain('Stop the server first');
     } finally {
       lock.release();
       await rm(dataDir, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { SwitchboardError } from '../errors/index.js';
 import { createInterface } from 'node:readline';
 import type { Config } from '../config/config.js';
 import { openDatabase, type Database } from '../store/database.js';
@@ -111,6 +112,8 @@ export function runCli(name: string, main: () => Promise<void>): void {
       const known =
         inUse ||
         error instanceof UsageError ||
+        // Typed errors (ConfigError, a missing or wrong master key, …): their message says what to set, never a secret.
+        error instanceof SwitchboardError ||
         (error instanceof Error && error.name === 'ConfigError') ||
         (error as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS');
       console.error(`${name}: ${known ? (error as Error).message : 'failed'}`);
