@@ -181,6 +181,32 @@ describe('turns per workspace: settings, credentials, cache, limits, budgets', (
   });
 });
 
+describe("the default workspace's own settings", () => {
+  it('are used from the first turn after a start, not only after a change', async () => {
+    const provider = await startFakeOpenAIServer();
+    const env = { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: provider.url, LLM_PROVIDERS: 'openai', LLM_RETRIES: '0' };
+    const first = await startTestApp(env);
+    try {
+      // Written by an earlier process (the console), before this one starts.
+      await first.app.workspaceRecords.update('default', { settings: { SYSTEM_PROMPT: 'You are the default shop, as set in the console.' } });
+      await first.app.close();
+      const second = await startTestApp({ ...env, DATABASE_URL: first.database!.url });
+      try {
+        const transport = new RecordingTransport();
+        second.app.transports.register(transport);
+        const accepted = await second.app.intake.accept({ channel: 'test', externalUserId: 'after-restart', text: 'hello' });
+        await waitFor(() => transport.replyTo(accepted.conversationId), 'the reply', 10_000);
+        expect(systemOf(provider.requests.at(-1)!.body)).toBe('You are the default shop, as set in the console.');
+      } finally {
+        await second.app.close();
+      }
+    } finally {
+      await first.database?.drop();
+      await provider.close();
+    }
+  });
+});
+
 describe('metrics per workspace', () => {
   it('labels a few series by workspace, bounded: past METRICS_WORKSPACE_LABELS workspaces share `other`', async () => {
     const { Metrics } = await import('../src/observability/metrics.js');

@@ -57,13 +57,15 @@ export class WorkspaceTurns {
   readonly #built = new Map<string, WorkspaceTurn>();
   readonly #building = new Map<string, Promise<WorkspaceTurn>>();
   #generation = 0;
-  /** The default workspace's turn on the deployment's parts: built once, the single-workspace path. */
+  /**
+   * The default workspace's turn on the deployment's parts: built once, the single-workspace path.
+   * The default's own settings (set in the console) are read like any workspace's on its first turn.
+   */
   readonly deployment: WorkspaceTurn;
 
   constructor(private readonly options: WorkspaceTurnsOptions) {
     this.#generation = options.generation?.() ?? 0;
     this.deployment = options.assemble(DEFAULT_WORKSPACE_ID, options.deploymentParts);
-    this.#built.set(DEFAULT_WORKSPACE_ID, this.deployment);
   }
 
   /** The workspace's turn: at once when built (the common case), else once built. */
@@ -79,8 +81,6 @@ export class WorkspaceTurns {
     this.#generation = generation;
     this.#built.clear();
     this.#building.clear();
-    // The deployment's parts do not change (environment); the default keeps them until its own settings say otherwise.
-    if (!this.options.partsFor) this.#built.set(DEFAULT_WORKSPACE_ID, this.deployment);
   }
 
   private build(workspaceId: string): Promise<WorkspaceTurn> {
@@ -97,7 +97,7 @@ export class WorkspaceTurns {
       },
       (error: unknown) => {
         this.#building.delete(workspaceId);
-        // A workspace whose credentials cannot be read must still answer: with the fallback reply, as when no provider works.
+        // The turn fails and is retried; after the last attempt TurnRunner.fail answers with the fallback reply.
         this.options.logger.error({ err: error, workspace: workspaceId }, 'workspace config could not be built');
         throw error;
       },
