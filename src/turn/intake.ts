@@ -1,5 +1,5 @@
 import { SwitchboardError } from '../errors/index.js';
-import { RateLimitedError, type RateLimiter } from '../infra/rate-limiter.js';
+import { RateLimitedError, type RateLimitCheck, type RateLimiter } from '../infra/rate-limiter.js';
 import type { CachedReply, ResponseCache } from '../infra/response-cache.js';
 import type { PipelineEvents } from '../observability/events.js';
 import type { Logger } from '../observability/logger.js';
@@ -201,20 +201,16 @@ export class Intake {
    * number in two workspaces is two people, and one busy workspace never spends another's
    * budget), at its own limits when it sets them.
    */
-  private budgetsOf(person: { workspaceId: string; channel: string; externalUserId: string }, ip: string | undefined) {
-    if (person.workspaceId === DEFAULT_WORKSPACE_ID) {
-      return [
-        ...(ip !== undefined ? [{ scope: 'ip' as const, key: ip }] : []),
-        { scope: 'user' as const, key: `${person.channel}:${person.externalUserId}` },
-        { scope: 'global' as const, key: 'all' },
-      ];
-    }
+  private budgetsOf(person: { workspaceId: string; channel: string; externalUserId: string }, ip: string | undefined): RateLimitCheck[] {
     const workspace = person.workspaceId;
+    const isDefault = workspace === DEFAULT_WORKSPACE_ID;
+    const scope = isDefault ? '' : `${workspace}:`;
+    // The workspace's own limits (the default's too, when set in the console); the deployment's otherwise.
     const limits = this.deps.limits?.(workspace);
     return [
-      ...(ip !== undefined ? [{ scope: 'ip' as const, key: `${workspace}:${ip}`, points: limits?.ipPerMinute }] : []),
-      { scope: 'user' as const, key: `${workspace}:${person.channel}:${person.externalUserId}`, points: limits?.userPerMinute },
-      { scope: 'global' as const, key: `ws:${workspace}` },
+      ...(ip !== undefined ? [{ scope: 'ip' as const, key: `${scope}${ip}`, points: limits?.ipPerMinute }] : []),
+      { scope: 'user', key: `${scope}${person.channel}:${person.externalUserId}`, points: limits?.userPerMinute },
+      { scope: 'global', key: isDefault ? 'all' : `ws:${workspace}` },
     ];
   }
 
