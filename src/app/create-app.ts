@@ -49,6 +49,7 @@ import { openCredentialVault, type CredentialVault } from '../workspaces/credent
 import { credentialOverlay } from '../workspaces/integrations.js';
 import { envIdentitiesFrom } from '../workspaces/env-identities.js';
 import type { TransportRegistry } from '../turn/transports.js';
+import { rotatingSecrets } from '../config/secret.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -268,7 +269,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   mountedChannels = channels;
 
   // Signed Stripe webhooks close the loop on checkout links (STRIPE_WEBHOOK_SECRET).
-  const webhookSecrets = config.STRIPE_WEBHOOK_SECRET?.reveal().split(',').map((secret) => secret.trim()).filter(Boolean) ?? [];
+  const webhookSecrets = rotatingSecrets(config.STRIPE_WEBHOOK_SECRET);
   const payments =
     webhookSecrets.length > 0
       ? new PaymentEventProcessor({ store, delivery: spine.delivery, events, inFlight: spine.inFlight, logger, notices: paymentNoticesFrom(config) })

@@ -26,3 +26,11 @@ export class Secret {
     return 'Secret([redacted])';
   }
 }
+
+/**
+ * A webhook secret as written (STRIPE_WEBHOOK_SECRET, META_APP_SECRET, a workspace's own): one, or
+ * the old and the new comma-separated while rotating; every value is accepted.
+ */
+export function rotatingSecrets(secret: Secret | undefined): string[] {
+  return (secret?.reveal() ?? '').split(',').map((value) => value.trim()).filter(Boolean);
+}

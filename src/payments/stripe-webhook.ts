@@ -8,6 +8,7 @@ import type { WorkspaceConfigs } from '../workspaces/workspace-configs.js';
 import type { WorkspaceDirectory } from '../workspaces/workspace-directory.js';
 import type { PaymentEventProcessor } from './payment-processor.js';
 import { namedWorkspace, StripeEventError, toPaymentEvent } from './stripe-event.js';
+import { rotatingSecrets } from '../config/secret.js';
 
 /** Stripe's events are a few kilobytes; anything near this is not one. */
 export const STRIPE_WEBHOOK_BODY_LIMIT = 512 * 1024;
@@ -90,7 +91,7 @@ async function secretsOfClaimed(raw: Buffer, deps: StripeWebhookDeps): Promise<s
   }
   if (claimed === undefined || claimed === DEFAULT_WORKSPACE_ID || !deps.workspaces?.directory.get(claimed)) return [];
   const { config } = await deps.workspaces.configs.configFor(claimed);
-  const own = (config.STRIPE_WEBHOOK_SECRET?.reveal() ?? '').split(',').map((secret) => secret.trim()).filter(Boolean);
+  const own = rotatingSecrets(config.STRIPE_WEBHOOK_SECRET);
   return own.filter((secret) => !deps.secrets.includes(secret));
 }
 

@@ -24,6 +24,7 @@ import {
   type CloudMessage,
   type CloudStatus,
 } from './whatsapp-cloud-payloads.js';
+import { rotatingSecrets } from '../../config/secret.js';
 
 export const WHATSAPP_CLOUD_CHANNEL = 'whatsapp-cloud';
 /** The Cloud API's limit for one text message body. */
@@ -166,7 +167,7 @@ export class WhatsAppCloudChannel implements ReplyTransport, Channel {
   /** META_APP_SECRET of a workspace (its own, or the deployment's as its credential mode says): one, or two while rotating. */
   private async appSecretsOf(workspaceId: string): Promise<readonly string[]> {
     const { config } = await this.context.workspaceConfigs.configFor(workspaceId);
-    return splitSecrets(config.META_APP_SECRET?.reveal());
+    return rotatingSecrets(config.META_APP_SECRET);
   }
 
   private async onMessage(workspaceId: string, phoneNumberId: string, message: CloudMessage): Promise<void> {
@@ -367,10 +368,6 @@ class SignatureCheck {
   }
 }
 
-/** META_APP_SECRET as written: one, or the old and the new comma-separated while rotating. */
-export function splitSecrets(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((secret) => secret.trim()).filter(Boolean);
-}
 
 function equalSecrets(given: unknown, expected: string): boolean {
   if (typeof given !== 'string') return false;
